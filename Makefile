@@ -1,0 +1,36 @@
+# customer_segment: PGXS build.  `make && sudo make install`, then `make installcheck`.
+# CI adds strict warnings through PG_CFLAGS (see test/lib.sh); users get PostgreSQL's defaults.
+
+EXTENSION    = customer_segment
+EXTVERSION   = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
+
+MODULE_big   = customer_segment
+MATH_OBJS    = src/rfm_math.o src/score_math.o
+OBJS         = src/cs_util.o src/rfm.o src/score.o src/sample.o $(MATH_OBJS)
+
+# The install script is written by concern in src/sql/*.sql and concatenated in name order.
+SQL_PARTS    = $(sort $(wildcard src/sql/*.sql))
+DATA_built   = src/$(EXTENSION)--$(EXTVERSION).sql
+DATA         = $(wildcard src/upgrade/$(EXTENSION)--*--*.sql)
+
+# Adding a regression test is adding sql/NAME.sql and expected/NAME.out.
+REGRESS      = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+EXTRA_CLEAN  = test/unit/run_unit
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(DATA_built): $(SQL_PARTS) $(EXTENSION).control
+	cat $(SQL_PARTS) > $@
+
+# Server-free unit tests of the pure math (src/*_math.c), no fmgr involved.
+test/unit/run_unit: test/unit/run_unit.c $(MATH_OBJS:.o=.c) src/*_math.h
+	$(CC) $(CFLAGS) $(PG_CFLAGS) -Isrc -o $@ test/unit/run_unit.c $(MATH_OBJS:.o=.c) -lm
+
+unitcheck: test/unit/run_unit
+	test/unit/run_unit
+
+.PHONY: unitcheck

@@ -1,0 +1,40 @@
+\set SHOW_CONTEXT never
+-- The extension installs into its own schema, drops cleanly and installs again.
+SELECT extname, extversion, nspname
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ WHERE extname = 'customer_segment';
+
+-- Every C function is PARALLEL SAFE and IMMUTABLE or STABLE.
+SELECT p.proname, p.provolatile, p.proparallel
+  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'customer_segment'
+ WHERE p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
+   AND (p.proparallel <> 's' OR p.provolatile = 'v')
+ ORDER BY 1;
+
+-- Every aggregate has combine, serial and deserial functions and is PARALLEL SAFE.
+SELECT p.oid::regprocedure AS aggregate, a.aggcombinefn <> 0 AS combine,
+       a.aggserialfn <> 0 AS serial, a.aggdeserialfn <> 0 AS deserial, p.proparallel
+  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+ WHERE p.pronamespace = 'customer_segment'::regnamespace
+ ORDER BY 1::text;
+
+-- Plain functions written in SQL or PL/pgSQL pin their search_path.
+SELECT p.oid::regprocedure
+  FROM pg_proc p
+ WHERE p.pronamespace = 'customer_segment'::regnamespace AND p.prokind = 'f'
+   AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
+   AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog'], false)
+ ORDER BY 1::text;
+
+DROP EXTENSION customer_segment;
+-- CREATE EXTENSION made the schema; DROP leaves it, empty.
+SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'customer_segment'::regnamespace)
+     + (SELECT count(*) FROM pg_proc WHERE pronamespace = 'customer_segment'::regnamespace)
+     + (SELECT count(*) FROM pg_type WHERE typnamespace = 'customer_segment'::regnamespace) AS objects_left;
+CREATE EXTENSION customer_segment;
+SELECT count(*) > 20 AS objects_back FROM pg_depend d
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'customer_segment';
+-- A second CREATE fails clearly; IF NOT EXISTS is a no-op.
+CREATE EXTENSION customer_segment;
+CREATE EXTENSION IF NOT EXISTS customer_segment;

@@ -1,0 +1,67 @@
+\set SHOW_CONTEXT never
+-- Parallel plans give exactly the serial results, on a plain and a partitioned table.
+SET TimeZone = 'UTC';
+CREATE SCHEMA par_store;
+SELECT customers_created FROM customer_segment.create_sample_store('par_store', 4000, 3);
+CREATE TABLE par_store.orders_part (LIKE par_store.orders) PARTITION BY RANGE (ordered_at);
+CREATE TABLE par_store.orders_2023 PARTITION OF par_store.orders_part FOR VALUES FROM (MINVALUE) TO ('2024-01-01');
+CREATE TABLE par_store.orders_2024 PARTITION OF par_store.orders_part FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE par_store.orders_2025 PARTITION OF par_store.orders_part FOR VALUES FROM ('2025-01-01') TO (MAXVALUE);
+INSERT INTO par_store.orders_part SELECT * FROM par_store.orders;
+ANALYZE par_store.orders_part;
+
+-- Serial results.
+SET max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE serial_summary AS
+SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'week')::text AS s
+  FROM par_store.orders GROUP BY 1;
+CREATE TEMP TABLE serial_total AS
+SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30')::text AS s,
+       customer_segment.score_breakpoints(amount, 10)::text AS b
+  FROM par_store.orders;
+
+-- Forced parallel plans.
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+SET enable_partitionwise_aggregate = on;
+SET enable_hashagg = off;
+
+-- A whole-table aggregate runs partial in the workers and combines in the leader.
+EXPLAIN (COSTS OFF)
+SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30') FROM par_store.orders;
+SELECT count(*) AS differences FROM (
+    SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30')::text AS s,
+           customer_segment.score_breakpoints(amount, 10)::text AS b
+      FROM par_store.orders
+    EXCEPT SELECT * FROM serial_total) d;
+SELECT count(*) AS differences FROM (
+    SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30')::text AS s,
+           customer_segment.score_breakpoints(amount, 10)::text AS b
+      FROM par_store.orders_part
+    EXCEPT SELECT * FROM serial_total) d;
+
+-- Grouped: partial aggregation per worker, then combine per customer.
+EXPLAIN (COSTS OFF)
+SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'week')
+  FROM par_store.orders_part GROUP BY 1;
+SELECT count(*) AS differences FROM (
+    SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'week')::text
+      FROM par_store.orders_part GROUP BY 1
+    EXCEPT SELECT * FROM serial_summary) d;
+SELECT count(*) AS differences FROM (
+    SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'week')::text
+      FROM par_store.orders GROUP BY 1
+    EXCEPT SELECT * FROM serial_summary) d;
+
+-- Combine edge cases: workers that saw no rows, and groups split across partitions.
+SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30') IS NULL AS empty_parallel
+  FROM par_store.orders WHERE amount > 1e9;
+SELECT count(*) AS customers_in_several_partitions FROM (
+    SELECT customer_id FROM par_store.orders_part GROUP BY 1
+    HAVING count(DISTINCT date_trunc('year', ordered_at)) > 1) x;
+
+RESET ALL;
+DROP SCHEMA par_store CASCADE;

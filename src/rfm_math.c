@@ -1,0 +1,390 @@
+/*
+ * rfm_math.c: per-customer purchase summary (see rfm_math.h), free of fmgr.
+ */
+#include "rfm_math.h"
+
+#include <math.h>
+#include <string.h>
+
+#define UNIX_DAY_OF_PG_EPOCH 10957	/* 2000-01-01 counted from 1970-01-01 */
+#define PERIODSET_HEADROOM_WORDS 4
+
+int
+rfm_parse_granularity(const char *name)
+{
+	if (strcmp(name, "day") == 0)
+		return RFM_GRAN_DAY;
+	if (strcmp(name, "week") == 0)
+		return RFM_GRAN_WEEK;
+	if (strcmp(name, "month") == 0)
+		return RFM_GRAN_MONTH;
+	return -1;
+}
+
+int
+rfm_parse_unit(const char *name)
+{
+	if (strcmp(name, "day") == 0 || strcmp(name, "days") == 0)
+		return RFM_UNIT_DAY;
+	if (strcmp(name, "week") == 0 || strcmp(name, "weeks") == 0)
+		return RFM_UNIT_WEEK;
+	if (strcmp(name, "month") == 0 || strcmp(name, "months") == 0)
+		return RFM_UNIT_MONTH;
+	return -1;
+}
+
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+	int64_t		q = a / b;
+
+	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* Proleptic Gregorian calendar on day numbers (H. Hinnant's algorithms). */
+static void
+civil_from_day(int32_t pgday, int64_t *y, int *m)
+{
+	int64_t		z = (int64_t) pgday + UNIX_DAY_OF_PG_EPOCH + 719468;
+	int64_t		era = floor_div(z, 146097);
+	int64_t		doe = z - era * 146097;
+	int64_t		yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t		doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t		mp = (5 * doy + 2) / 153;
+
+	*m = (int) (mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static int32_t
+day_from_civil(int64_t y, int m, int d)
+{
+	int64_t		era,
+				yoe,
+				doy,
+				doe;
+
+	y -= m <= 2;
+	era = floor_div(y, 400);
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (int32_t) (era * 146097 + doe - 719468 - UNIX_DAY_OF_PG_EPOCH);
+}
+
+int64_t
+rfm_period_index(int32_t day, int granularity)
+{
+	int64_t		y;
+	int			m;
+
+	switch (granularity)
+	{
+		case RFM_GRAN_WEEK:
+			/* 2000-01-03 (day 2) is a Monday: weeks run Monday..Sunday. */
+			return floor_div((int64_t) day + 5, 7);
+		case RFM_GRAN_MONTH:
+			civil_from_day(day, &y, &m);
+			return y * 12 + (m - 1);
+		default:
+			return day;
+	}
+}
+
+int32_t
+rfm_period_start(int64_t period, int granularity)
+{
+	switch (granularity)
+	{
+		case RFM_GRAN_WEEK:
+			return (int32_t) (period * 7 - 5);
+		case RFM_GRAN_MONTH:
+			return day_from_civil(floor_div(period, 12), (int) (period - floor_div(period, 12) * 12) + 1, 1);
+		default:
+			return (int32_t) period;
+	}
+}
+
+void
+cs_sum_add(CsSum *s, double x)
+{
+	double		t = s->sum + x;
+
+	if (fabs(s->sum) >= fabs(x))
+		s->comp += (s->sum - t) + x;
+	else
+		s->comp += (x - t) + s->sum;
+	s->sum = t;
+}
+
+double
+cs_sum_value(const CsSum *s)
+{
+	return s->sum + s->comp;
+}
+
+static void
+cs_sum_merge(CsSum *dst, const CsSum *src)
+{
+	cs_sum_add(dst, src->sum);
+	dst->comp += src->comp;
+}
+
+/* Make the set cover [lo, hi) (lo, hi multiples of 64), keeping its bits. */
+static void
+periodset_cover(PeriodSet *set, int64_t lo, int64_t hi, int64_t headroom_words, const CsAllocator *a)
+{
+	int64_t		cur_lo = set->base;
+	int64_t		cur_hi = set->base + 64 * (int64_t) set->nwords;
+	int64_t		nwords;
+	uint64_t   *words;
+
+	if (set->nwords > 0)
+	{
+		if (lo >= cur_lo && hi <= cur_hi)
+			return;
+		if (lo > cur_lo)
+			lo = cur_lo;
+		if (hi < cur_hi)
+			hi = cur_hi;
+		/*
+		 * Grow with a fixed headroom on the side that grew: the size stays
+		 * within a few words of the span actually used, and a customer's
+		 * orders arriving in time order grow the set once per 256 periods.
+		 */
+		if (lo < cur_lo)
+			lo -= 64 * headroom_words;
+		if (hi > cur_hi)
+			hi += 64 * headroom_words;
+	}
+	nwords = (hi - lo) / 64;
+	words = a->alloc(a->ctx, sizeof(uint64_t) * (size_t) nwords);
+	memset(words, 0, sizeof(uint64_t) * (size_t) nwords);
+	if (set->nwords > 0)
+		memcpy(words + (cur_lo - lo) / 64, set->words, sizeof(uint64_t) * (size_t) set->nwords);
+	set->base = lo;
+	set->nwords = (int32_t) nwords;
+	set->words = words;
+}
+
+void
+periodset_add(PeriodSet *set, int64_t idx, const CsAllocator *a)
+{
+	int64_t		off;
+
+	if (set->nwords == 0 || idx < set->base || idx >= set->base + 64 * (int64_t) set->nwords)
+	{
+		int64_t		lo = floor_div(idx, 64) * 64;
+
+		periodset_cover(set, lo, lo + 64, PERIODSET_HEADROOM_WORDS, a);
+	}
+	off = idx - set->base;
+	set->words[off / 64] |= UINT64_C(1) << (off % 64);
+}
+
+void
+periodset_union(PeriodSet *dst, const PeriodSet *src, const CsAllocator *a)
+{
+	int64_t		shift;
+
+	if (src->nwords == 0)
+		return;
+	periodset_cover(dst, src->base, src->base + 64 * (int64_t) src->nwords, 0, a);
+	shift = (src->base - dst->base) / 64;
+	for (int32_t i = 0; i < src->nwords; i++)
+		dst->words[shift + i] |= src->words[i];
+}
+
+int64_t
+periodset_count(const PeriodSet *set)
+{
+	int64_t		n = 0;
+
+	for (int32_t i = 0; i < set->nwords; i++)
+		n += __builtin_popcountll(set->words[i]);
+	return n;
+}
+
+void
+rfm_state_init(RfmState *st, int granularity, int unit, int32_t as_of)
+{
+	memset(st, 0, sizeof(*st));
+	st->granularity = granularity;
+	st->unit = unit;
+	st->as_of = as_of;
+}
+
+void
+rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a)
+{
+	int64_t		period;
+
+	if (day > st->as_of)
+	{
+		st->excluded_rows++;
+		return;
+	}
+	if (amount < 0)
+	{
+		st->refund_rows++;
+		cs_sum_add(&st->refunds, -amount);
+		return;
+	}
+
+	period = rfm_period_index(day, st->granularity);
+	if (st->orders == 0 || day < st->first_day)
+	{
+		if (st->orders == 0 || period != st->first_period)
+			st->first_period_revenue = (CsSum) {0, 0};
+		st->first_day = day;
+		st->first_period = period;
+	}
+	if (st->orders == 0 || day > st->last_day)
+		st->last_day = day;
+	if (period == st->first_period)
+		cs_sum_add(&st->first_period_revenue, amount);
+	st->orders++;
+	cs_sum_add(&st->revenue, amount);
+	periodset_add(&st->days, day, a);
+	if (st->granularity != RFM_GRAN_DAY)
+		periodset_add(&st->periods, period, a);
+}
+
+void
+rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a)
+{
+	if (src->orders > 0)
+	{
+		if (dst->orders == 0 || src->first_period < dst->first_period)
+			dst->first_period_revenue = src->first_period_revenue;
+		else if (src->first_period == dst->first_period)
+			cs_sum_merge(&dst->first_period_revenue, &src->first_period_revenue);
+
+		if (dst->orders == 0 || src->first_day < dst->first_day)
+		{
+			dst->first_day = src->first_day;
+			dst->first_period = src->first_period;
+		}
+		if (dst->orders == 0 || src->last_day > dst->last_day)
+			dst->last_day = src->last_day;
+	}
+	dst->orders += src->orders;
+	dst->refund_rows += src->refund_rows;
+	dst->skipped_rows += src->skipped_rows;
+	dst->excluded_rows += src->excluded_rows;
+	cs_sum_merge(&dst->revenue, &src->revenue);
+	cs_sum_merge(&dst->refunds, &src->refunds);
+	periodset_union(&dst->days, &src->days, a);
+	periodset_union(&dst->periods, &src->periods, a);
+}
+
+/* Distance between two period starts, in the reporting unit. */
+static double
+period_distance(const RfmState *st, int64_t from, int64_t to)
+{
+	double		days;
+
+	if (st->unit == RFM_UNIT_MONTH && st->granularity == RFM_GRAN_MONTH)
+		return (double) (to - from);
+	days = (double) rfm_period_start(to, st->granularity) - (double) rfm_period_start(from, st->granularity);
+	switch (st->unit)
+	{
+		case RFM_UNIT_WEEK:
+			return days / 7.0;
+		case RFM_UNIT_MONTH:
+			return days / RFM_DAYS_PER_MONTH;
+		default:
+			return days;
+	}
+}
+
+bool
+rfm_state_result(const RfmState *st, RfmResult *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (st->orders == 0 && st->refund_rows == 0)
+		return false;
+
+	out->orders = st->orders;
+	out->refund_rows = st->refund_rows;
+	out->skipped_rows = st->skipped_rows;
+	out->excluded_rows = st->excluded_rows;
+	out->revenue = cs_sum_value(&st->revenue);
+	out->refunds = cs_sum_value(&st->refunds);
+	out->monetary_total = out->revenue - out->refunds;
+	if (st->orders == 0)
+		return true;
+
+	out->first_day = st->first_day;
+	out->last_day = st->last_day;
+	out->purchase_days = periodset_count(&st->days);
+	out->recency_days = st->as_of - st->last_day;
+	out->tenure_days = st->as_of - st->first_day;
+	out->monetary_avg = out->monetary_total / (double) st->orders;
+
+	out->frequency = (st->granularity == RFM_GRAN_DAY ? out->purchase_days : periodset_count(&st->periods)) - 1;
+	out->recency = period_distance(st, st->first_period, rfm_period_index(st->last_day, st->granularity));
+	out->T = period_distance(st, st->first_period, rfm_period_index(st->as_of, st->granularity));
+	out->monetary_value = out->frequency > 0
+		? (out->revenue - cs_sum_value(&st->first_period_revenue)) / (double) out->frequency
+		: 0.0;
+	return true;
+}
+
+/*
+ * Serial form: the fixed part of RfmState (set pointers cleared), then the
+ * words of both sets.  PostgreSQL only moves serialised states between
+ * processes of one server build, so the native layout is fine.
+ */
+size_t
+rfm_state_serial_size(const RfmState *st)
+{
+	return sizeof(RfmState) + sizeof(uint64_t) * ((size_t) st->days.nwords + (size_t) st->periods.nwords);
+}
+
+void
+rfm_state_serialize(const RfmState *st, char *buf)
+{
+	RfmState	fixed = *st;
+
+	fixed.days.words = NULL;
+	fixed.periods.words = NULL;
+	memcpy(buf, &fixed, sizeof(fixed));
+	buf += sizeof(fixed);
+	if (st->days.nwords > 0)
+		memcpy(buf, st->days.words, sizeof(uint64_t) * (size_t) st->days.nwords);
+	buf += sizeof(uint64_t) * (size_t) st->days.nwords;
+	if (st->periods.nwords > 0)
+		memcpy(buf, st->periods.words, sizeof(uint64_t) * (size_t) st->periods.nwords);
+}
+
+static void
+periodset_read(PeriodSet *set, const char **buf, const CsAllocator *a)
+{
+	size_t		bytes = sizeof(uint64_t) * (size_t) set->nwords;
+
+	set->words = NULL;
+	if (set->nwords == 0)
+		return;
+	set->words = a->alloc(a->ctx, bytes);
+	memcpy(set->words, *buf, bytes);
+	*buf += bytes;
+}
+
+bool
+rfm_state_deserialize(RfmState *st, const char *buf, size_t len, const CsAllocator *a)
+{
+	RfmState	fixed;
+
+	if (len < sizeof(fixed))
+		return false;
+	memcpy(&fixed, buf, sizeof(fixed));
+	if (fixed.days.nwords < 0 || fixed.periods.nwords < 0 ||
+		len != sizeof(fixed) + sizeof(uint64_t) * ((size_t) fixed.days.nwords + (size_t) fixed.periods.nwords))
+		return false;
+	*st = fixed;
+	buf += sizeof(fixed);
+	periodset_read(&st->days, &buf, a);
+	periodset_read(&st->periods, &buf, a);
+	return true;
+}

@@ -1,0 +1,125 @@
+/*
+ * rfm_math.h: per-customer purchase summary, free of fmgr.
+ *
+ * Days are PostgreSQL day numbers (DateADT: days since 2000-01-01).  A
+ * purchase period is a day, a Monday-based ISO week or a calendar month,
+ * identified by an integer period index.  The state is flat apart from two
+ * bitmaps of distinct purchase days / periods, whose size depends on the span
+ * of days a customer bought in, never on the number of orders.
+ */
+#ifndef RFM_MATH_H
+#define RFM_MATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum RfmGranularity
+{
+	RFM_GRAN_DAY = 0,
+	RFM_GRAN_WEEK = 1,
+	RFM_GRAN_MONTH = 2
+} RfmGranularity;
+
+typedef enum RfmUnit
+{
+	RFM_UNIT_DAY = 0,
+	RFM_UNIT_WEEK = 1,
+	RFM_UNIT_MONTH = 2
+} RfmUnit;
+
+/* Mean Gregorian month in days (365.2425 / 12). */
+#define RFM_DAYS_PER_MONTH 30.436875
+
+/* Allocation hook, so the math runs under palloc in the server and malloc in unit tests. */
+typedef void *(*cs_alloc_fn) (void *ctx, size_t size);
+
+typedef struct CsAllocator
+{
+	cs_alloc_fn alloc;
+	void	   *ctx;
+} CsAllocator;
+
+/* A set of integer indices kept as a bitmap over [base, base + 64 * nwords). */
+typedef struct PeriodSet
+{
+	int64_t		base;			/* multiple of 64 */
+	int32_t		nwords;
+	uint64_t   *words;
+} PeriodSet;
+
+/* Compensated (Neumaier) sum, so millions of cents add up exactly enough. */
+typedef struct CsSum
+{
+	double		sum;
+	double		comp;
+} CsSum;
+
+typedef struct RfmState
+{
+	int32_t		granularity;
+	int32_t		unit;
+	int32_t		as_of;			/* last day of the observation window */
+	int64_t		orders;			/* rows with amount >= 0 on or before as_of */
+	int64_t		refund_rows;	/* rows with amount < 0 on or before as_of */
+	int64_t		skipped_rows;	/* rows with a NULL day or amount */
+	int64_t		excluded_rows;	/* rows after as_of */
+	int32_t		first_day;		/* valid when orders > 0 */
+	int32_t		last_day;
+	int64_t		first_period;	/* period index of first_day */
+	CsSum		revenue;		/* sum of purchase amounts */
+	CsSum		refunds;		/* sum of -amount over refunds (>= 0) */
+	CsSum		first_period_revenue;
+	PeriodSet	days;			/* distinct purchase days */
+	PeriodSet	periods;		/* distinct purchase periods (unused for day granularity) */
+} RfmState;
+
+typedef struct RfmResult
+{
+	int32_t		first_day;
+	int32_t		last_day;
+	int64_t		orders;
+	int64_t		purchase_days;
+	int64_t		refund_rows;
+	int32_t		recency_days;
+	int32_t		tenure_days;
+	double		revenue;
+	double		refunds;
+	double		monetary_total;
+	double		monetary_avg;
+	int64_t		frequency;
+	double		recency;
+	double		T;
+	double		monetary_value;
+	int64_t		skipped_rows;
+	int64_t		excluded_rows;
+} RfmResult;
+
+/* Parsing of the knobs; return -1 when the name is unknown. */
+int			rfm_parse_granularity(const char *name);
+int			rfm_parse_unit(const char *name);
+
+/* Calendar helpers on PostgreSQL day numbers. */
+int64_t		rfm_period_index(int32_t day, int granularity);
+int32_t		rfm_period_start(int64_t period, int granularity);
+
+void		cs_sum_add(CsSum *s, double x);
+double		cs_sum_value(const CsSum *s);
+
+void		periodset_add(PeriodSet *set, int64_t idx, const CsAllocator *a);
+void		periodset_union(PeriodSet *dst, const PeriodSet *src, const CsAllocator *a);
+int64_t		periodset_count(const PeriodSet *set);
+
+void		rfm_state_init(RfmState *st, int granularity, int unit, int32_t as_of);
+void		rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a);
+void		rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a);
+
+/* false when the state holds no counted row (the aggregate then returns NULL). */
+bool		rfm_state_result(const RfmState *st, RfmResult *out);
+
+size_t		rfm_state_serial_size(const RfmState *st);
+void		rfm_state_serialize(const RfmState *st, char *buf);
+/* Returns false on a malformed buffer. */
+bool		rfm_state_deserialize(RfmState *st, const char *buf, size_t len, const CsAllocator *a);
+
+#endif

@@ -1,0 +1,289 @@
+/*
+ * score.c: score_breakpoints aggregate and score() (SQL glue around score_math.c).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "cs_util.h"
+#include "score_math.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+typedef struct ScoreState
+{
+	int32		bins;
+	int64		n;
+	int64		cap;
+	double	   *values;
+} ScoreState;
+
+static void
+check_bins(int32 bins)
+{
+	if (bins < SCORE_MIN_BINS || bins > SCORE_MAX_BINS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bins must be between %d and %d", SCORE_MIN_BINS, SCORE_MAX_BINS),
+				 errdetail("Got %d.", bins),
+				 errhint("RFM scores usually use 5 bins (quintiles).")));
+}
+
+static ScoreState *
+score_state_new(MemoryContext ctx, int32 bins, int64 cap)
+{
+	ScoreState *st = MemoryContextAlloc(ctx, sizeof(ScoreState));
+
+	st->bins = bins;
+	st->n = 0;
+	st->cap = Max(cap, 64);
+	st->values = MemoryContextAllocHuge(ctx, sizeof(double) * st->cap);
+	return st;
+}
+
+static void
+score_state_reserve(ScoreState *st, int64 extra)
+{
+	if (st->n + extra <= st->cap)
+		return;
+	st->cap = Max(st->cap * 2, st->n + extra);
+	st->values = repalloc_huge(st->values, sizeof(double) * st->cap);
+}
+
+PG_FUNCTION_INFO_V1(score_breakpoints_trans);
+Datum
+score_breakpoints_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "score_breakpoints_trans");
+	ScoreState *st;
+	int32		bins;
+	double		value;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bins must not be NULL"),
+				 errhint("RFM scores usually use 5 bins (quintiles).")));
+	bins = PG_GETARG_INT32(2);
+	if (PG_ARGISNULL(0))
+	{
+		check_bins(bins);
+		st = score_state_new(aggctx, bins, 0);
+	}
+	else
+	{
+		st = (ScoreState *) PG_GETARG_POINTER(0);
+		if (st->bins != bins)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("bins must be the same for all rows of a group")));
+	}
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(st);
+	value = PG_GETARG_FLOAT8(1);
+	cs_check_finite(value, "score_breakpoints value");
+	score_state_reserve(st, 1);
+	st->values[st->n++] = value;
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(score_breakpoints_combine);
+Datum
+score_breakpoints_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "score_breakpoints_combine");
+	ScoreState *dst;
+	ScoreState *src;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	src = (ScoreState *) PG_GETARG_POINTER(1);
+	if (PG_ARGISNULL(0))
+		dst = score_state_new(aggctx, src->bins, src->n);
+	else
+		dst = (ScoreState *) PG_GETARG_POINTER(0);
+	if (dst->bins != src->bins)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bins must be the same for all rows of a group")));
+	score_state_reserve(dst, src->n);
+	memcpy(dst->values + dst->n, src->values, sizeof(double) * src->n);
+	dst->n += src->n;
+	PG_RETURN_POINTER(dst);
+}
+
+PG_FUNCTION_INFO_V1(score_breakpoints_serialize);
+Datum
+score_breakpoints_serialize(PG_FUNCTION_ARGS)
+{
+	ScoreState *st;
+	Size		size;
+	bytea	   *out;
+
+	cs_agg_context(fcinfo, "score_breakpoints_serialize");
+	st = (ScoreState *) PG_GETARG_POINTER(0);
+	size = sizeof(int32) + sizeof(double) * st->n;
+	out = (bytea *) palloc_extended(VARHDRSZ + size, MCXT_ALLOC_HUGE);
+	SET_VARSIZE(out, VARHDRSZ + size);
+	memcpy(VARDATA(out), &st->bins, sizeof(int32));
+	memcpy(VARDATA(out) + sizeof(int32), st->values, sizeof(double) * st->n);
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(score_breakpoints_deserialize);
+Datum
+score_breakpoints_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "score_breakpoints_deserialize");
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	Size		len = VARSIZE_ANY_EXHDR(in);
+	int32		bins;
+	ScoreState *st;
+
+	if (len < sizeof(int32) || (len - sizeof(int32)) % sizeof(double) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed score_breakpoints state")));
+	memcpy(&bins, VARDATA_ANY(in), sizeof(int32));
+	st = score_state_new(aggctx, bins, (len - sizeof(int32)) / sizeof(double));
+	st->n = (len - sizeof(int32)) / sizeof(double);
+	memcpy(st->values, VARDATA_ANY(in) + sizeof(int32), sizeof(double) * st->n);
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(score_breakpoints_final);
+Datum
+score_breakpoints_final(PG_FUNCTION_ARGS)
+{
+	ScoreState *st;
+	Datum	   *elems;
+	double	   *breaks;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (ScoreState *) PG_GETARG_POINTER(0);
+	if (st->n == 0)
+		PG_RETURN_NULL();
+
+	/* Sorting reorders the state but keeps its multiset: read-only in effect. */
+	score_sort(st->values, st->n);
+	breaks = palloc(sizeof(double) * (st->bins - 1));
+	score_breakpoints(st->values, st->n, st->bins, breaks);
+	elems = palloc(sizeof(Datum) * (st->bins - 1));
+	for (int i = 0; i < st->bins - 1; i++)
+		elems[i] = Float8GetDatum(breaks[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, st->bins - 1, FLOAT8OID, sizeof(float8),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* The breakpoints of a float8[] argument, validated. */
+static double *
+breakpoints_arg(ArrayType *arr, int *nbreaks)
+{
+	int			invalid;
+	double	   *breaks;
+
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("breakpoints must be a one-dimensional float8 array without NULLs")));
+	*nbreaks = ARR_DIMS(arr)[0];
+	if (*nbreaks < SCORE_MIN_BINS - 1 || *nbreaks > SCORE_MAX_BINS - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("breakpoints must have between %d and %d elements", SCORE_MIN_BINS - 1, SCORE_MAX_BINS - 1),
+				 errdetail("Got %d; the number of bins is one more than the number of breakpoints.", *nbreaks)));
+	breaks = (double *) ARR_DATA_PTR(arr);
+	invalid = score_breakpoints_invalid(breaks, *nbreaks);
+	if (invalid >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("breakpoints must be finite and in non-decreasing order"),
+				 errdetail("Element %d is %g.", invalid + 1, breaks[invalid]),
+				 errhint("Sort the thresholds ascending, e.g. ARRAY[10, 50, 100, 500].")));
+	return breaks;
+}
+
+PG_FUNCTION_INFO_V1(score_value);
+Datum
+score_value(PG_FUNCTION_ARGS)
+{
+	double		value = PG_GETARG_FLOAT8(0);
+	int			nbreaks;
+	double	   *breaks = breakpoints_arg(PG_GETARG_ARRAYTYPE_P(1), &nbreaks);
+
+	cs_check_finite(value, "score value");
+	PG_RETURN_INT32(score_of(value, breaks, nbreaks, PG_GETARG_BOOL(2)));
+}
+
+static void
+check_score(int32 score, const char *what)
+{
+	if (score < 1 || score > SCORE_MAX_BINS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s score must be between 1 and %d", what, SCORE_MAX_BINS),
+				 errdetail("Got %d.", score)));
+}
+
+/* '545' when every score is a single digit, '10-5-4' otherwise. */
+PG_FUNCTION_INFO_V1(rfm_cell);
+Datum
+rfm_cell(PG_FUNCTION_ARGS)
+{
+	int32		r = PG_GETARG_INT32(0);
+	int32		f = PG_GETARG_INT32(1);
+	int32		m = PG_GETARG_INT32(2);
+
+	check_score(r, "R");
+	check_score(f, "F");
+	check_score(m, "M");
+	if (r <= 9 && f <= 9 && m <= 9)
+		PG_RETURN_TEXT_P(cstring_to_text(psprintf("%d%d%d", r, f, m)));
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("%d-%d-%d", r, f, m)));
+}
+
+/* (w_r*r + w_f*f + w_m*m) / (w_r + w_f + w_m) */
+PG_FUNCTION_INFO_V1(rfm_weighted_score);
+Datum
+rfm_weighted_score(PG_FUNCTION_ARGS)
+{
+	const char *names[3] = {"R", "F", "M"};
+	double		num = 0,
+				den = 0;
+
+	for (int i = 0; i < 3; i++)
+	{
+		int32		s = PG_GETARG_INT32(i);
+		double		w = PG_GETARG_FLOAT8(i + 3);
+
+		check_score(s, names[i]);
+		cs_check_finite(w, "rfm_weighted_score weight");
+		if (w < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rfm_weighted_score weights must not be negative"),
+					 errdetail("The %s weight is %g.", names[i], w)));
+		num += w * s;
+		den += w;
+	}
+	if (den <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rfm_weighted_score weights must not all be zero"),
+				 errhint("Use e.g. weights 1, 1, 1 for the plain mean.")));
+	PG_RETURN_FLOAT8(num / den);
+}
+
+/* (f + m) / 2 */
+PG_FUNCTION_INFO_V1(fm_score);
+Datum
+fm_score(PG_FUNCTION_ARGS)
+{
+	int32		f = PG_GETARG_INT32(0);
+	int32		m = PG_GETARG_INT32(1);
+
+	check_score(f, "F");
+	check_score(m, "M");
+	PG_RETURN_FLOAT8((f + m) / 2.0);
+}

@@ -1,0 +1,41 @@
+-- The demo report: what customer_segment tells about the sample store.
+\pset footer off
+CREATE EXTENSION IF NOT EXISTS customer_segment;
+DROP SCHEMA IF EXISTS demo CASCADE;
+CREATE SCHEMA demo;
+
+\echo
+\echo 'Sample store (customer_segment.create_sample_store, seed 42)'
+SELECT * FROM customer_segment.create_sample_store('demo', 5000, 42);
+
+CREATE TABLE demo.rfm AS
+SELECT * FROM customer_segment.rfm_analyze('demo.orders', 'customer_id', 'ordered_at', 'amount',
+                                           as_of => DATE '2025-12-31');
+
+\echo
+\echo 'RFM segments as of 2025-12-31 (quintile scores, standard segment map)'
+SELECT segment,
+       count(*) AS customers,
+       to_char(100.0 * count(*) / sum(count(*)) OVER (), 'FM990.0') || '%' AS share,
+       to_char(sum(monetary_total), 'FM999,999,990') AS net_revenue,
+       round(avg(recency_days)) AS avg_days_since,
+       round(avg(orders), 1) AS avg_orders,
+       repeat('#', (60.0 * count(*) / max(count(*)) OVER ())::int) AS customers_bar
+  FROM demo.rfm
+ GROUP BY segment
+ ORDER BY sum(monetary_total) DESC;
+
+\echo 'R x F grid: customers per cell (rows R = recency score, columns F = frequency score)'
+SELECT r_score AS r,
+       count(*) FILTER (WHERE f_score = 1) AS f1, count(*) FILTER (WHERE f_score = 2) AS f2,
+       count(*) FILTER (WHERE f_score = 3) AS f3, count(*) FILTER (WHERE f_score = 4) AS f4,
+       count(*) FILTER (WHERE f_score = 5) AS f5
+  FROM demo.rfm WHERE r_score IS NOT NULL
+ GROUP BY r_score ORDER BY r_score DESC;
+
+\echo 'Top 10 customers by net spend'
+SELECT customer_id, rfm_cell, segment, orders, recency_days,
+       to_char(monetary_total, 'FM999,990.00') AS net_spend
+  FROM demo.rfm ORDER BY monetary_total DESC, customer_id LIMIT 10;
+
+DROP SCHEMA demo CASCADE;

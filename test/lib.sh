@@ -1,0 +1,84 @@
+# Shared set-up for test/check.sh, test/demo.sh and the benchmarks: source it.
+#   cs_ensure_packages PKG...   apt-get install what is missing (as root)
+#   cs_build_install [strict]   make && make install (strict: warnings are errors)
+#   cs_start_cluster            throwaway cluster as a non-root user; exports PGHOST, PGPORT, PGUSER
+# The cluster is stopped and removed when the calling shell exits.
+
+CS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+CS_STRICT_CFLAGS="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers"
+
+cs_log() { printf '== %s\n' "$*" >&2; }
+
+cs_ensure_packages() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        cs_log "missing packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})"
+        return 1
+    fi
+    cs_log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+cs_as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+cs_build_install() {
+    local flags=""
+    [ "${1:-}" = strict ] && flags=$CS_STRICT_CFLAGS
+    cs_log "building (PG_CFLAGS=${flags:-default})"
+    make -C "$CS_ROOT" -s clean >/dev/null
+    make -C "$CS_ROOT" -s PG_CONFIG="$PG_CONFIG" PG_CFLAGS="$flags" || return 1
+    cs_as_root make -C "$CS_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null || return 1
+}
+
+# Run a command as the cluster's OS user: postgres when we are root, else ourselves.
+cs_as_dbuser() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cs_stop_cluster() {
+    if [ -n "${CS_PGDATA:-}" ] && [ -f "$CS_PGDATA/postmaster.pid" ]; then
+        cs_as_dbuser "$(dirname "$PG_CONFIG")/pg_ctl" -D "$CS_PGDATA" -m immediate -w stop >/dev/null 2>&1
+    fi
+    [ -n "${CS_TMP:-}" ] && rm -rf "$CS_TMP"
+    return 0
+}
+
+cs_start_cluster() {
+    local bindir port
+    bindir=$(dirname "$PG_CONFIG")
+    CS_TMP=$(mktemp -d /tmp/customer_segment.XXXXXX)
+    chmod 755 "$CS_TMP"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$CS_TMP"
+    CS_PGDATA=$CS_TMP/data
+    trap cs_stop_cluster EXIT
+    # The socket lives in our own directory and TCP is off, so any port number is free.
+    port=$((20000 + RANDOM % 20000))
+    cs_as_dbuser "$bindir/initdb" -D "$CS_PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >"$CS_TMP/initdb.log" 2>&1 \
+        || { cat "$CS_TMP/initdb.log" >&2; return 1; }
+    cat >>"$CS_PGDATA/postgresql.conf" <<CONF
+listen_addresses = ''
+port = $port
+unix_socket_directories = '$CS_TMP'
+fsync = off
+full_page_writes = off
+max_worker_processes = 8
+max_parallel_workers = 4
+max_parallel_workers_per_gather = 2
+CONF
+    cs_as_dbuser "$bindir/pg_ctl" -D "$CS_PGDATA" -l "$CS_TMP/server.log" -w start >/dev/null \
+        || { cat "$CS_TMP/server.log" >&2; return 1; }
+    export PGHOST=$CS_TMP PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+    cs_log "cluster up: socket $PGHOST port $PGPORT"
+}
+
+# Packages a fresh Debian 12 needs to build, install and test.
+CS_BUILD_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15"
+CS_TEST_PACKAGES="perl python3 python3-scipy python3-pandas"

@@ -1,0 +1,300 @@
+/*
+ * Unit and property tests of the fmgr-free math (src/rfm_math.c, src/score_math.c), no server.
+ * Prints "unit: N passed, N failed"; exits non-zero on a failure.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rfm_math.h"
+#include "score_math.h"
+
+static int	passed,
+			failed;
+
+#define CHECK(cond, ...) do { \
+	if (cond) passed++; \
+	else { failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } \
+} while (0)
+
+static void *
+test_alloc(void *ctx, size_t size)
+{
+	(void) ctx;
+	return malloc(size);		/* leaked on purpose: a test process */
+}
+
+static const CsAllocator alloc = {test_alloc, NULL};
+
+/* xorshift64*, fixed seed: the same cases every run. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+static void
+test_calendar(void)
+{
+	/* Known day numbers (days since 2000-01-01). */
+	CHECK(rfm_period_start(rfm_period_index(0, RFM_GRAN_MONTH), RFM_GRAN_MONTH) == 0, "2000-01 starts on day 0");
+	CHECK(rfm_period_index(59, RFM_GRAN_MONTH) == 2000 * 12 + 1, "2000-02-29 is in February 2000");
+	CHECK(rfm_period_index(60, RFM_GRAN_MONTH) == 2000 * 12 + 2, "2000-03-01 is in March 2000");
+	CHECK(rfm_period_index(-1, RFM_GRAN_MONTH) == 1999 * 12 + 11, "1999-12-31 is in December 1999");
+	CHECK(rfm_period_start(2024 * 12 + 0, RFM_GRAN_MONTH) == 8766, "2024-01-01 is day 8766");
+	CHECK(rfm_period_start(rfm_period_index(2, RFM_GRAN_WEEK), RFM_GRAN_WEEK) == 2, "2000-01-03 is a Monday");
+	CHECK(rfm_period_start(rfm_period_index(1, RFM_GRAN_WEEK), RFM_GRAN_WEEK) == -5, "2000-01-02 belongs to the week of 1999-12-27");
+
+	/* Every day lies in [start(p), start(p + 1)) of its period; weeks are 7 days, months 28..31. */
+	for (int32_t d = -800000; d <= 800000; d += 7)
+	{
+		for (int g = RFM_GRAN_DAY; g <= RFM_GRAN_MONTH; g++)
+		{
+			int64_t		p = rfm_period_index(d, g);
+			int32_t		lo = rfm_period_start(p, g);
+			int32_t		hi = rfm_period_start(p + 1, g);
+			int32_t		len = hi - lo;
+			int			ok = lo <= d && d < hi &&
+				(g == RFM_GRAN_DAY ? len == 1 : g == RFM_GRAN_WEEK ? len == 7 : (len >= 28 && len <= 31));
+
+			if (!ok || d % 7001 == 0)
+				CHECK(ok, "day %d granularity %d: period [%d, %d)", d, g, lo, hi);
+		}
+	}
+}
+
+static void
+test_periodset(void)
+{
+	for (int round = 0; round < 200; round++)
+	{
+		PeriodSet	a = {0},
+					b = {0};
+		static char seen[4000];
+		int64_t		expected = 0;
+		int			span = 1 + (int) (rng() % 3000);
+		int			offset = (int) (rng() % 100000) - 50000;
+
+		memset(seen, 0, sizeof(seen));
+		for (int i = 0; i < 300; i++)
+		{
+			int			k = (int) (rng() % span);
+
+			if (!seen[k])
+				expected++;
+			seen[k] = 1;
+			periodset_add((i % 2) ? &a : &b, offset + k, &alloc);
+		}
+		periodset_union(&a, &b, &alloc);
+		CHECK(periodset_count(&a) == expected, "union of halves counts %lld distinct, expected %lld",
+			  (long long) periodset_count(&a), (long long) expected);
+		/* each half has at most 4 spare words a side; the union adds none */
+		CHECK(a.nwords <= span / 64 + 2 + 4 * 4, "set of span %d uses %d words", span, a.nwords);
+	}
+}
+
+static void
+test_sum(void)
+{
+	CsSum		s = {0, 0};
+
+	for (int i = 0; i < 1000000; i++)
+		cs_sum_add(&s, 0.01);
+	CHECK(fabs(cs_sum_value(&s) - 10000.0) < 1e-9, "a million cents sum to %.12f", cs_sum_value(&s));
+}
+
+/* A state from orders[lo..hi). */
+typedef struct Order
+{
+	int32_t		day;
+	double		amount;
+} Order;
+
+static void
+fill(RfmState *st, const Order *o, int lo, int hi)
+{
+	for (int i = lo; i < hi; i++)
+		rfm_state_add(st, o[i].day, o[i].amount, &alloc);
+}
+
+static int
+same_result(const RfmResult *x, const RfmResult *y)
+{
+	return x->first_day == y->first_day && x->last_day == y->last_day && x->orders == y->orders &&
+		x->purchase_days == y->purchase_days && x->refund_rows == y->refund_rows &&
+		x->recency_days == y->recency_days && x->tenure_days == y->tenure_days &&
+		fabs(x->revenue - y->revenue) < 1e-9 && fabs(x->refunds - y->refunds) < 1e-9 &&
+		x->frequency == y->frequency && fabs(x->recency - y->recency) < 1e-12 &&
+		fabs(x->T - y->T) < 1e-12 && fabs(x->monetary_value - y->monetary_value) < 1e-9 &&
+		x->excluded_rows == y->excluded_rows;
+}
+
+static void
+test_rfm_state(void)
+{
+	/* Hand example: as_of day 100; purchases days 10 (2 orders), 17, 45; refund day 50; one order after as_of. */
+	RfmState	st;
+	RfmResult	r;
+	Order		hand[] = {{45, 30}, {10, 10}, {17, 20}, {10, 5}, {50, -8}, {101, 99}};
+
+	rfm_state_init(&st, RFM_GRAN_DAY, RFM_UNIT_WEEK, 100);
+	fill(&st, hand, 0, 6);
+	CHECK(rfm_state_result(&st, &r), "hand example has a result");
+	CHECK(r.first_day == 10 && r.last_day == 45 && r.orders == 4 && r.purchase_days == 3, "hand: days and orders");
+	CHECK(r.refund_rows == 1 && r.excluded_rows == 1 && r.recency_days == 55 && r.tenure_days == 90, "hand: counts");
+	CHECK(fabs(r.revenue - 65) < 1e-12 && fabs(r.refunds - 8) < 1e-12 && fabs(r.monetary_total - 57) < 1e-12,
+		  "hand: money %g %g %g", r.revenue, r.refunds, r.monetary_total);
+	CHECK(r.frequency == 2 && fabs(r.recency - 35 / 7.0) < 1e-12 && fabs(r.T - 90 / 7.0) < 1e-12,
+		  "hand: btyd frequency %lld recency %g T %g", (long long) r.frequency, r.recency, r.T);
+	CHECK(fabs(r.monetary_value - 25) < 1e-12, "hand: monetary_value %g (mean of 20 and 30)", r.monetary_value);
+
+	/* Week granularity: days 10 (Tue 2000-01-11) and 17 fall in consecutive weeks. */
+	rfm_state_init(&st, RFM_GRAN_WEEK, RFM_UNIT_WEEK, 100);
+	fill(&st, hand, 0, 6);
+	rfm_state_result(&st, &r);
+	CHECK(r.frequency == 2 && r.recency == 5 && r.T == 13, "week: frequency %lld recency %g T %g",
+		  (long long) r.frequency, r.recency, r.T);
+
+	/* Only refunds: a result with no purchase; nothing at all: no result. */
+	rfm_state_init(&st, RFM_GRAN_DAY, RFM_UNIT_DAY, 100);
+	CHECK(!rfm_state_result(&st, &r), "empty state has no result");
+	rfm_state_add(&st, 5, -3, &alloc);
+	CHECK(rfm_state_result(&st, &r) && r.orders == 0 && r.monetary_total == -3, "refund-only state");
+
+	/* Property: any split into two states, combined, or serialised and read back, equals one pass. */
+	for (int round = 0; round < 500; round++)
+	{
+		Order		o[200];
+		int			n = 1 + (int) (rng() % 200);
+		int			split = (int) (rng() % (n + 1));
+		int			g = (int) (rng() % 3);
+		int			u = (int) (rng() % 3);
+		int32_t		as_of = 1000 + (int32_t) (rng() % 2000);
+		RfmState	whole,
+					left,
+					right,
+					back;
+		RfmResult	rw,
+					rc,
+					rb;
+		char	   *buf;
+
+		for (int i = 0; i < n; i++)
+		{
+			o[i].day = (int32_t) (rng() % 3000) - 200;
+			o[i].amount = (rng() % 10 == 0 ? -1.0 : 1.0) * (double) (rng() % 10000) / 100.0;
+		}
+		rfm_state_init(&whole, g, u, as_of);
+		rfm_state_init(&left, g, u, as_of);
+		rfm_state_init(&right, g, u, as_of);
+		fill(&whole, o, 0, n);
+		fill(&left, o, 0, split);
+		fill(&right, o, split, n);
+		buf = malloc(rfm_state_serial_size(&right));
+		rfm_state_serialize(&right, buf);
+		CHECK(rfm_state_deserialize(&back, buf, rfm_state_serial_size(&right), &alloc), "deserialize");
+		CHECK(!rfm_state_deserialize(&back, buf, rfm_state_serial_size(&right) - 1, &alloc), "short buffer refused");
+		rfm_state_deserialize(&back, buf, rfm_state_serial_size(&right), &alloc);
+		rfm_state_combine(&left, &back, &alloc);
+		rfm_state_result(&whole, &rw);
+		rfm_state_result(&left, &rc);
+		rfm_state_result(&right, &rb);
+		CHECK(same_result(&rw, &rc), "round %d: split at %d of %d differs from one pass", round, split, n);
+		free(buf);
+	}
+}
+
+static int
+brute_score(double v, const double *sorted, size_t n, int bins, int higher)
+{
+	/* 1 + number of i with v > x_(ceil(i n / bins)), by counting directly. */
+	int			s = 1;
+
+	for (int i = 1; i < bins; i++)
+	{
+		double		need = (double) i * (double) n / bins;
+		size_t		k = 0;
+
+		while ((double) (k + 1) < need - 1e-9)
+			k++;
+		if (v > sorted[k])
+			s++;
+	}
+	return higher ? s : bins + 1 - s;
+}
+
+static void
+test_scores(void)
+{
+	double		breaks[99];
+
+	for (int round = 0; round < 300; round++)
+	{
+		size_t		n = 1 + rng() % 500;
+		int			bins = 2 + (int) (rng() % 9);
+		int			distinct = 1 + (int) (rng() % 12);
+		double	   *v = malloc(sizeof(double) * n);
+		int			ties_ok = 1,
+					brute_ok = 1,
+					range_ok = 1;
+
+		for (size_t i = 0; i < n; i++)
+			v[i] = (double) (rng() % distinct);
+		score_sort(v, n);
+		score_breakpoints(v, n, bins, breaks);
+		CHECK(score_breakpoints_invalid(breaks, bins - 1) < 0, "breakpoints sorted and finite");
+		for (size_t i = 0; i < n; i++)
+		{
+			int			hi = score_of(v[i], breaks, bins - 1, true);
+			int			lo = score_of(v[i], breaks, bins - 1, false);
+
+			if (i > 0 && v[i] == v[i - 1] && hi != score_of(v[i - 1], breaks, bins - 1, true))
+				ties_ok = 0;
+			if (hi != brute_score(v[i], v, n, bins, 1) || lo != brute_score(v[i], v, n, bins, 0))
+				brute_ok = 0;
+			if (hi < 1 || hi > bins || lo != bins + 1 - hi)
+				range_ok = 0;
+		}
+		CHECK(ties_ok, "round %d: equal values share a score", round);
+		CHECK(brute_ok, "round %d: scores match the brute-force definition", round);
+		CHECK(range_ok, "round %d: scores in 1..bins and mirrored", round);
+		/* The largest value scores bins when it is unique. */
+		if (n >= (size_t) bins && (n == 1 || v[n - 1] != v[n - 2]))
+			CHECK(score_of(v[n - 1], breaks, bins - 1, true) == bins, "a unique maximum scores bins");
+		free(v);
+	}
+
+	/* Quintiles of 1..10: breakpoints 2, 4, 6, 8. */
+	{
+		double		v[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+
+		score_breakpoints(v, 10, 5, breaks);
+		CHECK(breaks[0] == 2 && breaks[1] == 4 && breaks[2] == 6 && breaks[3] == 8, "quintiles of 1..10");
+		CHECK(score_of(2, breaks, 4, true) == 1 && score_of(3, breaks, 4, true) == 2 &&
+			  score_of(10, breaks, 4, true) == 5 && score_of(1, breaks, 4, false) == 5, "scores of 1..10");
+	}
+	{
+		double		bad[3] = {1, NAN, 3},
+					unsorted[3] = {1, 3, 2};
+
+		CHECK(score_breakpoints_invalid(bad, 3) == 1 && score_breakpoints_invalid(unsorted, 3) == 2,
+			  "invalid breakpoints found");
+	}
+}
+
+int
+main(void)
+{
+	test_calendar();
+	test_periodset();
+	test_sum();
+	test_rfm_state();
+	test_scores();
+	printf("unit: %d passed, %d failed\n", passed, failed);
+	return failed != 0;
+}
