@@ -1,6 +1,7 @@
 /*
  * Unit and property tests of the fmgr-free math (src/rfm_math.c, src/score_math.c), no server.
- * Prints "unit: N passed, N failed"; exits non-zero on a failure.
+ * Each test function is one case made of many checks; prints a line per case
+ * and "unit: N passed, N failed" (cases); exits non-zero on a failure.
  */
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +12,7 @@
 #include "score_math.h"
 
 static int	passed,
-			failed;
+			failed;			/* checks, within the running case */
 
 #define CHECK(cond, ...) do { \
 	if (cond) passed++; \
@@ -287,14 +288,29 @@ test_scores(void)
 	}
 }
 
+static int	cases_passed,
+			cases_failed;
+
+static void
+run_case(const char *name, void (*fn) (void))
+{
+	passed = failed = 0;
+	fn();
+	printf("%s %s (%d checks, %d failed)\n", failed ? "FAIL" : "ok  ", name, passed + failed, failed);
+	if (failed)
+		cases_failed++;
+	else
+		cases_passed++;
+}
+
 int
 main(void)
 {
-	test_calendar();
-	test_periodset();
-	test_sum();
-	test_rfm_state();
-	test_scores();
-	printf("unit: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	run_case("calendar: day, week and month periods", test_calendar);
+	run_case("periodset: distinct counts, union, bounded size", test_periodset);
+	run_case("compensated sums", test_sum);
+	run_case("rfm state: hand example, split/combine/serialise == one pass", test_rfm_state);
+	run_case("scores: breakpoints, ties, mirror, brute force", test_scores);
+	printf("unit: %d passed, %d failed\n", cases_passed, cases_failed);
+	return cases_failed != 0;
 }
