@@ -17,7 +17,7 @@ SELECT p.oid::regprocedure AS aggregate, a.aggcombinefn <> 0 AS combine,
        a.aggserialfn <> 0 AS serial, a.aggdeserialfn <> 0 AS deserial, p.proparallel
   FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
  WHERE p.pronamespace = 'customer_segment'::regnamespace
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- Plain functions written in SQL or PL/pgSQL pin their search_path.
 SELECT p.oid::regprocedure
@@ -25,7 +25,7 @@ SELECT p.oid::regprocedure
  WHERE p.pronamespace = 'customer_segment'::regnamespace AND p.prokind = 'f'
    AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
    AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog'], false)
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 DROP EXTENSION customer_segment;
 -- CREATE EXTENSION made the schema; DROP leaves it, empty.

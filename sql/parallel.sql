@@ -17,8 +17,15 @@ SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-
   FROM par_store.orders GROUP BY 1;
 CREATE TEMP TABLE serial_total AS
 SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30')::text AS s,
-       customer_segment.score_breakpoints(amount, 10)::text AS b
+       customer_segment.score_breakpoints(amount, 10)::text AS b,
+       round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1)::numeric, 6) AS h
   FROM par_store.orders;
+CREATE TEMP TABLE serial_activity AS
+SELECT customer_id, customer_segment.purchase_activity(ordered_at, amount, DATE '2025-06-30', 'month') AS a,
+       round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1, 0.3, 'continuous')::numeric, 9) AS h
+  FROM par_store.orders GROUP BY 1;
+CREATE TEMP TABLE serial_curve AS
+SELECT customer_segment.retention_curve(a)::text AS c FROM serial_activity;
 
 -- Forced parallel plans.
 SET parallel_setup_cost = 0;
@@ -34,12 +41,14 @@ EXPLAIN (COSTS OFF)
 SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30') FROM par_store.orders;
 SELECT count(*) AS differences FROM (
     SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30')::text AS s,
-           customer_segment.score_breakpoints(amount, 10)::text AS b
+           customer_segment.score_breakpoints(amount, 10)::text AS b,
+           round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1)::numeric, 6) AS h
       FROM par_store.orders
     EXCEPT SELECT * FROM serial_total) d;
 SELECT count(*) AS differences FROM (
     SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30')::text AS s,
-           customer_segment.score_breakpoints(amount, 10)::text AS b
+           customer_segment.score_breakpoints(amount, 10)::text AS b,
+           round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1)::numeric, 6) AS h
       FROM par_store.orders_part
     EXCEPT SELECT * FROM serial_total) d;
 
@@ -55,6 +64,19 @@ SELECT count(*) AS differences FROM (
     SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'week')::text
       FROM par_store.orders GROUP BY 1
     EXCEPT SELECT * FROM serial_summary) d;
+
+-- CLV aggregates: activity bit strings and discounted values per customer, and the
+-- retention curve over a parallel scan of those.
+SELECT count(*) AS differences FROM (
+    SELECT customer_id, customer_segment.purchase_activity(ordered_at, amount, DATE '2025-06-30', 'month'),
+           round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1, 0.3, 'continuous')::numeric, 9)
+      FROM par_store.orders_part GROUP BY 1
+    EXCEPT SELECT * FROM serial_activity) d;
+CREATE TABLE par_store.activity AS SELECT * FROM serial_activity;
+ANALYZE par_store.activity;
+EXPLAIN (COSTS OFF) SELECT customer_segment.retention_curve(a) FROM par_store.activity;
+SELECT count(*) AS differences FROM (
+    SELECT customer_segment.retention_curve(a)::text FROM par_store.activity EXCEPT SELECT * FROM serial_curve) d;
 
 -- Combine edge cases: workers that saw no rows, and groups split across partitions.
 SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30') IS NULL AS empty_parallel

@@ -13,6 +13,7 @@
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/varbit.h"
 
 #define RFM_RESULT_NATTS 17
 
@@ -252,4 +253,30 @@ rfm_summary_final(PG_FUNCTION_ARGS)
 	Assert(i == lengthof(values));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* purchase_activity: the same state, reported as a bit string of active periods. */
+PG_FUNCTION_INFO_V1(rfm_activity_final);
+Datum
+rfm_activity_final(PG_FUNCTION_ARGS)
+{
+	RfmState   *st;
+	int64		nbits;
+	VarBit	   *result;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (RfmState *) PG_GETARG_POINTER(0);
+	nbits = rfm_activity_length(st);
+	if (nbits == 0)
+		PG_RETURN_NULL();
+	if (nbits > VARBITMAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("purchase activity spans too many periods")));
+	result = (VarBit *) palloc0(VARBITTOTALLEN(nbits));
+	SET_VARSIZE(result, VARBITTOTALLEN(nbits));
+	VARBITLEN(result) = (int32) nbits;
+	rfm_activity_bits(st, VARBITS(result));
+	PG_RETURN_VARBIT_P(result);
 }

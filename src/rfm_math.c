@@ -205,6 +205,16 @@ periodset_count(const PeriodSet *set)
 	return n;
 }
 
+bool
+periodset_contains(const PeriodSet *set, int64_t idx)
+{
+	int64_t		off = idx - set->base;
+
+	if (set->nwords == 0 || off < 0 || off >= 64 * (int64_t) set->nwords)
+		return false;
+	return (set->words[off / 64] >> (off % 64)) & 1;
+}
+
 void
 rfm_state_init(RfmState *st, int granularity, int unit, int32_t as_of)
 {
@@ -276,6 +286,28 @@ rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a)
 	cs_sum_merge(&dst->refunds, &src->refunds);
 	periodset_union(&dst->days, &src->days, a);
 	periodset_union(&dst->periods, &src->periods, a);
+}
+
+int64_t
+rfm_activity_length(const RfmState *st)
+{
+	if (st->orders == 0)
+		return 0;
+	return rfm_period_index(st->as_of, st->granularity) - st->first_period + 1;
+}
+
+void
+rfm_activity_bits(const RfmState *st, uint8_t *bits)
+{
+	int64_t		n = rfm_activity_length(st);
+	const PeriodSet *set = st->granularity == RFM_GRAN_DAY ? &st->days : &st->periods;
+
+	memset(bits, 0, (size_t) ((n + 7) / 8));
+	for (int64_t k = 0; k < n; k++)
+	{
+		if (periodset_contains(set, st->first_period + k))
+			bits[k / 8] |= (uint8_t) (0x80 >> (k % 8));
+	}
 }
 
 /* Distance between two period starts, in the reporting unit. */

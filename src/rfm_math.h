@@ -109,10 +109,19 @@ double		cs_sum_value(const CsSum *s);
 void		periodset_add(PeriodSet *set, int64_t idx, const CsAllocator *a);
 void		periodset_union(PeriodSet *dst, const PeriodSet *src, const CsAllocator *a);
 int64_t		periodset_count(const PeriodSet *set);
+bool		periodset_contains(const PeriodSet *set, int64_t idx);
 
 void		rfm_state_init(RfmState *st, int granularity, int unit, int32_t as_of);
 void		rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a);
 void		rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a);
+
+/*
+ * Activity bits of the purchase periods from the first purchase period to the
+ * as_of period (bit k = bought in period first + k), MSB-first into bits,
+ * which must hold rfm_activity_length() bits; 0 when there is no purchase.
+ */
+int64_t		rfm_activity_length(const RfmState *st);
+void		rfm_activity_bits(const RfmState *st, uint8_t *bits);
 
 /* false when the state holds no counted row (the aggregate then returns NULL). */
 bool		rfm_state_result(const RfmState *st, RfmResult *out);

@@ -1,0 +1,382 @@
+/*
+ * clv.c: CLV functions and aggregates (SQL glue around clv_math.c and
+ * retention_math.c).
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "clv_math.h"
+#include "cs_util.h"
+#include "funcapi.h"
+#include "retention_math.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/varbit.h"
+
+static void
+check_range(double value, const char *what, double lo, bool lo_open, double hi, const char *hint)
+{
+	cs_check_finite(value, what);
+	if ((lo_open ? value <= lo : value < lo) || value > hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is out of range", what),
+				 errdetail("Got %g.", value),
+				 errhint("%s", hint)));
+}
+
+static double
+periods_per_year_arg(text *name)
+{
+	char	   *s = text_to_cstring(name);
+	double		ppy = clv_periods_per_year(s);
+
+	if (ppy < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown period \"%s\"", s),
+				 errhint("Use 'year', 'quarter', 'month', 'week' or 'day'.")));
+	return ppy;
+}
+
+/* period_rate(annual_rate, period): the per-period rate equivalent to an annual one. */
+PG_FUNCTION_INFO_V1(clv_period_rate_sql);
+Datum
+clv_period_rate_sql(PG_FUNCTION_ARGS)
+{
+	double		annual = PG_GETARG_FLOAT8(0);
+	double		ppy = periods_per_year_arg(PG_GETARG_TEXT_PP(1));
+
+	check_range(annual, "annual rate", -1, true, HUGE_VAL, "An annual rate of 10% is 0.10; it must exceed -1.");
+	PG_RETURN_FLOAT8(clv_period_rate(annual, ppy));
+}
+
+/*
+ * clv_retention(margin, retention, discount, periods, timing, growth, acquisition_cost):
+ * NULL periods means an infinite horizon; NULL margin/retention/discount give NULL.
+ */
+PG_FUNCTION_INFO_V1(clv_retention_sql);
+Datum
+clv_retention_sql(PG_FUNCTION_ARGS)
+{
+	double		margin,
+				retention,
+				discount,
+				growth,
+				acquisition,
+				periods = -1,
+				value;
+	char	   *timing_name;
+	int			timing;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	for (int i = 4; i <= 6; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("clv_retention timing, growth and acquisition_cost must not be NULL")));
+	margin = PG_GETARG_FLOAT8(0);
+	retention = PG_GETARG_FLOAT8(1);
+	discount = PG_GETARG_FLOAT8(2);
+	growth = PG_GETARG_FLOAT8(5);
+	acquisition = PG_GETARG_FLOAT8(6);
+	timing_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	timing = clv_parse_timing(timing_name);
+
+	cs_check_finite(margin, "margin");
+	cs_check_finite(acquisition, "acquisition_cost");
+	check_range(retention, "retention", 0, false, 1, "Retention is a probability between 0 and 1.");
+	check_range(discount, "discount rate", -1, true, HUGE_VAL, "Use the rate per period, e.g. period_rate(0.10, 'month').");
+	check_range(growth, "growth rate", -1, true, HUGE_VAL, "Use the margin growth per period, e.g. 0.01.");
+	if (timing < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown timing \"%s\"", timing_name),
+				 errhint("Use 'start', 'end' or 'end_first'.")));
+	if (!PG_ARGISNULL(3))
+	{
+		int32		n = PG_GETARG_INT32(3);
+
+		if (n < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("periods must not be negative"),
+					 errdetail("Got %d.", n),
+					 errhint("Pass NULL for an infinite horizon.")));
+		periods = n;
+	}
+	else if (retention * (1 + growth) >= 1 + discount)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the infinite-horizon CLV diverges"),
+				 errdetail("retention * (1 + growth) = %g is not below 1 + discount = %g.",
+						   retention * (1 + growth), 1 + discount),
+				 errhint("Pass a finite number of periods, or a discount rate above the retained growth.")));
+
+	value = clv_retention(margin, retention, discount, periods, timing, growth) - acquisition;
+	if (!isfinite(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("CLV overflows double precision"),
+				 errhint("Shorten the horizon or check the growth and discount rates.")));
+	PG_RETURN_FLOAT8(value);
+}
+
+/* ---- clv_historical aggregate: discounted value of past cash flows ---- */
+
+typedef struct HistState
+{
+	CsSum		value;
+	int64		flows;
+	int64		skipped;
+	int32		reference;
+	bool		continuous;
+	double		rate;
+	double		margin;
+} HistState;
+
+PG_FUNCTION_INFO_V1(clv_historical_trans);
+Datum
+clv_historical_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "clv_historical_trans");
+	HistState  *st;
+	double		amount;
+	int32		day;
+
+	for (int i = 3; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("clv_historical reference_date, annual_rate, margin and compounding must not be NULL")));
+	if (PG_ARGISNULL(0))
+	{
+		st = MemoryContextAllocZero(aggctx, sizeof(HistState));
+		st->reference = cs_day_of(PG_GETARG_DATUM(3), DATEOID, "clv_historical reference_date");
+		st->rate = PG_GETARG_FLOAT8(4);
+		check_range(st->rate, "annual rate", -1, true, HUGE_VAL, "An annual rate of 10% is 0.10; it must exceed -1.");
+		st->margin = PG_NARGS() > 5 ? PG_GETARG_FLOAT8(5) : 1.0;
+		cs_check_finite(st->margin, "margin");
+		if (PG_NARGS() > 6)
+		{
+			char	   *c = text_to_cstring(PG_GETARG_TEXT_PP(6));
+
+			if (strcmp(c, "continuous") != 0 && strcmp(c, "annual") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown compounding \"%s\"", c),
+						 errhint("Use 'annual' or 'continuous'.")));
+			st->continuous = strcmp(c, "continuous") == 0;
+		}
+	}
+	else
+		st = (HistState *) PG_GETARG_POINTER(0);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		st->skipped++;
+		PG_RETURN_POINTER(st);
+	}
+	amount = cs_amount_to_double(PG_GETARG_DATUM(2), get_fn_expr_argtype(fcinfo->flinfo, 2));
+	cs_check_finite(amount, "clv_historical amount");
+	day = cs_day_of(PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1), "clv_historical ordered_at");
+	cs_sum_add(&st->value, amount * st->margin *
+			   clv_discount_factor((double) st->reference - day, st->rate, st->continuous));
+	st->flows++;
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(clv_historical_combine);
+Datum
+clv_historical_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "clv_historical_combine");
+	HistState  *dst;
+	HistState  *src;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	src = (HistState *) PG_GETARG_POINTER(1);
+	if (PG_ARGISNULL(0))
+	{
+		dst = MemoryContextAlloc(aggctx, sizeof(HistState));
+		*dst = *src;
+		PG_RETURN_POINTER(dst);
+	}
+	dst = (HistState *) PG_GETARG_POINTER(0);
+	cs_sum_add(&dst->value, src->value.sum);
+	dst->value.comp += src->value.comp;
+	dst->flows += src->flows;
+	dst->skipped += src->skipped;
+	PG_RETURN_POINTER(dst);
+}
+
+PG_FUNCTION_INFO_V1(clv_historical_serialize);
+Datum
+clv_historical_serialize(PG_FUNCTION_ARGS)
+{
+	bytea	   *out = palloc(VARHDRSZ + sizeof(HistState));
+
+	cs_agg_context(fcinfo, "clv_historical_serialize");
+	SET_VARSIZE(out, VARHDRSZ + sizeof(HistState));
+	memcpy(VARDATA(out), PG_GETARG_POINTER(0), sizeof(HistState));
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(clv_historical_deserialize);
+Datum
+clv_historical_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "clv_historical_deserialize");
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	HistState  *st;
+
+	if (VARSIZE_ANY_EXHDR(in) != sizeof(HistState))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed clv_historical state")));
+	st = MemoryContextAlloc(aggctx, sizeof(HistState));
+	memcpy(st, VARDATA_ANY(in), sizeof(HistState));
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(clv_historical_final);
+Datum
+clv_historical_final(PG_FUNCTION_ARGS)
+{
+	HistState  *st;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (HistState *) PG_GETARG_POINTER(0);
+	if (st->flows == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(cs_sum_value(&st->value));
+}
+
+/* ---- retention_curve aggregate over purchase_activity bit strings ---- */
+
+PG_FUNCTION_INFO_V1(retention_curve_trans);
+Datum
+retention_curve_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "retention_curve_trans");
+	CsAllocator alloc = cs_allocator(aggctx);
+	RetentionCounts *rc;
+	VarBit	   *bits;
+
+	if (PG_ARGISNULL(0))
+	{
+		rc = MemoryContextAlloc(aggctx, sizeof(RetentionCounts));
+		retention_init(rc);
+	}
+	else
+		rc = (RetentionCounts *) PG_GETARG_POINTER(0);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(rc);
+	bits = PG_GETARG_VARBIT_P(1);
+	if (VARBITLEN(bits) == 0 || !(VARBITS(bits)[0] & 0x80))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an activity bit string must start with the acquisition period (bit 0 set)"),
+				 errhint("Build it with customer_segment.purchase_activity().")));
+	retention_add(rc, VARBITS(bits), VARBITLEN(bits), &alloc);
+	PG_RETURN_POINTER(rc);
+}
+
+PG_FUNCTION_INFO_V1(retention_curve_combine);
+Datum
+retention_curve_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "retention_curve_combine");
+	CsAllocator alloc = cs_allocator(aggctx);
+	RetentionCounts *dst;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	if (PG_ARGISNULL(0))
+	{
+		dst = MemoryContextAlloc(aggctx, sizeof(RetentionCounts));
+		retention_init(dst);
+	}
+	else
+		dst = (RetentionCounts *) PG_GETARG_POINTER(0);
+	retention_combine(dst, (RetentionCounts *) PG_GETARG_POINTER(1), &alloc);
+	PG_RETURN_POINTER(dst);
+}
+
+PG_FUNCTION_INFO_V1(retention_curve_serialize);
+Datum
+retention_curve_serialize(PG_FUNCTION_ARGS)
+{
+	RetentionCounts *rc;
+	size_t		size;
+	bytea	   *out;
+
+	cs_agg_context(fcinfo, "retention_curve_serialize");
+	rc = (RetentionCounts *) PG_GETARG_POINTER(0);
+	size = retention_serial_size(rc);
+	out = palloc(VARHDRSZ + size);
+	SET_VARSIZE(out, VARHDRSZ + size);
+	retention_serialize(rc, VARDATA(out));
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(retention_curve_deserialize);
+Datum
+retention_curve_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "retention_curve_deserialize");
+	CsAllocator alloc = cs_allocator(aggctx);
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	RetentionCounts *rc = MemoryContextAlloc(aggctx, sizeof(RetentionCounts));
+
+	if (!retention_deserialize(rc, VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), &alloc))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed retention_curve state")));
+	PG_RETURN_POINTER(rc);
+}
+
+static Datum
+int8_array(const int64 *values, int32 n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int32 i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(values[i]);
+	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+PG_FUNCTION_INFO_V1(retention_curve_final);
+Datum
+retention_curve_final(PG_FUNCTION_ARGS)
+{
+	RetentionCounts *rc;
+	TupleDesc	desc;
+	Datum		values[6];
+	bool		nulls[6] = {0};
+	double		rate;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	rc = (RetentionCounts *) PG_GETARG_POINTER(0);
+	if (rc->customers == 0)
+		PG_RETURN_NULL();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != 6)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("retention_curve must return the retention_counts composite type")));
+	desc = BlessTupleDesc(desc);
+	rate = retention_pooled_rate(rc);
+	values[0] = Int64GetDatum(rc->customers);
+	values[1] = int8_array(rc->observed, rc->len);
+	values[2] = int8_array(rc->active, rc->len);
+	values[3] = int8_array(rc->at_risk, rc->len);
+	values[4] = int8_array(rc->retained, rc->len);
+	values[5] = Float8GetDatum(rate);
+	nulls[5] = isnan(rate);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

@@ -1,0 +1,218 @@
+-- Customer lifetime value: retention-model formulas, rate conversion,
+-- historical discounted value, retention from data, projected CLV.
+
+CREATE FUNCTION customer_segment.period_rate(annual_rate float8, period text DEFAULT 'month')
+RETURNS float8 AS 'MODULE_PATHNAME', 'clv_period_rate_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.period_rate(float8, text) IS
+    'Per-period rate equivalent to an annual rate: (1 + annual)^(1/n) - 1, n = 1, 4, 12, 365.2425/7 or 365.2425 periods a year';
+
+CREATE FUNCTION customer_segment.clv_retention(margin float8, retention float8, discount float8,
+    periods integer DEFAULT NULL, timing text DEFAULT 'end', growth float8 DEFAULT 0,
+    acquisition_cost float8 DEFAULT 0)
+RETURNS float8 AS 'MODULE_PATHNAME', 'clv_retention_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.clv_retention(float8, float8, float8, integer, text, float8, float8) IS
+    'Retention-model CLV in closed form: margin per period, retention and discount per period, NULL periods = infinite horizon; timing start | end | end_first; margin growth per period; minus acquisition cost';
+
+-- clv_historical: value at reference_date of every past (or future) cash flow amount * margin.
+CREATE FUNCTION customer_segment.clv_historical_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.clv_historical_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.clv_historical_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.clv_historical_final(internal)
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+DO $$
+DECLARE
+    sig text;
+BEGIN
+    FOREACH sig IN ARRAY ARRAY[
+        'date, numeric, date, float8', 'date, float8, date, float8',
+        'timestamptz, numeric, date, float8', 'timestamptz, float8, date, float8',
+        'date, numeric, date, float8, float8, text', 'date, float8, date, float8, float8, text',
+        'timestamptz, numeric, date, float8, float8, text', 'timestamptz, float8, date, float8, float8, text']
+    LOOP
+        EXECUTE format('CREATE FUNCTION customer_segment.clv_historical_trans(internal, %s) RETURNS internal
+                        AS ''MODULE_PATHNAME'', ''clv_historical_trans'' LANGUAGE C STABLE PARALLEL SAFE', sig);
+        EXECUTE format($f$
+            CREATE AGGREGATE customer_segment.clv_historical(%1$s) (
+                SFUNC = customer_segment.clv_historical_trans,
+                STYPE = internal,
+                FINALFUNC = customer_segment.clv_historical_final,
+                COMBINEFUNC = customer_segment.clv_historical_combine,
+                SERIALFUNC = customer_segment.clv_historical_serialize,
+                DESERIALFUNC = customer_segment.clv_historical_deserialize,
+                PARALLEL = SAFE)$f$, sig);
+        EXECUTE format('COMMENT ON AGGREGATE customer_segment.clv_historical(%s) IS %L', sig,
+            'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
+            '(or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped');
+    END LOOP;
+END
+$$;
+
+-- purchase_activity: per customer, bit k = bought in the k-th period since the first purchase period.
+CREATE FUNCTION customer_segment.rfm_activity_final(internal)
+RETURNS varbit AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+DO $$
+DECLARE
+    sig text;
+BEGIN
+    FOREACH sig IN ARRAY ARRAY['date, numeric, date, text', 'date, float8, date, text',
+                               'timestamptz, numeric, date, text', 'timestamptz, float8, date, text']
+    LOOP
+        EXECUTE format('CREATE FUNCTION customer_segment.rfm_summary_trans(internal, %s) RETURNS internal
+                        AS ''MODULE_PATHNAME'', ''rfm_summary_trans'' LANGUAGE C STABLE PARALLEL SAFE', sig);
+        EXECUTE format($f$
+            CREATE AGGREGATE customer_segment.purchase_activity(%1$s) (
+                SFUNC = customer_segment.rfm_summary_trans,
+                STYPE = internal,
+                FINALFUNC = customer_segment.rfm_activity_final,
+                COMBINEFUNC = customer_segment.rfm_summary_combine,
+                SERIALFUNC = customer_segment.rfm_summary_serialize,
+                DESERIALFUNC = customer_segment.rfm_summary_deserialize,
+                PARALLEL = SAFE)$f$, sig);
+        EXECUTE format('COMMENT ON AGGREGATE customer_segment.purchase_activity(%s) IS %L', sig,
+            'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; '
+            'bit k set = bought in period k; refunds are not purchases');
+    END LOOP;
+END
+$$;
+
+CREATE TYPE customer_segment.retention_counts AS (
+    customers  bigint,
+    observed   bigint[],
+    active     bigint[],
+    at_risk    bigint[],
+    retained   bigint[],
+    rate       float8
+);
+COMMENT ON TYPE customer_segment.retention_counts IS 'Result of retention_curve; arrays are indexed by period offset + 1';
+COMMENT ON COLUMN customer_segment.retention_counts.customers IS 'Customers counted';
+COMMENT ON COLUMN customer_segment.retention_counts.observed IS 'Customers whose observation reaches offset k';
+COMMENT ON COLUMN customer_segment.retention_counts.active IS 'Customers who bought in offset k';
+COMMENT ON COLUMN customer_segment.retention_counts.at_risk IS 'Customers who bought in offset k and are observed in k + 1';
+COMMENT ON COLUMN customer_segment.retention_counts.retained IS 'Customers who bought in offset k and in k + 1';
+COMMENT ON COLUMN customer_segment.retention_counts.rate IS 'Pooled period-over-period retention: sum(retained) / sum(at_risk); NULL when nobody is at risk';
+
+CREATE FUNCTION customer_segment.retention_curve_trans(internal, varbit)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_final(internal)
+RETURNS customer_segment.retention_counts AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.retention_curve(activity varbit) (
+    SFUNC = customer_segment.retention_curve_trans,
+    STYPE = internal,
+    FINALFUNC = customer_segment.retention_curve_final,
+    COMBINEFUNC = customer_segment.retention_curve_combine,
+    SERIALFUNC = customer_segment.retention_curve_serialize,
+    DESERIALFUNC = customer_segment.retention_curve_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE customer_segment.retention_curve(varbit) IS
+    'Period-over-period retention counts by offset since acquisition over purchase_activity bit strings (group by cohort for cohort curves)';
+
+CREATE FUNCTION customer_segment.cohort_retention(source regclass, customer_column name, time_column name,
+    amount_column name, as_of date DEFAULT current_date, period text DEFAULT 'month')
+RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
+               active_share float8, at_risk bigint, retained bigint, retention float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+BEGIN
+    IF as_of IS NULL OR period IS NULL THEN
+        RAISE EXCEPTION 'as_of and period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM customer_segment.check_period(period);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column);
+    RETURN QUERY EXECUTE format($q$
+        WITH per_customer AS (
+            SELECT date_trunc($2, min(%2$s::date) FILTER (WHERE %3$s >= 0 AND %2$s::date <= $1))::date AS cohort,
+                   customer_segment.purchase_activity(%2$s, %3$s, $1, $2) AS activity
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
+        ), curves AS (
+            SELECT p.cohort, customer_segment.retention_curve(p.activity) AS c
+              FROM per_customer p WHERE p.activity IS NOT NULL GROUP BY p.cohort
+        )
+        SELECT c.cohort, (k - 1)::integer, (c.c).customers, (c.c).observed[k], (c.c).active[k],
+               (c.c).active[k]::float8 / (c.c).observed[k], (c.c).at_risk[k], (c.c).retained[k],
+               CASE WHEN (c.c).at_risk[k] > 0 THEN (c.c).retained[k]::float8 / (c.c).at_risk[k] END
+          FROM curves c, generate_series(1, cardinality((c.c).observed)) k
+         ORDER BY 1, 2
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause) USING as_of, period;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.cohort_retention(regclass, name, name, name, date, text) IS
+    'Cohort retention matrix: per acquisition cohort and period offset, customers active, share of the cohort active, and period-over-period retention (active in k and k+1 / active in k and observed in k+1)';
+
+CREATE FUNCTION customer_segment.clv_analyze(source regclass, customer_column name, time_column name,
+    amount_column name, as_of date DEFAULT current_date, annual_discount float8 DEFAULT 0.10,
+    margin_rate float8 DEFAULT 1.0, period text DEFAULT 'month', periods integer DEFAULT NULL,
+    retention_rate float8 DEFAULT NULL, timing text DEFAULT 'end')
+RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, monetary_total float8,
+               active_periods bigint, periods_since_active float8, margin_per_period float8, retention float8,
+               discount_per_period float8, historical_value float8, projected_clv float8, total_clv float8,
+               clv_rank bigint, clv_decile integer)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    r float8 := retention_rate;
+    d float8;
+BEGIN
+    IF as_of IS NULL OR annual_discount IS NULL OR margin_rate IS NULL OR period IS NULL OR timing IS NULL THEN
+        RAISE EXCEPTION 'clv_analyze arguments other than periods and retention must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM customer_segment.check_period(period);
+    IF margin_rate <> margin_rate OR margin_rate < 0 OR margin_rate > 1 THEN
+        RAISE EXCEPTION 'margin_rate must be between 0 and 1' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', margin_rate), HINT = 'The share of revenue that is profit, e.g. 0.3.';
+    END IF;
+    d := customer_segment.period_rate(annual_discount, period);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column);
+    IF r IS NULL THEN
+        -- Pooled period-over-period retention of all customers, from the orders themselves.
+        EXECUTE format($q$
+            SELECT (customer_segment.retention_curve(a)).rate FROM (
+                SELECT customer_segment.purchase_activity(%2$s, %3$s, $1, $2) AS a
+                  FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s) x
+        $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause) INTO r USING as_of, period;
+        IF r IS NULL THEN
+            RAISE EXCEPTION 'retention cannot be estimated: no customer was observed for two periods'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass retention_rate explicitly.';
+        END IF;
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH s AS (
+            SELECT %1$s::text AS customer_id,
+                   customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $2) AS s,
+                   customer_segment.clv_historical(%2$s, %3$s, $1, $3, $4, 'annual') AS hist
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
+        ), v AS (
+            SELECT s.customer_id, (s.s).first_purchase, (s.s).last_purchase, (s.s).orders, (s.s).monetary_total,
+                   (s.s).frequency + 1 AS active_periods,
+                   (s.s).t - (s.s).recency AS periods_since_active,
+                   (s.s).monetary_total * $4 / ((s.s).frequency + 1) AS margin_per_period, s.hist
+              FROM s WHERE (s.s).orders > 0
+        ), p AS (
+            -- each silent period since the last purchase counts as one more retention step
+            SELECT v.*, customer_segment.clv_retention(v.margin_per_period, $5, $6, $7, $8)
+                        * power($5, v.periods_since_active) AS projected
+              FROM v
+        )
+        SELECT p.customer_id, p.first_purchase, p.last_purchase, p.orders, p.monetary_total, p.active_periods,
+               p.periods_since_active, p.margin_per_period, $5, $6, p.hist, p.projected, p.hist + p.projected,
+               rank() OVER (ORDER BY p.projected DESC),
+               customer_segment.score(p.projected, customer_segment.score_breakpoints(p.projected, 10) OVER ())
+          FROM p
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING as_of, period, annual_discount, margin_rate, r, d, periods, timing;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.clv_analyze(regclass, name, name, name, date, float8, float8, text, integer, float8, text) IS
+    'Per customer: realised discounted value to as_of, margin per active period, projected retention-model CLV times retention^(periods since last purchase) (retention estimated from the orders unless given), rank and tie-safe decile (10 = highest)';
