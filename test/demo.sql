@@ -38,4 +38,22 @@ SELECT customer_id, rfm_cell, segment, orders, recency_days,
        to_char(monetary_total, 'FM999,990.00') AS net_spend
   FROM demo.rfm ORDER BY monetary_total DESC, customer_id LIMIT 10;
 
+\echo 'Customer lifetime value by decile (30% margin, 10% a year, monthly retention estimated from the orders)'
+SELECT clv_decile AS decile, count(*) AS customers,
+       round(avg(historical_value)) AS avg_realised,
+       round(avg(projected_clv)) AS avg_projected,
+       to_char(sum(projected_clv), 'FM999,999,990') AS projected_total,
+       round(min(retention)::numeric, 3) AS monthly_retention
+  FROM customer_segment.clv_analyze('demo.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31',
+                                    annual_discount => 0.10, margin_rate => 0.3)
+ GROUP BY 1 ORDER BY 1 DESC;
+
+\echo 'Cohort retention: share of each 2025 quarter-start cohort buying in months 0..6'
+SELECT cohort,
+       max(cohort_size) AS size,
+       string_agg(lpad(to_char(100 * active_share, 'FM990'), 4) || '%', ' ' ORDER BY period_offset) AS "m0 .. m6"
+  FROM customer_segment.cohort_retention('demo.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31')
+ WHERE cohort IN (DATE '2025-01-01', DATE '2025-04-01', DATE '2025-07-01') AND period_offset <= 6
+ GROUP BY cohort ORDER BY cohort;
+
 DROP SCHEMA demo CASCADE;
