@@ -142,6 +142,7 @@ Datum
 clv_historical_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggctx = cs_agg_context(fcinfo, "clv_historical_trans");
+	CsOrderArgs *args = cs_order_args(fcinfo, 1, 2, "clv_historical");
 	HistState  *st;
 	double		amount;
 	int32		day;
@@ -179,9 +180,9 @@ clv_historical_trans(PG_FUNCTION_ARGS)
 		st->skipped++;
 		PG_RETURN_POINTER(st);
 	}
-	amount = cs_amount_to_double(PG_GETARG_DATUM(2), get_fn_expr_argtype(fcinfo->flinfo, 2));
+	amount = cs_amount_to_double(PG_GETARG_DATUM(2), args->amount_type);
 	cs_check_finite(amount, "clv_historical amount");
-	day = cs_day_of(PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1), "clv_historical ordered_at");
+	day = cs_order_day(args, PG_GETARG_DATUM(1), "clv_historical ordered_at");
 	cs_sum_add(&st->value, amount * st->margin *
 			   clv_discount_factor((double) st->reference - day, st->rate, st->continuous));
 	st->flows++;

@@ -153,3 +153,45 @@ cs_day_of(Datum value, Oid typid, const char *what)
 				 errhint("Exclude rows dated infinity or -infinity.")));
 	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date, value));
 }
+
+CsOrderArgs *
+cs_order_args(FunctionCallInfo fcinfo, int day_argno, int amount_argno, const char *fname)
+{
+	CsOrderArgs *args = (CsOrderArgs *) fcinfo->flinfo->fn_extra;
+
+	if (args == NULL)
+	{
+		args = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CsOrderArgs));
+		args->day_type = get_fn_expr_argtype(fcinfo->flinfo, day_argno);
+		args->amount_type = get_fn_expr_argtype(fcinfo->flinfo, amount_argno);
+		if (args->day_type != DATEOID && args->day_type != TIMESTAMPTZOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("%s needs a date or timestamptz purchase time", fname)));
+		if (args->amount_type != NUMERICOID && args->amount_type != FLOAT8OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("%s needs a numeric or float8 amount", fname)));
+		fcinfo->flinfo->fn_extra = args;
+	}
+	return args;
+}
+
+int32
+cs_order_day(CsOrderArgs *args, Datum value, const char *what)
+{
+	TimestampTz ts;
+	int32		day;
+
+	if (args->day_type == DATEOID)
+		return cs_day_of(value, DATEOID, what);
+	ts = DatumGetTimestampTz(value);
+	if (args->cached && ts >= args->day_start && ts < args->day_end)
+		return args->cached_day;
+	day = cs_day_of(value, TIMESTAMPTZOID, what);
+	args->day_start = DatumGetTimestampTz(DirectFunctionCall1(date_timestamptz, DateADTGetDatum(day)));
+	args->day_end = DatumGetTimestampTz(DirectFunctionCall1(date_timestamptz, DateADTGetDatum(day + 1)));
+	args->cached_day = day;
+	args->cached = true;
+	return day;
+}

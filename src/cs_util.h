@@ -35,4 +35,23 @@ extern double cs_amount_to_double(Datum value, Oid typid);
 /* A date, or the local date (session TimeZone) of a timestamptz; rejects infinities. */
 extern int32 cs_day_of(Datum value, Oid typid, const char *what);
 
+/*
+ * Argument types of an aggregate over orders (purchase time, amount), looked
+ * up once per query, and the last local day seen: orders tables are mostly in
+ * time order, so most rows fall in the cached [day_start, day_end) and skip
+ * the time-zone conversion.
+ */
+typedef struct CsOrderArgs
+{
+	Oid			day_type;
+	Oid			amount_type;
+	bool		cached;
+	int64		day_start;		/* TimestampTz bounds of cached_day */
+	int64		day_end;
+	int32		cached_day;
+} CsOrderArgs;
+
+extern CsOrderArgs *cs_order_args(FunctionCallInfo fcinfo, int day_argno, int amount_argno, const char *fname);
+extern int32 cs_order_day(CsOrderArgs *args, Datum value, const char *what);
+
 #endif

@@ -39,12 +39,6 @@ retention_reserve(RetentionCounts *rc, int32_t len, const CsAllocator *a)
 	rc->cap = cap;
 }
 
-static int
-bit_at(const uint8_t *bits, int32_t k)
-{
-	return (bits[k / 8] >> (7 - k % 8)) & 1;
-}
-
 void
 retention_add(RetentionCounts *rc, const uint8_t *bits, int32_t nbits, const CsAllocator *a)
 {
@@ -54,14 +48,14 @@ retention_add(RetentionCounts *rc, const uint8_t *bits, int32_t nbits, const CsA
 	rc->customers++;
 	for (int32_t k = 0; k < nbits; k++)
 	{
-		int			now = bit_at(bits, k);
+		int			now = activity_bit(bits, k);
 
 		rc->observed[k]++;
 		rc->active[k] += now;
 		if (now && k + 1 < nbits)
 		{
 			rc->at_risk[k]++;
-			rc->retained[k] += bit_at(bits, k + 1);
+			rc->retained[k] += activity_bit(bits, k + 1);
 		}
 	}
 }

@@ -17,36 +17,6 @@
 
 #define RFM_RESULT_NATTS 17
 
-/* Argument types, looked up once per query. */
-typedef struct RfmArgTypes
-{
-	Oid			day_type;
-	Oid			amount_type;
-} RfmArgTypes;
-
-static RfmArgTypes *
-rfm_arg_types(FunctionCallInfo fcinfo)
-{
-	RfmArgTypes *types = (RfmArgTypes *) fcinfo->flinfo->fn_extra;
-
-	if (types == NULL)
-	{
-		types = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(RfmArgTypes));
-		types->day_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
-		types->amount_type = get_fn_expr_argtype(fcinfo->flinfo, 2);
-		if (types->day_type != DATEOID && types->day_type != TIMESTAMPTZOID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("rfm_summary needs a date or timestamptz purchase time")));
-		if (types->amount_type != NUMERICOID && types->amount_type != FLOAT8OID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("rfm_summary needs a numeric or float8 amount")));
-		fcinfo->flinfo->fn_extra = types;
-	}
-	return types;
-}
-
 static int
 rfm_knob(FunctionCallInfo fcinfo, int argno, const char *what, int (*parse) (const char *))
 {
@@ -75,7 +45,7 @@ Datum
 rfm_summary_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggctx = cs_agg_context(fcinfo, "rfm_summary_trans");
-	RfmArgTypes *types = rfm_arg_types(fcinfo);
+	CsOrderArgs *args = cs_order_args(fcinfo, 1, 2, "rfm_summary");
 	RfmState   *st;
 	int32		as_of;
 	CsAllocator alloc = cs_allocator(aggctx);
@@ -111,9 +81,9 @@ rfm_summary_trans(PG_FUNCTION_ARGS)
 		st->skipped_rows++;
 		PG_RETURN_POINTER(st);
 	}
-	amount = cs_amount_to_double(PG_GETARG_DATUM(2), types->amount_type);
+	amount = cs_amount_to_double(PG_GETARG_DATUM(2), args->amount_type);
 	cs_check_finite(amount, "rfm_summary amount");
-	rfm_state_add(st, cs_day_of(PG_GETARG_DATUM(1), types->day_type, "rfm_summary ordered_at"),
+	rfm_state_add(st, cs_order_day(args, PG_GETARG_DATUM(1), "rfm_summary ordered_at"),
 				  amount, &alloc);
 	PG_RETURN_POINTER(st);
 }

@@ -306,7 +306,7 @@ rfm_activity_bits(const RfmState *st, uint8_t *bits)
 	for (int64_t k = 0; k < n; k++)
 	{
 		if (periodset_contains(set, st->first_period + k))
-			bits[k / 8] |= (uint8_t) (0x80 >> (k % 8));
+			bits[k / 8] |= (uint8_t) (0x80 >> (k % 8));	/* the inverse of activity_bit */
 	}
 }
 

@@ -121,6 +121,14 @@ void		rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a
  * which must hold rfm_activity_length() bits; 0 when there is no purchase.
  */
 int64_t		rfm_activity_length(const RfmState *st);
+
+/* Bit k of an MSB-first activity bit string. */
+static inline int
+activity_bit(const uint8_t *bits, int64_t k)
+{
+	return (bits[k / 8] >> (7 - k % 8)) & 1;
+}
+
 void		rfm_activity_bits(const RfmState *st, uint8_t *bits);
 
 /* false when the state holds no counted row (the aggregate then returns NULL). */

@@ -38,6 +38,35 @@ SELECT customer_id, rfm_cell, segment, orders, recency_days,
        to_char(monetary_total, 'FM999,990.00') AS net_spend
   FROM demo.rfm ORDER BY monetary_total DESC, customer_id LIMIT 10;
 
+\echo 'Member tiers on 2025 net spend (ladder demo: Regular 0, Silver 300, Gold 1000, Platinum 3000)'
+INSERT INTO customer_segment.tier_ladders (ladder, tier, rank, lower_bound, benefits) VALUES
+  ('demo', 'Regular', 1, 0, 'Newsletter'), ('demo', 'Silver', 2, 300, '5% off'),
+  ('demo', 'Gold', 3, 1000, '10% off'), ('demo', 'Platinum', 4, 3000, '15% off, concierge');
+SELECT coalesce(customer_segment.tier_for('demo', spend), '(below the ladder)') AS tier, count(*) AS customers,
+       to_char(sum(spend), 'FM999,999,990') AS spend_2025
+  FROM (SELECT customer_id, sum(amount) AS spend FROM demo.orders WHERE ordered_at >= '2025-01-01' GROUP BY 1) s
+ GROUP BY 1 ORDER BY min(spend) DESC;
+DELETE FROM customer_segment.tier_ladders WHERE ladder = 'demo';
+
+\echo 'Lifecycle stages as of 2025-12-31 (new 90 days, lapsed after 365, at risk beyond twice the usual gap)'
+SELECT stage, count(*) AS customers, repeat('#', (50.0 * count(*) / max(count(*)) OVER ())::int) AS bar
+  FROM (SELECT customer_segment.lifecycle_stage((s).first_purchase, (s).last_purchase, (s).orders, DATE '2025-12-31',
+                   reactivated_on => customer_segment.last_reactivation(a, (s).first_purchase, 365)) AS stage
+          FROM demo.customers c
+          LEFT JOIN (SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-12-31') AS s,
+                            customer_segment.purchase_activity(ordered_at, amount, DATE '2025-12-31', 'day') AS a
+                       FROM demo.orders GROUP BY 1) x USING (customer_id)
+         WHERE c.signup_date <= DATE '2025-12-31') y
+ GROUP BY 1 ORDER BY 2 DESC;
+
+\echo 'Value / engagement quadrants (cuts at the medians of net spend and orders)'
+SELECT customer_segment.quadrant(monetary_total, orders, cuts.v, cuts.n, 'value', 'engagement') AS quadrant,
+       count(*) AS customers, to_char(sum(monetary_total), 'FM999,999,990') AS net_revenue
+  FROM demo.rfm, (SELECT (customer_segment.score_breakpoints(monetary_total, 2))[1] AS v,
+                         (customer_segment.score_breakpoints(orders, 2))[1] AS n FROM demo.rfm WHERE orders > 0) cuts
+ WHERE orders > 0
+ GROUP BY 1 ORDER BY 1;
+
 \echo 'Customer lifetime value by decile (30% margin, 10% a year, monthly retention estimated from the orders)'
 SELECT clv_decile AS decile, count(*) AS customers,
        round(avg(historical_value)) AS avg_realised,

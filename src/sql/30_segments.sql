@@ -52,15 +52,20 @@ INSERT INTO customer_segment.rfm_segment_rules
 ('standard', 'Potential Loyalist',11, 3, 5, 1, 3, 1, 3, 'Offer membership; recommend related products'),
 ('standard', 'Others',          1000, 1, 5, 1, 5, 1, 5, 'Mixed pattern not covered by the map: review individually');
 
+-- Shared by every rules table with a rule_set column whose 'standard' set is shipped.
 CREATE FUNCTION customer_segment.protect_standard_rules()
 RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE'
        OR (TG_OP IN ('UPDATE', 'DELETE') AND OLD.rule_set = 'standard')
        OR (TG_OP IN ('INSERT', 'UPDATE') AND NEW.rule_set = 'standard') THEN
-        RAISE EXCEPTION 'the rule set "standard" is read-only'
+        RAISE EXCEPTION 'the rule set "standard" of % is read-only', TG_TABLE_NAME
             USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Copy it and edit the copy: SELECT customer_segment.copy_segment_rules(''standard'', ''mine'');';
+                  HINT = format('Copy it under another rule_set and edit the copy: %s',
+                                CASE TG_TABLE_NAME WHEN 'rfm_segment_rules'
+                                     THEN 'SELECT customer_segment.copy_segment_rules(''standard'', ''mine'');'
+                                     ELSE format('INSERT INTO customer_segment.%I SELECT ''mine'', cell, name, action FROM customer_segment.%I WHERE rule_set = ''standard'';',
+                                                 TG_TABLE_NAME, TG_TABLE_NAME) END);
     END IF;
     RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 END

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clv_math.h"
+#include "lifecycle_math.h"
+#include "retention_math.h"
 #include "rfm_math.h"
 #include "score_math.h"
 
@@ -288,6 +291,109 @@ test_scores(void)
 	}
 }
 
+static void
+test_clv(void)
+{
+	/* Closed forms against loop sums, every timing, q below, at and above 1. */
+	for (int round = 0; round < 2000; round++)
+	{
+		double		m = 1 + (double) (rng() % 1000);
+		double		r = (double) (rng() % 1001) / 1000.0;
+		double		d = (double) (rng() % 400) / 1000.0;
+		double		g = (double) (rng() % 200) / 1000.0 - 0.05;
+		int			n = (int) (rng() % 200);
+		int			timing = (int) (rng() % 3);
+		double		loop = 0,
+					closed = clv_retention(m, r, d, n, timing, g);
+
+		for (int k = 1; k <= n; k++)
+		{
+			double		grow = pow(1 + g, k - 1);
+
+			loop += timing == CLV_START ? m * grow * pow(r, k - 1) / pow(1 + d, k - 1)
+				: timing == CLV_END ? m * grow * pow(r, k) / pow(1 + d, k)
+				: m * grow * pow(r, k - 1) / pow(1 + d, k);
+		}
+		if (fabs(closed - loop) > 1e-9 * fabs(loop) + 1e-12 || round % 400 == 0)
+			CHECK(fabs(closed - loop) <= 1e-9 * fabs(loop) + 1e-12, "m %g r %g d %g g %g n %d timing %d: %.15g vs loop %.15g",
+				  m, r, d, g, n, timing, closed, loop);
+	}
+	CHECK(fabs(clv_retention(100, 0.8, 0.1, -1, CLV_END, 0) - 800.0 / 3) < 1e-9, "100*0.8/(1.1-0.8)");
+	CHECK(fabs(clv_retention(100, 0.8, 0.1, -1, CLV_START, 0) - 1100.0 / 3) < 1e-9, "100*1.1/0.3");
+	CHECK(fabs(clv_retention(100, 0.8, 0.1, -1, CLV_END_FIRST, 0) - 1000.0 / 3) < 1e-9, "100/0.3");
+	CHECK(clv_geometric_sum(1.0, 7) == 7 && clv_geometric_sum(0.5, 0) == 0, "geometric sum edge cases");
+	CHECK(fabs(clv_period_rate(pow(1.01, 12) - 1, 12) - 0.01) < 1e-15, "12.68%% a year is 1%% a month");
+	CHECK(fabs(clv_discount_factor(365.2425, 0.1, false) - 1.1) < 1e-12 &&
+		  fabs(clv_discount_factor(-365.2425, 0.1, true) - exp(-0.1)) < 1e-12, "discount factors");
+}
+
+static void
+test_retention(void)
+{
+	/* 1101, 1011, 1: observed 3,2,2,2; active 3,1,1,2; at risk 2,1,1,0; retained 1,0,1,0; rate 2/4. */
+	RetentionCounts a,
+				b,
+				back;
+	uint8_t		c1 = 0xD0,
+				c2 = 0xB0,
+				c3 = 0x80;
+	size_t		size;
+	char	   *buf;
+
+	retention_init(&a);
+	retention_init(&b);
+	retention_add(&a, &c1, 4, &alloc);
+	retention_add(&b, &c2, 4, &alloc);
+	retention_add(&b, &c3, 1, &alloc);
+	size = retention_serial_size(&b);
+	buf = malloc(size);
+	retention_serialize(&b, buf);
+	CHECK(retention_deserialize(&back, buf, size, &alloc) && !retention_deserialize(&back, buf, size - 1, &alloc),
+		  "serial form read back, short buffer refused");
+	retention_deserialize(&back, buf, size, &alloc);
+	retention_combine(&a, &back, &alloc);
+	CHECK(a.customers == 3 && a.len == 4, "three customers, four offsets");
+	CHECK(a.observed[0] == 3 && a.observed[1] == 2 && a.active[1] == 1 && a.active[3] == 2 &&
+		  a.at_risk[0] == 2 && a.at_risk[3] == 0 && a.retained[0] == 1 && a.retained[2] == 1, "counts by offset");
+	CHECK(retention_pooled_rate(&a) == 0.5, "pooled rate %g", retention_pooled_rate(&a));
+	free(buf);
+}
+
+static void
+test_lifecycle(void)
+{
+	uint8_t		bits[64] = {0};
+	LifecycleInput in = {.orders = 5, .first_day = 0, .last_day = 400, .as_of = 420, .new_days = 90,
+	.churn_days = 365, .at_risk_factor = 2, .default_gap_days = 90};
+
+	/* Purchases on days 0, 2, 400, 401. */
+	bits[0] = 0xA0;
+	bits[50] = 0x80;
+	bits[50] |= 0x40;
+	CHECK(last_return_after_gap(bits, 402, 365) == 400, "return on day 400");
+	CHECK(last_return_after_gap(bits, 402, 398) == -1, "no gap longer than 398 days");
+	CHECK(last_return_after_gap(bits, 3, 1) == 2, "a gap of 2 days exceeds 1");
+
+	CHECK(lifecycle_stage(&in) == STAGE_ACTIVE, "gap 20 days, typical 100: active");
+	in.as_of = 601;
+	CHECK(lifecycle_stage(&in) == STAGE_AT_RISK, "gap 201 days, typical 100: at risk");
+	in.as_of = 766;
+	CHECK(lifecycle_stage(&in) == STAGE_LAPSED, "gap 366 days: lapsed");
+	in.as_of = 420;
+	in.has_reactivation = true;
+	in.reactivation_day = 400;
+	CHECK(lifecycle_stage(&in) == STAGE_REACTIVATED, "back 20 days ago: reactivated");
+	in.has_p_alive = true;
+	in.p_alive = 0.2;
+	in.p_alive_threshold = 0.5;
+	in.reactivation_day = 100;
+	CHECK(lifecycle_stage(&in) == STAGE_AT_RISK, "P(alive) below threshold: at risk");
+	in.first_day = 350;
+	CHECK(lifecycle_stage(&in) == STAGE_NEW, "first order 70 days ago: new before anything else");
+	in.orders = 0;
+	CHECK(lifecycle_stage(&in) == STAGE_PROSPECT, "no orders: prospect");
+}
+
 static int	cases_passed,
 			cases_failed;
 
@@ -311,6 +417,9 @@ main(void)
 	run_case("compensated sums", test_sum);
 	run_case("rfm state: hand example, split/combine/serialise == one pass", test_rfm_state);
 	run_case("scores: breakpoints, ties, mirror, brute force", test_scores);
+	run_case("clv: closed forms == loop sums, rates, discount factors", test_clv);
+	run_case("retention counts: hand example, combine, serial form", test_retention);
+	run_case("lifecycle: stages by precedence, returns after a lapse", test_lifecycle);
 	printf("unit: %d passed, %d failed\n", cases_passed, cases_failed);
 	return cases_failed != 0;
 }
