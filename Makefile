@@ -5,8 +5,8 @@ EXTENSION    = customer_segment
 EXTVERSION   = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
 
 MODULE_big   = customer_segment
-MATH_OBJS    = src/rfm_math.o src/score_math.o src/clv_math.o src/retention_math.o src/lifecycle_math.o
-OBJS         = src/cs_util.o src/rfm.o src/score.o src/sample.o src/clv.o src/lifecycle.o $(MATH_OBJS)
+MATH_OBJS    = src/rfm_math.o src/score_math.o src/clv_math.o src/retention_math.o src/lifecycle_math.o src/btyd_math.o
+OBJS         = src/cs_util.o src/rfm.o src/score.o src/sample.o src/clv.o src/lifecycle.o src/btyd.o $(MATH_OBJS)
 
 # The install script is written by concern in src/sql/*.sql and concatenated in name order.
 SQL_PARTS    = $(sort $(wildcard src/sql/*.sql))

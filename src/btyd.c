@@ -1,0 +1,501 @@
+/*
+ * btyd.c: BG/NBD and Gamma-Gamma fitting aggregates and predictions (SQL glue
+ * around btyd_math.c).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "btyd_math.h"
+#include "cs_util.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#define BTYD_MIN_CUSTOMERS 10
+
+typedef enum BtydModel
+{
+	MODEL_BGNBD,
+	MODEL_GG
+} BtydModel;
+
+typedef struct FitState
+{
+	BtydRows	rows;
+	double		penalizer;
+	int64		skipped;		/* NULL rows, or (Gamma-Gamma) customers without repeat purchases */
+} FitState;
+
+static void
+check_observation(double x, double tx, double T)
+{
+	cs_check_finite(x, "frequency");
+	cs_check_finite(tx, "recency");
+	cs_check_finite(T, "T");
+	if (x < 0 || x != floor(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("frequency must be a whole number of repeat purchases >= 0"),
+				 errdetail("Got %g.", x)));
+	if (tx < 0 || tx > T)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recency must be between 0 and T"),
+				 errdetail("Got recency %g, T %g.", tx, T),
+				 errhint("Use the frequency, recency and t fields of rfm_summary in one time unit.")));
+}
+
+static FitState *
+fit_state(FunctionCallInfo fcinfo, MemoryContext aggctx, int penalizer_argno)
+{
+	FitState   *st;
+
+	if (!PG_ARGISNULL(0))
+		return (FitState *) PG_GETARG_POINTER(0);
+	st = MemoryContextAllocZero(aggctx, sizeof(FitState));
+	if (PG_NARGS() > penalizer_argno)
+	{
+		if (PG_ARGISNULL(penalizer_argno))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("penalizer must not be NULL")));
+		st->penalizer = PG_GETARG_FLOAT8(penalizer_argno);
+		cs_check_finite(st->penalizer, "penalizer");
+		if (st->penalizer < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("penalizer must not be negative"),
+					 errhint("0 fits plain maximum likelihood; lifetimes users often take 0.001 to 0.1.")));
+	}
+	return st;
+}
+
+/* bgnbd_fit(frequency, recency, t [, penalizer]) */
+PG_FUNCTION_INFO_V1(bgnbd_fit_trans);
+Datum
+bgnbd_fit_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "bgnbd_fit_trans");
+	CsAllocator alloc = cs_allocator(aggctx);
+	FitState   *st = fit_state(fcinfo, aggctx, 4);
+	double		x,
+				tx,
+				T;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		st->skipped++;
+		PG_RETURN_POINTER(st);
+	}
+	x = PG_GETARG_FLOAT8(1);
+	tx = PG_GETARG_FLOAT8(2);
+	T = PG_GETARG_FLOAT8(3);
+	check_observation(x, tx, T);
+	btyd_rows_add(&st->rows, x, x > 0 ? tx : 0, T, 1, &alloc);
+	PG_RETURN_POINTER(st);
+}
+
+/* gamma_gamma_fit(frequency, monetary_value [, penalizer]): repeat customers only. */
+PG_FUNCTION_INFO_V1(gg_fit_trans);
+Datum
+gg_fit_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "gg_fit_trans");
+	CsAllocator alloc = cs_allocator(aggctx);
+	FitState   *st = fit_state(fcinfo, aggctx, 3);
+	double		x,
+				m;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		st->skipped++;
+		PG_RETURN_POINTER(st);
+	}
+	x = PG_GETARG_FLOAT8(1);
+	m = PG_GETARG_FLOAT8(2);
+	check_observation(x, 0, 0);
+	cs_check_finite(m, "monetary_value");
+	if (x == 0)
+	{
+		st->skipped++;
+		PG_RETURN_POINTER(st);
+	}
+	if (m <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("monetary_value must be positive for customers with repeat purchases"),
+				 errdetail("Got %g with frequency %g.", m, x),
+				 errhint("The Gamma-Gamma model describes positive spend; filter such customers out.")));
+	btyd_rows_add(&st->rows, x, m, 0, 1, &alloc);
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(btyd_fit_combine);
+Datum
+btyd_fit_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "btyd_fit_combine");
+	CsAllocator alloc = cs_allocator(aggctx);
+	FitState   *dst;
+	FitState   *src;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	src = (FitState *) PG_GETARG_POINTER(1);
+	if (PG_ARGISNULL(0))
+	{
+		dst = MemoryContextAllocZero(aggctx, sizeof(FitState));
+		dst->penalizer = src->penalizer;
+	}
+	else
+		dst = (FitState *) PG_GETARG_POINTER(0);
+	for (int64 i = 0; i < src->rows.n; i++)
+	{
+		const BtydRow *r = &src->rows.rows[i];
+
+		btyd_rows_add(&dst->rows, r->x, r->tx, r->T, r->w, &alloc);
+	}
+	dst->skipped += src->skipped;
+	PG_RETURN_POINTER(dst);
+}
+
+PG_FUNCTION_INFO_V1(btyd_fit_serialize);
+Datum
+btyd_fit_serialize(PG_FUNCTION_ARGS)
+{
+	FitState   *st;
+	Size		size;
+	bytea	   *out;
+	char	   *p;
+
+	cs_agg_context(fcinfo, "btyd_fit_serialize");
+	st = (FitState *) PG_GETARG_POINTER(0);
+	btyd_rows_compact(&st->rows);
+	size = sizeof(double) + sizeof(int64) + sizeof(int64) + sizeof(BtydRow) * st->rows.n;
+	out = (bytea *) palloc_extended(VARHDRSZ + size, MCXT_ALLOC_HUGE);
+	SET_VARSIZE(out, VARHDRSZ + size);
+	p = VARDATA(out);
+	memcpy(p, &st->penalizer, sizeof(double));
+	memcpy(p + sizeof(double), &st->skipped, sizeof(int64));
+	memcpy(p + sizeof(double) + sizeof(int64), &st->rows.n, sizeof(int64));
+	if (st->rows.n > 0)
+		memcpy(p + sizeof(double) + 2 * sizeof(int64), st->rows.rows, sizeof(BtydRow) * st->rows.n);
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(btyd_fit_deserialize);
+Datum
+btyd_fit_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "btyd_fit_deserialize");
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(in);
+	Size		len = VARSIZE_ANY_EXHDR(in);
+	FitState   *st = MemoryContextAllocZero(aggctx, sizeof(FitState));
+	int64		n;
+
+	if (len < sizeof(double) + 2 * sizeof(int64))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("malformed BTYD fit state")));
+	memcpy(&st->penalizer, p, sizeof(double));
+	memcpy(&st->skipped, p + sizeof(double), sizeof(int64));
+	memcpy(&n, p + sizeof(double) + sizeof(int64), sizeof(int64));
+	if (n < 0 || len != sizeof(double) + 2 * sizeof(int64) + sizeof(BtydRow) * (Size) n)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("malformed BTYD fit state")));
+	st->rows.n = st->rows.cap = n;
+	st->rows.rows = MemoryContextAllocHuge(aggctx, sizeof(BtydRow) * Max(n, 1));
+	if (n > 0)
+		memcpy(st->rows.rows, p + sizeof(double) + 2 * sizeof(int64), sizeof(BtydRow) * n);
+	PG_RETURN_POINTER(st);
+}
+
+/* Model composite: the parameters, then log_likelihood, customers, distinct_rows, iterations, converged. */
+static Datum
+model_datum(FunctionCallInfo fcinfo, const BtydFit *fit, int nparams, double customers, int64 distinct)
+{
+	TupleDesc	desc;
+	Datum		values[9];
+	bool		nulls[9] = {0};
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != nparams + 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("unexpected result type of a BTYD fit")));
+	desc = BlessTupleDesc(desc);
+	for (i = 0; i < nparams; i++)
+		values[i] = Float8GetDatum(fit->params[i]);
+	values[i++] = Float8GetDatum(fit->loglik);
+	values[i++] = Int64GetDatum((int64) customers);
+	values[i++] = Int64GetDatum(distinct);
+	values[i++] = Int32GetDatum(fit->iterations);
+	values[i++] = BoolGetDatum(fit->converged);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+static Datum
+fit_final(FunctionCallInfo fcinfo, BtydModel model)
+{
+	FitState   *st;
+	double		customers;
+	bool		any_repeat = false;
+	BtydFit		fit;
+	const char *name = model == MODEL_BGNBD ? "BG/NBD" : "Gamma-Gamma";
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (FitState *) PG_GETARG_POINTER(0);
+	btyd_rows_compact(&st->rows);
+	customers = btyd_rows_weight(&st->rows);
+	if (customers == 0)
+		PG_RETURN_NULL();
+	for (int64 i = 0; i < st->rows.n; i++)
+		any_repeat |= st->rows.rows[i].x > 0;
+	if (customers < BTYD_MIN_CUSTOMERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s needs at least %d customers%s to fit, got %.0f", name, BTYD_MIN_CUSTOMERS,
+						model == MODEL_GG ? " with repeat purchases" : "", customers)));
+	if (!any_repeat)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s cannot be fitted: no customer made a repeat purchase", name),
+				 errhint("Use a longer calibration period.")));
+	fit = model == MODEL_BGNBD ? bgnbd_fit(&st->rows, st->penalizer) : gg_fit(&st->rows, st->penalizer);
+	if (!fit.converged)
+		ereport(NOTICE,
+				(errmsg("%s fit did not converge after %d iterations", name, fit.iterations),
+				 errhint("Try a small penalizer such as 0.001.")));
+	return model_datum(fcinfo, &fit, model == MODEL_BGNBD ? 4 : 3, customers, st->rows.n);
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_final);
+Datum
+bgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	return fit_final(fcinfo, MODEL_BGNBD);
+}
+
+PG_FUNCTION_INFO_V1(gg_fit_final);
+Datum
+gg_fit_final(PG_FUNCTION_ARGS)
+{
+	return fit_final(fcinfo, MODEL_GG);
+}
+
+/* ---------------------------------------------------------------- predictions */
+
+/* The first nparams fields of a model composite, validated (finite, > 0). */
+static void
+model_params(FunctionCallInfo fcinfo, int argno, int nparams, double *params)
+{
+	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(argno);
+	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec), HeapTupleHeaderGetTypMod(rec));
+	HeapTupleData tuple;
+	Datum		values[16];
+	bool		nulls[16];
+
+	if (desc->natts < nparams || desc->natts > 16)
+	{
+		ReleaseTupleDesc(desc);
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("not a BTYD model")));
+	}
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&(tuple.t_self));
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	heap_deform_tuple(&tuple, desc, values, nulls);
+	ReleaseTupleDesc(desc);
+	for (int i = 0; i < nparams; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("model parameters must not be NULL")));
+		params[i] = DatumGetFloat8(values[i]);
+		if (!isfinite(params[i]) || params[i] <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model parameters must be finite and positive"),
+					 errdetail("Parameter %d is %g.", i + 1, params[i])));
+	}
+}
+
+static double
+checked_result(double v, const char *what)
+{
+	if (!isfinite(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is not defined for these parameters", what),
+				 errhint("With a close to 1 or extreme horizons the series does not converge; check the model.")));
+	return v;
+}
+
+static void
+check_horizon(double t)
+{
+	cs_check_finite(t, "horizon");
+	if (t < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the prediction horizon must not be negative"),
+				 errdetail("Got %g.", t)));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
+Datum
+bgnbd_p_alive_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		x = PG_GETARG_FLOAT8(1),
+				tx = PG_GETARG_FLOAT8(2),
+				T = PG_GETARG_FLOAT8(3);
+
+	model_params(fcinfo, 0, 4, p);
+	check_observation(x, tx, T);
+	PG_RETURN_FLOAT8(checked_result(bgnbd_p_alive(p, x, tx, T), "P(alive)"));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_expected_sql);
+Datum
+bgnbd_expected_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		t = PG_GETARG_FLOAT8(1),
+				x = PG_GETARG_FLOAT8(2),
+				tx = PG_GETARG_FLOAT8(3),
+				T = PG_GETARG_FLOAT8(4);
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(t);
+	check_observation(x, tx, T);
+	PG_RETURN_FLOAT8(checked_result(bgnbd_expected(p, t, x, tx, T), "the expected number of purchases"));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_expected_new_sql);
+Datum
+bgnbd_expected_new_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		t = PG_GETARG_FLOAT8(1);
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(t);
+	PG_RETURN_FLOAT8(checked_result(bgnbd_expected_new(p, t), "the expected number of purchases"));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_pmf_sql);
+Datum
+bgnbd_pmf_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		t = PG_GETARG_FLOAT8(1);
+	int64		n = PG_GETARG_INT64(2);
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(t);
+	if (n < 0 || n > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be between 0 and 100000"),
+				 errdetail("Got " INT64_FORMAT ".", n)));
+	if (t == 0)
+		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
+	PG_RETURN_FLOAT8(checked_result(bgnbd_pmf_new(p, t, n), "P(X(t) = n)"));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_loglik_sql);
+Datum
+bgnbd_loglik_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		x = PG_GETARG_FLOAT8(1),
+				tx = PG_GETARG_FLOAT8(2),
+				T = PG_GETARG_FLOAT8(3);
+
+	model_params(fcinfo, 0, 4, p);
+	check_observation(x, tx, T);
+	PG_RETURN_FLOAT8(bgnbd_loglik(p, x, x > 0 ? tx : 0, T));
+}
+
+PG_FUNCTION_INFO_V1(gg_expected_spend_sql);
+Datum
+gg_expected_spend_sql(PG_FUNCTION_ARGS)
+{
+	double		p[3];
+	double		x = PG_GETARG_FLOAT8(1),
+				m = PG_GETARG_FLOAT8(2);
+
+	model_params(fcinfo, 0, 3, p);
+	check_observation(x, 0, 0);
+	cs_check_finite(m, "monetary_value");
+	if (p[1] <= 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the Gamma-Gamma expected spend needs q > 1"),
+				 errdetail("q is %g.", p[1])));
+	PG_RETURN_FLOAT8(gg_expected_spend(p, x, x > 0 ? m : 0));
+}
+
+PG_FUNCTION_INFO_V1(gg_loglik_sql);
+Datum
+gg_loglik_sql(PG_FUNCTION_ARGS)
+{
+	double		p[3];
+	double		x = PG_GETARG_FLOAT8(1),
+				m = PG_GETARG_FLOAT8(2);
+
+	model_params(fcinfo, 0, 3, p);
+	check_observation(x, 0, 0);
+	cs_check_finite(m, "monetary_value");
+	if (x == 0 || m <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the Gamma-Gamma likelihood needs frequency > 0 and monetary_value > 0")));
+	PG_RETURN_FLOAT8(gg_loglik(p, x, m));
+}
+
+/*
+ * bgnbd_clv(model, frequency, recency, t, spend, months, monthly_discount,
+ * periods_per_month, margin): sum over months i of expected purchases in month
+ * i * spend * margin / (1 + monthly_discount)^i, as lifetimes computes it.
+ */
+PG_FUNCTION_INFO_V1(bgnbd_clv_sql);
+Datum
+bgnbd_clv_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		x = PG_GETARG_FLOAT8(1),
+				tx = PG_GETARG_FLOAT8(2),
+				T = PG_GETARG_FLOAT8(3),
+				spend = PG_GETARG_FLOAT8(4),
+				d = PG_GETARG_FLOAT8(6),
+				per_month = PG_GETARG_FLOAT8(7),
+				margin = PG_GETARG_FLOAT8(8),
+				clv = 0,
+				prev = 0;
+	int32		months = PG_GETARG_INT32(5);
+
+	model_params(fcinfo, 0, 4, p);
+	check_observation(x, tx, T);
+	cs_check_finite(spend, "spend");
+	cs_check_finite(d, "monthly_discount");
+	cs_check_finite(per_month, "periods_per_month");
+	cs_check_finite(margin, "margin");
+	if (months < 0 || months > 1200 || d <= -1 || per_month <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("months must be 0..1200, monthly_discount > -1 and periods_per_month > 0"),
+				 errhint("periods_per_month is 30 for frequency/recency/T in days, 4.345 in weeks, 1 in months.")));
+	for (int i = 1; i <= months; i++)
+	{
+		double		cum = checked_result(bgnbd_expected(p, i * per_month, x, tx, T), "the expected number of purchases");
+
+		clv += spend * margin * (cum - prev) / pow(1 + d, i);
+		prev = cum;
+	}
+	PG_RETURN_FLOAT8(checked_result(clv, "CLV"));
+}

@@ -1,0 +1,542 @@
+/*
+ * btyd_math.c: BG/NBD and Gamma-Gamma likelihoods, fits and predictions
+ * (see btyd_math.h).
+ */
+#include "btyd_math.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- rows */
+
+static int
+cmp_row(const void *pa, const void *pb)
+{
+	const BtydRow *a = pa;
+	const BtydRow *b = pb;
+
+	if (a->x != b->x)
+		return a->x < b->x ? -1 : 1;
+	if (a->tx != b->tx)
+		return a->tx < b->tx ? -1 : 1;
+	if (a->T != b->T)
+		return a->T < b->T ? -1 : 1;
+	return 0;
+}
+
+void
+btyd_rows_compact(BtydRows *set)
+{
+	int64_t		out = 0;
+
+	if (set->n < 2)
+		return;
+	qsort(set->rows, (size_t) set->n, sizeof(BtydRow), cmp_row);
+	for (int64_t i = 1; i < set->n; i++)
+	{
+		if (cmp_row(&set->rows[out], &set->rows[i]) == 0)
+			set->rows[out].w += set->rows[i].w;
+		else
+			set->rows[++out] = set->rows[i];
+	}
+	set->n = out + 1;
+}
+
+void
+btyd_rows_add(BtydRows *set, double x, double tx, double T, double w, const CsAllocator *a)
+{
+	if (set->n == set->cap)
+	{
+		btyd_rows_compact(set);
+		/* Grow only when compaction freed less than half: the set tracks distinct rows. */
+		if (set->n * 2 >= set->cap)
+		{
+			int64_t		cap = set->cap < 1024 ? 1024 : set->cap * 2;
+			BtydRow    *rows = a->alloc(a->ctx, sizeof(BtydRow) * (size_t) cap);
+
+			if (set->n > 0)
+				memcpy(rows, set->rows, sizeof(BtydRow) * (size_t) set->n);
+			set->rows = rows;
+			set->cap = cap;
+		}
+	}
+	set->rows[set->n].x = x;
+	set->rows[set->n].tx = tx;
+	set->rows[set->n].T = T;
+	set->rows[set->n].w = w;
+	set->n++;
+}
+
+double
+btyd_rows_weight(const BtydRows *set)
+{
+	double		w = 0;
+
+	for (int64_t i = 0; i < set->n; i++)
+		w += set->rows[i].w;
+	return w;
+}
+
+/* ---------------------------------------------------------------- special functions */
+
+double
+digamma(double x)
+{
+	double		result = 0,
+				inv,
+				inv2;
+
+	if (x <= 0 && floor(x) == x)
+		return NAN;
+	if (x < 0)					/* reflection */
+		return digamma(1 - x) - M_PI / tan(M_PI * x);
+	while (x < 6)
+	{
+		result -= 1 / x;
+		x += 1;
+	}
+	inv = 1 / x;
+	inv2 = inv * inv;
+	return result + log(x) - 0.5 * inv
+		- inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (1.0 / 240 - inv2 * (1.0 / 132)))));
+}
+
+double
+hyp2f1(double a, double b, double c, double z)
+{
+	double		term = 1,
+				sum = 1;
+
+	if (z < 0 || z >= 1 || !isfinite(z))
+		return NAN;
+	for (int k = 0; k < 2000000; k++)
+	{
+		double		denom = (c + k) * (k + 1);
+
+		if (denom == 0)
+			return NAN;
+		term *= (a + k) * (b + k) / denom * z;
+		sum += term;
+		if (!isfinite(sum))
+			return NAN;
+		if (fabs(term) <= 1e-17 * fabs(sum) && k > 2)
+			return sum;
+	}
+	return NAN;
+}
+
+static double
+logaddexp(double u, double v)
+{
+	double		m = u > v ? u : v;
+
+	if (m == -INFINITY)
+		return m;
+	return m + log(exp(u - m) + exp(v - m));
+}
+
+/* ---------------------------------------------------------------- BG/NBD */
+
+double
+bgnbd_loglik(const double *p, double x, double tx, double T)
+{
+	double		r = p[0],
+				alpha = p[1],
+				a = p[2],
+				b = p[3];
+	double		A1 = lgamma(r + x) - lgamma(r) + r * log(alpha);
+	double		A2 = lgamma(a + b) + lgamma(b + x) - lgamma(b) - lgamma(a + b + x);
+	double		A3 = -(r + x) * log(alpha + T);
+
+	if (x > 0)
+	{
+		double		A4 = log(a) - log(b + x - 1) - (r + x) * log(alpha + tx);
+
+		return A1 + A2 + logaddexp(A3, A4);
+	}
+	return A1 + A2 + A3;
+}
+
+/* Objective: mean negative log-likelihood + penalty, gradient with respect to log-parameters. */
+typedef double (*Objective) (const double *theta, double *grad, const void *ctx);
+
+typedef struct FitCtx
+{
+	const BtydRows *rows;
+	double		weight;
+	double		penalizer;
+	double		loglik;			/* of the last evaluation */
+} FitCtx;
+
+static double
+bgnbd_objective(const double *theta, double *grad, const void *vctx)
+{
+	FitCtx	   *ctx = (FitCtx *) vctx;
+	double		r = exp(theta[0]),
+				alpha = exp(theta[1]),
+				a = exp(theta[2]),
+				b = exp(theta[3]);
+	double		ll = 0,
+				g[4] = {0, 0, 0, 0};
+	double		lg_ab = lgamma(a + b),
+				lg_r = lgamma(r),
+				lg_b = lgamma(b),
+				dg_r = digamma(r),
+				dg_ab = digamma(a + b),
+				dg_b = digamma(b),
+				log_alpha = log(alpha);
+	double		cur_x = -1,
+				x_terms = 0,
+				dx_r = 0,
+				dx_a = 0,
+				dx_b = 0;
+
+	for (int64_t i = 0; i < ctx->rows->n; i++)
+	{
+		const BtydRow *row = &ctx->rows->rows[i];
+		double		x = row->x,
+					w = row->w;
+		double		A3,
+					L,
+					lat = log(alpha + row->T);
+
+		if (x != cur_x)
+		{
+			/* Terms that depend on x only: the rows are sorted by x. */
+			cur_x = x;
+			x_terms = lgamma(r + x) - lg_r + r * log_alpha + lg_ab + lgamma(b + x) - lg_b - lgamma(a + b + x);
+			dx_r = digamma(r + x) - dg_r + log_alpha;
+			dx_a = dg_ab - digamma(a + b + x);
+			dx_b = dg_ab + digamma(b + x) - dg_b - digamma(a + b + x);
+		}
+		A3 = -(r + x) * lat;
+		if (x > 0)
+		{
+			double		latx = log(alpha + row->tx);
+			double		A4 = log(a) - log(b + x - 1) - (r + x) * latx;
+			double		lse = logaddexp(A3, A4);
+			double		w3 = exp(A3 - lse),
+						w4 = exp(A4 - lse);
+
+			L = x_terms + lse;
+			g[0] += w * (dx_r - w3 * lat - w4 * latx);
+			g[1] += w * (r / alpha - w3 * (r + x) / (alpha + row->T) - w4 * (r + x) / (alpha + row->tx));
+			g[2] += w * (dx_a + w4 / a);
+			g[3] += w * (dx_b - w4 / (b + x - 1));
+		}
+		else
+		{
+			L = x_terms + A3;
+			g[0] += w * (dx_r - lat);
+			g[1] += w * (r / alpha - (r + x) / (alpha + row->T));
+			g[2] += w * dx_a;
+			g[3] += w * dx_b;
+		}
+		ll += w * L;
+	}
+	ctx->loglik = ll;
+	{
+		double		params[4] = {r, alpha, a, b};
+		double		pen = 0;
+
+		for (int k = 0; k < 4; k++)
+		{
+			pen += params[k] * params[k];
+			grad[k] = params[k] * (-g[k] / ctx->weight + 2 * ctx->penalizer * params[k]);
+		}
+		return -ll / ctx->weight + ctx->penalizer * pen;
+	}
+}
+
+/* ---------------------------------------------------------------- Gamma-Gamma */
+
+double
+gg_loglik(const double *prm, double x, double m)
+{
+	double		p = prm[0],
+				q = prm[1],
+				g = prm[2];
+
+	return lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * log(g) + (p * x - 1) * log(m)
+		+ p * x * log(x) - (p * x + q) * log(g + m * x);
+}
+
+static double
+gg_objective(const double *theta, double *grad, const void *vctx)
+{
+	FitCtx	   *ctx = (FitCtx *) vctx;
+	double		p = exp(theta[0]),
+				q = exp(theta[1]),
+				gm = exp(theta[2]);
+	double		ll = 0,
+				g[3] = {0, 0, 0};
+	double		lg_q = lgamma(q),
+				dg_q = digamma(q),
+				log_g = log(gm);
+
+	for (int64_t i = 0; i < ctx->rows->n; i++)
+	{
+		const BtydRow *row = &ctx->rows->rows[i];
+		double		x = row->x,
+					m = row->tx,
+					w = row->w;
+		double		px = p * x,
+					lgm = log(gm + m * x),
+					lm = log(m),
+					lx = log(x),
+					dg_pxq = digamma(px + q);
+
+		ll += w * (lgamma(px + q) - lgamma(px) - lg_q + q * log_g + (px - 1) * lm + px * lx - (px + q) * lgm);
+		g[0] += w * x * (dg_pxq - digamma(px) + lm + lx - lgm);
+		g[1] += w * (dg_pxq - dg_q + log_g - lgm);
+		g[2] += w * (q / gm - (px + q) / (gm + m * x));
+	}
+	ctx->loglik = ll;
+	{
+		double		params[3] = {p, q, gm};
+		double		pen = 0;
+
+		for (int k = 0; k < 3; k++)
+		{
+			pen += params[k] * params[k];
+			grad[k] = params[k] * (-g[k] / ctx->weight + 2 * ctx->penalizer * params[k]);
+		}
+		return -ll / ctx->weight + ctx->penalizer * pen;
+	}
+}
+
+/* ---------------------------------------------------------------- BFGS */
+
+#define BFGS_MAX_ITER 1000
+#define BFGS_GTOL 1e-9
+#define BFGS_MAX_STEP 4.0		/* at most a factor e^4 per parameter per step */
+
+static double
+max_abs(const double *v, int n)
+{
+	double		m = 0;
+
+	for (int i = 0; i < n; i++)
+		if (fabs(v[i]) > m)
+			m = fabs(v[i]);
+	return m;
+}
+
+/* Minimises f from theta (in place); returns iterations, sets *converged. */
+static int
+bfgs(Objective f, const void *ctx, double *theta, int n, bool *converged)
+{
+	double		H[16],
+				g[4],
+				gn[4],
+				d[4],
+				s[4],
+				y[4],
+				tn[4],
+				fx,
+				fn = 0;
+	int			iter;
+
+	*converged = false;
+	for (int i = 0; i < n * n; i++)
+		H[i] = (i % (n + 1) == 0) ? 1 : 0;
+	fx = f(theta, g, ctx);
+	if (!isfinite(fx))
+		return 0;
+	for (iter = 1; iter <= BFGS_MAX_ITER; iter++)
+	{
+		double		slope = 0,
+					step = 1,
+					dmax,
+					sy = 0;
+		bool		accepted = false;
+
+		if (max_abs(g, n) < BFGS_GTOL)
+		{
+			*converged = true;
+			break;
+		}
+		for (int i = 0; i < n; i++)
+		{
+			d[i] = 0;
+			for (int j = 0; j < n; j++)
+				d[i] -= H[i * n + j] * g[j];
+			slope += d[i] * g[i];
+		}
+		if (slope >= 0)
+		{
+			/* Not a descent direction: restart from steepest descent. */
+			for (int i = 0; i < n * n; i++)
+				H[i] = (i % (n + 1) == 0) ? 1 : 0;
+			for (int i = 0; i < n; i++)
+				d[i] = -g[i];
+			slope = -(g[0] * g[0] + (n > 1 ? g[1] * g[1] : 0) + (n > 2 ? g[2] * g[2] : 0) + (n > 3 ? g[3] * g[3] : 0));
+		}
+		dmax = max_abs(d, n);
+		if (dmax > BFGS_MAX_STEP)
+			step = BFGS_MAX_STEP / dmax;
+		for (int tries = 0; tries < 60; tries++)
+		{
+			for (int i = 0; i < n; i++)
+				tn[i] = theta[i] + step * d[i];
+			fn = f(tn, gn, ctx);
+			if (isfinite(fn) && fn <= fx + 1e-4 * step * slope)
+			{
+				accepted = true;
+				break;
+			}
+			step *= 0.5;
+		}
+		if (!accepted)
+		{
+			/* No progress along d: converged when the gradient is small relative to f. */
+			*converged = max_abs(g, n) < 1e-6;
+			break;
+		}
+		for (int i = 0; i < n; i++)
+		{
+			s[i] = tn[i] - theta[i];
+			y[i] = gn[i] - g[i];
+			sy += s[i] * y[i];
+			theta[i] = tn[i];
+			g[i] = gn[i];
+		}
+		if (fabs(fx - fn) <= 1e-15 * (1 + fabs(fx)) && max_abs(g, n) < 1e-6)
+		{
+			fx = fn;
+			*converged = true;
+			break;
+		}
+		fx = fn;
+		if (sy > 1e-18)
+		{
+			/* H <- (I - rho s y') H (I - rho y s') + rho s s' */
+			double		rho = 1 / sy,
+						Hy[4],
+						yHy = 0;
+
+			for (int i = 0; i < n; i++)
+			{
+				Hy[i] = 0;
+				for (int j = 0; j < n; j++)
+					Hy[i] += H[i * n + j] * y[j];
+				yHy += y[i] * Hy[i];
+			}
+			for (int i = 0; i < n; i++)
+				for (int j = 0; j < n; j++)
+					H[i * n + j] += rho * ((1 + rho * yHy) * s[i] * s[j] - Hy[i] * s[j] - s[i] * Hy[j]);
+		}
+	}
+	(void) fn;
+	return iter > BFGS_MAX_ITER ? BFGS_MAX_ITER : iter;
+}
+
+static BtydFit
+fit(Objective f, const BtydRows *rows, double penalizer, int n)
+{
+	FitCtx		ctx = {rows, btyd_rows_weight(rows), penalizer, 0};
+	double		theta[4] = {0, 0, 0, 0};	/* all parameters start at 1, as lifetimes does */
+	double		g[4];
+	BtydFit		result;
+	int			total = 0;
+
+	memset(&result, 0, sizeof(result));
+	/* Up to three restarts from the last point: BFGS's curvature estimate is rebuilt each time. */
+	for (int attempt = 0; attempt < 4 && !result.converged; attempt++)
+		total += bfgs(f, &ctx, theta, n, &result.converged);
+	f(theta, g, &ctx);
+	for (int k = 0; k < n; k++)
+		result.params[k] = exp(theta[k]);
+	result.loglik = ctx.loglik;
+	result.iterations = total;
+	return result;
+}
+
+BtydFit
+bgnbd_fit(const BtydRows *rows, double penalizer)
+{
+	return fit(bgnbd_objective, rows, penalizer, 4);
+}
+
+BtydFit
+gg_fit(const BtydRows *rows, double penalizer)
+{
+	return fit(gg_objective, rows, penalizer, 3);
+}
+
+/* ---------------------------------------------------------------- predictions */
+
+double
+bgnbd_p_alive(const double *p, double x, double tx, double T)
+{
+	double		r = p[0],
+				alpha = p[1],
+				a = p[2],
+				b = p[3];
+
+	if (x == 0)
+		return 1.0;
+	return 1.0 / (1.0 + a / (b + x - 1) * exp((r + x) * (log(alpha + T) - log(alpha + tx))));
+}
+
+double
+bgnbd_expected(const double *p, double t, double x, double tx, double T)
+{
+	double		r = p[0],
+				alpha = p[1],
+				a = p[2],
+				b = p[3];
+	double		hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t));
+	double		num = (a + b + x - 1) / (a - 1)
+		* (1 - exp((r + x) * (log(alpha + T) - log(alpha + T + t))) * hyp);
+	double		den = 1 + (x > 0 ? a / (b + x - 1) * exp((r + x) * (log(alpha + T) - log(alpha + tx))) : 0);
+
+	return num / den;
+}
+
+double
+bgnbd_expected_new(const double *p, double t)
+{
+	double		r = p[0],
+				alpha = p[1],
+				a = p[2],
+				b = p[3];
+	double		hyp = hyp2f1(r, b, a + b - 1, t / (alpha + t));
+
+	return (a + b - 1) / (a - 1) * (1 - exp(r * (log(alpha) - log(alpha + t))) * hyp);
+}
+
+double
+bgnbd_pmf_new(const double *p, double t, int64_t n)
+{
+	double		r = p[0],
+				alpha = p[1],
+				a = p[2],
+				b = p[3];
+	double		lbeta_ab = lgamma(a) + lgamma(b) - lgamma(a + b);
+	double		log_q = log(alpha) - log(alpha + t);	/* log(alpha / (alpha + t)) */
+	double		log_u = log(t) - log(alpha + t);	/* log(t / (alpha + t)) */
+	double		first = exp(lgamma(a) + lgamma(b + n) - lgamma(a + b + n) - lbeta_ab
+							+ lgamma(r + n) - lgamma(r) - lgamma(n + 1.0) + r * log_q + (n > 0 ? n * log_u : 0));
+	double		partial = 0;
+
+	if (n == 0)
+		return first;
+	for (int64_t j = 0; j < n; j++)
+		partial += exp(lgamma(r + j) - lgamma(r) - lgamma(j + 1.0) + r * log_q + (j > 0 ? j * log_u : 0));
+	return first + exp(lgamma(a + 1) + lgamma(b + n - 1) - lgamma(a + b + n) - lbeta_ab) * (1 - partial);
+}
+
+double
+gg_expected_spend(const double *prm, double x, double m)
+{
+	double		p = prm[0],
+				q = prm[1],
+				g = prm[2];
+
+	if (q <= 1)
+		return NAN;
+	return p * (g + x * m) / (p * x + q - 1);
+}

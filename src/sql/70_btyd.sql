@@ -1,0 +1,143 @@
+-- "Buy till you die": BG/NBD and Gamma-Gamma fitted as aggregates, predictions per customer.
+
+CREATE TYPE customer_segment.bgnbd_model AS (
+    r float8, alpha float8, a float8, b float8,
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.bgnbd_model IS
+    'Fitted BG/NBD model: purchase rate ~ Gamma(r, alpha), dropout probability ~ Beta(a, b); alpha in the time unit of recency and T';
+CREATE TYPE customer_segment.gamma_gamma_model AS (
+    p float8, q float8, gamma float8,
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.gamma_gamma_model IS 'Fitted Gamma-Gamma spend model (shape p, q, scale gamma)';
+
+CREATE FUNCTION customer_segment.bgnbd_fit_trans(internal, float8, float8, float8)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.bgnbd_fit_trans(internal, float8, float8, float8, float8)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.gg_fit_trans(internal, float8, float8)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.gg_fit_trans(internal, float8, float8, float8)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.btyd_fit_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.btyd_fit_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.btyd_fit_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.bgnbd_fit_final(internal)
+RETURNS customer_segment.bgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.gg_fit_final(internal)
+RETURNS customer_segment.gamma_gamma_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+DO $$
+DECLARE
+    fit record;
+BEGIN
+    FOR fit IN SELECT * FROM (VALUES
+        ('bgnbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'bgnbd_fit_final'),
+        ('bgnbd_fit', 'frequency float8, recency float8, t float8, penalizer float8', 'bgnbd_fit_trans', 'bgnbd_fit_final'),
+        ('gamma_gamma_fit', 'frequency float8, monetary_value float8', 'gg_fit_trans', 'gg_fit_final'),
+        ('gamma_gamma_fit', 'frequency float8, monetary_value float8, penalizer float8', 'gg_fit_trans', 'gg_fit_final'))
+        v(name, args, sfunc, ffunc)
+    LOOP
+        EXECUTE format($f$
+            CREATE AGGREGATE customer_segment.%1$I(%2$s) (
+                SFUNC = customer_segment.%3$I,
+                STYPE = internal,
+                FINALFUNC = customer_segment.%4$I,
+                COMBINEFUNC = customer_segment.btyd_fit_combine,
+                SERIALFUNC = customer_segment.btyd_fit_serialize,
+                DESERIALFUNC = customer_segment.btyd_fit_deserialize,
+                PARALLEL = SAFE)$f$, fit.name, fit.args, fit.sfunc, fit.ffunc);
+    END LOOP;
+END
+$$;
+COMMENT ON AGGREGATE customer_segment.bgnbd_fit(float8, float8, float8) IS
+    'Maximum-likelihood BG/NBD fit over per-customer (frequency, recency, T); state holds weighted distinct triples';
+COMMENT ON AGGREGATE customer_segment.bgnbd_fit(float8, float8, float8, float8) IS
+    'BG/NBD fit with an L2 penalty penalizer * sum(params^2) on the mean negative log-likelihood (as lifetimes)';
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit(float8, float8) IS
+    'Maximum-likelihood Gamma-Gamma fit over customers with frequency > 0 (others are skipped)';
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit(float8, float8, float8) IS
+    'Gamma-Gamma fit with an L2 penalty on the mean negative log-likelihood';
+
+CREATE FUNCTION customer_segment.bgnbd_p_alive(model customer_segment.bgnbd_model, frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgnbd_p_alive(customer_segment.bgnbd_model, float8, float8, float8) IS
+    'Probability the customer is still alive: 1 / (1 + [x > 0] a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x))';
+CREATE FUNCTION customer_segment.bgnbd_expected_purchases(model customer_segment.bgnbd_model, horizon float8,
+    frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_expected_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgnbd_expected_purchases(customer_segment.bgnbd_model, float8, float8, float8, float8) IS
+    'Expected purchases in the next horizon time units of a customer with history (frequency, recency, T)';
+CREATE FUNCTION customer_segment.bgnbd_expected_purchases_new(model customer_segment.bgnbd_model, horizon float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_expected_new_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgnbd_expected_purchases_new(customer_segment.bgnbd_model, float8) IS
+    'Expected repeat purchases in horizon time units of a newly acquired customer';
+CREATE FUNCTION customer_segment.bgnbd_probability_purchases(model customer_segment.bgnbd_model, horizon float8, n bigint)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgnbd_probability_purchases(customer_segment.bgnbd_model, float8, bigint) IS
+    'P(X(horizon) = n): probability a newly acquired customer makes exactly n repeat purchases in horizon time units';
+CREATE FUNCTION customer_segment.bgnbd_loglik(model customer_segment.bgnbd_model, frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgnbd_loglik(customer_segment.bgnbd_model, float8, float8, float8) IS
+    'Log-likelihood of one customer under the model';
+CREATE FUNCTION customer_segment.gamma_gamma_expected_spend(model customer_segment.gamma_gamma_model,
+    frequency float8, monetary_value float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'gg_expected_spend_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.gamma_gamma_expected_spend(customer_segment.gamma_gamma_model, float8, float8) IS
+    'Conditional expected spend per purchase: p (gamma + x m) / (p x + q - 1); the population mean gamma p / (q - 1) when x = 0';
+CREATE FUNCTION customer_segment.gamma_gamma_loglik(model customer_segment.gamma_gamma_model, frequency float8, monetary_value float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'gg_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.gamma_gamma_loglik(customer_segment.gamma_gamma_model, float8, float8) IS
+    'Log-likelihood of one repeat customer under the Gamma-Gamma model';
+CREATE FUNCTION customer_segment.bgnbd_clv(model customer_segment.bgnbd_model, frequency float8, recency float8, t float8,
+    spend float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_clv_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgnbd_clv(customer_segment.bgnbd_model, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'Discounted CLV over months: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month';
+
+-- Fit both models on an orders table and score every customer in one call.
+CREATE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
+    margin float8 DEFAULT 1, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    penalizer float8 DEFAULT 0)
+RETURNS TABLE (customer_id text, frequency bigint, recency float8, t float8, monetary_value float8,
+               p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    per_month float8;
+BEGIN
+    IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
+       OR monthly_discount IS NULL OR penalizer IS NULL THEN
+        RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column);
+    RETURN QUERY EXECUTE format($q$
+        WITH s AS MATERIALIZED (
+            SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
+        ), models AS (
+            SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) AS bg,
+                   customer_segment.gamma_gamma_fit(s.frequency, s.monetary_value, $8)
+                       FILTER (WHERE s.frequency = 0 OR s.monetary_value > 0) AS gg
+              FROM s WHERE s.orders > 0
+        )
+        SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
+               customer_segment.bgnbd_p_alive(m.bg, s.frequency, s.recency, s.t),
+               customer_segment.bgnbd_expected_purchases(m.bg, $3, s.frequency, s.recency, s.t),
+               e.spend,
+               customer_segment.bgnbd_clv(m.bg, s.frequency, s.recency, s.t, e.spend, $5, $6, $7, $4)
+          FROM s CROSS JOIN models m,
+               LATERAL (SELECT customer_segment.gamma_gamma_expected_spend(m.gg, s.frequency,
+                                   CASE WHEN s.monetary_value > 0 THEN s.monetary_value ELSE 0 END) AS spend) e
+         WHERE s.orders > 0
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8) IS
+    'Summarises orders up to calibration_end (day purchases, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV';

@@ -1,0 +1,130 @@
+# BG/NBD and Gamma-Gamma against an independent scipy implementation, the
+# published CDNOW estimates, and parameter recovery on simulated customers.
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib', 'test/t/lib';
+use CsTest;
+
+my $root = project_root();
+my $py = "/usr/bin/python3 '$root/test/t/btyd_reference.py'";
+my $db = new_database('cs_btyd');
+
+sub python {
+    my ($args, $stdin) = @_;
+    my $in = "/tmp/cs_btyd_in.$$";
+    open my $fh, '>', $in or die;
+    print $fh ($stdin // '');
+    close $fh;
+    my $out = `$py $args < $in`;
+    die "python $args failed" if $? != 0;
+    unlink $in;
+    return [ map { [ split /,/ ] } grep { length } split /\n/, $out ];
+}
+
+sub rel_close {
+    my ($got, $want, $tol) = @_;
+    return abs($got - $want) <= $tol * (abs($want) > 1e-300 ? abs($want) : 1);
+}
+
+# ---- parameter recovery: 50,000 simulated customers from known parameters
+my %true = (r => 0.25, alpha => 4.0, a => 0.8, b => 2.5);
+my $sim = python("simulate 50000 7 $true{r} $true{alpha} $true{a} $true{b}");
+psql($db, "CREATE TABLE sim (x float8, tx float8, t float8); \\copy sim FROM PSTDIN WITH CSV",
+     join('', map { join(',', @$_) . "\n" } @$sim));
+my ($fit) = psql_rows($db, 'SELECT (m).r, (m).alpha, (m).a, (m).b, (m).log_likelihood, (m).customers, (m).distinct_rows, (m).converged FROM (SELECT customer_segment.bgnbd_fit(x, tx, t) AS m FROM sim) s;');
+is($fit->[5], 50000, '50,000 simulated customers fitted');
+is($fit->[7], 't', 'the fit converged');
+my %got = (r => $fit->[0], alpha => $fit->[1], a => $fit->[2], b => $fit->[3]);
+for my $k (qw(r alpha a b)) {
+    # Tolerances about three standard errors at this sample size.
+    my $tol = { r => 0.08, alpha => 0.12, a => 0.2, b => 0.25 }->{$k};
+    ok(rel_close($got{$k}, $true{$k}, $tol), sprintf('recovered %s = %.4f (true %s, tolerance %d%%)', $k, $got{$k}, $true{$k}, $tol * 100));
+}
+# The same data fitted by scipy: same optimum.
+my $ref = python('fit', join('', map { join(',', @$_) . "\n" } @$sim))->[0];
+ok(rel_close($fit->[4], $ref->[4], 1e-8), "log-likelihood $fit->[4] equals scipy's optimum $ref->[4]");
+ok(rel_close($got{$_->[0]}, $ref->[$_->[1]], 1e-4), "$_->[0] equals scipy's to 1e-4") for ([r => 0], [alpha => 1], [a => 2], [b => 3]);
+
+# Parallel plan: the same model.
+my ($par) = psql_rows($db, q{SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+    SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off;
+    SELECT (m).r, (m).log_likelihood, (m).customers FROM (SELECT customer_segment.bgnbd_fit(x, tx, t) AS m FROM sim) s;});
+ok(rel_close($par->[0], $fit->[0], 1e-6) && $par->[2] == 50000, 'parallel fit gives the same model');
+
+# Per-customer log-likelihoods and predictions at fixed parameters against scipy, to 1e-8 relative.
+my @rows = psql_rows($db, q{SELECT x, tx, t,
+        customer_segment.bgnbd_loglik(ROW(0.243, 4.414, 0.793, 2.426, 0, 0, 0, 0, true), x, tx, t),
+        customer_segment.bgnbd_p_alive(ROW(0.243, 4.414, 0.793, 2.426, 0, 0, 0, 0, true), x, tx, t),
+        customer_segment.bgnbd_expected_purchases(ROW(0.243, 4.414, 0.793, 2.426, 0, 0, 0, 0, true), 39, x, tx, t)
+      FROM sim ORDER BY x DESC, t LIMIT 3000;});
+my $input = join('', map { "$_->[0],$_->[1],$_->[2]\n" } @rows);
+my $ll = python('loglik 0.243 4.414 0.793 2.426', $input);
+my $pred = python('predict 0.243 4.414 0.793 2.426 39', $input);
+my ($bad_ll, $bad_pa, $bad_e) = (0, 0, 0);
+for my $i (0 .. $#rows) {
+    $bad_ll++ unless rel_close($rows[$i][3], $ll->[$i][0], 1e-8);
+    $bad_pa++ unless rel_close($rows[$i][4], $pred->[$i][0], 1e-8);
+    $bad_e++ unless rel_close($rows[$i][5], $pred->[$i][1], 1e-8);
+}
+is($bad_ll, 0, scalar(@rows) . ' log-likelihoods equal scipy to 1e-8');
+is($bad_pa, 0, 'P(alive) equals scipy to 1e-8');
+is($bad_e, 0, 'expected purchases (scipy hyp2f1) equal to 1e-8');
+my $new = python('new 0.243 4.414 0.793 2.426 39');
+my @ours_new = psql_rows($db, q{SELECT customer_segment.bgnbd_expected_purchases_new(ROW(0.243, 4.414, 0.793, 2.426, 0, 0, 0, 0, true), 39)
+    UNION ALL SELECT customer_segment.bgnbd_probability_purchases(ROW(0.243, 4.414, 0.793, 2.426, 0, 0, 0, 0, true), 39, n)
+      FROM generate_series(0, 5) n;});
+my $bad_new = grep { !rel_close($ours_new[$_][0], $new->[$_][0], 1e-8) } 0 .. 6;
+is($bad_new, 0, 'new-customer expectation and P(X(t) = n), n = 0..5, equal scipy to 1e-8');
+
+SKIP: {
+    my $data = shared_data();
+    skip 'CDNOW data (../shared/data/cdnow) not present', 9 unless $data && -f "$data/cdnow/CDNOW_sample.txt";
+    open my $fh, '<', "$data/cdnow/CDNOW_sample.txt" or die;
+    my $csv = '';
+    while (<$fh>) {
+        my @f = split ' ';
+        $csv .= "$f[1],$f[2],$f[4]\n" if @f == 5;
+    }
+    close $fh;
+    psql($db, "CREATE TABLE cdnow (customer_id int, day date, dollars numeric); \\copy cdnow FROM PSTDIN WITH CSV", $csv);
+    psql($db, q{CREATE TABLE cal AS SELECT customer_id, (customer_segment.rfm_summary(day, dollars, DATE '1997-09-30', 'day', 'week')).*
+                  FROM cdnow GROUP BY 1;});
+    my ($m) = psql_rows($db, q{SELECT (m).r, (m).alpha, (m).a, (m).b, (m).log_likelihood, (m).customers, (m).distinct_rows
+        FROM (SELECT customer_segment.bgnbd_fit(frequency, recency, t) AS m FROM cal) s;});
+    # Fader, Hardie & Lee (2005): r = 0.243, alpha = 4.414, a = 0.793, b = 2.426, LL = -9582.4.
+    ok(abs($m->[0] - 0.243) < 0.0006 && abs($m->[1] - 4.414) < 0.0006 && abs($m->[2] - 0.793) < 0.0006
+       && abs($m->[3] - 2.426) < 0.0006, sprintf('CDNOW BG/NBD r %.4f alpha %.4f a %.4f b %.4f as published', @$m[0 .. 3]));
+    ok(abs($m->[4] - -9582.4) < 0.05, sprintf('CDNOW log-likelihood %.2f as published (-9582.4)', $m->[4]));
+    cmp_ok($m->[6], '<', $m->[5], "state compressed to $m->[6] distinct triples for $m->[5] customers");
+    my @cal = psql_rows($db, 'SELECT frequency, recency, t FROM cal');
+    my $sref = python('fit', join('', map { join(',', @$_) . "\n" } @cal))->[0];
+    ok(rel_close($m->[4], $sref->[4], 1e-9) && rel_close($m->[0], $sref->[0], 1e-5),
+       'CDNOW fit equals the scipy reference fit');
+
+    # Gamma-Gamma on repeat customers' mean spend: lifetimes documents p 6.25, q 3.74, gamma 15.44.
+    my ($g) = psql_rows($db, q{SELECT (m).p, (m).q, (m).gamma, (m).log_likelihood, (m).customers
+        FROM (SELECT customer_segment.gamma_gamma_fit(frequency, monetary_value) AS m FROM cal) s;});
+    ok(abs($g->[0] - 6.25) < 0.01 && abs($g->[1] - 3.74) < 0.01 && abs($g->[2] - 15.44) < 0.02,
+       sprintf('CDNOW Gamma-Gamma p %.3f q %.3f gamma %.3f (%d repeat customers)', @$g[0 .. 2], $g->[4]));
+    my @rep = psql_rows($db, 'SELECT frequency, monetary_value FROM cal WHERE frequency > 0');
+    my $gref = python('ggfit', join('', map { join(',', @$_) . "\n" } @rep))->[0];
+    ok(rel_close($g->[3], $gref->[3], 1e-9) && rel_close($g->[0], $gref->[0], 1e-4), 'Gamma-Gamma fit equals the scipy reference');
+    my @ggl = psql_rows($db, q{SELECT frequency, monetary_value, customer_segment.gamma_gamma_loglik(ROW(6.25, 3.74, 15.44, 0, 0, 0, 0, true), frequency, monetary_value)
+        FROM cal WHERE frequency > 0 ORDER BY customer_id;});
+    my $ggref = python('ggloglik 6.25 3.74 15.44', join('', map { "$_->[0],$_->[1]\n" } @ggl));
+    is(scalar(grep { !rel_close($ggl[$_][2], $ggref->[$_][0], 1e-8) } 0 .. $#ggl), 0, 'Gamma-Gamma log-likelihoods equal scipy to 1e-8');
+
+    # Holdout: expected purchases in the 39 weeks after calibration vs what the customers bought.
+    my ($h) = psql_rows($db, q{WITH m AS (SELECT customer_segment.bgnbd_fit(frequency, recency, t) AS m FROM cal),
+        actual AS (SELECT customer_id, count(DISTINCT day) AS n FROM cdnow WHERE day > DATE '1997-09-30' GROUP BY 1)
+        SELECT sum(customer_segment.bgnbd_expected_purchases(m.m, 39, frequency, recency, t)), sum(coalesce(a.n, 0))
+          FROM cal CROSS JOIN m LEFT JOIN actual a USING (customer_id);});
+    ok(abs($h->[0] - $h->[1]) / $h->[1] < 0.15, sprintf('holdout: %.0f purchase days expected, %d made (within 15%%)', @$h));
+    my ($pa) = psql_rows($db, q{WITH m AS (SELECT customer_segment.bgnbd_fit(frequency, recency, t) AS m FROM cal)
+        SELECT count(*) FILTER (WHERE p < 0 OR p > 1 OR p <> p) FROM (SELECT customer_segment.bgnbd_p_alive(m.m, frequency, recency, t) p FROM cal, m) x;});
+    is($pa->[0], 0, 'every P(alive) is a probability');
+}
+
+psql('postgres', "DROP DATABASE $db;");
+done_testing();

@@ -1,0 +1,111 @@
+"""Independent reference for the BTYD models, with scipy.special only.
+
+  btyd_reference.py loglik r alpha a b          stdin: x,tx,T rows -> per-row BG/NBD log-likelihoods
+  btyd_reference.py predict r alpha a b t       stdin: x,tx,T rows -> p_alive,expected(t) per row
+  btyd_reference.py new r alpha a b t           -> expected_new(t) and P(X(t)=n) for n = 0..5
+  btyd_reference.py fit                         stdin: x,tx,T rows -> r,alpha,a,b,loglik (scipy.optimize)
+  btyd_reference.py ggfit                       stdin: x,m rows (x > 0) -> p,q,gamma,loglik
+  btyd_reference.py ggloglik p q gamma          stdin: x,m rows -> per-row log-likelihoods
+  btyd_reference.py simulate n seed r alpha a b -> x,tx,T rows simulated from BG/NBD, T ~ U(20, 80)
+
+Formulas as in Fader, Hardie & Lee (2005) and the lifetimes library.
+"""
+import sys
+
+import numpy as np
+from scipy import optimize, special
+
+
+def read_rows(ncols):
+    data = np.loadtxt(sys.stdin, delimiter=",", ndmin=2)
+    return [data[:, i] for i in range(ncols)]
+
+
+def bgnbd_ll(params, x, tx, T):
+    r, alpha, a, b = params
+    A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    A2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
+    A3 = -(r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        A4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx), -np.inf)
+    return A1 + A2 + np.logaddexp(A3, A4)
+
+
+def gg_ll(params, x, m):
+    p, q, g = params
+    return (special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(g)
+            + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(g + m * x))
+
+
+def fit(ll, data, n):
+    def objective(log_params):
+        return -np.mean(ll(np.exp(log_params), *data))
+    best = optimize.minimize(objective, np.zeros(n), method="Nelder-Mead",
+                             options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 40000})
+    best = optimize.minimize(objective, best.x, method="BFGS", options={"gtol": 1e-10})
+    params = np.exp(best.x)
+    return params, float(np.sum(ll(params, *data)))
+
+
+def main():
+    cmd = sys.argv[1]
+    args = [float(v) for v in sys.argv[2:]]
+    if cmd == "loglik":
+        x, tx, T = read_rows(3)
+        for v in bgnbd_ll(args[:4], x, tx, T):
+            print(repr(float(v)))
+    elif cmd == "predict":
+        r, alpha, a, b, t = args
+        x, tx, T = read_rows(3)
+        p_alive = np.where(x > 0, 1 / (1 + a / np.maximum(b + x - 1, 1e-300) * ((alpha + T) / (alpha + tx)) ** (r + x)), 1.0)
+        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+        num = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+        den = 1 + np.where(x > 0, a / np.maximum(b + x - 1, 1e-300) * ((alpha + T) / (alpha + tx)) ** (r + x), 0)
+        for pa, e in zip(p_alive, num / den):
+            print(f"{float(pa)!r},{float(e)!r}")
+    elif cmd == "new":
+        r, alpha, a, b, t = args
+        hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
+        print(repr(float((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp))))
+        q, u = alpha / (alpha + t), t / (alpha + t)
+        lbeta = special.betaln(a, b)
+        for n in range(6):
+            first = np.exp(special.betaln(a, b + n) - lbeta + special.gammaln(r + n) - special.gammaln(r)
+                           - special.gammaln(n + 1) + r * np.log(q) + n * np.log(u))
+            if n > 0:
+                j = np.arange(n)
+                partial = np.sum(np.exp(special.gammaln(r + j) - special.gammaln(r) - special.gammaln(j + 1)
+                                        + r * np.log(q) + j * np.log(u)))
+                first += np.exp(special.betaln(a + 1, b + n - 1) - lbeta) * (1 - partial)
+            print(repr(float(first)))
+    elif cmd == "fit":
+        params, ll = fit(bgnbd_ll, read_rows(3), 4)
+        print(",".join(repr(float(v)) for v in list(params) + [ll]))
+    elif cmd == "ggfit":
+        params, ll = fit(gg_ll, read_rows(2), 3)
+        print(",".join(repr(float(v)) for v in list(params) + [ll]))
+    elif cmd == "ggloglik":
+        x, m = read_rows(2)
+        for v in gg_ll(args[:3], x, m):
+            print(repr(float(v)))
+    elif cmd == "simulate":
+        n, seed = int(args[0]), int(args[1])
+        r, alpha, a, b = args[2:6]
+        rng = np.random.default_rng(seed)
+        lam = rng.gamma(r, 1 / alpha, n)
+        p = rng.beta(a, b, n)
+        T = rng.uniform(20, 80, n)
+        for i in range(n):
+            t, x, tx = 0.0, 0, 0.0
+            while True:
+                t += rng.exponential(1 / lam[i]) if lam[i] > 0 else np.inf
+                if t > T[i]:
+                    break
+                x, tx = x + 1, t
+                if rng.random() < p[i]:
+                    break
+            print(f"{x},{tx!r},{T[i]!r}")
+
+
+if __name__ == "__main__":
+    main()
