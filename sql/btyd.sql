@@ -67,6 +67,17 @@ SELECT count(*) AS customers,
   FROM customer_segment.btyd_analyze('btyd_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30',
                                      horizon => 26, margin => 0.3);
 
+-- Pareto/NBD: both branches of the likelihood, recency = T (A0 = 0), no repeat purchase; fit serial = parallel.
+SELECT a, x, tx, t, round(customer_segment.pareto_nbd_loglik(ROW(0.55, a, 0.61, 11.67, 0, 0, 0, 0, true), x, tx, t)::numeric, 8) AS ll,
+       round(customer_segment.pareto_nbd_p_alive(ROW(0.55, a, 0.61, 11.67, 0, 0, 0, 0, true), x, tx, t)::numeric, 6) AS p_alive,
+       round(customer_segment.pareto_nbd_expected_purchases(ROW(0.55, a, 0.61, 11.67, 0, 0, 0, 0, true), 39, x, tx, t)::numeric, 6) AS expected
+  FROM (VALUES (10.58), (20.0), (3.0)) p(a), (VALUES (0, 0, 39), (2, 39, 39), (2, 5, 39), (10, 30, 39)) o(x, tx, t)
+ ORDER BY a, x, tx;
+SELECT (m).customers, (m).converged, (m).distinct_rows < (m).customers AS compressed
+  FROM (SELECT customer_segment.pareto_nbd_fit(frequency, recency, t) AS m FROM btyd_store.cal) x;
+SELECT customer_segment.pareto_nbd_p_alive(ROW(0.55, 0, 0.61, 11.67, 0, 0, 0, 0, true), 1, 1, 2);
+SELECT customer_segment.pareto_nbd_expected_purchases(ROW(0.55, 10, 0.61, 11.67, 0, 0, 0, 0, true), 39, 3, 4, 2);
+
 -- Bad input.
 SELECT customer_segment.bgnbd_fit(x, 0, 10) FROM generate_series(1, 5) x;
 SELECT customer_segment.bgnbd_fit(0, 0, 10) FROM generate_series(1, 50);
@@ -87,4 +98,5 @@ SELECT customer_segment.bgnbd_expected_purchases(ROW(0.24, 4.4, 1, 2.4, 0, 0, 0,
 SELECT customer_segment.bgnbd_probability_purchases(bg, 39, -1) FROM m;
 SELECT customer_segment.gamma_gamma_expected_spend(ROW(6, 0.9, 15, 0, 0, 0, 0, true), 1, 10);
 SELECT customer_segment.bgnbd_clv(bg, 1, 1, 2, 40, 12, -1) FROM m;
+SELECT customer_segment.pareto_nbd_fit(0, 0, 10) FROM generate_series(1, 50);
 DROP SCHEMA btyd_store CASCADE;

@@ -19,6 +19,7 @@
 typedef enum BtydModel
 {
 	MODEL_BGNBD,
+	MODEL_PNBD,
 	MODEL_GG
 } BtydModel;
 
@@ -242,7 +243,7 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 	double		customers;
 	bool		any_repeat = false;
 	BtydFit		fit;
-	const char *name = model == MODEL_BGNBD ? "BG/NBD" : "Gamma-Gamma";
+	const char *name = model == MODEL_BGNBD ? "BG/NBD" : model == MODEL_PNBD ? "Pareto/NBD" : "Gamma-Gamma";
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -263,12 +264,14 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s cannot be fitted: no customer made a repeat purchase", name),
 				 errhint("Use a longer calibration period.")));
-	fit = model == MODEL_BGNBD ? bgnbd_fit(&st->rows, st->penalizer) : gg_fit(&st->rows, st->penalizer);
+	fit = model == MODEL_BGNBD ? bgnbd_fit(&st->rows, st->penalizer)
+		: model == MODEL_PNBD ? pnbd_fit(&st->rows, st->penalizer)
+		: gg_fit(&st->rows, st->penalizer);
 	if (!fit.converged)
 		ereport(NOTICE,
 				(errmsg("%s fit did not converge after %d iterations", name, fit.iterations),
 				 errhint("Try a small penalizer such as 0.001.")));
-	return model_datum(fcinfo, &fit, model == MODEL_BGNBD ? 4 : 3, customers, st->rows.n);
+	return model_datum(fcinfo, &fit, model == MODEL_GG ? 3 : 4, customers, st->rows.n);
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_fit_final);
@@ -276,6 +279,13 @@ Datum
 bgnbd_fit_final(PG_FUNCTION_ARGS)
 {
 	return fit_final(fcinfo, MODEL_BGNBD);
+}
+
+PG_FUNCTION_INFO_V1(pnbd_fit_final);
+Datum
+pnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	return fit_final(fcinfo, MODEL_PNBD);
 }
 
 PG_FUNCTION_INFO_V1(gg_fit_final);
@@ -498,4 +508,50 @@ bgnbd_clv_sql(PG_FUNCTION_ARGS)
 		prev = cum;
 	}
 	PG_RETURN_FLOAT8(checked_result(clv, "CLV"));
+}
+
+/* ---------------------------------------------------------------- Pareto/NBD predictions */
+
+PG_FUNCTION_INFO_V1(pnbd_p_alive_sql);
+Datum
+pnbd_p_alive_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		x = PG_GETARG_FLOAT8(1),
+				tx = PG_GETARG_FLOAT8(2),
+				T = PG_GETARG_FLOAT8(3);
+
+	model_params(fcinfo, 0, 4, p);
+	check_observation(x, tx, T);
+	PG_RETURN_FLOAT8(checked_result(pnbd_p_alive(p, x, tx, T), "P(alive)"));
+}
+
+PG_FUNCTION_INFO_V1(pnbd_expected_sql);
+Datum
+pnbd_expected_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		t = PG_GETARG_FLOAT8(1),
+				x = PG_GETARG_FLOAT8(2),
+				tx = PG_GETARG_FLOAT8(3),
+				T = PG_GETARG_FLOAT8(4);
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(t);
+	check_observation(x, tx, T);
+	PG_RETURN_FLOAT8(checked_result(pnbd_expected(p, t, x, tx, T), "the expected number of purchases"));
+}
+
+PG_FUNCTION_INFO_V1(pnbd_loglik_sql);
+Datum
+pnbd_loglik_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		x = PG_GETARG_FLOAT8(1),
+				tx = PG_GETARG_FLOAT8(2),
+				T = PG_GETARG_FLOAT8(3);
+
+	model_params(fcinfo, 0, 4, p);
+	check_observation(x, tx, T);
+	PG_RETURN_FLOAT8(checked_result(pnbd_loglik(p, x, x > 0 ? tx : 0, T), "the log-likelihood"));
 }

@@ -1,7 +1,8 @@
 /*
  * btyd_math.h: "buy till you die" models, free of fmgr.
  *
- * BG/NBD (Fader, Hardie & Lee 2005) on (x, t_x, T): repeat purchases, time
+ * BG/NBD (Fader, Hardie & Lee 2005) and Pareto/NBD (Schmittlein, Morrison &
+ * Colombo 1987) on (x, t_x, T): repeat purchases, time
  * of the last one and age, all in one time unit; Gamma-Gamma spend model
  * (Fader, Hardie & Lee 2005, "RFM and CLV") on (x, m_x): repeat purchases
  * and their mean value.  Fitting is maximum likelihood by BFGS in log-
@@ -52,6 +53,12 @@ double		gg_loglik(const double *p, double x, double m);	/* p = p, q, gamma */
 /* Fits; penalizer adds penalizer * sum(params^2) to the mean negative log-likelihood (as lifetimes). */
 BtydFit		bgnbd_fit(const BtydRows *rows, double penalizer);
 BtydFit		gg_fit(const BtydRows *rows, double penalizer);
+
+/* Pareto/NBD (Schmittlein, Morrison & Colombo 1987) on (x, t_x, T): p = r, alpha, s, beta. */
+double		pnbd_loglik(const double *p, double x, double tx, double T);
+BtydFit		pnbd_fit(const BtydRows *rows, double penalizer);
+double		pnbd_p_alive(const double *p, double x, double tx, double T);
+double		pnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional; s != 1 */
 
 /* BG/NBD predictions. */
 double		bgnbd_p_alive(const double *p, double x, double tx, double T);

@@ -165,8 +165,7 @@ score_breakpoints_final(PG_FUNCTION_ARGS)
 	if (st->n == 0)
 		PG_RETURN_NULL();
 
-	/* Sorting reorders the state but keeps its multiset: read-only in effect. */
-	score_sort(st->values, st->n);
+	/* Selection reorders the state but keeps its multiset: read-only in effect. */
 	breaks = palloc(sizeof(double) * (st->bins - 1));
 	score_breakpoints(st->values, st->n, st->bins, breaks);
 	elems = palloc(sizeof(Datum) * (st->bins - 1));
@@ -239,7 +238,11 @@ rfm_cell(PG_FUNCTION_ARGS)
 	check_score(f, "F");
 	check_score(m, "M");
 	if (r <= 9 && f <= 9 && m <= 9)
-		PG_RETURN_TEXT_P(cstring_to_text(psprintf("%d%d%d", r, f, m)));
+	{
+		char		cell[3] = {(char) ('0' + r), (char) ('0' + f), (char) ('0' + m)};
+
+		PG_RETURN_TEXT_P(cstring_to_text_with_len(cell, 3));
+	}
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("%d-%d-%d", r, f, m)));
 }
 

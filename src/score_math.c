@@ -4,32 +4,70 @@
 #include "score_math.h"
 
 #include <math.h>
-#include <stdlib.h>
 
-static int
-cmp_double(const void *a, const void *b)
+static inline void
+swap_double(double *a, double *b)
 {
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
+	double		t = *a;
 
-	return (x > y) - (x < y);
+	*a = *b;
+	*b = t;
+}
+
+/*
+ * Reorder v[lo..hi) so that v[k] is the value a full sort would put there,
+ * with no larger value before it and no smaller one after it.  Three-way
+ * partitioning keeps heavy ties (common in RFM metrics) linear.
+ */
+static void
+select_kth(double *v, size_t lo, size_t hi, size_t k)
+{
+	while (hi - lo > 16)
+	{
+		double		a = v[lo],
+					b = v[lo + (hi - lo) / 2],
+					c = v[hi - 1];
+		double		pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+		size_t		lt = lo,
+					i = lo,
+					gt = hi;
+
+		while (i < gt)
+		{
+			if (v[i] < pivot)
+				swap_double(&v[lt++], &v[i++]);
+			else if (v[i] > pivot)
+				swap_double(&v[i], &v[--gt]);
+			else
+				i++;
+		}
+		if (k < lt)
+			hi = lt;
+		else if (k >= gt)
+			lo = gt;
+		else
+			return;
+	}
+	for (size_t i = lo + 1; i < hi; i++)
+		for (size_t j = i; j > lo && v[j - 1] > v[j]; j--)
+			swap_double(&v[j - 1], &v[j]);
 }
 
 void
-score_sort(double *values, size_t n)
+score_breakpoints(double *values, size_t n, int bins, double *out)
 {
-	qsort(values, n, sizeof(double), cmp_double);
-}
+	size_t		lo = 0;
 
-void
-score_breakpoints(const double *values, size_t n, int bins, double *out)
-{
 	for (int i = 1; i < bins; i++)
 	{
 		/* ceil(i * n / bins) in integers, so 3/5 of 5000 is exactly 3000. */
 		size_t		k = ((size_t) i * n + (size_t) bins - 1) / (size_t) bins;
+		size_t		idx = k == 0 ? 0 : k - 1;
 
-		out[i - 1] = values[k == 0 ? 0 : k - 1];
+		/* Earlier selections left everything before lo no larger than what follows. */
+		select_kth(values, lo, n, idx);
+		out[i - 1] = values[idx];
+		lo = idx;
 	}
 }
 

@@ -17,10 +17,8 @@
 #define SCORE_MIN_BINS 2
 #define SCORE_MAX_BINS 100
 
-void		score_sort(double *values, size_t n);
-
-/* values sorted ascending, n >= 1; writes bins - 1 breakpoints. */
-void		score_breakpoints(const double *values, size_t n, int bins, double *out);
+/* n >= 1 values in any order (they are reordered); writes bins - 1 breakpoints. Linear time. */
+void		score_breakpoints(double *values, size_t n, int bins, double *out);
 
 /* Index of the first breakpoint that is not finite or breaks the order, or -1. */
 int			score_breakpoints_invalid(const double *breaks, int nbreaks);

@@ -15,7 +15,7 @@ CREATE AGGREGATE customer_segment.score_breakpoints(value float8, bins integer) 
     SFUNC = customer_segment.score_breakpoints_trans,
     STYPE = internal,
     FINALFUNC = customer_segment.score_breakpoints_final,
-    -- The final function sorts the collected values in place: the multiset a
+    -- The final function reorders the collected values in place: the multiset a
     -- later call sees is unchanged, so it counts as read-only (and the
     -- aggregate works as a window function).
     FINALFUNC_MODIFY = READ_ONLY,

@@ -5,6 +5,11 @@ CREATE TYPE customer_segment.bgnbd_model AS (
     log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
 COMMENT ON TYPE customer_segment.bgnbd_model IS
     'Fitted BG/NBD model: purchase rate ~ Gamma(r, alpha), dropout probability ~ Beta(a, b); alpha in the time unit of recency and T';
+CREATE TYPE customer_segment.pareto_nbd_model AS (
+    r float8, alpha float8, s float8, beta float8,
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.pareto_nbd_model IS
+    'Fitted Pareto/NBD model: purchase rate ~ Gamma(r, alpha), dropout rate ~ Gamma(s, beta); alpha and beta in the time unit of recency and T';
 CREATE TYPE customer_segment.gamma_gamma_model AS (
     p float8, q float8, gamma float8,
     log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
@@ -26,6 +31,8 @@ CREATE FUNCTION customer_segment.btyd_fit_deserialize(bytea, internal)
 RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION customer_segment.bgnbd_fit_final(internal)
 RETURNS customer_segment.bgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.pnbd_fit_final(internal)
+RETURNS customer_segment.pareto_nbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.gg_fit_final(internal)
 RETURNS customer_segment.gamma_gamma_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
@@ -36,6 +43,8 @@ BEGIN
     FOR fit IN SELECT * FROM (VALUES
         ('bgnbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'bgnbd_fit_final'),
         ('bgnbd_fit', 'frequency float8, recency float8, t float8, penalizer float8', 'bgnbd_fit_trans', 'bgnbd_fit_final'),
+        ('pareto_nbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'pnbd_fit_final'),
+        ('pareto_nbd_fit', 'frequency float8, recency float8, t float8, penalizer float8', 'bgnbd_fit_trans', 'pnbd_fit_final'),
         ('gamma_gamma_fit', 'frequency float8, monetary_value float8', 'gg_fit_trans', 'gg_fit_final'),
         ('gamma_gamma_fit', 'frequency float8, monetary_value float8, penalizer float8', 'gg_fit_trans', 'gg_fit_final'))
         v(name, args, sfunc, ffunc)
@@ -56,6 +65,10 @@ COMMENT ON AGGREGATE customer_segment.bgnbd_fit(float8, float8, float8) IS
     'Maximum-likelihood BG/NBD fit over per-customer (frequency, recency, T); state holds weighted distinct triples';
 COMMENT ON AGGREGATE customer_segment.bgnbd_fit(float8, float8, float8, float8) IS
     'BG/NBD fit with an L2 penalty penalizer * sum(params^2) on the mean negative log-likelihood (as lifetimes)';
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_fit(float8, float8, float8) IS
+    'Maximum-likelihood Pareto/NBD fit over per-customer (frequency, recency, T), likelihood in log space with both 2F1 branches';
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_fit(float8, float8, float8, float8) IS
+    'Pareto/NBD fit with an L2 penalty on the mean negative log-likelihood';
 COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit(float8, float8) IS
     'Maximum-likelihood Gamma-Gamma fit over customers with frequency > 0 (others are skipped)';
 COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit(float8, float8, float8) IS
@@ -97,6 +110,20 @@ CREATE FUNCTION customer_segment.bgnbd_clv(model customer_segment.bgnbd_model, f
 RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_clv_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION customer_segment.bgnbd_clv(customer_segment.bgnbd_model, float8, float8, float8, float8, integer, float8, float8, float8) IS
     'Discounted CLV over months: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month';
+
+CREATE FUNCTION customer_segment.pareto_nbd_p_alive(model customer_segment.pareto_nbd_model, frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'pnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.pareto_nbd_p_alive(customer_segment.pareto_nbd_model, float8, float8, float8) IS
+    'Pareto/NBD probability the customer is still alive';
+CREATE FUNCTION customer_segment.pareto_nbd_expected_purchases(model customer_segment.pareto_nbd_model, horizon float8,
+    frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'pnbd_expected_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.pareto_nbd_expected_purchases(customer_segment.pareto_nbd_model, float8, float8, float8, float8) IS
+    'Pareto/NBD expected purchases in the next horizon time units: (r+x)(beta+T)/((alpha+T)(s-1)) (1 - ((beta+T)/(beta+T+t))^(s-1)) P(alive)';
+CREATE FUNCTION customer_segment.pareto_nbd_loglik(model customer_segment.pareto_nbd_model, frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'pnbd_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.pareto_nbd_loglik(customer_segment.pareto_nbd_model, float8, float8, float8) IS
+    'Log-likelihood of one customer under the Pareto/NBD model';
 
 -- Fit both models on an orders table and score every customer in one call.
 CREATE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,

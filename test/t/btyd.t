@@ -77,9 +77,28 @@ my @ours_new = psql_rows($db, q{SELECT customer_segment.bgnbd_expected_purchases
 my $bad_new = grep { !rel_close($ours_new[$_][0], $new->[$_][0], 1e-8) } 0 .. 6;
 is($bad_new, 0, 'new-customer expectation and P(X(t) = n), n = 0..5, equal scipy to 1e-8');
 
+# Pareto/NBD: log-likelihoods and predictions against scipy in both branches (alpha >= beta and alpha < beta).
+for my $params ('0.55 10.58 0.61 11.67', '0.8 12.0 0.5 3.0') {
+    my $row = join(', ', split(' ', $params));
+    my @p = psql_rows($db, qq{SELECT x, tx, t,
+            customer_segment.pareto_nbd_loglik(ROW($row, 0, 0, 0, 0, true), x, tx, t),
+            customer_segment.pareto_nbd_p_alive(ROW($row, 0, 0, 0, 0, true), x, tx, t),
+            customer_segment.pareto_nbd_expected_purchases(ROW($row, 0, 0, 0, 0, true), 39, x, tx, t)
+          FROM sim ORDER BY x DESC, t LIMIT 2000;});
+    my $in = join('', map { "$_->[0],$_->[1],$_->[2]\n" } @p);
+    my $pll = python("pnbdloglik $params", $in);
+    my $ppr = python("pnbdpredict $params 39", $in);
+    my $bad = 0;
+    for my $i (0 .. $#p) {
+        $bad++ unless rel_close($p[$i][3], $pll->[$i][0], 1e-8) && rel_close($p[$i][4], $ppr->[$i][0], 1e-8)
+                      && rel_close($p[$i][5], $ppr->[$i][1], 1e-8);
+    }
+    is($bad, 0, "Pareto/NBD log-likelihood, P(alive) and expectation equal scipy to 1e-8 (r alpha s beta = $params)");
+}
+
 SKIP: {
     my $data = shared_data();
-    skip 'CDNOW data (../shared/data/cdnow) not present', 9 unless $data && -f "$data/cdnow/CDNOW_sample.txt";
+    skip 'CDNOW data (../shared/data/cdnow) not present', 11 unless $data && -f "$data/cdnow/CDNOW_sample.txt";
     open my $fh, '<', "$data/cdnow/CDNOW_sample.txt" or die;
     my $csv = '';
     while (<$fh>) {
@@ -101,6 +120,16 @@ SKIP: {
     my $sref = python('fit', join('', map { join(',', @$_) . "\n" } @cal))->[0];
     ok(rel_close($m->[4], $sref->[4], 1e-9) && rel_close($m->[0], $sref->[0], 1e-5),
        'CDNOW fit equals the scipy reference fit');
+
+    # Pareto/NBD, Fader, Hardie & Lee (2005): r = 0.55, alpha = 10.58, s = 0.61, beta = 11.67, LL = -9595.0.
+    my ($pn) = psql_rows($db, q{SELECT (m).r, (m).alpha, (m).s, (m).beta, (m).log_likelihood, (m).converged
+        FROM (SELECT customer_segment.pareto_nbd_fit(frequency, recency, t) AS m FROM cal) s;});
+    ok(abs($pn->[0] - 0.55) < 0.005 && abs($pn->[1] - 10.58) < 0.005 && abs($pn->[2] - 0.61) < 0.005
+       && abs($pn->[3] - 11.67) < 0.005 && abs($pn->[4] - -9595.0) < 0.05,
+       sprintf('CDNOW Pareto/NBD r %.3f alpha %.3f s %.3f beta %.3f LL %.2f as published', @$pn[0 .. 4]));
+    my $pref = python('pnbdfit', join('', map { join(',', @$_) . "\n" } @cal))->[0];
+    ok(rel_close($pn->[4], $pref->[4], 1e-8) && rel_close($pn->[0], $pref->[0], 1e-4),
+       "CDNOW Pareto/NBD fit equals the scipy reference fit (LL $pref->[4])");
 
     # Gamma-Gamma on repeat customers' mean spend: lifetimes documents p 6.25, q 3.74, gamma 15.44.
     my ($g) = psql_rows($db, q{SELECT (m).p, (m).q, (m).gamma, (m).log_likelihood, (m).customers

@@ -4,6 +4,9 @@
   btyd_reference.py predict r alpha a b t       stdin: x,tx,T rows -> p_alive,expected(t) per row
   btyd_reference.py new r alpha a b t           -> expected_new(t) and P(X(t)=n) for n = 0..5
   btyd_reference.py fit                         stdin: x,tx,T rows -> r,alpha,a,b,loglik (scipy.optimize)
+  btyd_reference.py pnbdloglik r alpha s beta   stdin: x,tx,T rows -> per-row Pareto/NBD log-likelihoods
+  btyd_reference.py pnbdpredict r alpha s beta t stdin: x,tx,T rows -> p_alive,expected(t) per row
+  btyd_reference.py pnbdfit                      stdin: x,tx,T rows -> r,alpha,s,beta,loglik
   btyd_reference.py ggfit                       stdin: x,m rows (x > 0) -> p,q,gamma,loglik
   btyd_reference.py ggloglik p q gamma          stdin: x,m rows -> per-row log-likelihoods
   btyd_reference.py simulate n seed r alpha a b -> x,tx,T rows simulated from BG/NBD, T ~ U(20, 80)
@@ -29,6 +32,27 @@ def bgnbd_ll(params, x, tx, T):
     with np.errstate(divide="ignore", invalid="ignore"):
         A4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx), -np.inf)
     return A1 + A2 + np.logaddexp(A3, A4)
+
+
+def pnbd_log_a0(params, x, tx, T):
+    r, alpha, s, beta = params
+    hi, k = (alpha, s + 1) if alpha >= beta else (beta, r + x)
+    diff = abs(alpha - beta)
+    rsx = r + s + x
+    q1, q2 = hi + tx, hi + T
+    p1 = special.hyp2f1(rsx, k, rsx + 1, diff / q1)
+    p2 = special.hyp2f1(rsx, k, rsx + 1, diff / q2)
+    with np.errstate(divide="ignore"):
+        u = np.log(p1) + rsx * np.log(q2)
+        v = np.log(p2) + rsx * np.log(q1)
+        return np.where(u > v, u + np.log1p(-np.exp(v - u)), -np.inf) - rsx * np.log(q1 * q2)
+
+
+def pnbd_ll(params, x, tx, T):
+    r, alpha, s, beta = params
+    A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    return A1 + np.logaddexp(-(r + x) * np.log(alpha + T) - s * np.log(beta + T),
+                             np.log(s) + pnbd_log_a0(params, x, tx, T) - np.log(r + s + x))
 
 
 def gg_ll(params, x, m):
@@ -80,6 +104,21 @@ def main():
             print(repr(float(first)))
     elif cmd == "fit":
         params, ll = fit(bgnbd_ll, read_rows(3), 4)
+        print(",".join(repr(float(v)) for v in list(params) + [ll]))
+    elif cmd == "pnbdloglik":
+        x, tx, T = read_rows(3)
+        for v in pnbd_ll(args[:4], x, tx, T):
+            print(repr(float(v)))
+    elif cmd == "pnbdpredict":
+        r, alpha, s, beta, t = args
+        x, tx, T = read_rows(3)
+        p_alive = 1 / (1 + np.exp(np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T)
+                                  + s * np.log(beta + T) + pnbd_log_a0((r, alpha, s, beta), x, tx, T)))
+        e = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) * p_alive
+        for pa, v in zip(p_alive, e):
+            print(f"{float(pa)!r},{float(v)!r}")
+    elif cmd == "pnbdfit":
+        params, ll = fit(pnbd_ll, read_rows(3), 4)
         print(",".join(repr(float(v)) for v in list(params) + [ll]))
     elif cmd == "ggfit":
         params, ll = fit(gg_ll, read_rows(2), 3)

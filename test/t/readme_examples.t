@@ -14,12 +14,17 @@ my @blocks = $readme =~ /```sql\n(.*?)```/sg;
 cmp_ok(scalar(@blocks), '>=', 5, scalar(@blocks) . ' SQL examples in README.md');
 
 psql('postgres', 'DROP DATABASE IF EXISTS cs_readme; CREATE DATABASE cs_readme;');
+chdir $root or die;   # README paths are relative to the project root
 my $i = 0;
 for my $sql (@blocks) {
     $i++;
     my ($first) = $sql =~ /^(?:--[^\n]*\n)*\s*([^\n]*)/;
-    my $ok = eval { psql('cs_readme', "SET client_min_messages = warning;\n$sql"); 1 };
-    ok($ok, "README example $i runs: $first") or diag($@);
+    SKIP: {
+        # The CDNOW walk-through reads ../shared/data, which only some checkouts have beside them.
+        skip "README example $i needs ../shared/data", 1 if $sql =~ m{\.\./shared/data} && !shared_data();
+        my $ok = eval { psql('cs_readme', "SET client_min_messages = warning;\n$sql"); 1 };
+        ok($ok, "README example $i runs: $first") or diag($@);
+    }
 }
 psql('postgres', 'DROP DATABASE cs_readme;');
 done_testing();

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "btyd_math.h"
 #include "clv_math.h"
 #include "lifecycle_math.h"
 #include "retention_math.h"
@@ -214,6 +215,15 @@ test_rfm_state(void)
 }
 
 static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+static int
 brute_score(double v, const double *sorted, size_t n, int bins, int higher)
 {
 	/* 1 + number of i with v > x_(ceil(i n / bins)), by counting directly. */
@@ -249,8 +259,8 @@ test_scores(void)
 
 		for (size_t i = 0; i < n; i++)
 			v[i] = (double) (rng() % distinct);
-		score_sort(v, n);
-		score_breakpoints(v, n, bins, breaks);
+		score_breakpoints(v, n, bins, breaks);	/* reorders v */
+		qsort(v, n, sizeof(double), cmp_double);	/* sorted, for the brute-force definition */
 		CHECK(score_breakpoints_invalid(breaks, bins - 1) < 0, "breakpoints sorted and finite");
 		for (size_t i = 0; i < n; i++)
 		{
@@ -394,6 +404,87 @@ test_lifecycle(void)
 	CHECK(lifecycle_stage(&in) == STAGE_PROSPECT, "no orders: prospect");
 }
 
+static void
+test_btyd(void)
+{
+	BtydRows	rows = {0};
+	double		p[4] = {0.243, 4.414, 0.793, 2.426};
+
+	/* Special functions at known values. */
+	CHECK(fabs(digamma(1.0) + 0.57721566490153286) < 1e-14, "digamma(1) = -Euler gamma");
+	CHECK(fabs(digamma(0.5) + 1.9635100260214235) < 1e-13, "digamma(1/2)");
+	CHECK(fabs(digamma(10.0) - 2.2517525890667211) < 1e-14, "digamma(10)");
+	CHECK(fabs(hyp2f1(1, 1, 2, 0.5) - 2 * log(2.0)) < 1e-14, "2F1(1,1;2;1/2) = 2 ln 2");
+	CHECK(fabs(hyp2f1(0.5, 1, 1.5, 0.25) - atanh(0.5) / 0.5) < 1e-14, "2F1(1/2,1;3/2;z^2) = atanh(z)/z");
+	CHECK(isnan(hyp2f1(1, 1, 2, 1.0)), "2F1 outside [0, 1) refused");
+
+	/* Compaction merges duplicates and keeps the weight. */
+	for (int i = 0; i < 5000; i++)
+		btyd_rows_add(&rows, (double) (i % 7), (double) (i % 7), 10 + (i % 3), 1, &alloc);
+	btyd_rows_compact(&rows);
+	CHECK(rows.n == 21 && btyd_rows_weight(&rows) == 5000, "5000 rows compact to %lld distinct", (long long) rows.n);
+
+	/* P(alive) and expectations behave: no repeat purchase = alive; more time, more purchases. */
+	CHECK(bgnbd_p_alive(p, 0, 0, 30) == 1, "x = 0 is alive");
+	CHECK(bgnbd_p_alive(p, 3, 30, 30) > bgnbd_p_alive(p, 3, 5, 30), "a recent buyer is likelier alive");
+	CHECK(bgnbd_expected(p, 52, 3, 30, 30) > bgnbd_expected(p, 26, 3, 30, 30), "expectations grow with the horizon");
+	{
+		double		sum = 0;
+
+		for (int n = 0; n < 400; n++)
+			sum += bgnbd_pmf_new(p, 39, n);
+		CHECK(fabs(sum - 1) < 1e-9, "P(X(39) = n) sums to %.12f", sum);
+	}
+
+	/* The fit recovers the maximum of a data set drawn from its own expectation: LL at the fit >= LL near it. */
+	{
+		BtydRows	data = {0};
+		BtydFit		fit;
+		double		ll_fit = 0,
+					ll_near = 0,
+					q[4];
+
+		/* Simulated BG/NBD customers: rate ~ Gamma(1, 1/5) (exponential), dropout ~ Beta(1, 2). */
+		for (int i = 0; i < 5000; i++)
+		{
+			double		u1 = ((double) (rng() >> 11) + 0.5) / 9007199254740992.0;
+			double		u2 = ((double) (rng() >> 11) + 0.5) / 9007199254740992.0;
+			double		lambda = -log(u1) / 5.0;
+			double		drop = 1 - sqrt(u2);
+			double		T = 20 + (double) (rng() % 60);
+			double		t = 0,
+						x = 0,
+						tx = 0;
+
+			for (;;)
+			{
+				double		u = ((double) (rng() >> 11) + 0.5) / 9007199254740992.0;
+
+				t += -log(u) / lambda;
+				if (t > T)
+					break;
+				x += 1;
+				tx = t;
+				if (((double) (rng() >> 11) + 0.5) / 9007199254740992.0 < drop)
+					break;
+			}
+			btyd_rows_add(&data, x, tx, T, 1, &alloc);
+		}
+		btyd_rows_compact(&data);
+		fit = bgnbd_fit(&data, 0);
+		CHECK(fit.converged, "the fit converges (%d iterations)", fit.iterations);
+		for (int k = 0; k < 4; k++)
+			q[k] = fit.params[k] * (k % 2 ? 1.01 : 0.99);
+		for (int64_t i = 0; i < data.n; i++)
+		{
+			ll_fit += data.rows[i].w * bgnbd_loglik(fit.params, data.rows[i].x, data.rows[i].tx, data.rows[i].T);
+			ll_near += data.rows[i].w * bgnbd_loglik(q, data.rows[i].x, data.rows[i].tx, data.rows[i].T);
+		}
+		CHECK(fabs(ll_fit - fit.loglik) < 1e-6 * fabs(ll_fit), "reported LL %.6f = recomputed %.6f", fit.loglik, ll_fit);
+		CHECK(ll_fit > ll_near, "the fit is a maximum (%.6f > %.6f)", ll_fit, ll_near);
+	}
+}
+
 static int	cases_passed,
 			cases_failed;
 
@@ -420,6 +511,7 @@ main(void)
 	run_case("clv: closed forms == loop sums, rates, discount factors", test_clv);
 	run_case("retention counts: hand example, combine, serial form", test_retention);
 	run_case("lifecycle: stages by precedence, returns after a lapse", test_lifecycle);
+	run_case("btyd: special functions, compaction, predictions, fit optimum", test_btyd);
 	printf("unit: %d passed, %d failed\n", cases_passed, cases_failed);
 	return cases_failed != 0;
 }
