@@ -20,6 +20,12 @@ SELECT round(customer_segment.bgnbd_expected_purchases_new(bg, 0)::numeric, 6) A
        round(customer_segment.bgnbd_expected_purchases_new(bg, 78)::numeric, 6) AS e78,
        round((SELECT sum(customer_segment.bgnbd_probability_purchases(bg, 39, n)) FROM generate_series(0, 300) n)::numeric, 9) AS total
   FROM m;
+-- The conditional P(n purchases in 39 weeks | history) sums to 1 and its mean is the conditional expectation.
+SELECT x, tx, t,
+       round((SELECT sum(customer_segment.bgnbd_probability_purchases(bg, 39, n, x, tx, t)) FROM generate_series(0, 400) n)::numeric, 9) AS total,
+       round((SELECT sum(n * customer_segment.bgnbd_probability_purchases(bg, 39, n, x, tx, t)) FROM generate_series(0, 400) n)::numeric, 9) AS mean,
+       round(customer_segment.bgnbd_expected_purchases(bg, 39, x, tx, t)::numeric, 9) AS expected
+  FROM m, (VALUES (0, 0, 39), (2, 30.43, 38.86), (2, 5, 39), (10, 30, 39)) v(x, tx, t);
 -- Gamma-Gamma: shrinks a customer's mean towards the population mean gamma p / (q - 1).
 SELECT round(customer_segment.gamma_gamma_expected_spend(gg, 0, 0)::numeric, 4) AS population,
        round((15.44 * 6.25 / 2.74)::numeric, 4) AS by_hand,

@@ -417,6 +417,31 @@ bgnbd_pmf_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(checked_result(bgnbd_pmf_new(p, t, n), "P(X(t) = n)"));
 }
 
+/* bgnbd_probability_purchases(model, horizon, n, frequency, recency, t): the conditional PMF. */
+PG_FUNCTION_INFO_V1(bgnbd_pmf_conditional_sql);
+Datum
+bgnbd_pmf_conditional_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		t = PG_GETARG_FLOAT8(1);
+	int64		n = PG_GETARG_INT64(2);
+	double		x = PG_GETARG_FLOAT8(3),
+				tx = PG_GETARG_FLOAT8(4),
+				T = PG_GETARG_FLOAT8(5);
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(t);
+	check_observation(x, tx, T);
+	if (n < 0 || n > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be between 0 and 100000"),
+				 errdetail("Got " INT64_FORMAT ".", n)));
+	if (t == 0)
+		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
+	PG_RETURN_FLOAT8(checked_result(bgnbd_pmf(p, t, n, x, x > 0 ? tx : 0, T), "P(X(t) = n)"));
+}
+
 PG_FUNCTION_INFO_V1(bgnbd_loglik_sql);
 Datum
 bgnbd_loglik_sql(PG_FUNCTION_ARGS)

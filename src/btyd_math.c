@@ -532,6 +532,19 @@ bgnbd_pmf_new(const double *p, double t, int64_t n)
 }
 
 double
+bgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T)
+{
+	/*
+	 * Alive at T, (rate, dropout) have posterior Gamma(r + x, alpha + T) and
+	 * Beta(a, b + x), and the future is a fresh BG/NBD process with them.
+	 */
+	double		post[4] = {p[0] + x, p[1] + T, p[2], p[3] + x};
+	double		alive = bgnbd_p_alive(p, x, tx, T);
+
+	return alive * bgnbd_pmf_new(post, t, n) + (n == 0 ? 1 - alive : 0);
+}
+
+double
 gg_expected_spend(const double *prm, double x, double m)
 {
 	double		p = prm[0],

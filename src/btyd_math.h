@@ -65,6 +65,7 @@ double		bgnbd_p_alive(const double *p, double x, double tx, double T);
 double		bgnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional */
 double		bgnbd_expected_new(const double *p, double t);	/* unconditional, a new customer */
 double		bgnbd_pmf_new(const double *p, double t, int64_t n);	/* P(X(t) = n), a new customer */
+double		bgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T);	/* conditional */
 
 /* Gamma-Gamma conditional expected mean spend; NaN when q <= 1. */
 double		gg_expected_spend(const double *p, double x, double m);

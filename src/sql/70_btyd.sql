@@ -91,6 +91,11 @@ CREATE FUNCTION customer_segment.bgnbd_probability_purchases(model customer_segm
 RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION customer_segment.bgnbd_probability_purchases(customer_segment.bgnbd_model, float8, bigint) IS
     'P(X(horizon) = n): probability a newly acquired customer makes exactly n repeat purchases in horizon time units';
+CREATE FUNCTION customer_segment.bgnbd_probability_purchases(model customer_segment.bgnbd_model, horizon float8, n bigint,
+    frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_pmf_conditional_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgnbd_probability_purchases(customer_segment.bgnbd_model, float8, bigint, float8, float8, float8) IS
+    'P(n purchases in the next horizon units | frequency, recency, T) = [n = 0] (1 - P(alive)) + P(alive) * P_new(n) under the posterior (r + x, alpha + T, a, b + x)';
 CREATE FUNCTION customer_segment.bgnbd_loglik(model customer_segment.bgnbd_model, frequency float8, recency float8, t float8)
 RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION customer_segment.bgnbd_loglik(customer_segment.bgnbd_model, float8, float8, float8) IS
