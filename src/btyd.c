@@ -355,9 +355,23 @@ check_horizon(double t)
 				 errdetail("Got %g.", t)));
 }
 
-PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
-Datum
-bgnbd_p_alive_sql(PG_FUNCTION_ARGS)
+static void
+check_count(int64 n)
+{
+	if (n < 0 || n > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be between 0 and 100000"),
+				 errdetail("Got " INT64_FORMAT ".", n)));
+}
+
+/* A function of a customer's history: model, frequency, recency, t. */
+typedef double (*HistoryFn) (const double *p, double x, double tx, double T);
+/* A function of a horizon and a customer's history: model, horizon, frequency, recency, t. */
+typedef double (*HorizonFn) (const double *p, double t, double x, double tx, double T);
+
+static Datum
+history_datum(FunctionCallInfo fcinfo, HistoryFn fn, const char *what)
 {
 	double		p[4];
 	double		x = PG_GETARG_FLOAT8(1),
@@ -366,12 +380,12 @@ bgnbd_p_alive_sql(PG_FUNCTION_ARGS)
 
 	model_params(fcinfo, 0, 4, p);
 	check_observation(x, tx, T);
-	PG_RETURN_FLOAT8(checked_result(bgnbd_p_alive(p, x, tx, T), "P(alive)"));
+	/* Without a repeat purchase recency is 0 by definition. */
+	PG_RETURN_FLOAT8(checked_result(fn(p, x, x > 0 ? tx : 0, T), what));
 }
 
-PG_FUNCTION_INFO_V1(bgnbd_expected_sql);
-Datum
-bgnbd_expected_sql(PG_FUNCTION_ARGS)
+static Datum
+horizon_datum(FunctionCallInfo fcinfo, HorizonFn fn, const char *what)
 {
 	double		p[4];
 	double		t = PG_GETARG_FLOAT8(1),
@@ -382,7 +396,49 @@ bgnbd_expected_sql(PG_FUNCTION_ARGS)
 	model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
 	check_observation(x, tx, T);
-	PG_RETURN_FLOAT8(checked_result(bgnbd_expected(p, t, x, tx, T), "the expected number of purchases"));
+	PG_RETURN_FLOAT8(checked_result(fn(p, t, x, x > 0 ? tx : 0, T), what));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
+Datum
+bgnbd_p_alive_sql(PG_FUNCTION_ARGS)
+{
+	return history_datum(fcinfo, bgnbd_p_alive, "P(alive)");
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_loglik_sql);
+Datum
+bgnbd_loglik_sql(PG_FUNCTION_ARGS)
+{
+	return history_datum(fcinfo, bgnbd_loglik, "the log-likelihood");
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_expected_sql);
+Datum
+bgnbd_expected_sql(PG_FUNCTION_ARGS)
+{
+	return horizon_datum(fcinfo, bgnbd_expected, "the expected number of purchases");
+}
+
+PG_FUNCTION_INFO_V1(pnbd_p_alive_sql);
+Datum
+pnbd_p_alive_sql(PG_FUNCTION_ARGS)
+{
+	return history_datum(fcinfo, pnbd_p_alive, "P(alive)");
+}
+
+PG_FUNCTION_INFO_V1(pnbd_loglik_sql);
+Datum
+pnbd_loglik_sql(PG_FUNCTION_ARGS)
+{
+	return history_datum(fcinfo, pnbd_loglik, "the log-likelihood");
+}
+
+PG_FUNCTION_INFO_V1(pnbd_expected_sql);
+Datum
+pnbd_expected_sql(PG_FUNCTION_ARGS)
+{
+	return horizon_datum(fcinfo, pnbd_expected, "the expected number of purchases");
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_expected_new_sql);
@@ -407,11 +463,7 @@ bgnbd_pmf_sql(PG_FUNCTION_ARGS)
 
 	model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
-	if (n < 0 || n > 100000)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("n must be between 0 and 100000"),
-				 errdetail("Got " INT64_FORMAT ".", n)));
+	check_count(n);
 	if (t == 0)
 		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
 	PG_RETURN_FLOAT8(checked_result(bgnbd_pmf_new(p, t, n), "P(X(t) = n)"));
@@ -432,28 +484,10 @@ bgnbd_pmf_conditional_sql(PG_FUNCTION_ARGS)
 	model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
 	check_observation(x, tx, T);
-	if (n < 0 || n > 100000)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("n must be between 0 and 100000"),
-				 errdetail("Got " INT64_FORMAT ".", n)));
+	check_count(n);
 	if (t == 0)
 		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
 	PG_RETURN_FLOAT8(checked_result(bgnbd_pmf(p, t, n, x, x > 0 ? tx : 0, T), "P(X(t) = n)"));
-}
-
-PG_FUNCTION_INFO_V1(bgnbd_loglik_sql);
-Datum
-bgnbd_loglik_sql(PG_FUNCTION_ARGS)
-{
-	double		p[4];
-	double		x = PG_GETARG_FLOAT8(1),
-				tx = PG_GETARG_FLOAT8(2),
-				T = PG_GETARG_FLOAT8(3);
-
-	model_params(fcinfo, 0, 4, p);
-	check_observation(x, tx, T);
-	PG_RETURN_FLOAT8(bgnbd_loglik(p, x, x > 0 ? tx : 0, T));
 }
 
 PG_FUNCTION_INFO_V1(gg_expected_spend_sql);
@@ -535,48 +569,4 @@ bgnbd_clv_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(checked_result(clv, "CLV"));
 }
 
-/* ---------------------------------------------------------------- Pareto/NBD predictions */
 
-PG_FUNCTION_INFO_V1(pnbd_p_alive_sql);
-Datum
-pnbd_p_alive_sql(PG_FUNCTION_ARGS)
-{
-	double		p[4];
-	double		x = PG_GETARG_FLOAT8(1),
-				tx = PG_GETARG_FLOAT8(2),
-				T = PG_GETARG_FLOAT8(3);
-
-	model_params(fcinfo, 0, 4, p);
-	check_observation(x, tx, T);
-	PG_RETURN_FLOAT8(checked_result(pnbd_p_alive(p, x, tx, T), "P(alive)"));
-}
-
-PG_FUNCTION_INFO_V1(pnbd_expected_sql);
-Datum
-pnbd_expected_sql(PG_FUNCTION_ARGS)
-{
-	double		p[4];
-	double		t = PG_GETARG_FLOAT8(1),
-				x = PG_GETARG_FLOAT8(2),
-				tx = PG_GETARG_FLOAT8(3),
-				T = PG_GETARG_FLOAT8(4);
-
-	model_params(fcinfo, 0, 4, p);
-	check_horizon(t);
-	check_observation(x, tx, T);
-	PG_RETURN_FLOAT8(checked_result(pnbd_expected(p, t, x, tx, T), "the expected number of purchases"));
-}
-
-PG_FUNCTION_INFO_V1(pnbd_loglik_sql);
-Datum
-pnbd_loglik_sql(PG_FUNCTION_ARGS)
-{
-	double		p[4];
-	double		x = PG_GETARG_FLOAT8(1),
-				tx = PG_GETARG_FLOAT8(2),
-				T = PG_GETARG_FLOAT8(3);
-
-	model_params(fcinfo, 0, 4, p);
-	check_observation(x, tx, T);
-	PG_RETURN_FLOAT8(checked_result(pnbd_loglik(p, x, x > 0 ? tx : 0, T), "the log-likelihood"));
-}

@@ -172,6 +172,25 @@ typedef struct FitCtx
 	double		loglik;			/* of the last evaluation */
 } FitCtx;
 
+/*
+ * Mean negative log-likelihood plus penalizer * sum(params^2), and its
+ * gradient with respect to the log-parameters from the likelihood gradient
+ * dll (with respect to the parameters).
+ */
+static double
+penalised_objective(FitCtx *ctx, double ll, const double *dll, const double *params, int n, double *grad)
+{
+	double		pen = 0;
+
+	ctx->loglik = ll;
+	for (int k = 0; k < n; k++)
+	{
+		pen += params[k] * params[k];
+		grad[k] = params[k] * (-dll[k] / ctx->weight + 2 * ctx->penalizer * params[k]);
+	}
+	return -ll / ctx->weight + ctx->penalizer * pen;
+}
+
 static double
 bgnbd_objective(const double *theta, double *grad, const void *vctx)
 {
@@ -238,17 +257,10 @@ bgnbd_objective(const double *theta, double *grad, const void *vctx)
 		}
 		ll += w * L;
 	}
-	ctx->loglik = ll;
 	{
 		double		params[4] = {r, alpha, a, b};
-		double		pen = 0;
 
-		for (int k = 0; k < 4; k++)
-		{
-			pen += params[k] * params[k];
-			grad[k] = params[k] * (-g[k] / ctx->weight + 2 * ctx->penalizer * params[k]);
-		}
-		return -ll / ctx->weight + ctx->penalizer * pen;
+		return penalised_objective(ctx, ll, g, params, 4, grad);
 	}
 }
 
@@ -295,17 +307,10 @@ gg_objective(const double *theta, double *grad, const void *vctx)
 		g[1] += w * (dg_pxq - dg_q + log_g - lgm);
 		g[2] += w * (q / gm - (px + q) / (gm + m * x));
 	}
-	ctx->loglik = ll;
 	{
 		double		params[3] = {p, q, gm};
-		double		pen = 0;
 
-		for (int k = 0; k < 3; k++)
-		{
-			pen += params[k] * params[k];
-			grad[k] = params[k] * (-g[k] / ctx->weight + 2 * ctx->penalizer * params[k]);
-		}
-		return -ll / ctx->weight + ctx->penalizer * pen;
+		return penalised_objective(ctx, ll, g, params, 3, grad);
 	}
 }
 

@@ -207,8 +207,7 @@ clv_historical_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(dst);
 	}
 	dst = (HistState *) PG_GETARG_POINTER(0);
-	cs_sum_add(&dst->value, src->value.sum);
-	dst->value.comp += src->value.comp;
+	cs_sum_merge(&dst->value, &src->value);
 	dst->flows += src->flows;
 	dst->skipped += src->skipped;
 	PG_RETURN_POINTER(dst);

@@ -123,7 +123,7 @@ cs_sum_value(const CsSum *s)
 	return s->sum + s->comp;
 }
 
-static void
+void
 cs_sum_merge(CsSum *dst, const CsSum *src)
 {
 	cs_sum_add(dst, src->sum);

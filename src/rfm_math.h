@@ -105,6 +105,7 @@ int32_t		rfm_period_start(int64_t period, int granularity);
 
 void		cs_sum_add(CsSum *s, double x);
 double		cs_sum_value(const CsSum *s);
+void		cs_sum_merge(CsSum *dst, const CsSum *src);
 
 void		periodset_add(PeriodSet *set, int64_t idx, const CsAllocator *a);
 void		periodset_union(PeriodSet *dst, const PeriodSet *src, const CsAllocator *a);

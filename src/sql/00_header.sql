@@ -1,3 +1,24 @@
 -- customer_segment install script, generated from src/sql/*.sql by the Makefile.
 \echo Use "CREATE EXTENSION customer_segment" to load this file. \quit
 COMMENT ON SCHEMA customer_segment IS 'customer_segment extension: RFM, CLV, tiers and lifecycle segmentation';
+
+-- Install-time helper, dropped at the end of this script: an aggregate over
+-- several signatures, each with its transition function declared from one C
+-- symbol (CREATE OR REPLACE: aggregates may share transition functions).
+CREATE FUNCTION customer_segment.install_aggregate(agg text, signatures text[], c_trans text, sql_trans text,
+    final text, combine text, serial text, deserial text, volatility text, comment text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    sig text;
+BEGIN
+    FOREACH sig IN ARRAY signatures LOOP
+        EXECUTE format('CREATE OR REPLACE FUNCTION customer_segment.%I(internal, %s) RETURNS internal
+                        AS %L, %L LANGUAGE C %s PARALLEL SAFE', sql_trans, sig, 'MODULE_PATHNAME', c_trans, volatility);
+        EXECUTE format('CREATE AGGREGATE customer_segment.%I(%s) (SFUNC = customer_segment.%I, STYPE = internal,
+                        FINALFUNC = customer_segment.%I, COMBINEFUNC = customer_segment.%I,
+                        SERIALFUNC = customer_segment.%I, DESERIALFUNC = customer_segment.%I, PARALLEL = SAFE)',
+                       agg, sig, sql_trans, final, combine, serial, deserial);
+        EXECUTE format('COMMENT ON AGGREGATE customer_segment.%I(%s) IS %L', agg, sig, comment);
+    END LOOP;
+END
+$$;

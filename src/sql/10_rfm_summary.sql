@@ -38,23 +38,6 @@ COMMENT ON COLUMN customer_segment.customer_summary.monetary_value IS 'BTYD mone
 COMMENT ON COLUMN customer_segment.customer_summary.skipped_rows IS 'Rows skipped because the time or the amount was NULL';
 COMMENT ON COLUMN customer_segment.customer_summary.excluded_rows IS 'Rows excluded because they fall after as_of';
 
-CREATE FUNCTION customer_segment.rfm_summary_trans(internal, date, numeric, date)
-RETURNS internal AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_trans(internal, date, float8, date)
-RETURNS internal AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_trans(internal, timestamptz, numeric, date)
-RETURNS internal AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_trans(internal, timestamptz, float8, date)
-RETURNS internal AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_trans(internal, date, numeric, date, text, text)
-RETURNS internal AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_trans(internal, date, float8, date, text, text)
-RETURNS internal AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_trans(internal, timestamptz, numeric, date, text, text)
-RETURNS internal AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_trans(internal, timestamptz, float8, date, text, text)
-RETURNS internal AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-
 CREATE FUNCTION customer_segment.rfm_summary_combine(internal, internal)
 RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.rfm_summary_serialize(internal)
@@ -66,28 +49,11 @@ RETURNS customer_segment.customer_summary AS 'MODULE_PATHNAME' LANGUAGE C IMMUTA
 
 -- Eight signatures: date or timestamptz time, numeric or float8 amount, with or
 -- without the (granularity, unit) knobs; one C transition function serves all.
-DO $$
-DECLARE
-    sig text;
-BEGIN
-    FOREACH sig IN ARRAY ARRAY[
-        'date, numeric, date', 'date, float8, date',
-        'timestamptz, numeric, date', 'timestamptz, float8, date',
-        'date, numeric, date, text, text', 'date, float8, date, text, text',
-        'timestamptz, numeric, date, text, text', 'timestamptz, float8, date, text, text']
-    LOOP
-        EXECUTE format($f$
-            CREATE AGGREGATE customer_segment.rfm_summary(%1$s) (
-                SFUNC = customer_segment.rfm_summary_trans,
-                STYPE = internal,
-                FINALFUNC = customer_segment.rfm_summary_final,
-                COMBINEFUNC = customer_segment.rfm_summary_combine,
-                SERIALFUNC = customer_segment.rfm_summary_serialize,
-                DESERIALFUNC = customer_segment.rfm_summary_deserialize,
-                PARALLEL = SAFE)$f$, sig);
-        EXECUTE format($f$COMMENT ON AGGREGATE customer_segment.rfm_summary(%s) IS %L$f$, sig,
-            'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; '
-            'NULL times/amounts are skipped and counted, negative amounts are refunds');
-    END LOOP;
-END
-$$;
+SELECT customer_segment.install_aggregate('rfm_summary',
+    ARRAY['date, numeric, date', 'date, float8, date', 'timestamptz, numeric, date', 'timestamptz, float8, date',
+          'date, numeric, date, text, text', 'date, float8, date, text, text',
+          'timestamptz, numeric, date, text, text', 'timestamptz, float8, date, text, text'],
+    'rfm_summary_trans', 'rfm_summary_trans', 'rfm_summary_final', 'rfm_summary_combine',
+    'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; '
+    'NULL times/amounts are skipped and counted, negative amounts are refunds');

@@ -23,61 +23,26 @@ RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION customer_segment.clv_historical_final(internal)
 RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-DO $$
-DECLARE
-    sig text;
-BEGIN
-    FOREACH sig IN ARRAY ARRAY[
-        'date, numeric, date, float8', 'date, float8, date, float8',
-        'timestamptz, numeric, date, float8', 'timestamptz, float8, date, float8',
-        'date, numeric, date, float8, float8, text', 'date, float8, date, float8, float8, text',
-        'timestamptz, numeric, date, float8, float8, text', 'timestamptz, float8, date, float8, float8, text']
-    LOOP
-        EXECUTE format('CREATE FUNCTION customer_segment.clv_historical_trans(internal, %s) RETURNS internal
-                        AS ''MODULE_PATHNAME'', ''clv_historical_trans'' LANGUAGE C STABLE PARALLEL SAFE', sig);
-        EXECUTE format($f$
-            CREATE AGGREGATE customer_segment.clv_historical(%1$s) (
-                SFUNC = customer_segment.clv_historical_trans,
-                STYPE = internal,
-                FINALFUNC = customer_segment.clv_historical_final,
-                COMBINEFUNC = customer_segment.clv_historical_combine,
-                SERIALFUNC = customer_segment.clv_historical_serialize,
-                DESERIALFUNC = customer_segment.clv_historical_deserialize,
-                PARALLEL = SAFE)$f$, sig);
-        EXECUTE format('COMMENT ON AGGREGATE customer_segment.clv_historical(%s) IS %L', sig,
-            'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
-            '(or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped');
-    END LOOP;
-END
-$$;
+SELECT customer_segment.install_aggregate('clv_historical',
+    ARRAY['date, numeric, date, float8', 'date, float8, date, float8',
+          'timestamptz, numeric, date, float8', 'timestamptz, float8, date, float8',
+          'date, numeric, date, float8, float8, text', 'date, float8, date, float8, float8, text',
+          'timestamptz, numeric, date, float8, float8, text', 'timestamptz, float8, date, float8, float8, text'],
+    'clv_historical_trans', 'clv_historical_trans', 'clv_historical_final', 'clv_historical_combine',
+    'clv_historical_serialize', 'clv_historical_deserialize', 'STABLE',
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
+    '(or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped');
 
 -- purchase_activity: per customer, bit k = bought in the k-th period since the first purchase period.
 CREATE FUNCTION customer_segment.rfm_activity_final(internal)
 RETURNS varbit AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-DO $$
-DECLARE
-    sig text;
-BEGIN
-    FOREACH sig IN ARRAY ARRAY['date, numeric, date, text', 'date, float8, date, text',
-                               'timestamptz, numeric, date, text', 'timestamptz, float8, date, text']
-    LOOP
-        EXECUTE format('CREATE FUNCTION customer_segment.rfm_summary_trans(internal, %s) RETURNS internal
-                        AS ''MODULE_PATHNAME'', ''rfm_summary_trans'' LANGUAGE C STABLE PARALLEL SAFE', sig);
-        EXECUTE format($f$
-            CREATE AGGREGATE customer_segment.purchase_activity(%1$s) (
-                SFUNC = customer_segment.rfm_summary_trans,
-                STYPE = internal,
-                FINALFUNC = customer_segment.rfm_activity_final,
-                COMBINEFUNC = customer_segment.rfm_summary_combine,
-                SERIALFUNC = customer_segment.rfm_summary_serialize,
-                DESERIALFUNC = customer_segment.rfm_summary_deserialize,
-                PARALLEL = SAFE)$f$, sig);
-        EXECUTE format('COMMENT ON AGGREGATE customer_segment.purchase_activity(%s) IS %L', sig,
-            'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; '
-            'bit k set = bought in period k; refunds are not purchases');
-    END LOOP;
-END
-$$;
+SELECT customer_segment.install_aggregate('purchase_activity',
+    ARRAY['date, numeric, date, text', 'date, float8, date, text',
+          'timestamptz, numeric, date, text', 'timestamptz, float8, date, text'],
+    'rfm_summary_trans', 'rfm_summary_trans', 'rfm_activity_final', 'rfm_summary_combine',
+    'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
+    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; '
+    'bit k set = bought in period k; refunds are not purchases');
 
 CREATE TYPE customer_segment.retention_counts AS (
     customers  bigint,

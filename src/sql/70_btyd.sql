@@ -15,14 +15,6 @@ CREATE TYPE customer_segment.gamma_gamma_model AS (
     log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
 COMMENT ON TYPE customer_segment.gamma_gamma_model IS 'Fitted Gamma-Gamma spend model (shape p, q, scale gamma)';
 
-CREATE FUNCTION customer_segment.bgnbd_fit_trans(internal, float8, float8, float8)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.bgnbd_fit_trans(internal, float8, float8, float8, float8)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.gg_fit_trans(internal, float8, float8)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.gg_fit_trans(internal, float8, float8, float8)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.btyd_fit_combine(internal, internal)
 RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.btyd_fit_serialize(internal)
@@ -36,43 +28,21 @@ RETURNS customer_segment.pareto_nbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTA
 CREATE FUNCTION customer_segment.gg_fit_final(internal)
 RETURNS customer_segment.gamma_gamma_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-DO $$
-DECLARE
-    fit record;
-BEGIN
-    FOR fit IN SELECT * FROM (VALUES
-        ('bgnbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'bgnbd_fit_final'),
-        ('bgnbd_fit', 'frequency float8, recency float8, t float8, penalizer float8', 'bgnbd_fit_trans', 'bgnbd_fit_final'),
-        ('pareto_nbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'pnbd_fit_final'),
-        ('pareto_nbd_fit', 'frequency float8, recency float8, t float8, penalizer float8', 'bgnbd_fit_trans', 'pnbd_fit_final'),
-        ('gamma_gamma_fit', 'frequency float8, monetary_value float8', 'gg_fit_trans', 'gg_fit_final'),
-        ('gamma_gamma_fit', 'frequency float8, monetary_value float8, penalizer float8', 'gg_fit_trans', 'gg_fit_final'))
-        v(name, args, sfunc, ffunc)
-    LOOP
-        EXECUTE format($f$
-            CREATE AGGREGATE customer_segment.%1$I(%2$s) (
-                SFUNC = customer_segment.%3$I,
-                STYPE = internal,
-                FINALFUNC = customer_segment.%4$I,
-                COMBINEFUNC = customer_segment.btyd_fit_combine,
-                SERIALFUNC = customer_segment.btyd_fit_serialize,
-                DESERIALFUNC = customer_segment.btyd_fit_deserialize,
-                PARALLEL = SAFE)$f$, fit.name, fit.args, fit.sfunc, fit.ffunc);
-    END LOOP;
-END
-$$;
-COMMENT ON AGGREGATE customer_segment.bgnbd_fit(float8, float8, float8) IS
-    'Maximum-likelihood BG/NBD fit over per-customer (frequency, recency, T); state holds weighted distinct triples';
-COMMENT ON AGGREGATE customer_segment.bgnbd_fit(float8, float8, float8, float8) IS
-    'BG/NBD fit with an L2 penalty penalizer * sum(params^2) on the mean negative log-likelihood (as lifetimes)';
-COMMENT ON AGGREGATE customer_segment.pareto_nbd_fit(float8, float8, float8) IS
-    'Maximum-likelihood Pareto/NBD fit over per-customer (frequency, recency, T), likelihood in log space with both 2F1 branches';
-COMMENT ON AGGREGATE customer_segment.pareto_nbd_fit(float8, float8, float8, float8) IS
-    'Pareto/NBD fit with an L2 penalty on the mean negative log-likelihood';
-COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit(float8, float8) IS
-    'Maximum-likelihood Gamma-Gamma fit over customers with frequency > 0 (others are skipped)';
-COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit(float8, float8, float8) IS
-    'Gamma-Gamma fit with an L2 penalty on the mean negative log-likelihood';
+SELECT customer_segment.install_aggregate(v.agg, ARRAY[v.sig], v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
+                                          'btyd_fit_serialize', 'btyd_fit_deserialize', 'IMMUTABLE', v.comment)
+  FROM (VALUES
+    ('bgnbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'bgnbd_fit_final',
+     'Maximum-likelihood BG/NBD fit over per-customer (frequency, recency, T); state holds weighted distinct triples'),
+    ('bgnbd_fit', 'frequency float8, recency float8, t float8, penalizer float8', 'bgnbd_fit_trans', 'bgnbd_fit_final',
+     'BG/NBD fit with an L2 penalty penalizer * sum(params^2) on the mean negative log-likelihood (as lifetimes)'),
+    ('pareto_nbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'pnbd_fit_final',
+     'Maximum-likelihood Pareto/NBD fit over per-customer (frequency, recency, T), likelihood in log space with both 2F1 branches'),
+    ('pareto_nbd_fit', 'frequency float8, recency float8, t float8, penalizer float8', 'bgnbd_fit_trans', 'pnbd_fit_final',
+     'Pareto/NBD fit with an L2 penalty on the mean negative log-likelihood'),
+    ('gamma_gamma_fit', 'frequency float8, monetary_value float8', 'gg_fit_trans', 'gg_fit_final',
+     'Maximum-likelihood Gamma-Gamma fit over customers with frequency > 0 (others are skipped)'),
+    ('gamma_gamma_fit', 'frequency float8, monetary_value float8, penalizer float8', 'gg_fit_trans', 'gg_fit_final',
+     'Gamma-Gamma fit with an L2 penalty on the mean negative log-likelihood')) v(agg, sig, c_trans, final, comment);
 
 CREATE FUNCTION customer_segment.bgnbd_p_alive(model customer_segment.bgnbd_model, frequency float8, recency float8, t float8)
 RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
