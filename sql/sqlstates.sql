@@ -1,0 +1,67 @@
+\set SHOW_CONTEXT never
+-- Every kind of bad input fails with a specific SQLSTATE (the other suites show the messages).
+CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END
+$$;
+CREATE TEMP TABLE o AS SELECT 1 AS c, DATE '2025-01-01' AS d, 10.0 AS a;
+SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
+    -- rfm_summary
+    ($$SELECT customer_segment.rfm_summary(d, a, NULL) FROM o$$),
+    ($$SELECT customer_segment.rfm_summary(d, 'NaN'::numeric, DATE '2025-02-01') FROM o$$),
+    ($$SELECT customer_segment.rfm_summary(d, 'Infinity'::float8, DATE '2025-02-01') FROM o$$),
+    ($$SELECT customer_segment.rfm_summary(DATE 'infinity', a, DATE '2025-02-01') FROM o$$),
+    ($$SELECT customer_segment.rfm_summary(d, a, DATE '2025-02-01', 'year', 'day') FROM o$$),
+    ($$SELECT customer_segment.rfm_summary(d, a, DATE '2025-02-01', NULL, 'day') FROM o$$),
+    -- scores
+    ($$SELECT customer_segment.score_breakpoints(a, 1) FROM o$$),
+    ($$SELECT customer_segment.score_breakpoints(a, NULL) FROM o$$),
+    ($$SELECT customer_segment.score('NaN', ARRAY[1, 2])$$),
+    ($$SELECT customer_segment.score(1, ARRAY[2, 1])$$),
+    ($$SELECT customer_segment.rfm_cell(0, 1, 1)$$),
+    ($$SELECT customer_segment.rfm_weighted_score(1, 1, 1, -1, 1, 1)$$),
+    ($$SELECT customer_segment.rfm_segment(6, 1, 1)$$),
+    ($$SELECT customer_segment.rfm_segment(1, 1, 1, 5, 'nope')$$),
+    ($$UPDATE customer_segment.rfm_segment_rules SET priority = 0 WHERE rule_set = 'standard'$$),
+    ($$SELECT * FROM customer_segment.rfm_analyze('o', 'nope', 'd', 'a')$$),
+    ($$SELECT * FROM customer_segment.rfm_analyze('o', 'c', 'c', 'a')$$),
+    ($$SELECT * FROM customer_segment.rfm_analyze('o', 'c', 'd', 'a', NULL)$$),
+    ($$SELECT * FROM customer_segment.create_sample_store('pg_catalog', 0)$$),
+    -- CLV
+    ($$SELECT customer_segment.clv_retention(100, 1.5, 0.1)$$),
+    ($$SELECT customer_segment.clv_retention(100, 1, 0)$$),
+    ($$SELECT customer_segment.clv_retention(1e308, 1, 0, 10)$$),
+    ($$SELECT customer_segment.clv_retention(100, 0.8, 0.1, timing => NULL)$$),
+    ($$SELECT customer_segment.period_rate(-1, 'month')$$),
+    ($$SELECT customer_segment.clv_historical(d, a, DATE '2025-01-01', -2) FROM o$$),
+    ($$SELECT customer_segment.clv_historical(d, a, NULL, 0.1) FROM o$$),
+    ($$SELECT customer_segment.retention_curve(B'01')$$),
+    ($$SELECT * FROM customer_segment.cohort_retention('o', 'c', 'd', 'a', period => 'year')$$),
+    ($$SELECT * FROM customer_segment.clv_analyze('o', 'c', 'd', 'a', margin_rate => 2)$$),
+    -- tiers, quadrants, lifecycle
+    ($$SELECT customer_segment.tier_for('nope', 1)$$),
+    ($$SELECT customer_segment.tier_for('nope', 'NaN'::numeric)$$),
+    ($$SELECT customer_segment.quadrant('NaN', 1, 1, 1)$$),
+    ($$SELECT customer_segment.lifecycle_stage(DATE '2025-02-01', DATE '2025-02-01', 1, DATE '2025-01-01')$$),
+    ($$SELECT customer_segment.lifecycle_stage(NULL, NULL, 1, DATE '2025-01-01')$$),
+    ($$SELECT customer_segment.lifecycle_stage(NULL, NULL, 0, DATE '2025-01-01', churn_days => 0)$$),
+    ($$SELECT customer_segment.last_reactivation(B'1', DATE '2025-01-01', 0)$$),
+    ($$SELECT * FROM customer_segment.migration_matrix('o', 'o', state_column => 'nope')$$),
+    -- BTYD
+    ($$SELECT customer_segment.bgnbd_fit(1, 1, 10) FROM generate_series(1, 5)$$),
+    ($$SELECT customer_segment.bgnbd_fit(1, 11, 10)$$),
+    ($$SELECT customer_segment.bgnbd_fit(1.5, 1, 10)$$),
+    ($$SELECT customer_segment.bgnbd_fit(1, 1, 10, -1)$$),
+    ($$SELECT customer_segment.gamma_gamma_fit(1, -1)$$),
+    ($$SELECT customer_segment.bgnbd_p_alive(ROW(-1, 1, 1, 1, 0, 0, 0, 0, true), 1, 1, 2)$$),
+    ($$SELECT customer_segment.bgnbd_p_alive(ROW(NULL, 1, 1, 1, 0, 0, 0, 0, true), 1, 1, 2)$$),
+    ($$SELECT customer_segment.bgnbd_expected_purchases(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 10, 1, 1, 2)$$),
+    ($$SELECT customer_segment.bgnbd_expected_purchases(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), -1, 1, 1, 2)$$),
+    ($$SELECT customer_segment.pareto_nbd_p_alive(ROW(1, 1, 1, 'Infinity', 0, 0, 0, 0, true), 1, 1, 2)$$),
+    ($$SELECT customer_segment.gamma_gamma_expected_spend(ROW(1, 0.5, 1, 0, 0, 0, 0, true), 1, 1)$$),
+    ($$SELECT customer_segment.bgnbd_clv(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), 1, 1, 2, 10, -1)$$)
+) v(q);
