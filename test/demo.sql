@@ -85,4 +85,13 @@ SELECT cohort,
  WHERE cohort IN (DATE '2025-01-01', DATE '2025-04-01', DATE '2025-07-01') AND period_offset <= 6
  GROUP BY cohort ORDER BY cohort;
 
+\echo 'The same store registered as a source: helper views for BI tools, and their report'
+SELECT count(*) AS helper_views FROM customer_segment.register_source('demo', 'demo.orders', 'customer_id', 'ordered_at', 'amount',
+                                                                        as_of => DATE '2025-12-31');
+SELECT customer_segment.refresh('demo') AS refresh;
+\pset tuples_only on
+SELECT * FROM customer_segment.report('demo', 5);
+\pset tuples_only off
+SELECT customer_segment.unregister_source('demo');
+
 DROP SCHEMA demo CASCADE;

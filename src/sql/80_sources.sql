@@ -1,0 +1,239 @@
+-- Registered sources: helper views for BI tools, refresh with a log, a text report.
+
+CREATE TABLE customer_segment.sources (
+    name             text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,39}$'),
+    orders           regclass NOT NULL,
+    customer_column  name NOT NULL,
+    time_column      name NOT NULL,
+    amount_column    name NOT NULL,
+    target_schema    name NOT NULL,
+    bins             integer NOT NULL DEFAULT 5 CHECK (bins BETWEEN 2 AND 9),
+    rule_set         text NOT NULL DEFAULT 'standard',
+    as_of            date,
+    registered_at    timestamptz NOT NULL DEFAULT now(),
+    registered_by    name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE customer_segment.sources IS 'Orders tables registered with register_source; their helper views live in target_schema';
+COMMENT ON COLUMN customer_segment.sources.name IS 'Source name, the prefix of its helper views';
+COMMENT ON COLUMN customer_segment.sources.orders IS 'The orders table (or view)';
+COMMENT ON COLUMN customer_segment.sources.customer_column IS 'Customer column of the orders table';
+COMMENT ON COLUMN customer_segment.sources.time_column IS 'Purchase time column (date, timestamp or timestamptz)';
+COMMENT ON COLUMN customer_segment.sources.amount_column IS 'Amount column; negative amounts are refunds';
+COMMENT ON COLUMN customer_segment.sources.target_schema IS 'Schema of the helper views';
+COMMENT ON COLUMN customer_segment.sources.bins IS 'Number of RFM score bins';
+COMMENT ON COLUMN customer_segment.sources.rule_set IS 'RFM segment rule set';
+COMMENT ON COLUMN customer_segment.sources.as_of IS 'Fixed last day of the observation window; NULL = the day of each refresh';
+COMMENT ON COLUMN customer_segment.sources.registered_at IS 'When the source was registered';
+COMMENT ON COLUMN customer_segment.sources.registered_by IS 'Who registered it';
+SELECT pg_catalog.pg_extension_config_dump('customer_segment.sources', '');
+
+CREATE TABLE customer_segment.refresh_log (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source       text NOT NULL,
+    started_at   timestamptz NOT NULL,
+    finished_at  timestamptz NOT NULL,
+    customers    bigint,
+    status       text NOT NULL CHECK (status IN ('ok', 'failed')),
+    error        text
+);
+COMMENT ON TABLE customer_segment.refresh_log IS 'One row per refresh of a source: when, how many customers, ok or failed with the error';
+COMMENT ON COLUMN customer_segment.refresh_log.id IS 'Run number';
+COMMENT ON COLUMN customer_segment.refresh_log.source IS 'Source name';
+COMMENT ON COLUMN customer_segment.refresh_log.started_at IS 'Start of the refresh';
+COMMENT ON COLUMN customer_segment.refresh_log.finished_at IS 'End of the refresh';
+COMMENT ON COLUMN customer_segment.refresh_log.customers IS 'Rows of the customers view after the refresh';
+COMMENT ON COLUMN customer_segment.refresh_log.status IS 'ok, or failed (the previous results were kept)';
+COMMENT ON COLUMN customer_segment.refresh_log.error IS 'SQLSTATE and message of a failed refresh';
+
+-- The helper views of a source, in refresh order, with their unique keys.
+CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
+RETURNS TABLE (view_name text, definition text, unique_key text, comment text)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), v.definition, v.unique_key, v.comment
+      FROM (VALUES
+        (1, '_customers', format($q$
+            SELECT a.*, customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, %5$s) AS lifecycle_stage,
+                   %5$s AS as_of
+              FROM customer_segment.rfm_analyze(%1$L::regclass, %2$L, %3$L, %4$L, %5$s, %6$s, %7$L) a$q$,
+            src.orders::text, src.customer_column, src.time_column, src.amount_column,
+            coalesce(quote_literal(src.as_of) || '::date', 'current_date'), src.bins, src.rule_set),
+         'customer_id',
+         'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, as of the last refresh'),
+        (2, '_segments', format($q$
+            SELECT coalesce(segment, '(not scored)') AS segment, count(*) AS customers,
+                   round(count(*)::numeric / sum(count(*)) OVER (), 4) AS share,
+                   round(sum(monetary_total)::numeric, 2) AS revenue, round(avg(monetary_total)::numeric, 2) AS avg_revenue,
+                   round(avg(recency_days), 1) AS avg_recency_days, round(avg(orders), 2) AS avg_orders
+              FROM %I.%I GROUP BY 1$q$, src.target_schema, src.name || '_customers'),
+         'segment', 'Segment sizes, shares and revenue'),
+        (3, '_rf_grid', format($q$
+            SELECT coalesce(r_score, 0) AS r_score, coalesce(f_score, 0) AS f_score, count(*) AS customers,
+                   round(sum(monetary_total)::numeric, 2) AS revenue
+              FROM %I.%I GROUP BY 1, 2$q$, src.target_schema, src.name || '_customers'),
+         'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
+        (4, '_lifecycle', format($q$
+            SELECT lifecycle_stage, count(*) AS customers, round(sum(monetary_total)::numeric, 2) AS revenue
+              FROM %I.%I GROUP BY 1$q$, src.target_schema, src.name || '_customers'),
+         'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
+        (5, '_cohorts', format($q$
+            SELECT * FROM customer_segment.cohort_retention(%L::regclass, %L, %L, %L, %s, 'month')$q$,
+            src.orders::text, src.customer_column, src.time_column, src.amount_column,
+            coalesce(quote_literal(src.as_of) || '::date', 'current_date')),
+         'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later')
+      ) v(ord, suffix, definition, unique_key, comment)
+     ORDER BY v.ord
+$$;
+COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS 'Helper views of a source: name, query, unique key, comment';
+
+CREATE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
+    time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
+    rule_set text DEFAULT 'standard', as_of date DEFAULT NULL)
+RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    v record;
+BEGIN
+    PERFORM customer_segment.orders_source_sql(orders, customer_column, time_column, amount_column);
+    IF NOT has_table_privilege(orders, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied to read %', orders USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM customer_segment.rfm_segment_rules r WHERE r.rule_set = register_source.rule_set) THEN
+        RAISE EXCEPTION 'rule set "%" does not exist', rule_set USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO customer_segment.sources (name, orders, customer_column, time_column, amount_column, target_schema, bins, rule_set, as_of)
+    VALUES (name, orders, customer_column, time_column, amount_column,
+            coalesce(target_schema, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                      WHERE c.oid = orders)), bins, rule_set, as_of)
+    RETURNING * INTO src;
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.view_name, v.definition);
+        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.view_name, v.unique_key);
+        EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', v.view_name, v.comment || ' (customer_segment source ' || name || ')');
+        RETURN NEXT v.view_name;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date) IS
+    'Registers an orders table and creates its helper materialized views (empty until the first refresh); returns their names';
+
+CREATE FUNCTION customer_segment.unregister_source(name text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    v record;
+BEGIN
+    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = unregister_source.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'source "%" is not registered', name USING ERRCODE = 'undefined_object';
+    END IF;
+    FOR v IN SELECT * FROM customer_segment.source_views(src) ORDER BY 1 DESC LOOP
+        EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s CASCADE', v.view_name);
+    END LOOP;
+    DELETE FROM customer_segment.sources s WHERE s.name = unregister_source.name;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.unregister_source(text) IS 'Drops the helper views of a source and forgets it (the orders table is untouched)';
+
+CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    v record;
+    started timestamptz := clock_timestamp();
+    n bigint;
+    state text;
+    msg text;
+BEGIN
+    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = refresh.source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object',
+            HINT = 'See SELECT name FROM customer_segment.sources;';
+    END IF;
+    -- One refresh of a source at a time; the lock ends with the transaction.
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source));
+    ELSIF NOT pg_try_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source)) THEN
+        RAISE NOTICE 'a refresh of source "%" is already running; skipped', source;
+        RETURN 'skipped';
+    END IF;
+    BEGIN
+        FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+            -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
+            IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.view_name::regclass) THEN
+                EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.view_name);
+            ELSE
+                EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
+            END IF;
+        END LOOP;
+        EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
+        state := 'ok';
+    EXCEPTION WHEN OTHERS THEN
+        -- The subtransaction is rolled back: every view keeps its previous rows.
+        state := 'failed';
+        msg := SQLSTATE || ': ' || SQLERRM;
+        RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
+    END;
+    INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error)
+    VALUES (source, started, clock_timestamp(), n, state, msg);
+    RETURN state;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.refresh(text, boolean) IS
+    'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); logs the run; on failure keeps the previous results and returns failed';
+
+-- A report for psql and terminals.
+CREATE FUNCTION customer_segment.report(source text, top integer DEFAULT 10)
+RETURNS SETOF text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    cust text;
+    r record;
+    line text;
+    max_n bigint;
+    shades text[] := ARRAY[' ', '░', '▒', '▓', '█'];
+BEGIN
+    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = report.source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object';
+    END IF;
+    cust := format('%I.%I', src.target_schema, src.name || '_customers');
+    IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = cust::regclass) THEN
+        RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('SELECT customer_segment.refresh(%L);', source);
+    END IF;
+    EXECUTE format('SELECT max(as_of)::text FROM %s', cust) INTO line;
+    RETURN NEXT format('Customer segments of %s as of %s', source, line);
+    RETURN NEXT '';
+    RETURN NEXT format('%-20s %9s %7s %14s  %s', 'segment', 'customers', 'share', 'revenue', '');
+    EXECUTE format('SELECT max(customers) FROM %I.%I', src.target_schema, src.name || '_segments') INTO max_n;
+    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY revenue DESC NULLS LAST', src.target_schema, src.name || '_segments') LOOP
+        RETURN NEXT format('%-20s %9s %6s%% %14s  %s', r.segment, r.customers, to_char(100 * r.share, 'FM990.0'),
+                           to_char(r.revenue, 'FM999,999,999,990'), repeat('■', greatest(1, (40.0 * r.customers / max_n)::int)));
+    END LOOP;
+    RETURN NEXT '';
+    RETURN NEXT 'Recency x frequency: customers per cell (shade = share of the busiest cell)';
+    RETURN NEXT format('%6s %s', 'R \ F', (SELECT string_agg(format('%8s', f), '') FROM generate_series(1, src.bins) f));
+    EXECUTE format('SELECT max(customers) FROM %I.%I WHERE r_score > 0', src.target_schema, src.name || '_rf_grid') INTO max_n;
+    FOR r IN EXECUTE format($q$
+        SELECT g.r, string_agg(format('%%s%%7s', ($1)[1 + least(4, ceil(4.0 * coalesce(x.customers, 0) / $2)::int)],
+                                      coalesce(x.customers, 0)), '' ORDER BY g2.f) AS cells
+          FROM generate_series(%1$s, 1, -1) g(r) CROSS JOIN LATERAL generate_series(1, %1$s) g2(f)
+          LEFT JOIN %2$I.%3$I x ON x.r_score = g.r AND x.f_score = g2.f
+         GROUP BY g.r ORDER BY g.r DESC$q$, src.bins, src.target_schema, src.name || '_rf_grid') USING shades, max_n LOOP
+        RETURN NEXT format('%6s %s', r.r, r.cells);
+    END LOOP;
+    RETURN NEXT '';
+    RETURN NEXT 'Lifecycle stages';
+    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY customers DESC', src.target_schema, src.name || '_lifecycle') LOOP
+        RETURN NEXT format('%-14s %9s', r.lifecycle_stage, r.customers);
+    END LOOP;
+    RETURN NEXT '';
+    RETURN NEXT format('Top %s customers by net spend', top);
+    FOR r IN EXECUTE format('SELECT customer_id, rfm_cell, segment, orders, monetary_total FROM %s
+                              ORDER BY monetary_total DESC, customer_id LIMIT %s', cust, top) LOOP
+        RETURN NEXT format('%-12s %5s  %-20s %6s orders %12s', r.customer_id, r.rfm_cell, r.segment, r.orders,
+                           to_char(r.monetary_total, 'FM999,999,990.00'));
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.report(text, integer) IS 'Text report of a refreshed source: segments with bars, shaded R x F grid, lifecycle stages, top customers';

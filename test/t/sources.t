@@ -1,0 +1,111 @@
+# Registered sources: register -> refresh -> read, one refresh at a time,
+# readers during a refresh, a failing refresh, pg_dump -> restore, unregister.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use lib 't/lib', 'test/t/lib';
+use CsTest;
+
+my $db = new_database('cs_sources');
+psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('shop', 2000, 3);});
+my @views = psql_rows($db, q{SELECT * FROM customer_segment.register_source('web', 'shop.orders', 'customer_id',
+    'ordered_at', 'amount', as_of => DATE '2025-12-31');});
+is(scalar(@views), 5, 'five helper views created: ' . join(' ', map { $_->[0] } @views));
+like(psql_fails($db, 'SELECT count(*) FROM shop.web_customers') // '', qr/has not been populated/, 'empty until the first refresh');
+
+my ($st) = psql_rows($db, q{SELECT customer_segment.refresh('web');});
+is($st->[0], 'ok', 'first refresh ok');
+my ($cmp) = psql_rows($db, q{SELECT (SELECT count(*) FROM shop.web_customers),
+    (SELECT count(*) FROM customer_segment.rfm_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31')),
+    (SELECT sum(customers) FROM shop.web_segments), (SELECT sum(customers) FROM shop.web_rf_grid),
+    (SELECT sum(customers) FROM shop.web_lifecycle), (SELECT count(*) FROM shop.web_cohorts);});
+ok($cmp->[0] > 1500 && $cmp->[0] == $cmp->[1], "customers view has the $cmp->[1] customers of rfm_analyze");
+ok($cmp->[2] == $cmp->[0] && $cmp->[3] == $cmp->[0] && $cmp->[4] == $cmp->[0], 'segment, grid and lifecycle summaries add up');
+cmp_ok($cmp->[5], '>', 100, 'cohort matrix filled');
+my ($same) = psql_rows($db, q{SELECT count(*) FROM (SELECT customer_id, segment, r_score, f_score, m_score FROM shop.web_customers
+    EXCEPT SELECT customer_id, segment, r_score, f_score, m_score
+      FROM customer_segment.rfm_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31')) d;});
+is($same->[0], 0, 'the view holds exactly what rfm_analyze returns');
+my ($comments) = psql_rows($db, q{SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace
+    AND c.relkind = 'm' AND obj_description(c.oid, 'pg_class') IS NOT NULL;});
+is($comments->[0], 5, 'every helper view has a comment');
+
+sub in_background {
+    my ($sql) = @_;
+    my $pid = fork();
+    die 'fork failed' unless defined $pid;
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        exec('psql', '-X', '-q', '-d', $db, '-c', $sql) or exit 1;
+    }
+    return $pid;
+}
+
+# One refresh at a time: while another session holds the source's lock, wait => false skips, wait => true waits.
+my $pid = in_background(q{BEGIN; SELECT pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext('web')); SELECT pg_sleep(3); COMMIT;});
+sleep(1);
+my $out = `psql -X -q -A -t -d $db -c "SELECT customer_segment.refresh('web', wait => false)" 2>&1`;
+like($out, qr/already running; skipped/, 'a second refresh with wait => false reports the running one');
+like($out, qr/^skipped$/m, '... and returns skipped');
+my $t0 = time();
+my ($waited) = psql_rows($db, q{SELECT customer_segment.refresh('web');});
+my $dt = time() - $t0;
+waitpid($pid, 0);
+ok($waited->[0] eq 'ok' && $dt > 1.0, sprintf('a second refresh with wait => true waited %.1f s, then ran', $dt));
+
+# Readers keep reading the previous rows while a refresh is in progress.
+psql($db, q{INSERT INTO shop.orders VALUES (999999, 1, '2025-12-30 12:00+00', 10000);});
+$pid = in_background(q{BEGIN; SELECT customer_segment.refresh('web'); SELECT pg_sleep(3); COMMIT;});
+sleep(1);
+$t0 = time();
+my ($during) = psql_rows($db, q{SELECT monetary_total FROM shop.web_customers WHERE customer_id = '1';});
+$dt = time() - $t0;
+waitpid($pid, 0);
+my ($after) = psql_rows($db, q{SELECT monetary_total FROM shop.web_customers WHERE customer_id = '1';});
+ok($dt < 1.0, sprintf('a reader during the refresh was not blocked (%.2f s)', $dt));
+ok($after->[0] - $during->[0] == 10000, 'it saw the old rows; after the commit the new order is in');
+
+# A refresh that fails keeps the previous results and is logged.
+psql($db, q{ALTER TABLE shop.orders ALTER COLUMN amount TYPE numeric;
+            INSERT INTO shop.orders VALUES (1000000, 2, '2025-12-30 12:00+00', 'NaN');});
+my ($before_fail) = psql_rows($db, q{SELECT count(*), sum(monetary_total) FROM shop.web_customers;});
+$out = `psql -X -q -A -t -d $db -c "SELECT customer_segment.refresh('web')" 2>&1`;
+like($out, qr/WARNING:.*failed, previous results kept: 22023/, 'the failure is reported with its SQLSTATE');
+like($out, qr/^failed$/m, 'refresh returns failed');
+my ($after_fail) = psql_rows($db, q{SELECT count(*), sum(monetary_total) FROM shop.web_customers;});
+is_deeply($after_fail, $before_fail, 'the views still hold the previous results');
+my ($log) = psql_rows($db, q{SELECT status, error LIKE '22023:%' FROM customer_segment.refresh_log ORDER BY id DESC LIMIT 1;});
+is_deeply($log, ['failed', 't'], 'the refresh log records the failure');
+psql($db, q{DELETE FROM shop.orders WHERE order_id = 1000000;});
+my ($ok_again) = psql_rows($db, q{SELECT customer_segment.refresh('web'), (SELECT count(*) FROM customer_segment.refresh_log WHERE status = 'ok');});
+is($ok_again->[0], 'ok', 'after the bad row is gone the refresh works again');
+
+# Bad registrations.
+like(psql_fails($db, q{SELECT customer_segment.register_source('x', 'shop.orders', 'customer_id; drop table shop.orders', 'ordered_at', 'amount')}) // '',
+     qr/does not exist/, 'column names are identifiers, not SQL');
+like(psql_fails($db, q{SELECT customer_segment.register_source('Bad Name', 'shop.orders', 'customer_id', 'ordered_at', 'amount')}) // '',
+     qr/violates check constraint/, 'source names are plain identifiers');
+like(psql_fails($db, q{SELECT customer_segment.refresh('nope')}) // '', qr/not registered/, 'unknown source');
+
+# pg_dump -> restore into a new database -> refresh works.
+my $bindir = `\${PG_CONFIG:-pg_config} --bindir`;
+chomp $bindir;
+my $dump = "/tmp/cs_sources_dump.$$.sql";
+system("'$bindir/pg_dump' -d $db -f $dump") == 0 or die 'pg_dump failed';
+psql('postgres', 'DROP DATABASE IF EXISTS cs_sources_copy; CREATE DATABASE cs_sources_copy;');
+my $restore = `psql -X -q -v ON_ERROR_STOP=1 -d cs_sources_copy -f $dump 2>&1`;
+is($?, 0, 'the dump restores') or diag($restore);
+unlink $dump;
+my ($refreshed) = psql_rows('cs_sources_copy', q{SELECT customer_segment.refresh('web');});
+my ($copy) = psql_rows('cs_sources_copy', q{SELECT (SELECT count(*) FROM customer_segment.sources), (SELECT count(*) FROM shop.web_customers);});
+is_deeply([$refreshed->[0], @$copy], ['ok', 1, $cmp->[0]], 'the source came back and refreshes in the restored database');
+
+# Unregister drops the views and keeps the orders.
+psql($db, q{SELECT customer_segment.unregister_source('web');});
+my ($left) = psql_rows($db, q{SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'shop'::regnamespace AND relkind = 'm'),
+    (SELECT count(*) > 0 FROM shop.orders), (SELECT count(*) FROM customer_segment.sources);});
+is_deeply($left, [0, 't', 0], 'unregister dropped the views, not the orders');
+
+psql('postgres', "DROP DATABASE $db; DROP DATABASE cs_sources_copy;");
+done_testing();
