@@ -63,6 +63,11 @@ cs_start_cluster() {
     port=$((20000 + RANDOM % 20000))
     cs_as_dbuser "$bindir/initdb" -D "$CS_PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >"$CS_TMP/initdb.log" 2>&1 \
         || { cat "$CS_TMP/initdb.log" >&2; return 1; }
+    # pg_cron, when installed, runs scheduled refreshes in background workers (test/t/cron.t).
+    if [ -f "$("$PG_CONFIG" --pkglibdir)/pg_cron.so" ]; then
+        printf "shared_preload_libraries = 'pg_cron'\ncron.database_name = 'postgres'\ncron.use_background_workers = on\n" \
+            >>"$CS_PGDATA/postgresql.conf"
+    fi
     cat >>"$CS_PGDATA/postgresql.conf" <<CONF
 listen_addresses = ''
 port = $port
@@ -81,4 +86,4 @@ CONF
 
 # Packages a fresh Debian 12 needs to build, install and test.
 CS_BUILD_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15"
-CS_TEST_PACKAGES="perl python3 python3-scipy python3-pandas"
+CS_TEST_PACKAGES="perl python3 python3-scipy python3-pandas postgresql-15-cron"

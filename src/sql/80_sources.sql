@@ -237,3 +237,67 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.report(text, integer) IS 'Text report of a refreshed source: segments with bars, shaded R x F grid, lifecycle stages, top customers';
+
+-- Scheduling with pg_cron, when it is installed (no hard dependency: called through EXECUTE).
+CREATE FUNCTION customer_segment.require_pg_cron()
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF to_regprocedure('cron.schedule_in_database(text, text, text, text, text, boolean)') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Install the postgresql-15-cron package, set shared_preload_libraries = ''pg_cron'' and '
+                         'cron.database_name, restart, then CREATE EXTENSION pg_cron in that database.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.require_pg_cron() IS 'Raises 0A000 with installation hints unless pg_cron 1.4+ is installed';
+
+CREATE FUNCTION customer_segment.schedule_refresh(source text, schedule text DEFAULT '0 3 * * *')
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    job bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM customer_segment.sources s WHERE s.name = schedule_refresh.source) THEN
+        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM customer_segment.require_pg_cron();
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database(), current_user, true)'
+       INTO job
+      USING 'customer_segment refresh ' || source, schedule, format('SELECT customer_segment.refresh(%L)', source);
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.schedule_refresh(text, text) IS
+    'Schedules refresh(source) with pg_cron (cron syntax, default daily at 03:00) in this database as the current user; returns the job id';
+
+CREATE FUNCTION customer_segment.unschedule_refresh(source text)
+RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    done boolean;
+BEGIN
+    PERFORM customer_segment.require_pg_cron();
+    EXECUTE 'SELECT cron.unschedule($1)' INTO done USING 'customer_segment refresh ' || source;
+    RETURN done;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.unschedule_refresh(text) IS 'Removes the pg_cron job of schedule_refresh(source)';
+
+-- Read access for a BI role: the helper views only, never the orders or the configuration.
+CREATE FUNCTION customer_segment.grant_source_read(source text, role name)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    v record;
+BEGIN
+    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = grant_source_read.source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object';
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', src.target_schema, role);
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+        EXECUTE format('GRANT SELECT ON %s TO %I', v.view_name, role);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.grant_source_read(text, name) IS
+    'Lets a role read the helper views of a source (USAGE on their schema, SELECT on the views) and nothing else';

@@ -81,6 +81,18 @@ psql($db, q{DELETE FROM shop.orders WHERE order_id = 1000000;});
 my ($ok_again) = psql_rows($db, q{SELECT customer_segment.refresh('web'), (SELECT count(*) FROM customer_segment.refresh_log WHERE status = 'ok');});
 is($ok_again->[0], 'ok', 'after the bad row is gone the refresh works again');
 
+# A read-only BI role reads the helper views, not the orders, the configuration or the log, and cannot refresh.
+psql($db, q{DROP ROLE IF EXISTS cs_bi_reader; CREATE ROLE cs_bi_reader LOGIN;
+            SELECT customer_segment.grant_source_read('web', 'cs_bi_reader');});
+my $bi = sub { my ($sql) = @_; my $o = `psql -X -q -A -t -U cs_bi_reader -d $db -c "$sql" 2>&1`; return ($? == 0, $o); };
+my ($ok_views) = $bi->('SELECT count(*) FROM shop.web_customers; SELECT count(*) FROM shop.web_segments; SELECT count(*) FROM shop.web_cohorts');
+ok($ok_views, 'the BI role reads the helper views');
+for my $denied ('SELECT count(*) FROM shop.orders', 'SELECT count(*) FROM customer_segment.sources',
+                'SELECT count(*) FROM customer_segment.refresh_log', "SELECT customer_segment.refresh('web')") {
+    my ($ok, $o) = $bi->($denied);
+    ok(!$ok && $o =~ /permission denied|must be owner/, "the BI role is refused: $denied");
+}
+
 # Bad registrations.
 like(psql_fails($db, q{SELECT customer_segment.register_source('x', 'shop.orders', 'customer_id; drop table shop.orders', 'ordered_at', 'amount')}) // '',
      qr/does not exist/, 'column names are identifiers, not SQL');
@@ -107,5 +119,5 @@ my ($left) = psql_rows($db, q{SELECT (SELECT count(*) FROM pg_class WHERE relnam
     (SELECT count(*) > 0 FROM shop.orders), (SELECT count(*) FROM customer_segment.sources);});
 is_deeply($left, [0, 't', 0], 'unregister dropped the views, not the orders');
 
-psql('postgres', "DROP DATABASE $db; DROP DATABASE cs_sources_copy;");
+psql('postgres', "DROP DATABASE $db; DROP DATABASE cs_sources_copy; DROP ROLE cs_bi_reader;");
 done_testing();

@@ -1,0 +1,47 @@
+# Scheduling: schedule_refresh creates a pg_cron job that refreshes the source
+# within a minute; without pg_cron the helpers say what to install.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(sleep);
+use lib 't/lib', 'test/t/lib';
+use CsTest;
+
+my ($preloaded) = psql_rows('postgres', q{SELECT current_setting('shared_preload_libraries') LIKE '%pg_cron%';});
+plan skip_all => 'pg_cron is not preloaded in this cluster (package postgresql-15-cron)' unless $preloaded->[0] eq 't';
+
+# Without the pg_cron extension in the database: a clear error.
+my $db = new_database('cs_cron_missing');
+psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('shop', 100, 1);
+    SELECT customer_segment.register_source('web', 'shop.orders', 'customer_id', 'ordered_at', 'amount');});
+like(psql_fails($db, q{SELECT customer_segment.schedule_refresh('web')}) // '', qr/pg_cron is not installed/,
+     'schedule_refresh without pg_cron explains what to install');
+psql('postgres', "DROP DATABASE $db;");
+
+# pg_cron runs in cron.database_name (postgres here).
+psql('postgres', q{DROP SCHEMA IF EXISTS cron_shop CASCADE; DROP EXTENSION IF EXISTS customer_segment CASCADE;
+    CREATE EXTENSION IF NOT EXISTS pg_cron; CREATE EXTENSION customer_segment; CREATE SCHEMA cron_shop;
+    SELECT customer_segment.create_sample_store('cron_shop', 300, 1);
+    SELECT customer_segment.register_source('cronweb', 'cron_shop.orders', 'customer_id', 'ordered_at', 'amount');});
+my ($job) = psql_rows('postgres', q{SELECT customer_segment.schedule_refresh('cronweb', '* * * * *');});
+like($job->[0], qr/^\d+$/, "pg_cron job $job->[0] created");
+my ($listed) = psql_rows('postgres', q{SELECT jobname, schedule, command FROM cron.job WHERE jobname = 'customer_segment refresh cronweb';});
+is($listed->[2], "SELECT customer_segment.refresh('cronweb')", 'the job runs refresh(source)');
+
+my $runs = 0;
+for (1 .. 90) {                     # a job set to every minute runs within 60 s
+    ($runs) = psql_rows('postgres', q{SELECT count(*) FROM customer_segment.refresh_log WHERE source = 'cronweb' AND status = 'ok';});
+    $runs = $runs->[0];
+    last if $runs > 0;
+    sleep(1);
+}
+cmp_ok($runs, '>', 0, 'the scheduled refresh ran and was logged');
+my ($filled) = psql_rows('postgres', q{SELECT count(*) > 0 FROM cron_shop.cronweb_customers;});
+is($filled->[0], 't', 'and filled the helper views');
+
+my ($unscheduled) = psql_rows('postgres', q{SELECT customer_segment.unschedule_refresh('cronweb');});
+my ($gone) = psql_rows('postgres', q{SELECT count(*) FROM cron.job WHERE jobname = 'customer_segment refresh cronweb';});
+is_deeply([$unscheduled->[0], $gone->[0]], ['t', 0], 'unschedule_refresh removes the job');
+psql('postgres', q{SELECT customer_segment.unregister_source('cronweb'); DROP SCHEMA cron_shop CASCADE;
+    DROP EXTENSION customer_segment; DROP EXTENSION pg_cron;});
+done_testing();
