@@ -10,6 +10,7 @@ CREATE TABLE customer_segment.sources (
     bins             integer NOT NULL DEFAULT 5 CHECK (bins BETWEEN 2 AND 9),
     rule_set         text NOT NULL DEFAULT 'standard',
     as_of            date,
+    history_days     integer CHECK (history_days > 0),
     registered_at    timestamptz NOT NULL DEFAULT now(),
     registered_by    name NOT NULL DEFAULT current_user
 );
@@ -23,6 +24,7 @@ COMMENT ON COLUMN customer_segment.sources.target_schema IS 'Schema of the helpe
 COMMENT ON COLUMN customer_segment.sources.bins IS 'Number of RFM score bins';
 COMMENT ON COLUMN customer_segment.sources.rule_set IS 'RFM segment rule set';
 COMMENT ON COLUMN customer_segment.sources.as_of IS 'Fixed last day of the observation window; NULL = the day of each refresh';
+COMMENT ON COLUMN customer_segment.sources.history_days IS 'Keep a per-customer snapshot in segment_history at each refresh, for this many days; NULL = no history';
 COMMENT ON COLUMN customer_segment.sources.registered_at IS 'When the source was registered';
 COMMENT ON COLUMN customer_segment.sources.registered_by IS 'Who registered it';
 SELECT pg_catalog.pg_extension_config_dump('customer_segment.sources', '');
@@ -45,6 +47,13 @@ COMMENT ON COLUMN customer_segment.refresh_log.customers IS 'Rows of the custome
 COMMENT ON COLUMN customer_segment.refresh_log.status IS 'ok, or failed (the previous results were kept)';
 COMMENT ON COLUMN customer_segment.refresh_log.error IS 'SQLSTATE and message of a failed refresh';
 
+-- The observation day of a source's views: its fixed as_of, or the day of the refresh.
+CREATE FUNCTION customer_segment.source_as_of(source text, OUT as_of date)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT coalesce((SELECT s.as_of FROM customer_segment.sources s WHERE s.name = source_as_of.source), current_date)
+$$;
+COMMENT ON FUNCTION customer_segment.source_as_of(text) IS 'as_of of a source, or current_date when it has none';
+
 -- The helper views of a source, in refresh order, with their unique keys.
 CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
 RETURNS TABLE (view_name text, definition text, unique_key text, comment text)
@@ -52,11 +61,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     SELECT format('%I.%I', src.target_schema, src.name || v.suffix), v.definition, v.unique_key, v.comment
       FROM (VALUES
         (1, '_customers', format($q$
-            SELECT a.*, customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, %5$s) AS lifecycle_stage,
-                   %5$s AS as_of
-              FROM customer_segment.rfm_analyze(%1$L::regclass, %2$L, %3$L, %4$L, %5$s, %6$s, %7$L) a$q$,
-            src.orders::text, src.customer_column, src.time_column, src.amount_column,
-            coalesce(quote_literal(src.as_of) || '::date', 'current_date'), src.bins, src.rule_set),
+            SELECT a.*, customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, d.as_of) AS lifecycle_stage,
+                   d.as_of
+              FROM customer_segment.source_as_of(%5$L) d,
+                   LATERAL customer_segment.rfm_analyze(%1$L::regclass, %2$L, %3$L, %4$L, d.as_of, %6$s, %7$L) a$q$,
+            src.orders::text, src.customer_column, src.time_column, src.amount_column, src.name, src.bins, src.rule_set),
          'customer_id',
          'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, as of the last refresh'),
         (2, '_segments', format($q$
@@ -76,9 +85,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
               FROM %I.%I GROUP BY 1$q$, src.target_schema, src.name || '_customers'),
          'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
         (5, '_cohorts', format($q$
-            SELECT * FROM customer_segment.cohort_retention(%L::regclass, %L, %L, %L, %s, 'month')$q$,
-            src.orders::text, src.customer_column, src.time_column, src.amount_column,
-            coalesce(quote_literal(src.as_of) || '::date', 'current_date')),
+            SELECT c.* FROM customer_segment.source_as_of(%5$L) d,
+                   LATERAL customer_segment.cohort_retention(%1$L::regclass, %2$L, %3$L, %4$L, d.as_of, 'month') c$q$,
+            src.orders::text, src.customer_column, src.time_column, src.amount_column, src.name),
          'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later')
       ) v(ord, suffix, definition, unique_key, comment)
      ORDER BY v.ord
@@ -87,7 +96,7 @@ COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS '
 
 CREATE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
     time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
-    rule_set text DEFAULT 'standard', as_of date DEFAULT NULL)
+    rule_set text DEFAULT 'standard', as_of date DEFAULT NULL, history_days integer DEFAULT NULL)
 RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
@@ -100,10 +109,10 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM customer_segment.rfm_segment_rules r WHERE r.rule_set = register_source.rule_set) THEN
         RAISE EXCEPTION 'rule set "%" does not exist', rule_set USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO customer_segment.sources (name, orders, customer_column, time_column, amount_column, target_schema, bins, rule_set, as_of)
+    INSERT INTO customer_segment.sources (name, orders, customer_column, time_column, amount_column, target_schema, bins, rule_set, as_of, history_days)
     VALUES (name, orders, customer_column, time_column, amount_column,
             coalesce(target_schema, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                      WHERE c.oid = orders)), bins, rule_set, as_of)
+                                      WHERE c.oid = orders)), bins, rule_set, as_of, history_days)
     RETURNING * INTO src;
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.view_name, v.definition);
@@ -113,7 +122,7 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date) IS
+COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer) IS
     'Registers an orders table and creates its helper materialized views (empty until the first refresh); returns their names';
 
 CREATE FUNCTION customer_segment.unregister_source(name text)
@@ -130,9 +139,11 @@ BEGIN
         EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s CASCADE', v.view_name);
     END LOOP;
     DELETE FROM customer_segment.sources s WHERE s.name = unregister_source.name;
+    DELETE FROM customer_segment.segment_history h WHERE h.source = unregister_source.name;
+    PERFORM customer_segment.drop_empty_history_partitions();
 END
 $$;
-COMMENT ON FUNCTION customer_segment.unregister_source(text) IS 'Drops the helper views of a source and forgets it (the orders table is untouched)';
+COMMENT ON FUNCTION customer_segment.unregister_source(text) IS 'Drops the helper views and the history of a source and forgets it (the orders table is untouched)';
 
 CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -166,6 +177,9 @@ BEGIN
             END IF;
         END LOOP;
         EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
+        IF src.history_days IS NOT NULL THEN
+            PERFORM customer_segment.snapshot_history(src);
+        END IF;
         state := 'ok';
     EXCEPTION WHEN OTHERS THEN
         -- The subtransaction is rolled back: every view keeps its previous rows.
@@ -180,6 +194,107 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.refresh(text, boolean) IS
     'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); logs the run; on failure keeps the previous results and returns failed';
+
+
+-- History: per-customer snapshots taken by refresh, partitioned by month of the snapshot day.
+CREATE TABLE customer_segment.segment_history (
+    source           text NOT NULL,
+    snapshot_date    date NOT NULL,
+    customer_id      text NOT NULL,
+    segment          text,
+    rfm_cell         text,
+    lifecycle_stage  text,
+    monetary_total   float8
+) PARTITION BY RANGE (snapshot_date);
+-- No index: reads and deletes go by (source, snapshot_date), which partition pruning narrows to a month; and
+-- pg_dump restores partitions of an extension's table only when the parent carries no index to re-create.
+COMMENT ON TABLE customer_segment.segment_history IS 'Per-customer segment, cell and lifecycle stage at each refresh of sources with history_days; monthly partitions';
+COMMENT ON COLUMN customer_segment.segment_history.source IS 'Source name';
+COMMENT ON COLUMN customer_segment.segment_history.snapshot_date IS 'as_of of the snapshot';
+COMMENT ON COLUMN customer_segment.segment_history.customer_id IS 'Customer';
+COMMENT ON COLUMN customer_segment.segment_history.segment IS 'RFM segment';
+COMMENT ON COLUMN customer_segment.segment_history.rfm_cell IS 'RFM cell';
+COMMENT ON COLUMN customer_segment.segment_history.lifecycle_stage IS 'Lifecycle stage';
+COMMENT ON COLUMN customer_segment.segment_history.monetary_total IS 'Net spend to the snapshot day';
+
+CREATE FUNCTION customer_segment.drop_empty_history_partitions()
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    part name;
+    has_rows boolean;
+BEGIN
+    FOR part IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'customer_segment.segment_history'::regclass LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM customer_segment.%I)', part) INTO has_rows;
+        IF NOT has_rows THEN
+            EXECUTE format('DROP TABLE customer_segment.%I', part);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.drop_empty_history_partitions() IS 'Drops the monthly partitions of segment_history that hold no rows';
+
+CREATE FUNCTION customer_segment.snapshot_history(src customer_segment.sources)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    day date;
+    part text;
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT max(as_of) FROM %I.%I', src.target_schema, src.name || '_customers') INTO day;
+    IF day IS NULL THEN
+        RETURN 0;
+    END IF;
+    part := format('segment_history_%s', to_char(day, 'YYYY_MM'));
+    IF to_regclass('customer_segment.' || part) IS NULL THEN
+        EXECUTE format('CREATE TABLE customer_segment.%I PARTITION OF customer_segment.segment_history
+                        FOR VALUES FROM (%L) TO (%L)', part, date_trunc('month', day)::date,
+                       (date_trunc('month', day) + interval '1 month')::date);
+    END IF;
+    -- A second refresh of the same day replaces that day's snapshot.
+    DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
+    EXECUTE format('INSERT INTO customer_segment.segment_history
+                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, monetary_total FROM %I.%I',
+                   src.name, src.target_schema, src.name || '_customers');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- Retention: older snapshots of this source go; partitions left empty are dropped.
+    DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < day - src.history_days;
+    PERFORM customer_segment.drop_empty_history_partitions();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.snapshot_history(customer_segment.sources) IS
+    'Copies the customers view of a source into segment_history for its as_of day, applies the retention, drops empty partitions';
+
+CREATE FUNCTION customer_segment.segment_migrations(source text, from_date date DEFAULT NULL, to_date date DEFAULT NULL)
+RETURNS TABLE (from_segment text, to_segment text, customers bigint, revenue float8, share_of_from float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    d_from date := from_date;
+    d_to date := to_date;
+BEGIN
+    IF d_to IS NULL THEN
+        SELECT max(h.snapshot_date) INTO d_to FROM customer_segment.segment_history h WHERE h.source = segment_migrations.source;
+    END IF;
+    IF d_from IS NULL THEN
+        SELECT max(h.snapshot_date) INTO d_from FROM customer_segment.segment_history h
+         WHERE h.source = segment_migrations.source AND h.snapshot_date < d_to;
+    END IF;
+    IF d_from IS NULL OR d_to IS NULL THEN
+        RAISE EXCEPTION 'source "%" has fewer than two snapshots', source USING ERRCODE = 'no_data_found',
+            HINT = 'Register it with history_days and refresh it on two days.';
+    END IF;
+    RETURN QUERY
+    SELECT coalesce(p.segment, '(none)'), coalesce(c.segment, '(none)'), count(*), sum(c.monetary_total),
+           count(*)::float8 / sum(count(*)) OVER (PARTITION BY coalesce(p.segment, '(none)'))
+      FROM (SELECT * FROM customer_segment.segment_history h WHERE h.source = segment_migrations.source AND h.snapshot_date = d_from) p
+      FULL JOIN (SELECT * FROM customer_segment.segment_history h WHERE h.source = segment_migrations.source AND h.snapshot_date = d_to) c
+        ON c.customer_id = p.customer_id
+     GROUP BY 1, 2 ORDER BY 1, 2;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.segment_migrations(text, date, date) IS
+    'Who moved between segments from one snapshot to another (default: the last two): counts, current revenue, share of the from-segment';
 
 -- A report for psql and terminals.
 CREATE FUNCTION customer_segment.report(source text, top integer DEFAULT 10)

@@ -93,6 +93,31 @@ for my $denied ('SELECT count(*) FROM shop.orders', 'SELECT count(*) FROM custom
     ok(!$ok && $o =~ /permission denied|must be owner/, "the BI role is refused: $denied");
 }
 
+# History: each refresh snapshots the customers of a source with history_days; migrations between snapshots.
+psql($db, q{SELECT count(*) FROM customer_segment.register_source('hist', 'shop.orders', 'customer_id', 'ordered_at', 'amount',
+                                                                   as_of => DATE '2025-06-30', history_days => 200);
+            SELECT customer_segment.refresh('hist');
+            UPDATE customer_segment.sources SET as_of = DATE '2025-12-31' WHERE name = 'hist';
+            SELECT customer_segment.refresh('hist');});
+my @snaps = psql_rows($db, q{SELECT snapshot_date, count(*) FROM customer_segment.segment_history WHERE source = 'hist' GROUP BY 1 ORDER BY 1;});
+is(scalar(@snaps), 2, 'two snapshots: ' . join(', ', map { "$_->[0] ($_->[1] customers)" } @snaps));
+my ($mig) = psql_rows($db, q{SELECT count(*) FROM (
+    SELECT from_segment, to_segment, customers FROM customer_segment.segment_migrations('hist')
+    EXCEPT
+    SELECT coalesce(p.segment, '(none)'), coalesce(c.segment, '(none)'), count(*)
+      FROM (SELECT * FROM customer_segment.segment_history WHERE source = 'hist' AND snapshot_date = '2025-06-30') p
+      FULL JOIN (SELECT * FROM customer_segment.segment_history WHERE source = 'hist' AND snapshot_date = '2025-12-31') c USING (customer_id)
+     GROUP BY 1, 2) d;});
+is($mig->[0], 0, 'segment_migrations equals a plain-SQL comparison of the two snapshots');
+my ($moved) = psql_rows($db, q{SELECT sum(customers) FILTER (WHERE from_segment = 'Champions' AND to_segment <> 'Champions'),
+    sum(customers) FILTER (WHERE from_segment = '(none)') FROM customer_segment.segment_migrations('hist');});
+ok($moved->[0] > 0 && $moved->[1] > 0, "$moved->[0] Champions moved elsewhere, $moved->[1] customers are new");
+psql($db, q{UPDATE customer_segment.sources SET as_of = DATE '2026-09-30' WHERE name = 'hist'; SELECT customer_segment.refresh('hist');});
+my ($kept) = psql_rows($db, q{SELECT count(DISTINCT snapshot_date),
+    (SELECT count(*) FROM pg_inherits WHERE inhparent = 'customer_segment.segment_history'::regclass)
+    FROM customer_segment.segment_history WHERE source = 'hist';});
+is_deeply($kept, [1, 1], 'retention of 200 days removed the old snapshots and their partitions');
+
 # Bad registrations.
 like(psql_fails($db, q{SELECT customer_segment.register_source('x', 'shop.orders', 'customer_id; drop table shop.orders', 'ordered_at', 'amount')}) // '',
      qr/does not exist/, 'column names are identifiers, not SQL');
@@ -111,13 +136,17 @@ is($?, 0, 'the dump restores') or diag($restore);
 unlink $dump;
 my ($refreshed) = psql_rows('cs_sources_copy', q{SELECT customer_segment.refresh('web');});
 my ($copy) = psql_rows('cs_sources_copy', q{SELECT (SELECT count(*) FROM customer_segment.sources), (SELECT count(*) FROM shop.web_customers);});
-is_deeply([$refreshed->[0], @$copy], ['ok', 1, $cmp->[0]], 'the source came back and refreshes in the restored database');
+is_deeply([$refreshed->[0], @$copy], ['ok', 2, $cmp->[0]], 'the sources came back and refresh in the restored database');
+my ($hist_copy) = psql_rows('cs_sources_copy', q{SELECT count(*) FROM customer_segment.segment_history WHERE source = 'hist';});
+cmp_ok($hist_copy->[0], '>', 1000, "the history ($hist_copy->[0] rows) came back too");
 
-# Unregister drops the views and keeps the orders.
-psql($db, q{SELECT customer_segment.unregister_source('web');});
+# Unregister drops the views and the history, and keeps the orders.
+psql($db, q{SELECT customer_segment.unregister_source('web'); SELECT customer_segment.unregister_source('hist');});
 my ($left) = psql_rows($db, q{SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'shop'::regnamespace AND relkind = 'm'),
-    (SELECT count(*) > 0 FROM shop.orders), (SELECT count(*) FROM customer_segment.sources);});
-is_deeply($left, [0, 't', 0], 'unregister dropped the views, not the orders');
+    (SELECT count(*) > 0 FROM shop.orders), (SELECT count(*) FROM customer_segment.sources),
+    (SELECT count(*) FROM customer_segment.segment_history),
+    (SELECT count(*) FROM pg_inherits WHERE inhparent = 'customer_segment.segment_history'::regclass);});
+is_deeply($left, [0, 't', 0, 0, 0], 'unregister dropped the views and the history, not the orders');
 
 psql('postgres', "DROP DATABASE $db; DROP DATABASE cs_sources_copy; DROP ROLE cs_bi_reader;");
 done_testing();
