@@ -10,6 +10,7 @@ CREATE TABLE customer_segment.sources (
     bins             integer NOT NULL DEFAULT 5 CHECK (bins BETWEEN 2 AND 9),
     rule_set         text NOT NULL DEFAULT 'standard',
     as_of            date,
+    tier_ladder      text,
     history_days     integer CHECK (history_days > 0),
     registered_at    timestamptz NOT NULL DEFAULT now(),
     registered_by    name NOT NULL DEFAULT current_user
@@ -24,6 +25,7 @@ COMMENT ON COLUMN customer_segment.sources.target_schema IS 'Schema of the helpe
 COMMENT ON COLUMN customer_segment.sources.bins IS 'Number of RFM score bins';
 COMMENT ON COLUMN customer_segment.sources.rule_set IS 'RFM segment rule set';
 COMMENT ON COLUMN customer_segment.sources.as_of IS 'Fixed last day of the observation window; NULL = the day of each refresh';
+COMMENT ON COLUMN customer_segment.sources.tier_ladder IS 'Ladder of tier_ladders that tiers customers by net spend; NULL = no tiers';
 COMMENT ON COLUMN customer_segment.sources.history_days IS 'Keep a per-customer snapshot in segment_history at each refresh, for this many days; NULL = no history';
 COMMENT ON COLUMN customer_segment.sources.registered_at IS 'When the source was registered';
 COMMENT ON COLUMN customer_segment.sources.registered_by IS 'Who registered it';
@@ -62,12 +64,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
       FROM (VALUES
         (1, '_customers', format($q$
             SELECT a.*, customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, d.as_of) AS lifecycle_stage,
+                   CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders,
+                        (customer_segment.score_breakpoints(a.monetary_total, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
+                        (customer_segment.score_breakpoints(a.orders, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
+                        'value', 'engagement') END AS quadrant,
+                   CASE WHEN %8$L IS NOT NULL THEN customer_segment.tier_for(%8$L, a.monetary_total) END AS tier,
                    d.as_of
               FROM customer_segment.source_as_of(%5$L) d,
                    LATERAL customer_segment.rfm_analyze(%1$L::regclass, %2$L, %3$L, %4$L, d.as_of, %6$s, %7$L) a$q$,
-            src.orders::text, src.customer_column, src.time_column, src.amount_column, src.name, src.bins, src.rule_set),
+            src.orders::text, src.customer_column, src.time_column, src.amount_column, src.name, src.bins, src.rule_set,
+            src.tier_ladder),
          'customer_id',
-         'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, as of the last refresh'),
+         'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
+         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), as of the last refresh'),
         (2, '_segments', format($q$
             SELECT coalesce(segment, '(not scored)') AS segment, count(*) AS customers,
                    round(count(*)::numeric / sum(count(*)) OVER (), 4) AS share,
@@ -84,7 +93,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
             SELECT lifecycle_stage, count(*) AS customers, round(sum(monetary_total)::numeric, 2) AS revenue
               FROM %I.%I GROUP BY 1$q$, src.target_schema, src.name || '_customers'),
          'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
-        (5, '_cohorts', format($q$
+        (5, '_tiers', format($q$
+            SELECT coalesce(tier, '(none)') AS tier, count(*) AS customers, round(sum(monetary_total)::numeric, 2) AS revenue
+              FROM %I.%I GROUP BY 1$q$, src.target_schema, src.name || '_customers'),
+         'tier', 'Customers and revenue per tier ((none) without a ladder or below it)'),
+        (6, '_cohorts', format($q$
             SELECT c.* FROM customer_segment.source_as_of(%5$L) d,
                    LATERAL customer_segment.cohort_retention(%1$L::regclass, %2$L, %3$L, %4$L, d.as_of, 'month') c$q$,
             src.orders::text, src.customer_column, src.time_column, src.amount_column, src.name),
@@ -96,7 +109,8 @@ COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS '
 
 CREATE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
     time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
-    rule_set text DEFAULT 'standard', as_of date DEFAULT NULL, history_days integer DEFAULT NULL)
+    rule_set text DEFAULT 'standard', as_of date DEFAULT NULL, history_days integer DEFAULT NULL,
+    tier_ladder text DEFAULT NULL)
 RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
@@ -109,10 +123,13 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM customer_segment.rfm_segment_rules r WHERE r.rule_set = register_source.rule_set) THEN
         RAISE EXCEPTION 'rule set "%" does not exist', rule_set USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO customer_segment.sources (name, orders, customer_column, time_column, amount_column, target_schema, bins, rule_set, as_of, history_days)
+    IF tier_ladder IS NOT NULL THEN
+        PERFORM customer_segment.check_tier_ladder(tier_ladder);
+    END IF;
+    INSERT INTO customer_segment.sources (name, orders, customer_column, time_column, amount_column, target_schema, bins, rule_set, as_of, history_days, tier_ladder)
     VALUES (name, orders, customer_column, time_column, amount_column,
             coalesce(target_schema, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                      WHERE c.oid = orders)), bins, rule_set, as_of, history_days)
+                                      WHERE c.oid = orders)), bins, rule_set, as_of, history_days, tier_ladder)
     RETURNING * INTO src;
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.view_name, v.definition);
@@ -122,7 +139,7 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer) IS
+COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer, text) IS
     'Registers an orders table and creates its helper materialized views (empty until the first refresh); returns their names';
 
 CREATE FUNCTION customer_segment.unregister_source(name text)
@@ -204,6 +221,7 @@ CREATE TABLE customer_segment.segment_history (
     segment          text,
     rfm_cell         text,
     lifecycle_stage  text,
+    tier             text,
     monetary_total   float8
 ) PARTITION BY RANGE (snapshot_date);
 -- No index: reads and deletes go by (source, snapshot_date), which partition pruning narrows to a month; and
@@ -215,6 +233,7 @@ COMMENT ON COLUMN customer_segment.segment_history.customer_id IS 'Customer';
 COMMENT ON COLUMN customer_segment.segment_history.segment IS 'RFM segment';
 COMMENT ON COLUMN customer_segment.segment_history.rfm_cell IS 'RFM cell';
 COMMENT ON COLUMN customer_segment.segment_history.lifecycle_stage IS 'Lifecycle stage';
+COMMENT ON COLUMN customer_segment.segment_history.tier IS 'Tier';
 COMMENT ON COLUMN customer_segment.segment_history.monetary_total IS 'Net spend to the snapshot day';
 
 CREATE FUNCTION customer_segment.drop_empty_history_partitions()
@@ -254,7 +273,7 @@ BEGIN
     -- A second refresh of the same day replaces that day's snapshot.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
     EXECUTE format('INSERT INTO customer_segment.segment_history
-                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, monetary_total FROM %I.%I',
+                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total FROM %I.%I',
                    src.name, src.target_schema, src.name || '_customers');
     GET DIAGNOSTICS n = ROW_COUNT;
     -- Retention: older snapshots of this source go; partitions left empty are dropped.
@@ -342,6 +361,15 @@ BEGIN
     FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY customers DESC', src.target_schema, src.name || '_lifecycle') LOOP
         RETURN NEXT format('%-14s %9s', r.lifecycle_stage, r.customers);
     END LOOP;
+    IF src.tier_ladder IS NOT NULL THEN
+        RETURN NEXT '';
+        RETURN NEXT format('Tiers (%s)', src.tier_ladder);
+        FOR r IN EXECUTE format('SELECT t.tier, t.customers FROM %I.%I t LEFT JOIN customer_segment.tier_ladders l
+                                  ON l.ladder = %L AND l.tier = t.tier ORDER BY l.rank DESC NULLS LAST',
+                                 src.target_schema, src.name || '_tiers', src.tier_ladder) LOOP
+            RETURN NEXT format('%-14s %9s', r.tier, r.customers);
+        END LOOP;
+    END IF;
     RETURN NEXT '';
     RETURN NEXT format('Top %s customers by net spend', top);
     FOR r IN EXECUTE format('SELECT customer_id, rfm_cell, segment, orders, monetary_total FROM %s

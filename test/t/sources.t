@@ -11,7 +11,7 @@ my $db = new_database('cs_sources');
 psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('shop', 2000, 3);});
 my @views = psql_rows($db, q{SELECT * FROM customer_segment.register_source('web', 'shop.orders', 'customer_id',
     'ordered_at', 'amount', as_of => DATE '2025-12-31');});
-is(scalar(@views), 5, 'five helper views created: ' . join(' ', map { $_->[0] } @views));
+is(scalar(@views), 6, 'six helper views created: ' . join(' ', map { $_->[0] } @views));
 like(psql_fails($db, 'SELECT count(*) FROM shop.web_customers') // '', qr/has not been populated/, 'empty until the first refresh');
 
 my ($st) = psql_rows($db, q{SELECT customer_segment.refresh('web');});
@@ -19,9 +19,13 @@ is($st->[0], 'ok', 'first refresh ok');
 my ($cmp) = psql_rows($db, q{SELECT (SELECT count(*) FROM shop.web_customers),
     (SELECT count(*) FROM customer_segment.rfm_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31')),
     (SELECT sum(customers) FROM shop.web_segments), (SELECT sum(customers) FROM shop.web_rf_grid),
-    (SELECT sum(customers) FROM shop.web_lifecycle), (SELECT count(*) FROM shop.web_cohorts);});
+    (SELECT sum(customers) FROM shop.web_lifecycle), (SELECT count(*) FROM shop.web_cohorts),
+    (SELECT sum(customers) FROM shop.web_tiers), (SELECT count(*) FROM shop.web_customers WHERE quadrant IS NOT NULL AND orders > 0),
+    (SELECT count(*) FROM shop.web_customers WHERE orders > 0);});
 ok($cmp->[0] > 1500 && $cmp->[0] == $cmp->[1], "customers view has the $cmp->[1] customers of rfm_analyze");
-ok($cmp->[2] == $cmp->[0] && $cmp->[3] == $cmp->[0] && $cmp->[4] == $cmp->[0], 'segment, grid and lifecycle summaries add up');
+ok($cmp->[2] == $cmp->[0] && $cmp->[3] == $cmp->[0] && $cmp->[4] == $cmp->[0] && $cmp->[6] == $cmp->[0],
+   'segment, grid, lifecycle and tier summaries add up');
+is($cmp->[7], $cmp->[8], 'every customer with a purchase has a quadrant');
 cmp_ok($cmp->[5], '>', 100, 'cohort matrix filled');
 my ($same) = psql_rows($db, q{SELECT count(*) FROM (SELECT customer_id, segment, r_score, f_score, m_score FROM shop.web_customers
     EXCEPT SELECT customer_id, segment, r_score, f_score, m_score
@@ -29,7 +33,7 @@ my ($same) = psql_rows($db, q{SELECT count(*) FROM (SELECT customer_id, segment,
 is($same->[0], 0, 'the view holds exactly what rfm_analyze returns');
 my ($comments) = psql_rows($db, q{SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace
     AND c.relkind = 'm' AND obj_description(c.oid, 'pg_class') IS NOT NULL;});
-is($comments->[0], 5, 'every helper view has a comment');
+is($comments->[0], 6, 'every helper view has a comment');
 
 sub in_background {
     my ($sql) = @_;
@@ -94,11 +98,18 @@ for my $denied ('SELECT count(*) FROM shop.orders', 'SELECT count(*) FROM custom
 }
 
 # History: each refresh snapshots the customers of a source with history_days; migrations between snapshots.
-psql($db, q{SELECT count(*) FROM customer_segment.register_source('hist', 'shop.orders', 'customer_id', 'ordered_at', 'amount',
-                                                                   as_of => DATE '2025-06-30', history_days => 200);
+psql($db, q{INSERT INTO customer_segment.tier_ladders VALUES ('club', 'Regular', 1, 0, NULL), ('club', 'Silver', 2, 300, NULL),
+                                                            ('club', 'Gold', 3, 1000, NULL);
+            SELECT count(*) FROM customer_segment.register_source('hist', 'shop.orders', 'customer_id', 'ordered_at', 'amount',
+                                                                   as_of => DATE '2025-06-30', history_days => 200,
+                                                                   tier_ladder => 'club');
             SELECT customer_segment.refresh('hist');
             UPDATE customer_segment.sources SET as_of = DATE '2025-12-31' WHERE name = 'hist';
             SELECT customer_segment.refresh('hist');});
+my ($tiers) = psql_rows($db, q{SELECT count(*), count(*) FILTER (WHERE tier IS DISTINCT FROM CASE
+        WHEN monetary_total >= 1000 THEN 'Gold' WHEN monetary_total >= 300 THEN 'Silver' WHEN monetary_total >= 0 THEN 'Regular' END)
+    FROM shop.hist_customers;});
+ok($tiers->[0] > 1500 && $tiers->[1] == 0, "the tier column of $tiers->[0] customers equals a plain-SQL CASE on the ladder");
 my @snaps = psql_rows($db, q{SELECT snapshot_date, count(*) FROM customer_segment.segment_history WHERE source = 'hist' GROUP BY 1 ORDER BY 1;});
 is(scalar(@snaps), 2, 'two snapshots: ' . join(', ', map { "$_->[0] ($_->[1] customers)" } @snaps));
 my ($mig) = psql_rows($db, q{SELECT count(*) FROM (
