@@ -49,6 +49,22 @@ COMMENT ON COLUMN customer_segment.refresh_log.customers IS 'Rows of the custome
 COMMENT ON COLUMN customer_segment.refresh_log.status IS 'ok, or failed (the previous results were kept)';
 COMMENT ON COLUMN customer_segment.refresh_log.error IS 'SQLSTATE and message of a failed refresh';
 
+-- A registered source, or a clear error.
+CREATE FUNCTION customer_segment.get_source(source text)
+RETURNS customer_segment.sources LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+BEGIN
+    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = get_source.source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object',
+            HINT = 'See SELECT name FROM customer_segment.sources;';
+    END IF;
+    RETURN src;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.get_source(text) IS 'The sources row of a registered source; 42704 otherwise';
+
 -- The observation day of a source's views: its fixed as_of, or the day of the refresh.
 CREATE FUNCTION customer_segment.source_as_of(source text, OUT as_of date)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
@@ -148,10 +164,7 @@ DECLARE
     src customer_segment.sources;
     v record;
 BEGIN
-    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = unregister_source.name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'source "%" is not registered', name USING ERRCODE = 'undefined_object';
-    END IF;
+    src := customer_segment.get_source(name);
     FOR v IN SELECT * FROM customer_segment.source_views(src) ORDER BY 1 DESC LOOP
         EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s CASCADE', v.view_name);
     END LOOP;
@@ -172,11 +185,7 @@ DECLARE
     state text;
     msg text;
 BEGIN
-    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = refresh.source;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object',
-            HINT = 'See SELECT name FROM customer_segment.sources;';
-    END IF;
+    src := customer_segment.get_source(source);
     -- One refresh of a source at a time; the lock ends with the transaction.
     IF wait THEN
         PERFORM pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source));
@@ -326,10 +335,7 @@ DECLARE
     max_n bigint;
     shades text[] := ARRAY[' ', '░', '▒', '▓', '█'];
 BEGIN
-    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = report.source;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object';
-    END IF;
+    src := customer_segment.get_source(source);
     cust := format('%I.%I', src.target_schema, src.name || '_customers');
     IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = cust::regclass) THEN
         RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -400,9 +406,7 @@ RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     job bigint;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM customer_segment.sources s WHERE s.name = schedule_refresh.source) THEN
-        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object';
-    END IF;
+    PERFORM customer_segment.get_source(source);
     PERFORM customer_segment.require_pg_cron();
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database(), current_user, true)'
        INTO job
@@ -432,10 +436,7 @@ DECLARE
     src customer_segment.sources;
     v record;
 BEGIN
-    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = grant_source_read.source;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object';
-    END IF;
+    src := customer_segment.get_source(source);
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', src.target_schema, role);
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         EXECUTE format('GRANT SELECT ON %s TO %I', v.view_name, role);
