@@ -79,20 +79,46 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     SELECT format('%I.%I', src.target_schema, src.name || v.suffix), v.definition, v.unique_key, v.comment
       FROM (VALUES
         (1, '_customers', format($q$
-            SELECT a.*, customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, d.as_of) AS lifecycle_stage,
+            WITH a AS MATERIALIZED (
+                SELECT a.*, d.as_of
+                  FROM customer_segment.source_as_of(%5$L) d,
+                       LATERAL customer_segment.rfm_analyze(%1$L::regclass, %2$L, %3$L, %4$L, d.as_of, %6$s, %7$L) a
+            ), fit AS (
+                -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
+                SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
+                           FILTER (WHERE f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+                       customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
+                           FILTER (WHERE f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
+                  FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
+                             FROM a WHERE orders > 0) f
+                 WHERE a.orders > 0
+            )
+            SELECT a.customer_id, a.first_purchase, a.last_purchase, a.orders, a.purchase_days, a.refunds_count,
+                   a.recency_days, a.tenure_days, a.revenue, a.refunds, a.monetary_total, a.monetary_avg,
+                   a.frequency, a.recency, a.t, a.monetary_value, a.r_score, a.f_score, a.m_score, a.rfm_cell,
+                   a.fm_score, a.rfm_score, a.segment, a.action,
+                   customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, a.as_of) AS lifecycle_stage,
                    CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders,
                         (customer_segment.score_breakpoints(a.monetary_total, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
                         (customer_segment.score_breakpoints(a.orders, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
                         'value', 'engagement') END AS quadrant,
                    CASE WHEN %8$L IS NOT NULL THEN customer_segment.tier_for(%8$L, a.monetary_total) END AS tier,
-                   d.as_of
-              FROM customer_segment.source_as_of(%5$L) d,
-                   LATERAL customer_segment.rfm_analyze(%1$L::regclass, %2$L, %3$L, %4$L, d.as_of, %6$s, %7$L) a$q$,
+                   CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_p_alive(fit.bg, a.frequency, a.recency, a.t) END AS p_alive,
+                   CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_expected_purchases(fit.bg, 90, a.frequency, a.recency, a.t) END
+                       AS expected_purchases_90d,
+                   p.spend AS expected_spend,
+                   CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_clv(fit.bg, a.frequency, a.recency, a.t, p.spend, 12, 0.01, 30, 1) END
+                       AS clv_12m,
+                   a.as_of
+              FROM a CROSS JOIN fit,
+                   LATERAL (SELECT CASE WHEN a.orders > 0 AND (fit.gg).q > 1 THEN customer_segment.gamma_gamma_expected_spend(fit.gg, a.frequency,
+                                        greatest(a.monetary_value, 0)) END AS spend) p$q$,
             src.orders::text, src.customer_column, src.time_column, src.amount_column, src.name, src.bins, src.rule_set,
             src.tier_ladder),
          'customer_id',
          'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
-         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), as of the last refresh'),
+         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), BG/NBD P(alive) and expected '
+         'purchases in 90 days, Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
         (2, '_segments', format($q$
             SELECT coalesce(segment, '(not scored)') AS segment, count(*) AS customers,
                    round(count(*)::numeric / sum(count(*)) OVER (), 4) AS share,

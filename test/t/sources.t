@@ -31,6 +31,14 @@ my ($same) = psql_rows($db, q{SELECT count(*) FROM (SELECT customer_id, segment,
     EXCEPT SELECT customer_id, segment, r_score, f_score, m_score
       FROM customer_segment.rfm_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31')) d;});
 is($same->[0], 0, 'the view holds exactly what rfm_analyze returns');
+# BTYD columns: the models fitted on the view's own summary, and the predictions from them.
+my ($bt) = psql_rows($db, q{WITH m AS (SELECT customer_segment.bgnbd_fit(frequency, recency, t) AS bg FROM shop.web_customers WHERE orders > 0)
+    SELECT count(*), count(*) FILTER (WHERE p_alive IS NULL OR p_alive < 0 OR p_alive > 1 OR clv_12m < 0 OR expected_spend <= 0),
+           count(*) FILTER (WHERE abs(p_alive - customer_segment.bgnbd_p_alive(m.bg, frequency, recency, t)) > 1e-12
+                               OR abs(expected_purchases_90d - customer_segment.bgnbd_expected_purchases(m.bg, 90, frequency, recency, t)) > 1e-9)
+      FROM shop.web_customers, m WHERE orders > 0;});
+ok($bt->[0] > 1500 && $bt->[1] == 0 && $bt->[2] == 0,
+   "P(alive), expected purchases, spend and CLV of $bt->[0] customers are valid and equal the direct BG/NBD computation");
 my ($comments) = psql_rows($db, q{SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace
     AND c.relkind = 'm' AND obj_description(c.oid, 'pg_class') IS NOT NULL;});
 is($comments->[0], 6, 'every helper view has a comment');
