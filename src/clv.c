@@ -130,7 +130,6 @@ typedef struct HistState
 {
 	CsSum		value;
 	int64		flows;
-	int64		skipped;
 	int32		reference;
 	bool		continuous;
 	double		rate;
@@ -176,10 +175,7 @@ clv_historical_trans(PG_FUNCTION_ARGS)
 		st = (HistState *) PG_GETARG_POINTER(0);
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		st->skipped++;
-		PG_RETURN_POINTER(st);
-	}
+		PG_RETURN_POINTER(st);	/* NULL rows are skipped */
 	amount = cs_amount_to_double(PG_GETARG_DATUM(2), args->amount_type);
 	cs_check_finite(amount, "clv_historical amount");
 	day = cs_order_day(args, PG_GETARG_DATUM(1), "clv_historical ordered_at");
@@ -209,7 +205,6 @@ clv_historical_combine(PG_FUNCTION_ARGS)
 	dst = (HistState *) PG_GETARG_POINTER(0);
 	cs_sum_merge(&dst->value, &src->value);
 	dst->flows += src->flows;
-	dst->skipped += src->skipped;
 	PG_RETURN_POINTER(dst);
 }
 
