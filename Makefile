@@ -2,15 +2,18 @@
 # CI adds strict warnings through PG_CFLAGS (see test/lib.sh); users get PostgreSQL's defaults.
 
 EXTENSION    = customer_segment
-EXTVERSION   = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
 
 MODULE_big   = customer_segment
 MATH_OBJS    = src/rfm_math.o src/score_math.o src/clv_math.o src/retention_math.o src/lifecycle_math.o src/btyd_math.o
 OBJS         = src/cs_util.o src/rfm.o src/score.o src/sample.o src/clv.o src/lifecycle.o src/btyd.o $(MATH_OBJS)
 
-# The install script is written by concern in src/sql/*.sql and concatenated in name order.
+# The 1.0 install script is written by concern in src/sql/*.sql and concatenated
+# in name order; it never changes again.  Each later release is an update script
+# src/upgrade/customer_segment--A--B.sql, and CREATE EXTENSION installs the
+# default version by running 1.0 and then the updates, as ALTER EXTENSION does.
+BASE_VERSION = 1.0
 SQL_PARTS    = $(sort $(wildcard src/sql/*.sql))
-DATA_built   = src/$(EXTENSION)--$(EXTVERSION).sql
+DATA_built   = src/$(EXTENSION)--$(BASE_VERSION).sql
 DATA         = $(wildcard src/upgrade/$(EXTENSION)--*--*.sql)
 
 # Adding a regression test is adding sql/NAME.sql and expected/NAME.out.

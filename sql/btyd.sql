@@ -83,6 +83,16 @@ SELECT (m).customers, (m).converged, (m).distinct_rows < (m).customers AS compre
   FROM (SELECT customer_segment.pareto_nbd_fit(frequency, recency, t) AS m FROM btyd_store.cal) x;
 SELECT customer_segment.pareto_nbd_p_alive(ROW(0.55, 0, 0.61, 11.67, 0, 0, 0, 0, true), 1, 1, 2);
 SELECT customer_segment.pareto_nbd_expected_purchases(ROW(0.55, 10, 0.61, 11.67, 0, 0, 0, 0, true), 39, 3, 4, 2);
+-- 1.1: new-customer expectation, P(X = n) with and without history, CLV; s = 1 is defined.
+SELECT round(customer_segment.pareto_nbd_expected_purchases_new(m, 39)::numeric, 8) AS expected_new,
+       round(customer_segment.pareto_nbd_probability_purchases(m, 39, 0)::numeric, 8) AS p0_new,
+       round(customer_segment.pareto_nbd_probability_purchases(m, 39, 0, 0, 0, 0)::numeric, 8) AS p0_no_history,
+       round(customer_segment.pareto_nbd_probability_purchases(m, 39, 2, 2, 30.43, 38.86)::numeric, 8) AS p2,
+       customer_segment.pareto_nbd_probability_purchases(m, 0, 0, 2, 30.43, 38.86) AS p0_at_horizon_0,
+       round(customer_segment.pareto_nbd_clv(m, 2, 30.43, 38.86, 40, 12, 0.01, 4.345, 0.3)::numeric, 8) AS clv,
+       customer_segment.pareto_nbd_clv(m, 2, 30.43, 38.86, 40, 0) AS clv_zero_months
+  FROM (SELECT ROW(0.553, 10.578, 0.606, 11.669, 0, 0, 0, 0, true)::customer_segment.pareto_nbd_model AS m) x;
+SELECT round(customer_segment.pareto_nbd_expected_purchases(ROW(0.55, 10.6, 1, 11.7, 0, 0, 0, 0, true), 39, 2, 30, 38)::numeric, 8) AS s_is_1;
 
 -- Bad input.
 SELECT customer_segment.bgnbd_fit(x, 0, 10) FROM generate_series(1, 5) x;
@@ -105,4 +115,8 @@ SELECT customer_segment.bgnbd_probability_purchases(bg, 39, -1) FROM m;
 SELECT customer_segment.gamma_gamma_expected_spend(ROW(6, 0.9, 15, 0, 0, 0, 0, true), 1, 10);
 SELECT customer_segment.bgnbd_clv(bg, 1, 1, 2, 40, 12, -1) FROM m;
 SELECT customer_segment.pareto_nbd_fit(0, 0, 10) FROM generate_series(1, 50);
+SELECT customer_segment.pareto_nbd_probability_purchases(ROW(0.55, 10, 0.61, 11.67, 0, 0, 0, 0, true), 39, -1, 2, 3, 4);
+SELECT customer_segment.pareto_nbd_probability_purchases(ROW(0.55, 10, 0.61, 11.67, 0, 0, 0, 0, true), 39, 1, 2, 5, 4);
+SELECT customer_segment.pareto_nbd_expected_purchases_new(ROW(0.55, 10, 0.61, 11.67, 0, 0, 0, 0, true), 'NaN');
+SELECT customer_segment.pareto_nbd_clv(ROW(0.55, 10, 0.61, 11.67, 0, 0, 0, 0, true), 2, 3, 4, 40, 12, 0.01, 0);
 DROP SCHEMA btyd_store CASCADE;

@@ -63,5 +63,8 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT customer_segment.bgnbd_expected_purchases(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), -1, 1, 1, 2)$$),
     ($$SELECT customer_segment.pareto_nbd_p_alive(ROW(1, 1, 1, 'Infinity', 0, 0, 0, 0, true), 1, 1, 2)$$),
     ($$SELECT customer_segment.gamma_gamma_expected_spend(ROW(1, 0.5, 1, 0, 0, 0, 0, true), 1, 1)$$),
-    ($$SELECT customer_segment.bgnbd_clv(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), 1, 1, 2, 10, -1)$$)
+    ($$SELECT customer_segment.bgnbd_clv(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), 1, 1, 2, 10, -1)$$),
+    ($$SELECT customer_segment.pareto_nbd_probability_purchases(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 1, -1)$$),
+    ($$SELECT customer_segment.pareto_nbd_expected_purchases_new(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), -1)$$),
+    ($$SELECT customer_segment.pareto_nbd_clv(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 1, 1, 2, 10, 12, -1)$$)
 ) v(q);

@@ -528,13 +528,12 @@ gg_loglik_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * bgnbd_clv(model, frequency, recency, t, spend, months, monthly_discount,
- * periods_per_month, margin): sum over months i of expected purchases in month
- * i * spend * margin / (1 + monthly_discount)^i, as lifetimes computes it.
+ * <model>_clv(model, frequency, recency, t, spend, months, monthly_discount,
+ * periods_per_month, margin): sum over months i of the expected purchases in
+ * month i * spend * margin / (1 + monthly_discount)^i, as lifetimes computes it.
  */
-PG_FUNCTION_INFO_V1(bgnbd_clv_sql);
-Datum
-bgnbd_clv_sql(PG_FUNCTION_ARGS)
+static Datum
+discounted_clv(FunctionCallInfo fcinfo, HorizonFn expected)
 {
 	double		p[4];
 	double		x = PG_GETARG_FLOAT8(1),
@@ -559,9 +558,11 @@ bgnbd_clv_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("months must be 0..1200, monthly_discount > -1 and periods_per_month > 0"),
 				 errhint("periods_per_month is 30 for frequency/recency/T in days, 4.345 in weeks, 1 in months.")));
+	if (x == 0)
+		tx = 0;
 	for (int i = 1; i <= months; i++)
 	{
-		double		cum = checked_result(bgnbd_expected(p, i * per_month, x, tx, T), "the expected number of purchases");
+		double		cum = checked_result(expected(p, i * per_month, x, tx, T), "the expected number of purchases");
 
 		clv += spend * margin * (cum - prev) / pow(1 + d, i);
 		prev = cum;
@@ -569,4 +570,60 @@ bgnbd_clv_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(checked_result(clv, "CLV"));
 }
 
+PG_FUNCTION_INFO_V1(bgnbd_clv_sql);
+Datum
+bgnbd_clv_sql(PG_FUNCTION_ARGS)
+{
+	return discounted_clv(fcinfo, bgnbd_expected);
+}
 
+PG_FUNCTION_INFO_V1(pnbd_clv_sql);
+Datum
+pnbd_clv_sql(PG_FUNCTION_ARGS)
+{
+	return discounted_clv(fcinfo, pnbd_expected);
+}
+
+PG_FUNCTION_INFO_V1(pnbd_expected_new_sql);
+Datum
+pnbd_expected_new_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		t = PG_GETARG_FLOAT8(1);
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(t);
+	PG_RETURN_FLOAT8(checked_result(pnbd_expected_new(p, t), "the expected number of purchases"));
+}
+
+/*
+ * pareto_nbd_probability_purchases(model, horizon, n[, frequency, recency, t]):
+ * without a history it is the PMF of a newly acquired customer (x = t_x = T = 0).
+ */
+PG_FUNCTION_INFO_V1(pnbd_pmf_sql);
+Datum
+pnbd_pmf_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		t = PG_GETARG_FLOAT8(1);
+	int64		n = PG_GETARG_INT64(2);
+	double		x = 0,
+				tx = 0,
+				T = 0;
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(t);
+	check_count(n);
+	if (PG_NARGS() > 3)
+	{
+		x = PG_GETARG_FLOAT8(3);
+		tx = PG_GETARG_FLOAT8(4);
+		T = PG_GETARG_FLOAT8(5);
+		check_observation(x, tx, T);
+		if (x == 0)
+			tx = 0;
+	}
+	if (t == 0)
+		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
+	PG_RETURN_FLOAT8(checked_result(pnbd_pmf(p, t, n, x, tx, T), "P(X(t) = n)"));
+}

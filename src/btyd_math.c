@@ -678,6 +678,21 @@ pnbd_p_alive(const double *p, double x, double tx, double T)
 							+ pnbd_log_a0(p, x, tx, T)));
 }
 
+/*
+ * (1 - (B / (B + t))^(s - 1)) / (s - 1), the horizon factor of the Pareto/NBD
+ * expectations, written with expm1 so s close to 1 keeps its precision and
+ * s = 1 takes the limit log(1 + t / B).
+ */
+static double
+pnbd_horizon_factor(double s, double B, double t)
+{
+	double		L = log1p(t / B);
+
+	if (s == 1)
+		return L;
+	return -expm1(-(s - 1) * L) / (s - 1);
+}
+
 double
 pnbd_expected(const double *p, double t, double x, double tx, double T)
 {
@@ -686,7 +701,63 @@ pnbd_expected(const double *p, double t, double x, double tx, double T)
 				s = p[2],
 				beta = p[3];
 
-	return (r + x) * (beta + T) / ((alpha + T) * (s - 1))
-		* (1 - exp((s - 1) * (log(beta + T) - log(beta + T + t))))
+	return (r + x) * (beta + T) / (alpha + T) * pnbd_horizon_factor(s, beta + T, t)
 		* pnbd_p_alive(p, x, tx, T);
+}
+
+double
+pnbd_expected_new(const double *p, double t)
+{
+	return p[0] * p[3] / p[1] * pnbd_horizon_factor(p[2], p[3], t);
+}
+
+/*
+ * log E[lambda^(x+n) mu (lambda+mu)^(i-n-1) exp(-(lambda+mu) S)] under the
+ * Gamma(r, alpha) x Gamma(s, beta) prior: with lambda = rho u, mu = rho (1-u)
+ * the rho integral is a Gamma function and the u integral Euler's integral
+ * of 2F1(r+s+x+i, k; r+s+x+n+1; |alpha-beta| / (max(alpha, beta) + S)).
+ */
+static double
+pnbd_log_mixed_moment(const double *p, double x, int64_t n, int64_t i, double S)
+{
+	double		r = p[0],
+				alpha = p[1],
+				s = p[2],
+				beta = p[3];
+	double		hi = alpha >= beta ? alpha : beta;
+	double		k = alpha >= beta ? s + 1 : r + x + n;
+	double		m = r + s + x + i;
+	double		h = hyp2f1(m, k, r + s + x + n + 1, fabs(alpha - beta) / (hi + S));
+
+	return r * log(alpha) + s * log(beta) - lgamma(r) - lgamma(s)
+		+ lgamma(m) + lgamma(r + x + n) + lgamma(s + 1) - lgamma(r + s + x + n + 1)
+		+ log(h) - m * log(hi + S);
+}
+
+double
+pnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T)
+{
+	/*
+	 * Only customers alive at T buy again.  Given (lambda, mu) and alive at T,
+	 * n purchases in (T, T+t] happen either with the customer still alive at
+	 * T+t (Poisson) or dying at T+y, y <= t, after exactly n purchases.  Both
+	 * are averaged over the prior times the alive part of the likelihood,
+	 * lambda^x exp(-(lambda+mu) T), and divided by the full likelihood.
+	 */
+	double		r = p[0],
+				alpha = p[1],
+				s = p[2],
+				beta = p[3];
+	double		loglik = pnbd_loglik(p, x, tx, T);
+	double		alive = pnbd_p_alive(p, x, tx, T);
+	double		log_t = log(t);
+	double		survive = n * log_t - lgamma(n + 1.0) + lgamma(r + x + n) - lgamma(r)
+		+ r * log(alpha) + s * log(beta) - (r + x + n) * log(alpha + T + t) - s * log(beta + T + t);
+	/* dying in (T, T+t] after n purchases = P(Gamma(n+1, lambda+mu) <= t) mu lambda^n / (lambda+mu)^(n+1) */
+	double		die_any = pnbd_log_mixed_moment(p, x, n, 0, T);
+	double		die_late = -INFINITY;
+
+	for (int64_t i = 0; i <= n; i++)
+		die_late = logaddexp(die_late, i * log_t - lgamma(i + 1.0) + pnbd_log_mixed_moment(p, x, n, i, T + t));
+	return (n == 0 ? 1 - alive : 0) + exp(survive - loglik) + exp(logsubexp(die_any, die_late) - loglik);
 }

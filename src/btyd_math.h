@@ -58,7 +58,9 @@ BtydFit		gg_fit(const BtydRows *rows, double penalizer);
 double		pnbd_loglik(const double *p, double x, double tx, double T);
 BtydFit		pnbd_fit(const BtydRows *rows, double penalizer);
 double		pnbd_p_alive(const double *p, double x, double tx, double T);
-double		pnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional; s != 1 */
+double		pnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional */
+double		pnbd_expected_new(const double *p, double t);	/* unconditional, a new customer */
+double		pnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T);	/* conditional; t > 0 */
 
 /* BG/NBD predictions. */
 double		bgnbd_p_alive(const double *p, double x, double tx, double T);

@@ -1,4 +1,4 @@
-# BG/NBD and Gamma-Gamma against an independent scipy implementation, the
+# BG/NBD, Pareto/NBD and Gamma-Gamma against an independent scipy implementation, the
 # published CDNOW estimates, and parameter recovery on simulated customers.
 use strict;
 use warnings;
@@ -94,7 +94,55 @@ for my $params ('0.55 10.58 0.61 11.67', '0.8 12.0 0.5 3.0') {
                       && rel_close($p[$i][5], $ppr->[$i][1], 1e-8);
     }
     is($bad, 0, "Pareto/NBD log-likelihood, P(alive) and expectation equal scipy to 1e-8 (r alpha s beta = $params)");
+
+    # P(n purchases in 39 units | history) against the model's definition integrated numerically by scipy.
+    my @hist = ([2, 30.43, 38.86], [0, 0, 0], [0, 0, 20], [7, 35.1, 36.2]);
+    my $hin = join('', map { join(',', @$_) . "\n" } @hist);
+    for my $n (0, 2) {
+        my $want = python("pnbdpmf $params 39 $n", $hin);
+        my @got = map { (psql_rows($db, "SELECT customer_segment.pareto_nbd_probability_purchases(ROW($row, 0, 0, 0, 0, true), 39, $n, $_->[0], $_->[1], $_->[2])"))[0][0] } @hist;
+        is(scalar(grep { abs($got[$_] - $want->[$_][0]) > 1e-8 } 0 .. $#hist), 0,
+           "Pareto/NBD P(X = $n | history) equals the integral of its definition to 1e-8 for 4 histories ($params)");
+    }
+    # Over n, the PMF sums to 1 and its mean is the closed-form expectation; with no history it is the new customer's.
+    my ($pm) = psql_rows($db, qq{WITH m AS (SELECT ROW($row, 0, 0, 0, 0, true)::customer_segment.pareto_nbd_model AS m),
+        h AS (SELECT x, x * 4.1 % 38 AS tx, 38.5 AS t FROM generate_series(0, 12, 3) x),
+        s AS (SELECT h.x, h.tx, h.t, sum(p) AS total, sum(n * p) AS mean,
+                     customer_segment.pareto_nbd_expected_purchases(m, 39, h.x, h.tx, h.t) AS expected
+                FROM h, m, generate_series(0, 600) n,
+                     LATERAL (SELECT customer_segment.pareto_nbd_probability_purchases(m, 39, n, h.x, h.tx, h.t) AS p) q
+               GROUP BY h.x, h.tx, h.t, m.m)
+        SELECT max(abs(total - 1)), max(abs(mean - expected) / expected),
+               (SELECT abs(sum(n * customer_segment.pareto_nbd_probability_purchases(m, 39, n))
+                           / customer_segment.pareto_nbd_expected_purchases_new(m, 39) - 1)
+                  FROM m, generate_series(0, 600) n GROUP BY m.m)
+          FROM s;});
+    ok($pm->[0] < 1e-9 && $pm->[1] < 1e-9 && $pm->[2] < 1e-9,
+       "Pareto/NBD PMF sums to 1 (off by $pm->[0]) with the closed-form mean (rel. $pm->[1]; new customers $pm->[2])");
 }
+
+# Pareto/NBD at s = 1: the expectations take their limit, continuous with s = 1 +- 1e-7.
+my ($s1) = psql_rows($db, q{SELECT max(abs(e1 - e0) / e0) FILTER (WHERE k = 0), max(abs(e1 - e0) / e0) FILTER (WHERE k = 1),
+        min(e0) FROM (
+    SELECT k, customer_segment.pareto_nbd_expected_purchases(ROW(0.55, 10.6, 1, 11.7, 0, 0, 0, 0, true), 39, 2, 30, 38) AS e0,
+              customer_segment.pareto_nbd_expected_purchases(ROW(0.55, 10.6, 1 + (2 * k - 1) * 1e-7, 11.7, 0, 0, 0, 0, true), 39, 2, 30, 38) AS e1
+      FROM generate_series(0, 1) k
+    UNION ALL
+    SELECT 2, customer_segment.pareto_nbd_expected_purchases_new(ROW(0.55, 10.6, 1, 11.7, 0, 0, 0, 0, true), 39),
+           0.55 * 11.7 / 10.6 * ln(1 + 39 / 11.7)) x;});
+ok($s1->[0] < 1e-6 && $s1->[1] < 1e-6 && $s1->[2] > 0, "Pareto/NBD expectation at s = 1 is the limit of s -> 1 from both sides ($s1->[0], $s1->[1])");
+my ($s1new) = psql_rows($db, q{SELECT customer_segment.pareto_nbd_expected_purchases_new(ROW(0.55, 10.6, 1, 11.7, 0, 0, 0, 0, true), 39) / (0.55 * 11.7 / 10.6 * ln(1 + 39 / 11.7)) - 1});
+ok(abs($s1new->[0]) < 1e-12, 'new-customer expectation at s = 1 is r beta / alpha ln(1 + t / beta)');
+
+# Pareto/NBD CLV is the month-by-month discounted sum of expected purchases, written here in plain SQL.
+my ($clv) = psql_rows($db, q{WITH m AS (SELECT ROW(0.55, 10.58, 0.61, 11.67, 0, 0, 0, 0, true)::customer_segment.pareto_nbd_model AS m),
+    h AS (SELECT x, x * 3.3 % 38 AS tx, 38.5 AS t FROM generate_series(0, 20, 4) x)
+    SELECT max(abs(customer_segment.pareto_nbd_clv(m, h.x, h.tx, h.t, 42.5, 24, 0.02, 4.345, 0.3)
+                   / (SELECT sum(42.5 * 0.3 * (customer_segment.pareto_nbd_expected_purchases(m, i * 4.345, h.x, h.tx, h.t)
+                                               - customer_segment.pareto_nbd_expected_purchases(m, (i - 1) * 4.345, h.x, h.tx, h.t))
+                                 / 1.02 ^ i) FROM generate_series(1, 24) i) - 1))
+      FROM h, m;});
+ok($clv->[0] < 1e-12, "pareto_nbd_clv equals the plain-SQL discounted sum (max rel. diff $clv->[0])");
 
 SKIP: {
     my $data = shared_data();

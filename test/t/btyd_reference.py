@@ -7,6 +7,8 @@
   btyd_reference.py pnbdloglik r alpha s beta   stdin: x,tx,T rows -> per-row Pareto/NBD log-likelihoods
   btyd_reference.py pnbdpredict r alpha s beta t stdin: x,tx,T rows -> p_alive,expected(t) per row
   btyd_reference.py pnbdfit                      stdin: x,tx,T rows -> r,alpha,s,beta,loglik
+  btyd_reference.py pnbdpmf r alpha s beta t n   stdin: x,tx,T rows -> P(n purchases in t | history) per row,
+                                                 by numerical integration over (lambda, mu), no closed form
   btyd_reference.py ggfit                       stdin: x,m rows (x > 0) -> p,q,gamma,loglik
   btyd_reference.py ggloglik p q gamma          stdin: x,m rows -> per-row log-likelihoods
   btyd_reference.py simulate n seed r alpha a b -> x,tx,T rows simulated from BG/NBD, T ~ U(20, 80)
@@ -53,6 +55,26 @@ def pnbd_ll(params, x, tx, T):
     A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     return A1 + np.logaddexp(-(r + x) * np.log(alpha + T) - s * np.log(beta + T),
                              np.log(s) + pnbd_log_a0(params, x, tx, T) - np.log(r + s + x))
+
+
+def pnbd_pmf_by_integration(params, t, n, x, tx, T):
+    """The definition averaged over the prior: purchases are Poisson(lambda) while
+    alive, the lifetime is Exponential(mu).  The trapezoid rule on a fine grid in
+    (log lambda, log mu) converges geometrically for these smooth, fast-decaying
+    integrands; 1e-10 is reached long before h = 0.02."""
+    r, alpha, s, beta = params
+    grid = np.arange(-60, 5, 0.02)
+    u, v = np.meshgrid(grid, grid, indexing="ij")
+    lam, mu = np.exp(u), np.exp(v)
+    log_prior = (r * u + r * np.log(alpha) - alpha * lam - special.gammaln(r)
+                 + s * v + s * np.log(beta) - beta * mu - special.gammaln(s))
+    weight = np.exp(log_prior + x * u - (lam + mu) * T)               # prior x alive part of the likelihood
+    dead = np.exp(log_prior + x * u + np.log(mu / (lam + mu)) - (lam + mu) * tx) * -np.expm1(-(lam + mu) * (T - tx))
+    survive = np.exp(-(lam + mu) * t + n * np.log(lam * t) - special.gammaln(n + 1))
+    die = np.exp(np.log(mu) + n * u - (n + 1) * np.log(lam + mu)) * special.gammainc(n + 1, (lam + mu) * t)
+    alive_mass, dead_mass = weight.sum(), dead.sum()
+    future = (weight * (survive + die)).sum()
+    return ((dead_mass if n == 0 else 0) + future) / (alive_mass + dead_mass)
 
 
 def gg_ll(params, x, m):
@@ -120,6 +142,10 @@ def main():
     elif cmd == "pnbdfit":
         params, ll = fit(pnbd_ll, read_rows(3), 4)
         print(",".join(repr(float(v)) for v in list(params) + [ll]))
+    elif cmd == "pnbdpmf":
+        params, t, n = args[:4], args[4], int(args[5])
+        for x, tx, T in zip(*read_rows(3)):
+            print(repr(pnbd_pmf_by_integration(params, t, n, x, tx, T)))
     elif cmd == "ggfit":
         params, ll = fit(gg_ll, read_rows(2), 3)
         print(",".join(repr(float(v)) for v in list(params) + [ll]))
