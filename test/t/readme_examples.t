@@ -20,8 +20,9 @@ for my $sql (@blocks) {
     $i++;
     my ($first) = $sql =~ /^(?:--[^\n]*\n)*\s*([^\n]*)/;
     SKIP: {
-        # The CDNOW walk-through reads ../shared/data, which only some checkouts have beside them.
-        skip "README example $i needs ../shared/data", 1 if $sql =~ m{\.\./shared/data} && !shared_data();
+        # The CDNOW walk-through reads ../shared/data, which only some checkouts have beside them;
+        # the blocks after the load use its cdnow table.
+        skip "README example $i needs ../shared/data", 1 if $sql =~ m{\.\./shared/data|\bcdnow\b} && !shared_data();
         my $ok = eval { psql('cs_readme', "SET client_min_messages = warning;\n$sql"); 1 };
         ok($ok, "README example $i runs: $first") or diag($@);
     }

@@ -9,7 +9,9 @@ use File::Spec;
 
 our @EXPORT = qw(psql psql_rows psql_fails new_database project_root shared_data);
 
-sub project_root { return File::Spec->rel2abs(dirname(__FILE__) . '/../../..'); }
+# Resolved once, when the module loads: tests may chdir afterwards.
+my $root = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
+sub project_root { return $root; }
 
 # ../shared/data beside the project root, or undef when it is not there.
 sub shared_data {

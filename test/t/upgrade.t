@@ -1,0 +1,119 @@
+# Upgrade path: install the previous release (1.0), use it the way a customer
+# does (edited rule set, tier ladder, a registered source with history, a few
+# refreshes), ALTER EXTENSION ... UPDATE, and check nothing was lost or changed,
+# that the updated database has exactly the objects of a fresh install, that
+# refresh and the new functions work, and that it survives pg_dump -> restore.
+use strict;
+use warnings;
+use Test::More;
+use Digest::MD5 qw(md5_hex);
+use lib 't/lib', 'test/t/lib';
+use CsTest;
+
+my $bindir = `\${PG_CONFIG:-pg_config} --bindir`;
+my $sharedir = `\${PG_CONFIG:-pg_config} --sharedir`;
+chomp($bindir, $sharedir);
+
+# src/sql is the released 1.0 script: changing it would give a database that was
+# installed as 1.0 other objects than one installed now.  Changes go in an update.
+open my $fh, '<', "$sharedir/extension/customer_segment--1.0.sql" or die "no installed 1.0 script: $!";
+my $base = do { local $/; <$fh> };
+close $fh;
+is(md5_hex($base), 'e2d7eade82174f3740320d2a7e597a97', 'the installed 1.0 script is the released one, byte for byte');
+
+my $db = 'cs_upgrade';
+psql('postgres', "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db;");
+psql($db, q{CREATE EXTENSION customer_segment VERSION '1.0';});
+my ($v0) = psql_rows($db, q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment';});
+is($v0->[0], '1.0', 'installed 1.0');
+
+psql($db, q{
+    SELECT customer_segment.copy_segment_rules('standard', 'mine');
+    UPDATE customer_segment.rfm_segment_rules SET segment = 'Stars', action = 'Send a gift'
+     WHERE rule_set = 'mine' AND segment = 'Champions';
+    INSERT INTO customer_segment.tier_ladders VALUES ('club', 'Silver', 1, 0, NULL), ('club', 'Gold', 2, 500, 'Free shipping');
+    CREATE SCHEMA shop;
+    SELECT customer_segment.create_sample_store('shop', 1500, 11);
+    SELECT customer_segment.register_source('web', 'shop.orders', 'customer_id', 'ordered_at', 'amount',
+        rule_set => 'mine', as_of => DATE '2025-11-30', history_days => 400, tier_ladder => 'club');
+    SELECT customer_segment.refresh('web');
+    UPDATE customer_segment.sources SET as_of = DATE '2025-12-31' WHERE name = 'web';
+    SELECT customer_segment.refresh('web');
+});
+
+# Everything a user stored or the extension computed, as one text per object.
+my %snapshot_sql = (
+    sources    => q{SELECT name, orders, customer_column, time_column, amount_column, target_schema, bins, rule_set, as_of, tier_ladder, history_days, registered_at FROM customer_segment.sources ORDER BY name},
+    rules      => q{SELECT * FROM customer_segment.rfm_segment_rules ORDER BY rule_set, priority, segment},
+    ladders    => q{SELECT * FROM customer_segment.tier_ladders ORDER BY ladder, rank},
+    grid_cells => q{SELECT * FROM customer_segment.value_grid_cells ORDER BY 1, 2},
+    log        => q{SELECT source, started_at, finished_at, status, customers, error FROM customer_segment.refresh_log ORDER BY started_at},
+    history    => q{SELECT * FROM customer_segment.segment_history ORDER BY 1, 2, 3},
+    customers  => q{SELECT * FROM shop.web_customers ORDER BY customer_id},
+    segments   => q{SELECT * FROM shop.web_segments ORDER BY 1},
+    grid       => q{SELECT * FROM shop.web_rf_grid ORDER BY 1, 2},
+    lifecycle  => q{SELECT * FROM shop.web_lifecycle ORDER BY 1},
+    tiers      => q{SELECT * FROM shop.web_tiers ORDER BY 1},
+    cohorts    => q{SELECT * FROM shop.web_cohorts ORDER BY 1, 2},
+    orders     => q{SELECT * FROM shop.orders ORDER BY 1, 2, 3},
+);
+sub snapshot {
+    my ($d) = @_;
+    return { map { $_ => psql($d, "$snapshot_sql{$_};") } keys %snapshot_sql };
+}
+my $before = snapshot($db);
+my ($hist) = psql_rows($db, q{SELECT count(DISTINCT snapshot_date), count(*) FROM customer_segment.segment_history;});
+ok($hist->[0] == 2 && $hist->[1] > 2000, "1.0 kept two history snapshots ($hist->[1] rows)");
+like($before->{customers}, qr/Stars/, 'the edited rule set is in use');
+
+psql($db, q{ALTER EXTENSION customer_segment UPDATE;});
+my ($v1) = psql_rows($db, q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment';});
+is($v1->[0], '1.1', 'ALTER EXTENSION UPDATE went to 1.1');
+my $after = snapshot($db);
+for my $k (sort keys %snapshot_sql) {
+    is($after->{$k}, $before->{$k}, "unchanged by the update: $k (" . scalar(split /\n/, $before->{$k}) . ' rows)');
+}
+
+# The updated database has the objects of a fresh 1.1 install, with the same definitions.
+my $catalog = q{
+    SELECT pg_describe_object(d.classid, d.objid, 0) || coalesce(' ' || md5(pg_get_functiondef(p.oid)), '')
+                                                     || coalesce(' ' || obj_description(d.objid, d.classid::regclass::name), '')
+      FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'customer_segment'
+      LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid AND p.prokind <> 'a'
+     WHERE d.deptype = 'e' ORDER BY 1;};
+psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_fresh; CREATE DATABASE cs_upgrade_fresh;');
+psql('cs_upgrade_fresh', 'CREATE EXTENSION customer_segment;');
+my $fresh_objects = psql('cs_upgrade_fresh', $catalog);
+my $updated_objects = psql($db, $catalog);
+cmp_ok(scalar(split /\n/, $fresh_objects), '>', 150, 'a fresh 1.1 install has its objects');
+is($updated_objects, $fresh_objects, 'updated and fresh installs have the same objects, definitions and comments');
+
+# Refresh, history and the 1.1 functions work on the updated database.
+my ($st) = psql_rows($db, q{SELECT customer_segment.refresh('web');});
+is($st->[0], 'ok', 'refresh after the update');
+my ($re) = psql_rows($db, q{SELECT count(*), (SELECT count(DISTINCT snapshot_date) FROM customer_segment.segment_history)
+    FROM customer_segment.refresh_log WHERE status = 'ok';});
+is_deeply($re, [3, 2], 'the refresh was logged next to the two before it; its snapshot replaced the one of the same as_of');
+is(psql($db, "$snapshot_sql{customers};"), $before->{customers}, 'recomputed views equal those computed by 1.0 for the same as_of');
+my ($new) = psql_rows($db, q{WITH m AS (SELECT customer_segment.pareto_nbd_fit(frequency, recency, t) AS m FROM shop.web_customers WHERE orders > 0)
+    SELECT count(*), count(*) FILTER (WHERE customer_segment.pareto_nbd_clv(m, frequency, recency, t, 40) >= 0
+                                       AND customer_segment.pareto_nbd_probability_purchases(m, 30, 1, frequency, recency, t) BETWEEN 0 AND 1)
+      FROM shop.web_customers, m WHERE orders > 0;});
+ok($new->[0] > 1000 && $new->[0] == $new->[1], "1.1's Pareto/NBD CLV and P(X = n) work for the $new->[0] customers");
+
+# pg_dump of the updated database restores as 1.1 with the user's data.
+my $dump = "/tmp/cs_upgrade.$$.sql";
+system("'$bindir/pg_dump' -d $db -f $dump") == 0 or die 'pg_dump failed';
+psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_restored; CREATE DATABASE cs_upgrade_restored;');
+my $out = `psql -X -q -v ON_ERROR_STOP=1 -d cs_upgrade_restored -f $dump 2>&1`;
+is($?, 0, 'the updated database dumps and restores') or diag($out);
+unlink $dump;
+my $restored = snapshot('cs_upgrade_restored');
+my $now = snapshot($db);
+is_deeply([ map { $restored->{$_} } qw(sources rules ladders history) ], [ map { $now->{$_} } qw(sources rules ladders history) ],
+          'sources, rule sets, ladders and history came back');
+my ($rv) = psql_rows('cs_upgrade_restored', q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment';});
+is($rv->[0], '1.1', 'restored as 1.1');
+
+psql('postgres', 'DROP DATABASE cs_upgrade; DROP DATABASE cs_upgrade_fresh; DROP DATABASE cs_upgrade_restored;');
+done_testing();
