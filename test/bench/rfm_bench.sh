@@ -6,17 +6,20 @@
 #   (d) the same pipeline written as one query over the extension's aggregates and functions
 #       (what a view would run; no set-returning-function materialisation)
 # Each query runs REPS times (best time kept), serially and with 2 parallel
-# workers; prints the times, c/a and b/c, and the hash-aggregate memory per customer.
+# workers, at each work_mem of WORK_MEMS: PostgreSQL's default 4MB (hash
+# aggregates and sorts spill to temporary files), 64MB, and 4GB (everything in
+# memory).  Prints the times, c/a and b/c, and the hash-aggregate memory per customer.
 # Usage: bash test/bench/rfm_bench.sh [customers]   (default 1000000, ~9M orders)
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
 CUSTOMERS=${1:-1000000}
 REPS=${REPS:-3}
+WORK_MEMS=${WORK_MEMS:-4MB 64MB 4GB}
 cs_ensure_packages $CS_BUILD_PACKAGES bc
 cs_build_install
 cs_start_cluster
-psql -X -q -c "ALTER SYSTEM SET shared_buffers = '4GB'" -c "ALTER SYSTEM SET work_mem = '4GB'" \
+psql -X -q -c "ALTER SYSTEM SET shared_buffers = '4GB'" \
      -c "ALTER SYSTEM SET max_parallel_workers_per_gather = 2" -c "ALTER SYSTEM SET jit = off"
 cs_as_dbuser "$(dirname "$PG_CONFIG")/pg_ctl" -D "$CS_PGDATA" -l "$CS_TMP/server.log" -w restart >/dev/null
 
@@ -78,22 +81,24 @@ SELECT count(*) FROM (
     SELECT customer_id, customer_segment.rfm_cell(r, f, m) AS cell, map.segments[(r - 1) * 25 + (f - 1) * 5 + m] AS segment
       FROM scored, map) x WHERE segment IS NOT NULL AND cell IS NOT NULL"
 
-best_ms() {   # best_ms WORKERS SQL
-    local workers=$1 sql=$2 best="" t
+best_ms() {   # best_ms WORKERS SQL [WORK_MEM]
+    local workers=$1 sql=$2 wm=${3:-4GB} best="" t
     for _ in $(seq "$REPS"); do
-        t=$(psql -X -q -c "SET max_parallel_workers_per_gather = $workers" -c '\timing on' -c "$sql" \
+        t=$(psql -X -q -c "SET max_parallel_workers_per_gather = $workers" -c "SET work_mem = '$wm'" -c '\timing on' -c "$sql" \
               | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
         if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" = 1 ]; then best=$t; fi
     done
     echo "$best"
 }
 
-printf '\n%-8s %11s %11s %11s %11s %7s %7s %7s %7s\n' workers "a floor" "b plain" "c ext" "d blocks" \
+printf '\n%-8s %-8s %11s %11s %11s %11s %7s %7s %7s %7s\n' work_mem workers "a floor" "b plain" "c ext" "d blocks" \
     "c/a" "b/c" "d/a" "b/d"
-for w in 0 2; do
-    a=$(best_ms $w "$Q_FLOOR"); b=$(best_ms $w "$Q_PLAIN"); c=$(best_ms $w "$Q_EXT"); d=$(best_ms $w "$Q_BLOCKS")
-    printf '%-8s %9.0fms %9.0fms %9.0fms %9.0fms %7.2f %7.2f %7.2f %7.2f\n' "$w" "$a" "$b" "$c" "$d" \
-        "$(echo "$c / $a" | bc -l)" "$(echo "$b / $c" | bc -l)" "$(echo "$d / $a" | bc -l)" "$(echo "$b / $d" | bc -l)"
+for wm in $WORK_MEMS; do
+    for w in 0 2; do
+        a=$(best_ms $w "$Q_FLOOR" $wm); b=$(best_ms $w "$Q_PLAIN" $wm); c=$(best_ms $w "$Q_EXT" $wm); d=$(best_ms $w "$Q_BLOCKS" $wm)
+        printf '%-8s %-8s %9.0fms %9.0fms %9.0fms %9.0fms %7.2f %7.2f %7.2f %7.2f\n' "$wm" "$w" "$a" "$b" "$c" "$d" \
+            "$(echo "$c / $a" | bc -l)" "$(echo "$b / $c" | bc -l)" "$(echo "$d / $a" | bc -l)" "$(echo "$b / $d" | bc -l)"
+    done
 done
 
 # Summary aggregate alone vs the floor (same GROUP BY, serial), and hash-table memory.
@@ -101,8 +106,8 @@ Q_SUM="SELECT count(*) FROM (SELECT customer_id, customer_segment.rfm_summary(or
   FROM b.orders GROUP BY 1) x WHERE NOT (s IS NULL)"
 sa=$(best_ms 0 "$Q_FLOOR"); ss=$(best_ms 0 "$Q_SUM")
 printf '\nsummary aggregate alone, serial: %.0f ms (floor %.0f ms, ratio %.2f)\n' "$ss" "$sa" "$(echo "$ss / $sa" | bc -l)"
-mem() {
-    psql -X -q -A -t -c "SET max_parallel_workers_per_gather = 0" -c "SET enable_sort = off" \
+mem() {   # with work_mem 4GB, so the hash table holds every customer
+    psql -X -q -A -t -c "SET max_parallel_workers_per_gather = 0" -c "SET enable_sort = off" -c "SET work_mem = '4GB'" \
          -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $1" | sed -n 's/.*Memory Usage: \([0-9]*\)kB.*/\1/p' | head -1
 }
 customers=$(psql -X -q -A -t -c "SELECT count(DISTINCT customer_id) FROM b.orders")
