@@ -441,53 +441,73 @@ pnbd_expected_sql(PG_FUNCTION_ARGS)
 	return horizon_datum(fcinfo, pnbd_expected, "the expected number of purchases");
 }
 
+/* A function of a horizon alone: a newly acquired customer. */
+typedef double (*NewCustomerFn) (const double *p, double t);
+/* P(X = n in a horizon) given a history: model, horizon, n, frequency, recency, t. */
+typedef double (*PmfFn) (const double *p, double t, int64_t n, double x, double tx, double T);
+
+static Datum
+new_customer_datum(FunctionCallInfo fcinfo, NewCustomerFn fn)
+{
+	double		p[4];
+	double		t = PG_GETARG_FLOAT8(1);
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(t);
+	PG_RETURN_FLOAT8(checked_result(fn(p, t), "the expected number of purchases"));
+}
+
+/*
+ * <model>_probability_purchases(model, horizon, n[, frequency, recency, t]):
+ * without a history it is the PMF of a newly acquired customer (x = t_x = T = 0).
+ */
+static Datum
+pmf_datum(FunctionCallInfo fcinfo, PmfFn fn)
+{
+	double		p[4];
+	double		t = PG_GETARG_FLOAT8(1);
+	int64		n = PG_GETARG_INT64(2);
+	double		x = 0,
+				tx = 0,
+				T = 0;
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(t);
+	check_count(n);
+	if (PG_NARGS() > 3)
+	{
+		x = PG_GETARG_FLOAT8(3);
+		tx = PG_GETARG_FLOAT8(4);
+		T = PG_GETARG_FLOAT8(5);
+		check_observation(x, tx, T);
+		if (x == 0)
+			tx = 0;
+	}
+	if (t == 0)
+		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
+	PG_RETURN_FLOAT8(checked_result(fn(p, t, n, x, tx, T), "P(X(t) = n)"));
+}
+
 PG_FUNCTION_INFO_V1(bgnbd_expected_new_sql);
 Datum
 bgnbd_expected_new_sql(PG_FUNCTION_ARGS)
 {
-	double		p[4];
-	double		t = PG_GETARG_FLOAT8(1);
-
-	model_params(fcinfo, 0, 4, p);
-	check_horizon(t);
-	PG_RETURN_FLOAT8(checked_result(bgnbd_expected_new(p, t), "the expected number of purchases"));
+	return new_customer_datum(fcinfo, bgnbd_expected_new);
 }
 
+/* Both SQL signatures (without and with a history) of bgnbd_probability_purchases. */
 PG_FUNCTION_INFO_V1(bgnbd_pmf_sql);
 Datum
 bgnbd_pmf_sql(PG_FUNCTION_ARGS)
 {
-	double		p[4];
-	double		t = PG_GETARG_FLOAT8(1);
-	int64		n = PG_GETARG_INT64(2);
-
-	model_params(fcinfo, 0, 4, p);
-	check_horizon(t);
-	check_count(n);
-	if (t == 0)
-		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
-	PG_RETURN_FLOAT8(checked_result(bgnbd_pmf_new(p, t, n), "P(X(t) = n)"));
+	return pmf_datum(fcinfo, bgnbd_pmf);
 }
 
-/* bgnbd_probability_purchases(model, horizon, n, frequency, recency, t): the conditional PMF. */
 PG_FUNCTION_INFO_V1(bgnbd_pmf_conditional_sql);
 Datum
 bgnbd_pmf_conditional_sql(PG_FUNCTION_ARGS)
 {
-	double		p[4];
-	double		t = PG_GETARG_FLOAT8(1);
-	int64		n = PG_GETARG_INT64(2);
-	double		x = PG_GETARG_FLOAT8(3),
-				tx = PG_GETARG_FLOAT8(4),
-				T = PG_GETARG_FLOAT8(5);
-
-	model_params(fcinfo, 0, 4, p);
-	check_horizon(t);
-	check_observation(x, tx, T);
-	check_count(n);
-	if (t == 0)
-		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
-	PG_RETURN_FLOAT8(checked_result(bgnbd_pmf(p, t, n, x, x > 0 ? tx : 0, T), "P(X(t) = n)"));
+	return pmf_datum(fcinfo, bgnbd_pmf);
 }
 
 PG_FUNCTION_INFO_V1(gg_expected_spend_sql);
@@ -588,42 +608,12 @@ PG_FUNCTION_INFO_V1(pnbd_expected_new_sql);
 Datum
 pnbd_expected_new_sql(PG_FUNCTION_ARGS)
 {
-	double		p[4];
-	double		t = PG_GETARG_FLOAT8(1);
-
-	model_params(fcinfo, 0, 4, p);
-	check_horizon(t);
-	PG_RETURN_FLOAT8(checked_result(pnbd_expected_new(p, t), "the expected number of purchases"));
+	return new_customer_datum(fcinfo, pnbd_expected_new);
 }
 
-/*
- * pareto_nbd_probability_purchases(model, horizon, n[, frequency, recency, t]):
- * without a history it is the PMF of a newly acquired customer (x = t_x = T = 0).
- */
 PG_FUNCTION_INFO_V1(pnbd_pmf_sql);
 Datum
 pnbd_pmf_sql(PG_FUNCTION_ARGS)
 {
-	double		p[4];
-	double		t = PG_GETARG_FLOAT8(1);
-	int64		n = PG_GETARG_INT64(2);
-	double		x = 0,
-				tx = 0,
-				T = 0;
-
-	model_params(fcinfo, 0, 4, p);
-	check_horizon(t);
-	check_count(n);
-	if (PG_NARGS() > 3)
-	{
-		x = PG_GETARG_FLOAT8(3);
-		tx = PG_GETARG_FLOAT8(4);
-		T = PG_GETARG_FLOAT8(5);
-		check_observation(x, tx, T);
-		if (x == 0)
-			tx = 0;
-	}
-	if (t == 0)
-		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
-	PG_RETURN_FLOAT8(checked_result(pnbd_pmf(p, t, n, x, tx, T), "P(X(t) = n)"));
+	return pmf_datum(fcinfo, pnbd_pmf);
 }

@@ -6,8 +6,6 @@ use Test::More;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
 
-my $bindir = `\${PG_CONFIG:-pg_config} --bindir`;
-chomp $bindir;
 my $src = new_database('cs_dump_src');
 psql($src, q{
     SELECT customer_segment.copy_segment_rules('standard', 'mine');
@@ -19,13 +17,8 @@ psql($src, q{
 });
 my $before = psql($src, q{SELECT customer_id, segment FROM customer_segment.rfm_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', 5, 'mine') ORDER BY 1;});
 
-my $dump = "/tmp/cs_dump.$$.sql";
-system("'$bindir/pg_dump' -d $src -f $dump") == 0 or die 'pg_dump failed';
-ok(-s $dump, 'pg_dump wrote a dump');
-psql('postgres', 'DROP DATABASE IF EXISTS cs_dump_dst; CREATE DATABASE cs_dump_dst;');
-my $restore = `psql -X -q -v ON_ERROR_STOP=1 -d cs_dump_dst -f $dump 2>&1`;
-is($?, 0, 'the dump restores without errors') or diag($restore);
-unlink $dump;
+my ($rc, $restore) = dump_restore($src, 'cs_dump_dst');
+is($rc, 0, 'pg_dump output restores into a new database without errors') or diag($restore);
 
 my ($standard) = psql_rows('cs_dump_dst', q{SELECT count(*) FROM customer_segment.rfm_segment_rules WHERE rule_set = 'standard';});
 is($standard->[0], 12, 'the standard rule set is there once');

@@ -10,9 +10,8 @@ use Digest::MD5 qw(md5_hex);
 use lib 't/lib', 'test/t/lib';
 use CsTest;
 
-my $bindir = `\${PG_CONFIG:-pg_config} --bindir`;
 my $sharedir = `\${PG_CONFIG:-pg_config} --sharedir`;
-chomp($bindir, $sharedir);
+chomp $sharedir;
 
 # src/sql is the released 1.0 script: changing it would give a database that was
 # installed as 1.0 other objects than one installed now.  Changes go in an update.
@@ -102,12 +101,8 @@ my ($new) = psql_rows($db, q{WITH m AS (SELECT customer_segment.pareto_nbd_fit(f
 ok($new->[0] > 1000 && $new->[0] == $new->[1], "1.1's Pareto/NBD CLV and P(X = n) work for the $new->[0] customers");
 
 # pg_dump of the updated database restores as 1.1 with the user's data.
-my $dump = "/tmp/cs_upgrade.$$.sql";
-system("'$bindir/pg_dump' -d $db -f $dump") == 0 or die 'pg_dump failed';
-psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_restored; CREATE DATABASE cs_upgrade_restored;');
-my $out = `psql -X -q -v ON_ERROR_STOP=1 -d cs_upgrade_restored -f $dump 2>&1`;
-is($?, 0, 'the updated database dumps and restores') or diag($out);
-unlink $dump;
+my ($rc, $out) = dump_restore($db, 'cs_upgrade_restored');
+is($rc, 0, 'the updated database dumps and restores') or diag($out);
 my $restored = snapshot('cs_upgrade_restored');
 my $now = snapshot($db);
 is_deeply([ map { $restored->{$_} } qw(sources rules ladders history) ], [ map { $now->{$_} } qw(sources rules ladders history) ],

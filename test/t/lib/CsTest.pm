@@ -7,7 +7,7 @@ use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec;
 
-our @EXPORT = qw(psql psql_rows psql_fails new_database project_root shared_data);
+our @EXPORT = qw(psql psql_rows psql_fails new_database dump_restore project_root shared_data);
 
 # Resolved once, when the module loads: tests may chdir afterwards.
 my $root = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
@@ -64,6 +64,21 @@ sub new_database {
     psql('postgres', "CREATE DATABASE $db;");
     psql($db, 'CREATE EXTENSION customer_segment;');
     return $db;
+}
+
+# pg_dump of one database restored with psql into a new, empty one.
+# Returns psql's exit status and output; dies if pg_dump fails.
+sub dump_restore {
+    my ($from, $to) = @_;
+    my $bindir = `\${PG_CONFIG:-pg_config} --bindir`;
+    chomp $bindir;
+    my $dump = "/tmp/cstest_dump.$$.sql";
+    system("'$bindir/pg_dump' -d '$from' -f '$dump'") == 0 && -s $dump or die "pg_dump of $from failed";
+    psql('postgres', "DROP DATABASE IF EXISTS $to; CREATE DATABASE $to;");
+    my $out = `psql -X -q -v ON_ERROR_STOP=1 -d '$to' -f '$dump' 2>&1`;
+    my $rc = $?;
+    unlink $dump;
+    return ($rc, $out);
 }
 
 1;
