@@ -500,6 +500,48 @@ run_case(const char *name, void (*fn) (void))
 		cases_passed++;
 }
 
+/* Pareto/NBD predictions: the PMF is a distribution whose mean is the closed-form expectation. */
+static void
+test_pareto_nbd(void)
+{
+	const double params[][4] = {{0.553, 10.578, 0.606, 11.669}, {0.8, 3.0, 0.5, 12.0}, {0.55, 10.6, 1.0, 11.7}};
+	const double hist[][3] = {{0, 0, 0}, {0, 0, 20}, {2, 30.43, 38.86}, {9, 12, 38}};
+
+	for (int k = 0; k < 3; k++)
+		for (int h = 0; h < 4; h++)
+		{
+			const double *p = params[k];
+			double		x = hist[h][0],
+						tx = hist[h][1],
+						T = hist[h][2];
+			double		total = 0,
+						mean = 0,
+						expected = pnbd_expected(p, 39, x, tx, T);
+
+			for (int n = 0; n <= 800; n++)
+			{
+				double		pn = pnbd_pmf(p, 39, n, x, tx, T);
+
+				CHECK(pn >= -1e-15 && pn <= 1 + 1e-15, "P(X = %d) = %g is a probability", n, pn);
+				total += pn;
+				mean += n * pn;
+			}
+			CHECK(fabs(total - 1) < 1e-10, "params %d history %d: PMF sums to %.15f", k, h, total);
+			CHECK(fabs(mean - expected) < 1e-9 * expected, "params %d history %d: mean %.12f = expectation %.12f",
+				  k, h, mean, expected);
+		}
+	/* A new customer is a customer with an empty history; s = 1 is the limit of s -> 1. */
+	CHECK(fabs(pnbd_expected_new(params[0], 39) - pnbd_expected(params[0], 39, 0, 0, 0)) < 1e-14, "new = empty history");
+	{
+		double		lo[4] = {0.55, 10.6, 1 - 1e-9, 11.7},
+					hi[4] = {0.55, 10.6, 1 + 1e-9, 11.7};
+		double		at = pnbd_expected_new(params[2], 39);
+
+		CHECK(fabs(pnbd_expected_new(lo, 39) - at) < 1e-8 * at && fabs(pnbd_expected_new(hi, 39) - at) < 1e-8 * at,
+			  "expectation continuous at s = 1: %.12f", at);
+	}
+}
+
 int
 main(void)
 {
@@ -512,6 +554,7 @@ main(void)
 	run_case("retention counts: hand example, combine, serial form", test_retention);
 	run_case("lifecycle: stages by precedence, returns after a lapse", test_lifecycle);
 	run_case("btyd: special functions, compaction, predictions, fit optimum", test_btyd);
+	run_case("pareto/nbd: PMF sums to 1 with the closed-form mean, s = 1", test_pareto_nbd);
 	printf("unit: %d passed, %d failed\n", cases_passed, cases_failed);
 	return cases_failed != 0;
 }
