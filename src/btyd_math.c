@@ -749,10 +749,12 @@ pnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T)
 				s = p[2],
 				beta = p[3];
 	double		loglik = pnbd_loglik(p, x, tx, T);
-	double		alive = pnbd_p_alive(p, x, tx, T);
+	double		log_prior = r * log(alpha) + s * log(beta) - lgamma(r);
+	/* the alive part of the likelihood over the whole likelihood is P(alive) */
+	double		alive = exp(log_prior + lgamma(r + x) - (r + x) * log(alpha + T) - s * log(beta + T) - loglik);
 	double		log_t = log(t);
-	double		survive = n * log_t - lgamma(n + 1.0) + lgamma(r + x + n) - lgamma(r)
-		+ r * log(alpha) + s * log(beta) - (r + x + n) * log(alpha + T + t) - s * log(beta + T + t);
+	double		survive = log_prior + n * log_t - lgamma(n + 1.0) + lgamma(r + x + n)
+		- (r + x + n) * log(alpha + T + t) - s * log(beta + T + t);
 	/* dying in (T, T+t] after n purchases = P(Gamma(n+1, lambda+mu) <= t) mu lambda^n / (lambda+mu)^(n+1) */
 	double		die_any = pnbd_log_mixed_moment(p, x, n, 0, T);
 	double		die_late = -INFINITY;
