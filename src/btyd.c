@@ -49,6 +49,14 @@ check_observation(double x, double tx, double T)
 				 errhint("Use the frequency, recency and t fields of rfm_summary in one time unit.")));
 }
 
+/* A checked history's recency: 0 without a repeat purchase, by definition. */
+static double
+observed_recency(double x, double tx, double T)
+{
+	check_observation(x, tx, T);
+	return x > 0 ? tx : 0;
+}
+
 static FitState *
 fit_state(FunctionCallInfo fcinfo, MemoryContext aggctx, int penalizer_argno)
 {
@@ -94,8 +102,7 @@ bgnbd_fit_trans(PG_FUNCTION_ARGS)
 	x = PG_GETARG_FLOAT8(1);
 	tx = PG_GETARG_FLOAT8(2);
 	T = PG_GETARG_FLOAT8(3);
-	check_observation(x, tx, T);
-	btyd_rows_add(&st->rows, x, x > 0 ? tx : 0, T, 1, &alloc);
+	btyd_rows_add(&st->rows, x, observed_recency(x, tx, T), T, 1, &alloc);
 	PG_RETURN_POINTER(st);
 }
 
@@ -379,9 +386,7 @@ history_datum(FunctionCallInfo fcinfo, HistoryFn fn, const char *what)
 				T = PG_GETARG_FLOAT8(3);
 
 	model_params(fcinfo, 0, 4, p);
-	check_observation(x, tx, T);
-	/* Without a repeat purchase recency is 0 by definition. */
-	PG_RETURN_FLOAT8(checked_result(fn(p, x, x > 0 ? tx : 0, T), what));
+	PG_RETURN_FLOAT8(checked_result(fn(p, x, observed_recency(x, tx, T), T), what));
 }
 
 static Datum
@@ -395,8 +400,7 @@ horizon_datum(FunctionCallInfo fcinfo, HorizonFn fn, const char *what)
 
 	model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
-	check_observation(x, tx, T);
-	PG_RETURN_FLOAT8(checked_result(fn(p, t, x, x > 0 ? tx : 0, T), what));
+	PG_RETURN_FLOAT8(checked_result(fn(p, t, x, observed_recency(x, tx, T), T), what));
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
@@ -477,11 +481,8 @@ pmf_datum(FunctionCallInfo fcinfo, PmfFn fn)
 	if (PG_NARGS() > 3)
 	{
 		x = PG_GETARG_FLOAT8(3);
-		tx = PG_GETARG_FLOAT8(4);
 		T = PG_GETARG_FLOAT8(5);
-		check_observation(x, tx, T);
-		if (x == 0)
-			tx = 0;
+		tx = observed_recency(x, PG_GETARG_FLOAT8(4), T);
 	}
 	if (t == 0)
 		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
@@ -568,7 +569,7 @@ discounted_clv(FunctionCallInfo fcinfo, HorizonFn expected)
 	int32		months = PG_GETARG_INT32(5);
 
 	model_params(fcinfo, 0, 4, p);
-	check_observation(x, tx, T);
+	tx = observed_recency(x, tx, T);
 	cs_check_finite(spend, "spend");
 	cs_check_finite(d, "monthly_discount");
 	cs_check_finite(per_month, "periods_per_month");
@@ -578,8 +579,6 @@ discounted_clv(FunctionCallInfo fcinfo, HorizonFn expected)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("months must be 0..1200, monthly_discount > -1 and periods_per_month > 0"),
 				 errhint("periods_per_month is 30 for frequency/recency/T in days, 4.345 in weeks, 1 in months.")));
-	if (x == 0)
-		tx = 0;
 	for (int i = 1; i <= months; i++)
 	{
 		double		cum = checked_result(expected(p, i * per_month, x, tx, T), "the expected number of purchases");
