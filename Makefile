@@ -7,27 +7,35 @@ MODULE_big   = customer_segment
 MATH_OBJS    = src/rfm_math.o src/score_math.o src/clv_math.o src/retention_math.o src/lifecycle_math.o src/btyd_math.o
 OBJS         = src/cs_util.o src/rfm.o src/score.o src/sample.o src/clv.o src/lifecycle.o src/btyd.o $(MATH_OBJS)
 
-# The 1.0 install script is written by concern in src/sql/*.sql and concatenated
-# in name order; it never changes again.  Each later release is an update script
-# src/upgrade/customer_segment--A--B.sql, and CREATE EXTENSION installs the
-# default version by running 1.0 and then the updates, as ALTER EXTENSION does.
-BASE_VERSION = 1.0
+# src/sql/*.sql is the current version, by concern, concatenated in name order.
+# src/release/ holds every released script, frozen: the install script of each
+# released version that has one and the update scripts A--B.  `make freeze`
+# writes the install script of the control file's default_version from
+# src/sql; test/t/upgrade.t fails when a released script changes, when src/sql
+# no longer equals the frozen current version, and when 1.0 plus every update
+# differs from a fresh install.  See doc/operations.md, "Releases".
+EXTVERSION   = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 SQL_PARTS    = $(sort $(wildcard src/sql/*.sql))
-DATA_built   = src/$(EXTENSION)--$(BASE_VERSION).sql
-DATA         = $(wildcard src/upgrade/$(EXTENSION)--*--*.sql)
+DATA         = $(wildcard src/release/$(EXTENSION)--*.sql)
 
 # Adding a regression test is adding sql/NAME.sql and expected/NAME.out.
 REGRESS      = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
-EXTRA_CLEAN  = test/unit/run_unit
+EXTRA_CLEAN  = test/unit/run_unit src/$(EXTENSION)--current.sql
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(DATA_built): $(SQL_PARTS) $(EXTENSION).control
+# The install script of the current version, as src/sql says it; released only by `make freeze`.
+src/$(EXTENSION)--current.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
+
+freeze: src/$(EXTENSION)--current.sql
+	@test ! -e src/release/$(EXTENSION)--$(EXTVERSION).sql || \
+	    { echo "version $(EXTVERSION) is released already: raise default_version and add an update script"; exit 1; }
+	cp $< src/release/$(EXTENSION)--$(EXTVERSION).sql
 
 # Server-free unit tests of the pure math (src/*_math.c), no fmgr involved.
 test/unit/run_unit: test/unit/run_unit.c $(MATH_OBJS:.o=.c) src/*_math.h
@@ -36,4 +44,4 @@ test/unit/run_unit: test/unit/run_unit.c $(MATH_OBJS:.o=.c) src/*_math.h
 unitcheck: test/unit/run_unit
 	test/unit/run_unit
 
-.PHONY: unitcheck
+.PHONY: unitcheck freeze

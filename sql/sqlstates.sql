@@ -51,6 +51,9 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT customer_segment.lifecycle_stage(NULL, NULL, 0, DATE '2025-01-01', churn_days => 0)$$),
     ($$SELECT customer_segment.last_reactivation(B'1', DATE '2025-01-01', 0)$$),
     ($$SELECT * FROM customer_segment.migration_matrix('o', 'o', state_column => 'nope')$$),
+    ($$SELECT * FROM customer_segment.migration_matrix('o', 'o', state_column => 'c', value_column => 'd')$$),
+    ($$SELECT customer_segment.number_sql('o', 'd')$$),
+    ($$SELECT customer_segment.safe_key_sql('o', 'nope')$$),
     -- BTYD
     ($$SELECT customer_segment.bgnbd_fit(1, 1, 10) FROM generate_series(1, 5)$$),
     ($$SELECT customer_segment.bgnbd_fit(1, 11, 10)$$),

@@ -17,22 +17,61 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.column_type(regclass, name) IS 'Type of a column of a relation; error when the column does not exist';
 
+-- SQL for a key or label column of a user's table (a customer id, a segment) that evaluates no code the
+-- table's owner could have written, whoever runs it.  A built-in type (domains resolved to their base) is
+-- used as it is: its equality, hashing and cast to text are PostgreSQL's own, and nobody else can add a cast
+-- from it.  Any other type (composite, enum, range, an array of those, an extension's type) becomes its text
+-- form through the type's output function, as format's %s does: user-defined casts and operators are never
+-- applied, and only a superuser can install an output function.  NULL stays NULL.
+CREATE FUNCTION customer_segment.safe_key_sql(rel regclass, col name, alias text DEFAULT 'o')
+RETURNS text LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog AS $$
+DECLARE
+    typ oid := customer_segment.column_type(rel, col);
+    ref text := format('%I.%I', alias, col);
+BEGIN
+    WHILE (SELECT t.typtype = 'd' FROM pg_type t WHERE t.oid = typ) LOOP
+        SELECT t.typbasetype INTO typ FROM pg_type t WHERE t.oid = typ;
+    END LOOP;
+    IF typ < 16384::oid THEN   -- FirstNormalObjectId: below it, the types initdb created
+        RETURN ref;
+    END IF;
+    RETURN format('CASE WHEN pg_catalog.num_nulls(%1$s) = 0 THEN pg_catalog.format(''%%s'', %1$s) END', ref);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.safe_key_sql(regclass, name, text) IS
+    'SQL for a key column that runs no user-defined cast or operator: the column when its type is built in, else its text form through the type''s output function';
+
+-- SQL for an amount column: numeric and float8 as they are, the other built-in number types as numeric.
+CREATE FUNCTION customer_segment.number_sql(rel regclass, col name, alias text DEFAULT 'o')
+RETURNS text LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog AS $$
+DECLARE
+    typ regtype := customer_segment.column_type(rel, col);
+BEGIN
+    IF typ IN ('numeric'::regtype, 'float8'::regtype) THEN
+        RETURN format('%I.%I', alias, col);
+    ELSIF typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype) THEN
+        RETURN format('%I.%I::numeric', alias, col);
+    END IF;
+    RAISE EXCEPTION 'column "%" has type %, expected a number', col, typ USING ERRCODE = 'datatype_mismatch';
+END
+$$;
+COMMENT ON FUNCTION customer_segment.number_sql(regclass, name, text) IS
+    'SQL for a built-in number column (numeric or float8 as is, other number types as numeric); 42804 for any other type';
+
 -- Validated, quoted SQL for the customer, time and amount columns of an orders table,
--- shared by every function that reads a user's orders table.
+-- shared by every function that reads a user's orders table.  Only built-in code is applied to the
+-- columns (see safe_key_sql), so a superuser reading another role's table runs none of that role's code.
 CREATE FUNCTION customer_segment.orders_source_sql(source regclass, customer_column name, time_column name,
     amount_column name, OUT customer_expr text, OUT time_expr text, OUT amount_expr text, OUT from_clause text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     time_type regtype;
-    amount_type regtype;
 BEGIN
     IF source IS NULL OR customer_column IS NULL OR time_column IS NULL OR amount_column IS NULL THEN
         RAISE EXCEPTION 'the orders table and its column names must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM customer_segment.column_type(source, customer_column);
+    customer_expr := customer_segment.safe_key_sql(source, customer_column);
     time_type := customer_segment.column_type(source, time_column);
-    amount_type := customer_segment.column_type(source, amount_column);
-    customer_expr := format('o.%I', customer_column);
     time_expr := CASE
         WHEN time_type IN ('date'::regtype, 'timestamptz'::regtype) THEN format('o.%I', time_column)
         WHEN time_type = 'timestamp'::regtype THEN format('o.%I::date', time_column)
@@ -41,15 +80,7 @@ BEGIN
         RAISE EXCEPTION 'column "%" has type %, expected date, timestamp or timestamptz', time_column, time_type
             USING ERRCODE = 'datatype_mismatch';
     END IF;
-    amount_expr := CASE
-        WHEN amount_type IN ('numeric'::regtype, 'float8'::regtype) THEN format('o.%I', amount_column)
-        WHEN amount_type IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype)
-            THEN format('o.%I::numeric', amount_column)
-    END;
-    IF amount_expr IS NULL THEN
-        RAISE EXCEPTION 'column "%" has type %, expected a number', amount_column, amount_type
-            USING ERRCODE = 'datatype_mismatch';
-    END IF;
+    amount_expr := customer_segment.number_sql(source, amount_column);
     from_clause := format('%s o', source);
 END
 $$;

@@ -205,18 +205,18 @@ BEGIN
     IF previous IS NULL OR current IS NULL OR customer_column IS NULL OR state_column IS NULL THEN
         RAISE EXCEPTION 'migration_matrix snapshots and column names must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM customer_segment.column_type(previous, customer_column), customer_segment.column_type(previous, state_column),
-            customer_segment.column_type(current, customer_column), customer_segment.column_type(current, state_column);
     IF value_column IS NOT NULL THEN
-        PERFORM customer_segment.column_type(current, value_column);
-        value_expr := format('c.%I::numeric', value_column);
+        value_expr := format('(%s)::numeric', customer_segment.number_sql(current, value_column, 'c'));
     END IF;
+    -- Keys and states through safe_key_sql: no cast or operator of the snapshots' owners runs.
     RETURN QUERY EXECUTE format($q$
-        SELECT coalesce(p.%2$I::text, '(none)'), coalesce(c.%2$I::text, '(none)'), count(*), sum(%5$s),
-               count(*)::float8 / sum(count(*)) OVER (PARTITION BY coalesce(p.%2$I::text, '(none)'))
-          FROM %3$s p FULL JOIN %4$s c ON c.%1$I = p.%1$I
+        SELECT coalesce(%3$s::text, '(none)'), coalesce(%4$s::text, '(none)'), count(*), sum(%7$s),
+               count(*)::float8 / sum(count(*)) OVER (PARTITION BY coalesce(%3$s::text, '(none)'))
+          FROM %5$s p FULL JOIN %6$s c ON %2$s = %1$s
          GROUP BY 1, 2 ORDER BY 1, 2
-    $q$, customer_column, state_column, previous, current, value_expr);
+    $q$, customer_segment.safe_key_sql(previous, customer_column, 'p'), customer_segment.safe_key_sql(current, customer_column, 'c'),
+         customer_segment.safe_key_sql(previous, state_column, 'p'), customer_segment.safe_key_sql(current, state_column, 'c'),
+         previous, current, value_expr);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.migration_matrix(regclass, regclass, name, name, name) IS

@@ -149,6 +149,41 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS 'Helper views of a source: name, query, unique key, comment';
 
+-- The helper views of a source must still be the materialized views register_source made: owned by the
+-- role that registered the source, with columns of built-in types only.  Refreshing them runs their query
+-- as that owner (REFRESH MATERIALIZED VIEW always does), never as the caller; reading them then runs nobody
+-- else's code either (a materialized view has no rules, triggers or policies), even when the schema's owner
+-- dropped one and put an object of their own in its place.
+CREATE FUNCTION customer_segment.check_source_views(src customer_segment.sources)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT v.view_name, CASE
+             WHEN c.oid IS NULL THEN 'It does not exist.'
+             WHEN c.relkind <> 'm' THEN 'It is not a materialized view.'
+             WHEN pg_get_userbyid(c.relowner) <> src.registered_by
+                 THEN format('It is owned by %s, the source by %s.', pg_get_userbyid(c.relowner), src.registered_by)
+             ELSE format('Its column %s has type %s, which is not built in.', a.attname, a.atttypid::regtype)
+           END AS detail
+      INTO bad
+      FROM customer_segment.source_views(src) v
+      LEFT JOIN pg_class c ON c.oid = to_regclass(v.view_name)
+      LEFT JOIN LATERAL (SELECT x.attname, x.atttypid FROM pg_attribute x
+                          WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384::oid
+                          LIMIT 1) a ON true
+     WHERE c.oid IS NULL OR c.relkind <> 'm' OR pg_get_userbyid(c.relowner) <> src.registered_by OR a.attname IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'helper view % of source "%" is not the one register_source created', bad.view_name, src.name
+            USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = bad.detail,
+                  HINT = format('Unregister the source and register it again: SELECT customer_segment.unregister_source(%L);', src.name);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_source_views(customer_segment.sources) IS
+    'Raises 55000 unless every helper view of the source is a materialized view owned by the source''s owner with built-in column types';
+
 CREATE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
     time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
     rule_set text DEFAULT 'standard', as_of date DEFAULT NULL, history_days integer DEFAULT NULL,
@@ -220,6 +255,7 @@ BEGIN
         RETURN 'skipped';
     END IF;
     BEGIN
+        PERFORM customer_segment.check_source_views(src);
         FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
             -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
             IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.view_name::regclass) THEN
@@ -362,6 +398,7 @@ DECLARE
     shades text[] := ARRAY[' ', '░', '▒', '▓', '█'];
 BEGIN
     src := customer_segment.get_source(source);
+    PERFORM customer_segment.check_source_views(src);
     cust := format('%I.%I', src.target_schema, src.name || '_customers');
     IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = cust::regclass) THEN
         RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',

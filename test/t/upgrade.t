@@ -10,15 +10,30 @@ use Digest::MD5 qw(md5_hex);
 use lib 't/lib', 'test/t/lib';
 use CsTest;
 
+my $root = project_root();
 my $sharedir = `\${PG_CONFIG:-pg_config} --sharedir`;
 chomp $sharedir;
+sub slurp { my ($f) = @_; open my $fh, '<', $f or die "cannot read $f: $!"; local $/; return <$fh>; }
+my ($current) = slurp("$root/customer_segment.control") =~ /^default_version = '([^']+)'/m;
 
-# src/sql is the released 1.0 script: changing it would give a database that was
-# installed as 1.0 other objects than one installed now.  Changes go in an update.
-open my $fh, '<', "$sharedir/extension/customer_segment--1.0.sql" or die "no installed 1.0 script: $!";
-my $base = do { local $/; <$fh> };
-close $fh;
-is(md5_hex($base), 'e2d7eade82174f3740320d2a7e597a97', 'the installed 1.0 script is the released one, byte for byte');
+# Released scripts never change: a database installed or updated with one must keep meaning the same.
+# A new release adds its scripts here (make freeze writes the install script).
+my %released = (
+    'customer_segment--1.0.sql'      => 'e2d7eade82174f3740320d2a7e597a97',
+    'customer_segment--1.0--1.1.sql' => '19a7f35c97372bf656bb723ac0cd5114',
+    'customer_segment--1.1--1.2.sql' => 'aefe37496f0c945219fc9f87aec6bc0a',
+    'customer_segment--1.2.sql'      => '85d7e272682456808815b0e91c0a5dcc',
+);
+my @shipped = map { s{.*/}{}r } glob("$root/src/release/*.sql");
+is_deeply([sort @shipped], [sort keys %released], 'src/release holds exactly the released scripts');
+for my $f (sort keys %released) {
+    is(md5_hex(slurp("$root/src/release/$f")), $released{$f}, "$f is the released script, byte for byte");
+    is(md5_hex(slurp("$sharedir/extension/$f")), $released{$f}, "... and installed as such");
+}
+# src/sql is the readable current version: it must say what the current release installs.
+my $from_source = join('', map { slurp($_) } sort glob("$root/src/sql/*.sql"));
+ok($from_source eq slurp("$root/src/release/customer_segment--$current.sql"),
+   "src/sql/*.sql equals the frozen install script of $current (a change needs a new version and an update script)");
 
 my $db = 'cs_upgrade';
 psql('postgres', "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db;");
@@ -67,13 +82,13 @@ like($before->{customers}, qr/Stars/, 'the edited rule set is in use');
 
 psql($db, q{ALTER EXTENSION customer_segment UPDATE;});
 my ($v1) = psql_rows($db, q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment';});
-is($v1->[0], '1.1', 'ALTER EXTENSION UPDATE went to 1.1');
+is($v1->[0], $current, "ALTER EXTENSION UPDATE went from 1.0 to $current");
 my $after = snapshot($db);
 for my $k (sort keys %snapshot_sql) {
     is($after->{$k}, $before->{$k}, "unchanged by the update: $k (" . scalar(split /\n/, $before->{$k}) . ' rows)');
 }
 
-# The updated database has the objects of a fresh 1.1 install, with the same definitions.
+# The updated database has the objects of a fresh install of the current version, with the same definitions.
 my $catalog = q{
     SELECT pg_describe_object(d.classid, d.objid, 0) || coalesce(' ' || md5(pg_get_functiondef(p.oid)), '')
                                                      || coalesce(' ' || obj_description(d.objid, d.classid::regclass::name), '')
@@ -84,10 +99,17 @@ psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_fresh; CREATE DATABASE cs_u
 psql('cs_upgrade_fresh', 'CREATE EXTENSION customer_segment;');
 my $fresh_objects = psql('cs_upgrade_fresh', $catalog);
 my $updated_objects = psql($db, $catalog);
-cmp_ok(scalar(split /\n/, $fresh_objects), '>', 150, 'a fresh 1.1 install has its objects');
-is($updated_objects, $fresh_objects, 'updated and fresh installs have the same objects, definitions and comments');
+cmp_ok(scalar(split /\n/, $fresh_objects), '>', 150, "a fresh $current install has its objects");
+is($updated_objects, $fresh_objects, '1.0 plus every update and a fresh install have the same objects, definitions and comments');
+# And from every later release too.
+for my $from (grep { $_ ne '1.0' && $_ ne $current } map { /--([\d.]+)--/ ? $1 : () } sort keys %released) {
+    psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_from; CREATE DATABASE cs_upgrade_from;');
+    psql('cs_upgrade_from', "CREATE EXTENSION customer_segment VERSION '$from'; ALTER EXTENSION customer_segment UPDATE;");
+    is(psql('cs_upgrade_from', $catalog), $fresh_objects, "installed as $from and updated: the objects of a fresh install");
+    psql('postgres', 'DROP DATABASE cs_upgrade_from;');
+}
 
-# Refresh, history and the 1.1 functions work on the updated database.
+# Refresh, history and the functions added since 1.0 work on the updated database.
 my ($st) = psql_rows($db, q{SELECT customer_segment.refresh('web');});
 is($st->[0], 'ok', 'refresh after the update');
 my ($re) = psql_rows($db, q{SELECT count(*), (SELECT count(DISTINCT snapshot_date) FROM customer_segment.segment_history)
@@ -100,7 +122,7 @@ my ($new) = psql_rows($db, q{WITH m AS (SELECT customer_segment.pareto_nbd_fit(f
       FROM shop.web_customers, m WHERE orders > 0;});
 ok($new->[0] > 1000 && $new->[0] == $new->[1], "1.1's Pareto/NBD CLV and P(X = n) work for the $new->[0] customers");
 
-# pg_dump of the updated database restores as 1.1 with the user's data.
+# pg_dump of the updated database restores as the current version with the user's data.
 my ($rc, $out) = dump_restore($db, 'cs_upgrade_restored');
 is($rc, 0, 'the updated database dumps and restores') or diag($out);
 my $restored = snapshot('cs_upgrade_restored');
@@ -108,7 +130,7 @@ my $now = snapshot($db);
 is_deeply([ map { $restored->{$_} } qw(sources rules ladders history) ], [ map { $now->{$_} } qw(sources rules ladders history) ],
           'sources, rule sets, ladders and history came back');
 my ($rv) = psql_rows('cs_upgrade_restored', q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment';});
-is($rv->[0], '1.1', 'restored as 1.1');
+is($rv->[0], $current, "restored as $current");
 
 psql('postgres', 'DROP DATABASE cs_upgrade; DROP DATABASE cs_upgrade_fresh; DROP DATABASE cs_upgrade_restored;');
 done_testing();

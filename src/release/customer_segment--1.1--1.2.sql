@@ -1,0 +1,227 @@
+-- customer_segment 1.1 -> 1.2: a security release.
+-- The extension applied the cast to text of a user's key column (and its equality and hashing) when it read
+-- an orders table, so a role owning a type with a cast could run code as whoever ran rfm_analyze or refresh.
+-- Key and label columns now go through safe_key_sql (built-in types as they are, any other type through its
+-- output function), amounts through number_sql, and refresh and report check that the helper views are
+-- still the materialized views register_source made before they read them.
+\echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.2'" to load this file. \quit
+
+CREATE FUNCTION customer_segment.safe_key_sql(rel regclass, col name, alias text DEFAULT 'o')
+RETURNS text LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog AS $$
+DECLARE
+    typ oid := customer_segment.column_type(rel, col);
+    ref text := format('%I.%I', alias, col);
+BEGIN
+    WHILE (SELECT t.typtype = 'd' FROM pg_type t WHERE t.oid = typ) LOOP
+        SELECT t.typbasetype INTO typ FROM pg_type t WHERE t.oid = typ;
+    END LOOP;
+    IF typ < 16384::oid THEN   -- FirstNormalObjectId: below it, the types initdb created
+        RETURN ref;
+    END IF;
+    RETURN format('CASE WHEN pg_catalog.num_nulls(%1$s) = 0 THEN pg_catalog.format(''%%s'', %1$s) END', ref);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.safe_key_sql(regclass, name, text) IS
+    'SQL for a key column that runs no user-defined cast or operator: the column when its type is built in, else its text form through the type''s output function';
+
+CREATE FUNCTION customer_segment.number_sql(rel regclass, col name, alias text DEFAULT 'o')
+RETURNS text LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog AS $$
+DECLARE
+    typ regtype := customer_segment.column_type(rel, col);
+BEGIN
+    IF typ IN ('numeric'::regtype, 'float8'::regtype) THEN
+        RETURN format('%I.%I', alias, col);
+    ELSIF typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype) THEN
+        RETURN format('%I.%I::numeric', alias, col);
+    END IF;
+    RAISE EXCEPTION 'column "%" has type %, expected a number', col, typ USING ERRCODE = 'datatype_mismatch';
+END
+$$;
+COMMENT ON FUNCTION customer_segment.number_sql(regclass, name, text) IS
+    'SQL for a built-in number column (numeric or float8 as is, other number types as numeric); 42804 for any other type';
+
+CREATE OR REPLACE FUNCTION customer_segment.orders_source_sql(source regclass, customer_column name, time_column name,
+    amount_column name, OUT customer_expr text, OUT time_expr text, OUT amount_expr text, OUT from_clause text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    time_type regtype;
+BEGIN
+    IF source IS NULL OR customer_column IS NULL OR time_column IS NULL OR amount_column IS NULL THEN
+        RAISE EXCEPTION 'the orders table and its column names must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    customer_expr := customer_segment.safe_key_sql(source, customer_column);
+    time_type := customer_segment.column_type(source, time_column);
+    time_expr := CASE
+        WHEN time_type IN ('date'::regtype, 'timestamptz'::regtype) THEN format('o.%I', time_column)
+        WHEN time_type = 'timestamp'::regtype THEN format('o.%I::date', time_column)
+    END;
+    IF time_expr IS NULL THEN
+        RAISE EXCEPTION 'column "%" has type %, expected date, timestamp or timestamptz', time_column, time_type
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    amount_expr := customer_segment.number_sql(source, amount_column);
+    from_clause := format('%s o', source);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customer_segment.migration_matrix(previous regclass, current regclass,
+    customer_column name DEFAULT 'customer_id', state_column name DEFAULT 'segment', value_column name DEFAULT NULL)
+RETURNS TABLE (from_state text, to_state text, customers bigint, value numeric, share_of_from float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    value_expr text := 'NULL::numeric';
+BEGIN
+    IF previous IS NULL OR current IS NULL OR customer_column IS NULL OR state_column IS NULL THEN
+        RAISE EXCEPTION 'migration_matrix snapshots and column names must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF value_column IS NOT NULL THEN
+        value_expr := format('(%s)::numeric', customer_segment.number_sql(current, value_column, 'c'));
+    END IF;
+    -- Keys and states through safe_key_sql: no cast or operator of the snapshots' owners runs.
+    RETURN QUERY EXECUTE format($q$
+        SELECT coalesce(%3$s::text, '(none)'), coalesce(%4$s::text, '(none)'), count(*), sum(%7$s),
+               count(*)::float8 / sum(count(*)) OVER (PARTITION BY coalesce(%3$s::text, '(none)'))
+          FROM %5$s p FULL JOIN %6$s c ON %2$s = %1$s
+         GROUP BY 1, 2 ORDER BY 1, 2
+    $q$, customer_segment.safe_key_sql(previous, customer_column, 'p'), customer_segment.safe_key_sql(current, customer_column, 'c'),
+         customer_segment.safe_key_sql(previous, state_column, 'p'), customer_segment.safe_key_sql(current, state_column, 'c'),
+         previous, current, value_expr);
+END
+$$;
+
+CREATE FUNCTION customer_segment.check_source_views(src customer_segment.sources)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT v.view_name, CASE
+             WHEN c.oid IS NULL THEN 'It does not exist.'
+             WHEN c.relkind <> 'm' THEN 'It is not a materialized view.'
+             WHEN pg_get_userbyid(c.relowner) <> src.registered_by
+                 THEN format('It is owned by %s, the source by %s.', pg_get_userbyid(c.relowner), src.registered_by)
+             ELSE format('Its column %s has type %s, which is not built in.', a.attname, a.atttypid::regtype)
+           END AS detail
+      INTO bad
+      FROM customer_segment.source_views(src) v
+      LEFT JOIN pg_class c ON c.oid = to_regclass(v.view_name)
+      LEFT JOIN LATERAL (SELECT x.attname, x.atttypid FROM pg_attribute x
+                          WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384::oid
+                          LIMIT 1) a ON true
+     WHERE c.oid IS NULL OR c.relkind <> 'm' OR pg_get_userbyid(c.relowner) <> src.registered_by OR a.attname IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'helper view % of source "%" is not the one register_source created', bad.view_name, src.name
+            USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = bad.detail,
+                  HINT = format('Unregister the source and register it again: SELECT customer_segment.unregister_source(%L);', src.name);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_source_views(customer_segment.sources) IS
+    'Raises 55000 unless every helper view of the source is a materialized view owned by the source''s owner with built-in column types';
+
+CREATE OR REPLACE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    v record;
+    started timestamptz := clock_timestamp();
+    n bigint;
+    state text;
+    msg text;
+BEGIN
+    src := customer_segment.get_source(source);
+    -- One refresh of a source at a time; the lock ends with the transaction.
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source));
+    ELSIF NOT pg_try_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source)) THEN
+        RAISE NOTICE 'a refresh of source "%" is already running; skipped', source;
+        RETURN 'skipped';
+    END IF;
+    BEGIN
+        PERFORM customer_segment.check_source_views(src);
+        FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+            -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
+            IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.view_name::regclass) THEN
+                EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.view_name);
+            ELSE
+                EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
+            END IF;
+        END LOOP;
+        EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
+        IF src.history_days IS NOT NULL THEN
+            PERFORM customer_segment.snapshot_history(src);
+        END IF;
+        state := 'ok';
+    EXCEPTION WHEN OTHERS THEN
+        -- The subtransaction is rolled back: every view keeps its previous rows.
+        state := 'failed';
+        msg := SQLSTATE || ': ' || SQLERRM;
+        RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
+    END;
+    INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error)
+    VALUES (source, started, clock_timestamp(), n, state, msg);
+    RETURN state;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customer_segment.report(source text, top integer DEFAULT 10)
+RETURNS SETOF text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    cust text;
+    r record;
+    line text;
+    max_n bigint;
+    shades text[] := ARRAY[' ', '░', '▒', '▓', '█'];
+BEGIN
+    src := customer_segment.get_source(source);
+    PERFORM customer_segment.check_source_views(src);
+    cust := format('%I.%I', src.target_schema, src.name || '_customers');
+    IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = cust::regclass) THEN
+        RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('SELECT customer_segment.refresh(%L);', source);
+    END IF;
+    EXECUTE format('SELECT max(as_of)::text FROM %s', cust) INTO line;
+    RETURN NEXT format('Customer segments of %s as of %s', source, line);
+    RETURN NEXT '';
+    RETURN NEXT format('%-20s %9s %7s %14s  %s', 'segment', 'customers', 'share', 'revenue', '');
+    EXECUTE format('SELECT max(customers) FROM %I.%I', src.target_schema, src.name || '_segments') INTO max_n;
+    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY revenue DESC NULLS LAST', src.target_schema, src.name || '_segments') LOOP
+        RETURN NEXT format('%-20s %9s %6s%% %14s  %s', r.segment, r.customers, to_char(100 * r.share, 'FM990.0'),
+                           to_char(r.revenue, 'FM999,999,999,990'), repeat('■', greatest(1, (40.0 * r.customers / max_n)::int)));
+    END LOOP;
+    RETURN NEXT '';
+    RETURN NEXT 'Recency x frequency: customers per cell (shade = share of the busiest cell)';
+    RETURN NEXT format('%6s %s', 'R \ F', (SELECT string_agg(format('%8s', f), '') FROM generate_series(1, src.bins) f));
+    EXECUTE format('SELECT max(customers) FROM %I.%I WHERE r_score > 0', src.target_schema, src.name || '_rf_grid') INTO max_n;
+    FOR r IN EXECUTE format($q$
+        SELECT g.r, string_agg(format('%%s%%7s', ($1)[1 + least(4, ceil(4.0 * coalesce(x.customers, 0) / $2)::int)],
+                                      coalesce(x.customers, 0)), '' ORDER BY g2.f) AS cells
+          FROM generate_series(%1$s, 1, -1) g(r) CROSS JOIN LATERAL generate_series(1, %1$s) g2(f)
+          LEFT JOIN %2$I.%3$I x ON x.r_score = g.r AND x.f_score = g2.f
+         GROUP BY g.r ORDER BY g.r DESC$q$, src.bins, src.target_schema, src.name || '_rf_grid') USING shades, max_n LOOP
+        RETURN NEXT format('%6s %s', r.r, r.cells);
+    END LOOP;
+    RETURN NEXT '';
+    RETURN NEXT 'Lifecycle stages';
+    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY customers DESC', src.target_schema, src.name || '_lifecycle') LOOP
+        RETURN NEXT format('%-14s %9s', r.lifecycle_stage, r.customers);
+    END LOOP;
+    IF src.tier_ladder IS NOT NULL THEN
+        RETURN NEXT '';
+        RETURN NEXT format('Tiers (%s)', src.tier_ladder);
+        FOR r IN EXECUTE format('SELECT t.tier, t.customers FROM %I.%I t LEFT JOIN customer_segment.tier_ladders l
+                                  ON l.ladder = %L AND l.tier = t.tier ORDER BY l.rank DESC NULLS LAST',
+                                 src.target_schema, src.name || '_tiers', src.tier_ladder) LOOP
+            RETURN NEXT format('%-14s %9s', r.tier, r.customers);
+        END LOOP;
+    END IF;
+    RETURN NEXT '';
+    RETURN NEXT format('Top %s customers by net spend', top);
+    FOR r IN EXECUTE format('SELECT customer_id, rfm_cell, segment, orders, monetary_total FROM %s
+                              ORDER BY monetary_total DESC, customer_id LIMIT %s', cust, top) LOOP
+        RETURN NEXT format('%-12s %5s  %-20s %6s orders %12s', r.customer_id, r.rfm_cell, r.segment, r.orders,
+                           to_char(r.monetary_total, 'FM999,999,990.00'));
+    END LOOP;
+END
+$$;
