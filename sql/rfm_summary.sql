@@ -41,6 +41,12 @@ SET TimeZone = 'UTC';
 SELECT (customer_segment.rfm_summary(ts, 1.0, DATE '2025-01-31')).first_purchase
   FROM (VALUES (TIMESTAMPTZ '2025-01-10 02:00+00')) v(ts);
 
+-- The last valid timestamptz (and the days next to it) is an ordinary purchase time.
+SELECT (s).orders, (s).first_purchase, (s).last_purchase, (s).purchase_days
+  FROM (SELECT customer_segment.rfm_summary(ts, 1.0, DATE '294277-01-01') AS s
+          FROM (VALUES (TIMESTAMPTZ '294276-12-31 23:59:59.999999+00'), (TIMESTAMPTZ '294276-12-31 00:00+00'),
+                       (TIMESTAMPTZ '294276-12-30 12:00+00'), (TIMESTAMPTZ '294276-12-31 12:00+00')) v(ts)) x;
+
 -- date and float8 inputs give the same result as timestamptz and numeric.
 SELECT count(*) AS mismatches FROM (
     SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-04-10')::text FROM o GROUP BY 1

@@ -15,6 +15,8 @@
 #include "utils/typcache.h"
 
 #define BTYD_MIN_CUSTOMERS 10
+/* Largest frequency taken: far above any customer's, low enough for the likelihoods to stay finite. */
+#define BTYD_MAX_FREQUENCY 1e9
 
 typedef enum BtydModel
 {
@@ -36,10 +38,10 @@ check_observation(double x, double tx, double T)
 	cs_check_finite(x, "frequency");
 	cs_check_finite(tx, "recency");
 	cs_check_finite(T, "T");
-	if (x < 0 || x != floor(x))
+	if (x < 0 || x != floor(x) || x > BTYD_MAX_FREQUENCY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("frequency must be a whole number of repeat purchases >= 0"),
+				 errmsg("frequency must be a whole number of repeat purchases between 0 and %g", BTYD_MAX_FREQUENCY),
 				 errdetail("Got %g.", x)));
 	if (tx < 0 || tx > T)
 		ereport(ERROR,
@@ -274,6 +276,11 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 	fit = model == MODEL_BGNBD ? bgnbd_fit(&st->rows, st->penalizer)
 		: model == MODEL_PNBD ? pnbd_fit(&st->rows, st->penalizer)
 		: gg_fit(&st->rows, st->penalizer);
+	for (int i = 0; i < (model == MODEL_GG ? 3 : 4); i++)
+		cs_finite_result(fit.params[i], psprintf("a %s parameter", name),
+						 "Look for extreme values of frequency, recency, T or spend in the input.");
+	cs_finite_result(fit.loglik, psprintf("the %s log-likelihood", name),
+					 "Look for extreme values of frequency, recency, T or spend in the input.");
 	if (!fit.converged)
 		ereport(NOTICE,
 				(errmsg("%s fit did not converge after %d iterations", name, fit.iterations),
@@ -343,12 +350,7 @@ model_params(FunctionCallInfo fcinfo, int argno, int nparams, double *params)
 static double
 checked_result(double v, const char *what)
 {
-	if (!isfinite(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is not defined for these parameters", what),
-				 errhint("With a close to 1 or extreme horizons the series does not converge; check the model.")));
-	return v;
+	return cs_finite_result(v, what, "With a close to 1 or extreme horizons the series does not converge; check the model.");
 }
 
 static void
@@ -527,7 +529,8 @@ gg_expected_spend_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the Gamma-Gamma expected spend needs q > 1"),
 				 errdetail("q is %g.", p[1])));
-	PG_RETURN_FLOAT8(gg_expected_spend(p, x, x > 0 ? m : 0));
+	PG_RETURN_FLOAT8(cs_finite_result(gg_expected_spend(p, x, x > 0 ? m : 0), "the expected spend",
+									  "Check the model and the monetary value."));
 }
 
 PG_FUNCTION_INFO_V1(gg_loglik_sql);
@@ -545,7 +548,8 @@ gg_loglik_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the Gamma-Gamma likelihood needs frequency > 0 and monetary_value > 0")));
-	PG_RETURN_FLOAT8(gg_loglik(p, x, m));
+	PG_RETURN_FLOAT8(cs_finite_result(gg_loglik(p, x, m), "the Gamma-Gamma log-likelihood",
+									  "Check the model and the monetary value."));
 }
 
 /*

@@ -58,6 +58,8 @@ btyd_rows_add(BtydRows *set, double x, double tx, double T, double w, const CsAl
 
 			if (set->n > 0)
 				memcpy(rows, set->rows, sizeof(BtydRow) * (size_t) set->n);
+			if (set->rows != NULL)
+				a->free(a->ctx, set->rows);
 			set->rows = rows;
 			set->cap = cap;
 		}

@@ -248,7 +248,8 @@ clv_historical_final(PG_FUNCTION_ARGS)
 	st = (HistState *) PG_GETARG_POINTER(0);
 	if (st->flows == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(cs_sum_value(&st->value));
+	PG_RETURN_FLOAT8(cs_finite_result(cs_sum_value(&st->value), "clv_historical",
+									  "Amounts or the discount rate are too large for double precision."));
 }
 
 /* ---- retention_curve aggregate over purchase_activity bit strings ---- */
@@ -277,6 +278,7 @@ retention_curve_trans(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an activity bit string must start with the acquisition period (bit 0 set)"),
 				 errhint("Build it with customer_segment.purchase_activity().")));
+	cs_check_activity_length(VARBITLEN(bits), "retention_curve activity");
 	retention_add(rc, VARBITS(bits), VARBITLEN(bits), &alloc);
 	PG_RETURN_POINTER(rc);
 }

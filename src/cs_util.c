@@ -31,10 +31,16 @@ cs_palloc(void *ctx, size_t size)
 	return MemoryContextAllocHuge((MemoryContext) ctx, size);
 }
 
+static void
+cs_pfree(void *ctx, void *ptr)
+{
+	pfree(ptr);
+}
+
 CsAllocator
 cs_allocator(MemoryContext ctx)
 {
-	CsAllocator a = {cs_palloc, ctx};
+	CsAllocator a = {cs_palloc, cs_pfree, ctx};
 
 	return a;
 }
@@ -189,6 +195,12 @@ cs_order_day(CsOrderArgs *args, Datum value, const char *what)
 	if (args->cached && ts >= args->day_start && ts < args->day_end)
 		return args->cached_day;
 	day = cs_day_of(value, TIMESTAMPTZOID, what);
+	/* The bounds of the last two days of the timestamp range may not be timestamps: no cache there. */
+	if (day + 2 >= TIMESTAMP_END_JULIAN - POSTGRES_EPOCH_JDATE)
+	{
+		args->cached = false;
+		return day;
+	}
 	args->day_start = DatumGetTimestampTz(DirectFunctionCall1(date_timestamptz, DateADTGetDatum(day)));
 	args->day_end = DatumGetTimestampTz(DirectFunctionCall1(date_timestamptz, DateADTGetDatum(day + 1)));
 	args->cached_day = day;

@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "retention_math.h"
 #include "rfm_math.h"
 
 /* Memory context of the calling aggregate; refuses plain function calls. */
@@ -27,6 +28,34 @@ cs_check_finite(double value, const char *what)
 				 errmsg("%s must be a finite number", what),
 				 errdetail("Got %s.", isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity")),
 				 errhint("Exclude such rows with a WHERE clause or fix the data.")));
+}
+
+/*
+ * A computed result that is NaN or +/-Infinity becomes SQLSTATE 22003: the
+ * extension never returns a non-finite number.
+ */
+static inline double
+cs_finite_result(double value, const char *what, const char *hint)
+{
+	if (!isfinite(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of the range of double precision", what),
+				 errhint("%s", hint)));
+	return value;
+}
+
+/* Rejects an activity span longer than CS_MAX_ACTIVITY_PERIODS with SQLSTATE 54000. */
+static inline void
+cs_check_activity_length(int64 nbits, const char *what)
+{
+	if (nbits > CS_MAX_ACTIVITY_PERIODS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s spans " INT64_FORMAT " periods, more than the limit of %d", what, nbits,
+						CS_MAX_ACTIVITY_PERIODS),
+				 errdetail("The span runs from the first purchase period to the period of as_of."),
+				 errhint("Use an as_of near the orders, or a coarser period ('week' or 'month').")));
 }
 
 /* numeric or float8 Datum of type typid as a double; NaN/Infinity pass through. */

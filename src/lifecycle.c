@@ -117,6 +117,14 @@ last_reactivation_sql(PG_FUNCTION_ARGS)
 	k = last_return_after_gap(VARBITS(bits), VARBITLEN(bits), churn_days);
 	if (k < 0)
 		PG_RETURN_NULL();
+	/* A valid date only: one PostgreSQL could not read back would break a dump of a table that stores it. */
+	if (k > (int64) (DATE_END_JULIAN - POSTGRES_EPOCH_JDATE) - 1 - first)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("last_reactivation falls after the last valid date"),
+				 errdetail("first_purchase %s plus bit " INT64_FORMAT " of the activity string.",
+						   DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(first))), k),
+				 errhint("Pass the first_purchase the activity string was built from.")));
 	PG_RETURN_DATEADT(first + (DateADT) k);
 }
 

@@ -32,6 +32,8 @@ retention_reserve(RetentionCounts *rc, int32_t len, const CsAllocator *a)
 		memcpy(block + 2 * (size_t) cap, rc->at_risk, sizeof(int64_t) * rc->len);
 		memcpy(block + 3 * (size_t) cap, rc->retained, sizeof(int64_t) * rc->len);
 	}
+	if (rc->observed != NULL)
+		a->free(a->ctx, rc->observed);
 	rc->observed = block;
 	rc->active = block + cap;
 	rc->at_risk = block + 2 * (size_t) cap;

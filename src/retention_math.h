@@ -19,6 +19,13 @@
 
 #include "rfm_math.h"
 
+/*
+ * Longest activity bit string purchase_activity makes and retention_curve
+ * takes: 100,000 periods (274 years of days).  A longer span is a far-off
+ * as_of, not history, and would cost 32 bytes per period per group.
+ */
+#define CS_MAX_ACTIVITY_PERIODS 100000
+
 typedef struct RetentionCounts
 {
 	int64_t		customers;

@@ -191,6 +191,10 @@ rfm_summary_final(PG_FUNCTION_ARGS)
 	st = (RfmState *) PG_GETARG_POINTER(0);
 	if (!rfm_state_result(st, &r))
 		PG_RETURN_NULL();
+	/* Sums of amounts near DBL_MAX overflow; every other field derives from these. */
+	cs_finite_result(r.revenue, "rfm_summary revenue", "Amounts are too large for double precision.");
+	cs_finite_result(r.refunds, "rfm_summary refunds", "Amounts are too large for double precision.");
+	cs_finite_result(r.monetary_total, "rfm_summary monetary_total", "Amounts are too large for double precision.");
 	desc = rfm_result_desc(fcinfo);
 
 	/* Order and types follow customer_segment.customer_summary. */
@@ -240,10 +244,7 @@ rfm_activity_final(PG_FUNCTION_ARGS)
 	nbits = rfm_activity_length(st);
 	if (nbits == 0)
 		PG_RETURN_NULL();
-	if (nbits > VARBITMAXLEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("purchase activity spans too many periods")));
+	cs_check_activity_length(nbits, "purchase_activity");
 	result = (VarBit *) palloc0(VARBITTOTALLEN(nbits));
 	SET_VARSIZE(result, VARBITTOTALLEN(nbits));
 	VARBITLEN(result) = (int32) nbits;

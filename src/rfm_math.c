@@ -130,9 +130,17 @@ cs_sum_merge(CsSum *dst, const CsSum *src)
 	dst->comp += src->comp;
 }
 
-/* Make the set cover [lo, hi) (lo, hi multiples of 64), keeping its bits. */
+/*
+ * Make the set cover [lo, hi) (lo, hi multiples of 64), keeping its bits.
+ * With spare, a set that grows gets headroom on the side that grew:
+ * PERIODSET_HEADROOM_WORDS (a typical customer, whose orders arrive in time
+ * order, grows it once per 256 periods and stays within 4 words of her span)
+ * or a quarter of its size once that is larger, so a customer whose orders
+ * lie far apart costs amortised linear time and memory in her span, not
+ * quadratic.  The old words are freed.
+ */
 static void
-periodset_cover(PeriodSet *set, int64_t lo, int64_t hi, int64_t headroom_words, const CsAllocator *a)
+periodset_cover(PeriodSet *set, int64_t lo, int64_t hi, bool spare, const CsAllocator *a)
 {
 	int64_t		cur_lo = set->base;
 	int64_t		cur_hi = set->base + 64 * (int64_t) set->nwords;
@@ -141,27 +149,21 @@ periodset_cover(PeriodSet *set, int64_t lo, int64_t hi, int64_t headroom_words, 
 
 	if (set->nwords > 0)
 	{
+		int64_t		headroom = !spare ? 0 : set->nwords / 4 > PERIODSET_HEADROOM_WORDS ? set->nwords / 4 : PERIODSET_HEADROOM_WORDS;
+
 		if (lo >= cur_lo && hi <= cur_hi)
 			return;
-		if (lo > cur_lo)
-			lo = cur_lo;
-		if (hi < cur_hi)
-			hi = cur_hi;
-		/*
-		 * Grow with a fixed headroom on the side that grew: the size stays
-		 * within a few words of the span actually used, and a customer's
-		 * orders arriving in time order grow the set once per 256 periods.
-		 */
-		if (lo < cur_lo)
-			lo -= 64 * headroom_words;
-		if (hi > cur_hi)
-			hi += 64 * headroom_words;
+		lo = lo < cur_lo ? lo - 64 * headroom : cur_lo;
+		hi = hi > cur_hi ? hi + 64 * headroom : cur_hi;
 	}
 	nwords = (hi - lo) / 64;
 	words = a->alloc(a->ctx, sizeof(uint64_t) * (size_t) nwords);
 	memset(words, 0, sizeof(uint64_t) * (size_t) nwords);
 	if (set->nwords > 0)
+	{
 		memcpy(words + (cur_lo - lo) / 64, set->words, sizeof(uint64_t) * (size_t) set->nwords);
+		a->free(a->ctx, set->words);
+	}
 	set->base = lo;
 	set->nwords = (int32_t) nwords;
 	set->words = words;
@@ -176,7 +178,7 @@ periodset_add(PeriodSet *set, int64_t idx, const CsAllocator *a)
 	{
 		int64_t		lo = floor_div(idx, 64) * 64;
 
-		periodset_cover(set, lo, lo + 64, PERIODSET_HEADROOM_WORDS, a);
+		periodset_cover(set, lo, lo + 64, true, a);
 	}
 	off = idx - set->base;
 	set->words[off / 64] |= UINT64_C(1) << (off % 64);
@@ -189,7 +191,7 @@ periodset_union(PeriodSet *dst, const PeriodSet *src, const CsAllocator *a)
 
 	if (src->nwords == 0)
 		return;
-	periodset_cover(dst, src->base, src->base + 64 * (int64_t) src->nwords, 0, a);
+	periodset_cover(dst, src->base, src->base + 64 * (int64_t) src->nwords, false, a);
 	shift = (src->base - dst->base) / 64;
 	for (int32_t i = 0; i < src->nwords; i++)
 		dst->words[shift + i] |= src->words[i];

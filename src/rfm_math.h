@@ -31,12 +31,18 @@ typedef enum RfmUnit
 /* Mean Gregorian month in days (365.2425 / 12). */
 #define RFM_DAYS_PER_MONTH 30.436875
 
-/* Allocation hook, so the math runs under palloc in the server and malloc in unit tests. */
+/*
+ * Allocation hooks, so the math runs under palloc in the server and malloc in
+ * unit tests.  A state that outgrows a block frees the old one: its memory is
+ * its current size, not the sum of every size it had.
+ */
 typedef void *(*cs_alloc_fn) (void *ctx, size_t size);
+typedef void (*cs_free_fn) (void *ctx, void *ptr);
 
 typedef struct CsAllocator
 {
 	cs_alloc_fn alloc;
+	cs_free_fn	free;
 	void	   *ctx;
 } CsAllocator;
 

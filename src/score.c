@@ -253,21 +253,28 @@ rfm_weighted_score(PG_FUNCTION_ARGS)
 {
 	const char *names[3] = {"R", "F", "M"};
 	double		num = 0,
-				den = 0;
+				den = 0,
+				wmax = 0;
 
 	for (int i = 0; i < 3; i++)
 	{
-		int32		s = PG_GETARG_INT32(i);
 		double		w = PG_GETARG_FLOAT8(i + 3);
 
-		check_score(s, names[i]);
+		check_score(PG_GETARG_INT32(i), names[i]);
 		cs_check_finite(w, "rfm_weighted_score weight");
 		if (w < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("rfm_weighted_score weights must not be negative"),
 					 errdetail("The %s weight is %g.", names[i], w)));
-		num += w * s;
+		wmax = Max(wmax, w);
+	}
+	/* Weights relative to the largest: the same mean, and no overflow for weights near DBL_MAX. */
+	for (int i = 0; i < 3 && wmax > 0; i++)
+	{
+		double		w = PG_GETARG_FLOAT8(i + 3) / wmax;
+
+		num += w * PG_GETARG_INT32(i);
 		den += w;
 	}
 	if (den <= 0)

@@ -1,9 +1,13 @@
--- customer_segment 1.1 -> 1.2: a security release.
+-- customer_segment 1.1 -> 1.2: a security release, with fixes for edge cases.
 -- The extension applied the cast to text of a user's key column (and its equality and hashing) when it read
 -- an orders table, so a role owning a type with a cast could run code as whoever ran rfm_analyze or refresh.
 -- Key and label columns now go through safe_key_sql (built-in types as they are, any other type through its
 -- output function), amounts through number_sql, and refresh and report check that the helper views are
--- still the materialized views register_source made before they read them.
+-- still the materialized views register_source made before they read them.  report rejects a NULL top and
+-- create_sample_store an infinite date with their own errors.  refresh logs when its work starts (after
+-- waiting for another refresh of the source), waits for other locks at most
+-- customer_segment.refresh_lock_timeout (default 1 minute), and two refreshes that reach a new month of
+-- history at once no longer race to create its partition.
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.2'" to load this file. \quit
 
 CREATE FUNCTION customer_segment.safe_key_sql(rel regclass, col name, alias text DEFAULT 'o')
@@ -124,10 +128,11 @@ RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
     v record;
-    started timestamptz := clock_timestamp();
+    started timestamptz;
     n bigint;
     state text;
     msg text;
+    caller_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     src := customer_segment.get_source(source);
     -- One refresh of a source at a time; the lock ends with the transaction.
@@ -137,6 +142,12 @@ BEGIN
         RAISE NOTICE 'a refresh of source "%" is already running; skipped', source;
         RETURN 'skipped';
     END IF;
+    -- The work starts now; the wait for another refresh of this source is not part of it.
+    started := clock_timestamp();
+    -- Any other lock is waited for at most customer_segment.refresh_lock_timeout (default 1 minute): a
+    -- long transaction that read the history cannot stall the refresh, and every reader queued behind it.
+    PERFORM set_config('lock_timeout',
+        coalesce(nullif(current_setting('customer_segment.refresh_lock_timeout', true), ''), '1min'), true);
     BEGIN
         PERFORM customer_segment.check_source_views(src);
         FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
@@ -158,9 +169,43 @@ BEGIN
         msg := SQLSTATE || ': ' || SQLERRM;
         RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
     END;
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
     INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error)
     VALUES (source, started, clock_timestamp(), n, state, msg);
     RETURN state;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customer_segment.snapshot_history(src customer_segment.sources)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    day date;
+    part text;
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT max(as_of) FROM %I.%I', src.target_schema, src.name || '_customers') INTO day;
+    IF day IS NULL THEN
+        RETURN 0;
+    END IF;
+    part := format('segment_history_%s', to_char(day, 'YYYY_MM'));
+    -- Two refreshes reaching a new month at once: the second waits here until the first has committed
+    -- the partition (IF NOT EXISTS then sees it), instead of failing on a duplicate name.
+    PERFORM pg_advisory_xact_lock(hashtext('customer_segment.segment_history'), hashtext(part));
+    IF to_regclass('customer_segment.' || part) IS NULL THEN
+        EXECUTE format('CREATE TABLE IF NOT EXISTS customer_segment.%I PARTITION OF customer_segment.segment_history
+                        FOR VALUES FROM (%L) TO (%L)', part, date_trunc('month', day)::date,
+                       (date_trunc('month', day) + interval '1 month')::date);
+    END IF;
+    -- A second refresh of the same day replaces that day's snapshot.
+    DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
+    EXECUTE format('INSERT INTO customer_segment.segment_history
+                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total FROM %I.%I',
+                   src.name, src.target_schema, src.name || '_customers');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- Retention: older snapshots of this source go; partitions left empty are dropped.
+    DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < day - src.history_days;
+    PERFORM customer_segment.drop_empty_history_partitions();
+    RETURN n;
 END
 $$;
 
@@ -174,6 +219,12 @@ DECLARE
     max_n bigint;
     shades text[] := ARRAY[' ', '░', '▒', '▓', '█'];
 BEGIN
+    IF top IS NULL THEN
+        RAISE EXCEPTION 'top must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF top < 0 THEN
+        RAISE EXCEPTION 'top must be a number of customers, 0 or more' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', top);
+    END IF;
     src := customer_segment.get_source(source);
     PERFORM customer_segment.check_source_views(src);
     cust := format('%I.%I', src.target_schema, src.name || '_customers');
@@ -225,3 +276,49 @@ BEGIN
     END LOOP;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION customer_segment.create_sample_store(
+    target_schema name DEFAULT 'public',
+    customers integer DEFAULT 5000,
+    seed bigint DEFAULT 42,
+    start_date date DEFAULT '2023-01-01',
+    end_date date DEFAULT '2025-12-31')
+RETURNS TABLE (customers_created bigint, orders_created bigint, refunds_created bigint, customers_without_orders bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    span integer;
+BEGIN
+    IF target_schema IS NULL OR customers IS NULL OR seed IS NULL OR start_date IS NULL OR end_date IS NULL THEN
+        RAISE EXCEPTION 'create_sample_store arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF customers < 1 OR customers > 100000000 THEN
+        RAISE EXCEPTION 'customers must be between 1 and 100000000' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', customers);
+    END IF;
+    IF end_date <= start_date OR NOT isfinite(start_date) OR NOT isfinite(end_date) THEN
+        RAISE EXCEPTION 'end_date must be a finite date after start_date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    span := end_date - start_date + 1;
+    IF to_regnamespace(quote_ident(target_schema)) IS NULL THEN
+        RAISE EXCEPTION 'schema "%" does not exist', target_schema USING ERRCODE = 'invalid_schema_name',
+            HINT = format('CREATE SCHEMA %I;', target_schema);
+    END IF;
+    IF to_regclass(format('%I.customers', target_schema)) IS NOT NULL
+       OR to_regclass(format('%I.orders', target_schema)) IS NOT NULL THEN
+        RAISE EXCEPTION 'schema "%" already has a customers or orders table', target_schema
+            USING ERRCODE = 'duplicate_table',
+                  HINT = 'The sample store never overwrites tables: use another schema or drop them first.';
+    END IF;
+
+    EXECUTE format($q$
+        CREATE TABLE %1$I.customers (
+            customer_id integer PRIMARY KEY,
+            signup_date date NOT NULL,
+            channel     text NOT NULL
+        );
+        CREATE TABLE %1$I.orders (
+            order_id    bigint PRIMARY KEY,
+            customer_id integer NOT NULL,
+            ordered_at  timestamptz NOT NULL,
+            amount      numeric(12,2) NOT NULL
+        );

@@ -1338,10 +1338,11 @@ RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
     v record;
-    started timestamptz := clock_timestamp();
+    started timestamptz;
     n bigint;
     state text;
     msg text;
+    caller_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     src := customer_segment.get_source(source);
     -- One refresh of a source at a time; the lock ends with the transaction.
@@ -1351,6 +1352,12 @@ BEGIN
         RAISE NOTICE 'a refresh of source "%" is already running; skipped', source;
         RETURN 'skipped';
     END IF;
+    -- The work starts now; the wait for another refresh of this source is not part of it.
+    started := clock_timestamp();
+    -- Any other lock is waited for at most customer_segment.refresh_lock_timeout (default 1 minute): a
+    -- long transaction that read the history cannot stall the refresh, and every reader queued behind it.
+    PERFORM set_config('lock_timeout',
+        coalesce(nullif(current_setting('customer_segment.refresh_lock_timeout', true), ''), '1min'), true);
     BEGIN
         PERFORM customer_segment.check_source_views(src);
         FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
@@ -1372,6 +1379,7 @@ BEGIN
         msg := SQLSTATE || ': ' || SQLERRM;
         RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
     END;
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
     INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error)
     VALUES (source, started, clock_timestamp(), n, state, msg);
     RETURN state;
@@ -1433,8 +1441,11 @@ BEGIN
         RETURN 0;
     END IF;
     part := format('segment_history_%s', to_char(day, 'YYYY_MM'));
+    -- Two refreshes reaching a new month at once: the second waits here until the first has committed
+    -- the partition (IF NOT EXISTS then sees it), instead of failing on a duplicate name.
+    PERFORM pg_advisory_xact_lock(hashtext('customer_segment.segment_history'), hashtext(part));
     IF to_regclass('customer_segment.' || part) IS NULL THEN
-        EXECUTE format('CREATE TABLE customer_segment.%I PARTITION OF customer_segment.segment_history
+        EXECUTE format('CREATE TABLE IF NOT EXISTS customer_segment.%I PARTITION OF customer_segment.segment_history
                         FOR VALUES FROM (%L) TO (%L)', part, date_trunc('month', day)::date,
                        (date_trunc('month', day) + interval '1 month')::date);
     END IF;
@@ -1494,6 +1505,12 @@ DECLARE
     max_n bigint;
     shades text[] := ARRAY[' ', '░', '▒', '▓', '█'];
 BEGIN
+    IF top IS NULL THEN
+        RAISE EXCEPTION 'top must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF top < 0 THEN
+        RAISE EXCEPTION 'top must be a number of customers, 0 or more' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', top);
+    END IF;
     src := customer_segment.get_source(source);
     PERFORM customer_segment.check_source_views(src);
     cust := format('%I.%I', src.target_schema, src.name || '_customers');
@@ -1632,7 +1649,7 @@ CREATE FUNCTION customer_segment.create_sample_store(
 RETURNS TABLE (customers_created bigint, orders_created bigint, refunds_created bigint, customers_without_orders bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
-    span integer := end_date - start_date + 1;
+    span integer;
 BEGIN
     IF target_schema IS NULL OR customers IS NULL OR seed IS NULL OR start_date IS NULL OR end_date IS NULL THEN
         RAISE EXCEPTION 'create_sample_store arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -1644,6 +1661,7 @@ BEGIN
     IF end_date <= start_date OR NOT isfinite(start_date) OR NOT isfinite(end_date) THEN
         RAISE EXCEPTION 'end_date must be a finite date after start_date' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    span := end_date - start_date + 1;
     IF to_regnamespace(quote_ident(target_schema)) IS NULL THEN
         RAISE EXCEPTION 'schema "%" does not exist', target_schema USING ERRCODE = 'invalid_schema_name',
             HINT = format('CREATE SCHEMA %I;', target_schema);

@@ -241,10 +241,11 @@ RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
     v record;
-    started timestamptz := clock_timestamp();
+    started timestamptz;
     n bigint;
     state text;
     msg text;
+    caller_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     src := customer_segment.get_source(source);
     -- One refresh of a source at a time; the lock ends with the transaction.
@@ -254,6 +255,12 @@ BEGIN
         RAISE NOTICE 'a refresh of source "%" is already running; skipped', source;
         RETURN 'skipped';
     END IF;
+    -- The work starts now; the wait for another refresh of this source is not part of it.
+    started := clock_timestamp();
+    -- Any other lock is waited for at most customer_segment.refresh_lock_timeout (default 1 minute): a
+    -- long transaction that read the history cannot stall the refresh, and every reader queued behind it.
+    PERFORM set_config('lock_timeout',
+        coalesce(nullif(current_setting('customer_segment.refresh_lock_timeout', true), ''), '1min'), true);
     BEGIN
         PERFORM customer_segment.check_source_views(src);
         FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
@@ -275,6 +282,7 @@ BEGIN
         msg := SQLSTATE || ': ' || SQLERRM;
         RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
     END;
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
     INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error)
     VALUES (source, started, clock_timestamp(), n, state, msg);
     RETURN state;
@@ -336,8 +344,11 @@ BEGIN
         RETURN 0;
     END IF;
     part := format('segment_history_%s', to_char(day, 'YYYY_MM'));
+    -- Two refreshes reaching a new month at once: the second waits here until the first has committed
+    -- the partition (IF NOT EXISTS then sees it), instead of failing on a duplicate name.
+    PERFORM pg_advisory_xact_lock(hashtext('customer_segment.segment_history'), hashtext(part));
     IF to_regclass('customer_segment.' || part) IS NULL THEN
-        EXECUTE format('CREATE TABLE customer_segment.%I PARTITION OF customer_segment.segment_history
+        EXECUTE format('CREATE TABLE IF NOT EXISTS customer_segment.%I PARTITION OF customer_segment.segment_history
                         FOR VALUES FROM (%L) TO (%L)', part, date_trunc('month', day)::date,
                        (date_trunc('month', day) + interval '1 month')::date);
     END IF;
@@ -397,6 +408,12 @@ DECLARE
     max_n bigint;
     shades text[] := ARRAY[' ', '░', '▒', '▓', '█'];
 BEGIN
+    IF top IS NULL THEN
+        RAISE EXCEPTION 'top must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF top < 0 THEN
+        RAISE EXCEPTION 'top must be a number of customers, 0 or more' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', top);
+    END IF;
     src := customer_segment.get_source(source);
     PERFORM customer_segment.check_source_views(src);
     cust := format('%I.%I', src.target_schema, src.name || '_customers');

@@ -25,7 +25,7 @@ CREATE FUNCTION customer_segment.create_sample_store(
 RETURNS TABLE (customers_created bigint, orders_created bigint, refunds_created bigint, customers_without_orders bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
-    span integer := end_date - start_date + 1;
+    span integer;
 BEGIN
     IF target_schema IS NULL OR customers IS NULL OR seed IS NULL OR start_date IS NULL OR end_date IS NULL THEN
         RAISE EXCEPTION 'create_sample_store arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -37,6 +37,7 @@ BEGIN
     IF end_date <= start_date OR NOT isfinite(start_date) OR NOT isfinite(end_date) THEN
         RAISE EXCEPTION 'end_date must be a finite date after start_date' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    span := end_date - start_date + 1;
     IF to_regnamespace(quote_ident(target_schema)) IS NULL THEN
         RAISE EXCEPTION 'schema "%" does not exist', target_schema USING ERRCODE = 'invalid_schema_name',
             HINT = format('CREATE SCHEMA %I;', target_schema);

@@ -23,14 +23,48 @@ static int	passed,
 	else { failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } \
 } while (0)
 
+/* Counts live and peak bytes, so tests can bound what a state holds; a size header precedes each block. */
+typedef struct MemCount
+{
+	size_t		live;
+	size_t		peak;
+	size_t		total;
+} MemCount;
+
 static void *
 test_alloc(void *ctx, size_t size)
 {
-	(void) ctx;
-	return malloc(size);		/* leaked on purpose: a test process */
+	MemCount   *m = ctx;
+	size_t	   *block = malloc(sizeof(size_t) + size);
+
+	if (block == NULL)
+	{
+		printf("out of memory\n");
+		exit(2);
+	}
+	block[0] = size;
+	if (m != NULL)
+	{
+		m->live += size;
+		m->total += size;
+		if (m->live > m->peak)
+			m->peak = m->live;
+	}
+	return block + 1;
 }
 
-static const CsAllocator alloc = {test_alloc, NULL};
+static void
+test_free(void *ctx, void *ptr)
+{
+	MemCount   *m = ctx;
+	size_t	   *block = (size_t *) ptr - 1;
+
+	if (m != NULL)
+		m->live -= block[0];
+	free(block);
+}
+
+static const CsAllocator alloc = {test_alloc, test_free, NULL};
 
 /* xorshift64*, fixed seed: the same cases every run. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
@@ -98,8 +132,48 @@ test_periodset(void)
 		periodset_union(&a, &b, &alloc);
 		CHECK(periodset_count(&a) == expected, "union of halves counts %lld distinct, expected %lld",
 			  (long long) periodset_count(&a), (long long) expected);
-		/* each half has at most 4 spare words a side; the union adds none */
-		CHECK(a.nwords <= span / 64 + 2 + 4 * 4, "set of span %d uses %d words", span, a.nwords);
+		/*
+		 * Each half has at most max(4, a quarter of its size) spare words a
+		 * side; the union adds none.
+		 */
+		CHECK(a.nwords <= (span / 64 + 2) * 3 / 2 + 4 * 4, "set of span %d uses %d words", span, a.nwords);
+		CHECK(span > 16 * 64 || a.nwords <= span / 64 + 2 + 4 * 4, "a small set of span %d uses %d words, at most 4 spare a side", span, a.nwords);
+	}
+
+	/*
+	 * One customer, 8,000 orders 400 days apart (a span of 3.2M days, 391 kB
+	 * of bits): in time order, reversed and shuffled, the state's peak memory
+	 * stays within a small multiple of its final size, and all it ever
+	 * allocated is linear in the span (geometric growth, old blocks freed).
+	 */
+	for (int order = 0; order < 3; order++)
+	{
+		MemCount	m = {0};
+		CsAllocator counted = {test_alloc, test_free, &m};
+		RfmState	st;
+		static int32_t days[8000];
+		RfmResult	res;
+
+		for (int i = 0; i < 8000; i++)
+			days[i] = -1600000 + 400 * (order == 1 ? 7999 - i : i);
+		if (order == 2)
+			for (int i = 7999; i > 0; i--)
+			{
+				int			j = (int) (rng() % (uint64_t) (i + 1));
+				int32_t		t = days[i];
+
+				days[i] = days[j];
+				days[j] = t;
+			}
+		rfm_state_init(&st, RFM_GRAN_MONTH, RFM_UNIT_DAY, 1600000);
+		for (int i = 0; i < 8000; i++)
+			rfm_state_add(&st, days[i], 10, &counted);
+		CHECK(rfm_state_result(&st, &res) && res.purchase_days == 8000 && res.frequency == 7999,
+			  "8000 orders 400 days apart: 8000 purchase days, frequency 7999");
+		CHECK(m.peak < 2 * 1024 * 1024, "order %d: peak %zu bytes, under 2 MB", order, m.peak);
+		CHECK(m.total < 4 * 1024 * 1024, "order %d: %zu bytes allocated in all, under 4 MB", order, m.total);
+		CHECK(m.live == sizeof(uint64_t) * (size_t) (st.days.nwords + st.periods.nwords),
+			  "order %d: only the current bitmaps are live (%zu bytes)", order, m.live);
 	}
 }
 
