@@ -10,6 +10,7 @@
 #include "btyd_math.h"
 #include "cs_util.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
@@ -166,6 +167,9 @@ btyd_fit_combine(PG_FUNCTION_ARGS)
 	{
 		const BtydRow *r = &src->rows.rows[i];
 
+		if ((i & 65535) == 65535)
+			CHECK_FOR_INTERRUPTS();
+
 		btyd_rows_add(&dst->rows, r->x, r->tx, r->T, r->w, &alloc);
 	}
 	dst->skipped += src->skipped;
@@ -284,7 +288,15 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 	if (!fit.converged)
 		ereport(NOTICE,
 				(errmsg("%s fit did not converge after %d iterations", name, fit.iterations),
-				 errhint("Try a small penalizer such as 0.001.")));
+				 errdetail("%s; the largest gradient component is %.3g, the tolerance 1e-6.",
+						   fit.stop == BTYD_STOP_EDGE
+						   ? "A parameter ran off to the edge of the parameter space (below e^-20 or above e^20): "
+						   "the likelihood rises towards a limit of the model, such as no heterogeneity in a rate, "
+						   "which these data cannot tell apart from it"
+						   : fit.stop == BTYD_STOP_BUDGET ? "It used its budget of iterations or evaluations"
+						   : "No step lowers the objective any more",
+						   fit.gradient),
+				 errhint("Try a small penalizer such as 0.001, or a simpler model.")));
 	return model_datum(fcinfo, &fit, model == MODEL_GG ? 3 : 4, customers, st->rows.n);
 }
 
@@ -350,7 +362,12 @@ model_params(FunctionCallInfo fcinfo, int argno, int nparams, double *params)
 static double
 checked_result(double v, const char *what)
 {
-	return cs_finite_result(v, what, "With a close to 1 or extreme horizons the series does not converge; check the model.");
+	if (!isfinite(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is not defined for these parameters", what),
+				 errhint("With a close to 1 or extreme horizons the series does not converge; check the model.")));
+	return v;
 }
 
 static void
@@ -585,7 +602,10 @@ discounted_clv(FunctionCallInfo fcinfo, HorizonFn expected)
 				 errhint("periods_per_month is 30 for frequency/recency/T in days, 4.345 in weeks, 1 in months.")));
 	for (int i = 1; i <= months; i++)
 	{
-		double		cum = checked_result(expected(p, i * per_month, x, tx, T), "the expected number of purchases");
+		double		cum;
+
+		cs_check_interrupts();
+		cum = checked_result(expected(p, i * per_month, x, tx, T), "the expected number of purchases");
 
 		clv += spend * margin * (cum - prev) / pow(1 + d, i);
 		prev = cum;

@@ -107,28 +107,181 @@ digamma(double x)
 				  - inv2 * (1.0 / 132 - inv2 * (691.0 / 32760 - inv2 / 12.0))))));
 }
 
-double
-hyp2f1(double a, double b, double c, double z)
+#define HYP2F1_MAX_TERMS 2000000
+
+/* The sum of the 2F1 series, or NaN when it has not converged within HYP2F1_MAX_TERMS terms. */
+static double
+hyp2f1_series(double a, double b, double c, double z)
 {
 	double		term = 1,
 				sum = 1;
 
-	if (z < 0 || z >= 1 || !isfinite(z))
-		return NAN;
-	for (int k = 0; k < 2000000; k++)
+	for (int k = 0; k < HYP2F1_MAX_TERMS; k++)
 	{
 		double		denom = (c + k) * (k + 1);
+		double		ratio;
 
+		if ((k & 4095) == 4095)
+			cs_check_interrupts();
 		if (denom == 0)
 			return NAN;
-		term *= (a + k) * (b + k) / denom * z;
+		ratio = (a + k) * (b + k) / denom * z;
+		term *= ratio;
 		sum += term;
 		if (!isfinite(sum))
 			return NAN;
-		if (fabs(term) <= 1e-17 * fabs(sum) && k > 2)
+		/* the tail after this term is below term * ratio / (1 - ratio) once the ratios fall below 1 */
+		if (k > 2 && fabs(ratio) < 1 && fabs(term) <= 1e-17 * (1 - fabs(ratio)) * fabs(sum))
 			return sum;
 	}
 	return NAN;
+}
+
+/* log((1 - z)^(c-a-b) 2F1(c-a, c-b; c; z)), Euler's transformation of 2F1(a, b; c; z). */
+static double
+hyp2f1_euler_log(double a, double b, double c, double z)
+{
+	return (c - a - b) * log1p(-z) + log(hyp2f1_series(c - a, c - b, c, z));
+}
+
+/*
+ * log 2F1(a, b; c; z) for 0 <= z < 1.  The series' terms grow for about
+ * (a + b - c - 1) z / (1 - z) terms before they fall, which near z = 1 with a
+ * large a or b (the Pareto/NBD likelihood at large s or beta) takes millions
+ * of terms.  Euler's transformation turns that growth into decay; its terms
+ * are positive when c > a > 0 and c > b > 0, so it loses no precision.  The
+ * series expected to be shorter goes first, the other if it does not converge.
+ */
+double
+log_hyp2f1(double a, double b, double c, double z)
+{
+	bool		euler_ok = c > a && c > b && a > 0 && b > 0;
+	double		v;
+
+	if (z < 0 || z >= 1 || !isfinite(z))
+		return NAN;
+	if (euler_ok && a + b - c - 1 > 0)
+	{
+		v = hyp2f1_euler_log(a, b, c, z);
+		return isnan(v) ? log(hyp2f1_series(a, b, c, z)) : v;
+	}
+	v = log(hyp2f1_series(a, b, c, z));
+	return isnan(v) && euler_ok ? hyp2f1_euler_log(a, b, c, z) : v;
+}
+
+/*
+ * Gauss-Legendre nodes and weights on [-1, 1] (GL_POINTS of them), computed
+ * once by Newton's method on the Legendre polynomial.
+ */
+#define GL_POINTS 12
+static double gl_node[GL_POINTS],
+			gl_weight[GL_POINTS];
+
+static void
+gauss_legendre_init(void)
+{
+	if (gl_weight[0] != 0)
+		return;
+	for (int i = 0; i < (GL_POINTS + 1) / 2; i++)
+	{
+		double		x = cos(M_PI * (i + 0.75) / (GL_POINTS + 0.5)),
+					dp = 1;
+
+		for (int iter = 0; iter < 100; iter++)
+		{
+			double		p0 = 1,
+						p1 = x,
+						dx;
+
+			for (int k = 2; k <= GL_POINTS; k++)
+			{
+				double		p2 = ((2 * k - 1) * x * p1 - (k - 1) * p0) / k;
+
+				p0 = p1;
+				p1 = p2;
+			}
+			dp = GL_POINTS * (x * p1 - p0) / (x * x - 1);
+			dx = p1 / dp;
+			x -= dx;
+			if (fabs(dx) < 1e-16)
+				break;
+		}
+		gl_node[i] = -x;
+		gl_node[GL_POINTS - 1 - i] = x;
+		gl_weight[i] = gl_weight[GL_POINTS - 1 - i] = 2 / ((1 - x * x) * dp * dp);
+	}
+}
+
+/*
+ * log 2F1(a, b; a + 1; z) for 0 < z < 1, a > 0, b > 0, by quadrature, for
+ * where the series are long: z near 1 with a large a (the Pareto/NBD
+ * likelihood when s and beta grow together), where they need millions of
+ * terms.  With t = exp(-w / a),
+ *   2F1(a, b; a+1; z) = a int_0^1 t^(a-1) (1 - z t)^(-b) dt
+ *                     = int_0^inf exp(-w) (1 - z exp(-w/a))^(-b) dw.
+ * The integrand decreases, falls like exp(-w) and near w = 0 like
+ * (1 + w/h)^(-b), h = a (1 - z) / z, so on the scale h / b: 12-point
+ * Gauss-Legendre on [0, min(h / (8 max(b, 1)), 1)] and on intervals doubling
+ * from there up to w = 45 (the rest is below 1e-19 of the integral) resolves
+ * it; sums are taken in log space.
+ */
+static double
+log_hyp2f1_c_a1_quadrature(double a, double b, double z)
+{
+	double		lo = 0,
+				hi,
+				logs[64 * GL_POINTS],
+				m = -INFINITY,
+				sum = 0;
+	int			n = 0;
+
+	if (z >= 1 || !isfinite(z) || !(a > 0) || !(b > 0))
+		return NAN;
+	gauss_legendre_init();
+	hi = fmin(a * (1 - z) / z / (8 * fmax(b, 1)), 1);
+	while (lo < 45 && n + GL_POINTS <= 64 * GL_POINTS)
+	{
+		double		mid = (lo + hi) / 2,
+					half = (hi - lo) / 2;
+
+		for (int i = 0; i < GL_POINTS; i++)
+		{
+			double		w = mid + half * gl_node[i];
+			/* 1 - z exp(-w/a) = (1 - z) - z expm1(-w/a), without cancellation */
+			double		l = log(half * gl_weight[i]) - w - b * log((1 - z) - z * expm1(-w / a));
+
+			logs[n++] = l;
+			m = fmax(m, l);
+		}
+		lo = hi;
+		hi = fmin(2 * hi, 45);
+	}
+	for (int i = 0; i < n; i++)
+		sum += exp(logs[i] - m);
+	return m + log(sum);
+}
+
+/* log 2F1(a, b; a + 1; z): the series up to z = 0.95 (at most a few thousand terms), quadrature above. */
+double
+log_hyp2f1_c_a1(double a, double b, double z)
+{
+	if (z <= 0.95)
+		return log_hyp2f1(a, b, a + 1, z);
+	return log_hyp2f1_c_a1_quadrature(a, b, z);
+}
+
+/* 2F1(a, b; c; z) by its series, or through Euler's transformation when the series does not converge. */
+double
+hyp2f1(double a, double b, double c, double z)
+{
+	double		v;
+
+	if (z < 0 || z >= 1 || !isfinite(z))
+		return NAN;
+	v = hyp2f1_series(a, b, c, z);
+	if (isnan(v) && c > a && c > b && a > 0 && b > 0)
+		v = exp(hyp2f1_euler_log(a, b, c, z));
+	return v;
 }
 
 static double
@@ -216,6 +369,7 @@ bgnbd_objective(const double *theta, double *grad, const void *vctx)
 				dx_a = 0,
 				dx_b = 0;
 
+	cs_check_interrupts();
 	for (int64_t i = 0; i < ctx->rows->n; i++)
 	{
 		const BtydRow *row = &ctx->rows->rows[i];
@@ -292,6 +446,7 @@ gg_objective(const double *theta, double *grad, const void *vctx)
 				dg_q = digamma(q),
 				log_g = log(gm);
 
+	cs_check_interrupts();
 	for (int64_t i = 0; i < ctx->rows->n; i++)
 	{
 		const BtydRow *row = &ctx->rows->rows[i];
@@ -318,9 +473,31 @@ gg_objective(const double *theta, double *grad, const void *vctx)
 
 /* ---------------------------------------------------------------- BFGS */
 
-#define BFGS_MAX_ITER 1000
-#define BFGS_GTOL 1e-9
+/*
+ * Stopping.  converged means one thing: at the returned point every component
+ * of the gradient of the objective (mean negative log-likelihood per customer
+ * plus the penalty) with respect to the log-parameters is at most
+ * BFGS_GTOL_CONVERGED.  The optimiser goes on towards BFGS_GTOL_TARGET for
+ * accuracy while it makes progress.  Work is bounded: at most BFGS_MAX_ITER
+ * iterations and BFGS_MAX_EVALS objective evaluations over all restarts, and
+ * a fit whose parameters leave [e^-BFGS_EDGE, e^BFGS_EDGE] stops there: the
+ * likelihood keeps rising towards a limit the model cannot reach (a shape
+ * parameter growing without end means no heterogeneity; the Pareto/NBD with
+ * s, beta growing together tends to a homogeneous dropout rate).
+ */
+#define BFGS_MAX_ITER 300
+#define BFGS_MAX_EVALS 3000
+#define BFGS_GTOL_TARGET 1e-9
+#define BFGS_GTOL_CONVERGED 1e-6
+#define BFGS_EDGE 20.0			/* e^20 = 4.9e8 */
 #define BFGS_MAX_STEP 4.0		/* at most a factor e^4 per parameter per step */
+
+typedef struct BfgsBudget
+{
+	int			iterations;
+	int			evaluations;
+	BtydStop	stop;
+} BfgsBudget;
 
 static double
 max_abs(const double *v, int n)
@@ -333,9 +510,16 @@ max_abs(const double *v, int n)
 	return m;
 }
 
-/* Minimises f from theta (in place); returns iterations, sets *converged. */
-static int
-bfgs(Objective f, const void *ctx, double *theta, int n, bool *converged)
+static double
+evaluate(Objective f, const void *ctx, const double *theta, double *grad, BfgsBudget *budget)
+{
+	budget->evaluations++;
+	return f(theta, grad, ctx);
+}
+
+/* Minimises f from theta (in place) within the budget; sets budget->stop. */
+static void
+bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget)
 {
 	double		H[16],
 				g[4],
@@ -346,15 +530,16 @@ bfgs(Objective f, const void *ctx, double *theta, int n, bool *converged)
 				tn[4],
 				fx,
 				fn = 0;
-	int			iter;
 
-	*converged = false;
 	for (int i = 0; i < n * n; i++)
 		H[i] = (i % (n + 1) == 0) ? 1 : 0;
-	fx = f(theta, g, ctx);
+	fx = evaluate(f, ctx, theta, g, budget);
 	if (!isfinite(fx))
-		return 0;
-	for (iter = 1; iter <= BFGS_MAX_ITER; iter++)
+	{
+		budget->stop = BTYD_STOP_NO_PROGRESS;
+		return;
+	}
+	for (;;)
 	{
 		double		slope = 0,
 					step = 1,
@@ -362,11 +547,17 @@ bfgs(Objective f, const void *ctx, double *theta, int n, bool *converged)
 					sy = 0;
 		bool		accepted = false;
 
-		if (max_abs(g, n) < BFGS_GTOL)
+		if (max_abs(g, n) <= BFGS_GTOL_TARGET)
 		{
-			*converged = true;
-			break;
+			budget->stop = BTYD_STOP_CONVERGED;
+			return;
 		}
+		if (budget->iterations >= BFGS_MAX_ITER || budget->evaluations >= BFGS_MAX_EVALS)
+		{
+			budget->stop = BTYD_STOP_BUDGET;
+			return;
+		}
+		budget->iterations++;
 		for (int i = 0; i < n; i++)
 		{
 			d[i] = 0;
@@ -379,18 +570,21 @@ bfgs(Objective f, const void *ctx, double *theta, int n, bool *converged)
 			/* Not a descent direction: restart from steepest descent. */
 			for (int i = 0; i < n * n; i++)
 				H[i] = (i % (n + 1) == 0) ? 1 : 0;
+			slope = 0;
 			for (int i = 0; i < n; i++)
+			{
 				d[i] = -g[i];
-			slope = -(g[0] * g[0] + (n > 1 ? g[1] * g[1] : 0) + (n > 2 ? g[2] * g[2] : 0) + (n > 3 ? g[3] * g[3] : 0));
+				slope -= g[i] * g[i];
+			}
 		}
 		dmax = max_abs(d, n);
 		if (dmax > BFGS_MAX_STEP)
 			step = BFGS_MAX_STEP / dmax;
-		for (int tries = 0; tries < 60; tries++)
+		for (int tries = 0; tries < 60 && budget->evaluations < BFGS_MAX_EVALS; tries++)
 		{
 			for (int i = 0; i < n; i++)
 				tn[i] = theta[i] + step * d[i];
-			fn = f(tn, gn, ctx);
+			fn = evaluate(f, ctx, tn, gn, budget);
 			if (isfinite(fn) && fn <= fx + 1e-4 * step * slope)
 			{
 				accepted = true;
@@ -400,9 +594,8 @@ bfgs(Objective f, const void *ctx, double *theta, int n, bool *converged)
 		}
 		if (!accepted)
 		{
-			/* No progress along d: converged when the gradient is small relative to f. */
-			*converged = max_abs(g, n) < 1e-6;
-			break;
+			budget->stop = BTYD_STOP_NO_PROGRESS;
+			return;
 		}
 		for (int i = 0; i < n; i++)
 		{
@@ -412,11 +605,16 @@ bfgs(Objective f, const void *ctx, double *theta, int n, bool *converged)
 			theta[i] = tn[i];
 			g[i] = gn[i];
 		}
-		if (fabs(fx - fn) <= 1e-15 * (1 + fabs(fx)) && max_abs(g, n) < 1e-6)
+		if (max_abs(theta, n) > BFGS_EDGE)
 		{
-			fx = fn;
-			*converged = true;
-			break;
+			budget->stop = BTYD_STOP_EDGE;
+			return;
+		}
+		if (fabs(fx - fn) <= 1e-15 * (1 + fabs(fx)))
+		{
+			/* No change left in double precision: as close as this problem can get. */
+			budget->stop = BTYD_STOP_NO_PROGRESS;
+			return;
 		}
 		fx = fn;
 		if (sy > 1e-18)
@@ -438,8 +636,6 @@ bfgs(Objective f, const void *ctx, double *theta, int n, bool *converged)
 					H[i * n + j] += rho * ((1 + rho * yHy) * s[i] * s[j] - Hy[i] * s[j] - s[i] * Hy[j]);
 		}
 	}
-	(void) fn;
-	return iter > BFGS_MAX_ITER ? BFGS_MAX_ITER : iter;
 }
 
 static BtydFit
@@ -449,17 +645,27 @@ fit(Objective f, const BtydRows *rows, double penalizer, int n)
 	double		theta[4] = {0, 0, 0, 0};	/* all parameters start at 1, as lifetimes does */
 	double		g[4];
 	BtydFit		result;
-	int			total = 0;
+	BfgsBudget	budget = {0, 0, BTYD_STOP_NO_PROGRESS};
 
 	memset(&result, 0, sizeof(result));
-	/* Up to three restarts from the last point: BFGS's curvature estimate is rebuilt each time. */
-	for (int attempt = 0; attempt < 4 && !result.converged; attempt++)
-		total += bfgs(f, &ctx, theta, n, &result.converged);
+	/*
+	 * Restarts from the last point rebuild BFGS's curvature estimate, after a
+	 * failed line search only: the budget and the edge end the fit.
+	 */
+	for (int attempt = 0; attempt < 4; attempt++)
+	{
+		bfgs(f, &ctx, theta, n, &budget);
+		if (budget.stop != BTYD_STOP_NO_PROGRESS)
+			break;
+	}
 	f(theta, g, &ctx);
 	for (int k = 0; k < n; k++)
 		result.params[k] = exp(theta[k]);
 	result.loglik = ctx.loglik;
-	result.iterations = total;
+	result.iterations = budget.iterations;
+	result.gradient = max_abs(g, n);
+	result.converged = result.gradient <= BFGS_GTOL_CONVERGED && isfinite(result.loglik);
+	result.stop = result.converged ? BTYD_STOP_CONVERGED : budget.stop;
 	return result;
 }
 
@@ -534,7 +740,11 @@ bgnbd_pmf_new(const double *p, double t, int64_t n)
 	if (n == 0)
 		return first;
 	for (int64_t j = 0; j < n; j++)
+	{
+		if ((j & 4095) == 4095)
+			cs_check_interrupts();
 		partial += exp(lgamma(r + j) - lgamma(r) - lgamma(j + 1.0) + r * log_q + (j > 0 ? j * log_u : 0));
+	}
 	return first + exp(lgamma(a + 1) + lgamma(b + n - 1) - lgamma(a + b + n) - lbeta_ab) * (1 - partial);
 }
 
@@ -595,10 +805,10 @@ pnbd_log_a0(const double *p, double x, double tx, double T)
 	double		rsx = r + s + x;
 	double		q1 = hi + tx,
 				q2 = hi + T;
-	double		h1 = hyp2f1(rsx, k, rsx + 1, diff / q1);
-	double		h2 = hyp2f1(rsx, k, rsx + 1, diff / q2);
+	double		lh1 = log_hyp2f1_c_a1(rsx, k, diff / q1);
+	double		lh2 = log_hyp2f1_c_a1(rsx, k, diff / q2);
 
-	return logsubexp(log(h1) + rsx * log(q2), log(h2) + rsx * log(q1)) - rsx * (log(q1) + log(q2));
+	return logsubexp(lh1 + rsx * log(q2), lh2 + rsx * log(q1)) - rsx * (log(q1) + log(q2));
 }
 
 double
@@ -626,6 +836,7 @@ pnbd_mean_nll(const double *theta, FitCtx *ctx)
 		p[k] = exp(theta[k]);
 		pen += p[k] * p[k];
 	}
+	cs_check_interrupts();
 	for (int64_t i = 0; i < ctx->rows->n; i++)
 	{
 		const BtydRow *row = &ctx->rows->rows[i];
@@ -729,11 +940,11 @@ pnbd_log_mixed_moment(const double *p, double x, int64_t n, int64_t i, double S)
 	double		hi = alpha >= beta ? alpha : beta;
 	double		k = alpha >= beta ? s + 1 : r + x + n;
 	double		m = r + s + x + i;
-	double		h = hyp2f1(m, k, r + s + x + n + 1, fabs(alpha - beta) / (hi + S));
+	double		lh = log_hyp2f1(m, k, r + s + x + n + 1, fabs(alpha - beta) / (hi + S));
 
 	return r * log(alpha) + s * log(beta) - lgamma(r) - lgamma(s)
 		+ lgamma(m) + lgamma(r + x + n) + lgamma(s + 1) - lgamma(r + s + x + n + 1)
-		+ log(h) - m * log(hi + S);
+		+ lh - m * log(hi + S);
 }
 
 double
@@ -762,6 +973,9 @@ pnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T)
 	double		die_late = -INFINITY;
 
 	for (int64_t i = 0; i <= n; i++)
+	{
+		cs_check_interrupts();
 		die_late = logaddexp(die_late, i * log_t - lgamma(i + 1.0) + pnbd_log_mixed_moment(p, x, n, i, T + t));
+	}
 	return (n == 0 ? 1 - alive : 0) + exp(survive - loglik) + exp(logsubexp(die_any, die_late) - loglik);
 }

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rfm_math.h"
+#include "cs_math.h"
 
 /* One distinct observation and how many customers share it. */
 typedef struct BtydRow
@@ -38,12 +38,23 @@ void		btyd_rows_add(BtydRows *set, double x, double tx, double T, double w, cons
 void		btyd_rows_compact(BtydRows *set);
 double		btyd_rows_weight(const BtydRows *set);
 
+/* Why a fit stopped. */
+typedef enum BtydStop
+{
+	BTYD_STOP_CONVERGED,		/* the gradient tolerance was met */
+	BTYD_STOP_NO_PROGRESS,		/* no step lowers the objective any more */
+	BTYD_STOP_BUDGET,			/* iteration or evaluation cap */
+	BTYD_STOP_EDGE				/* a parameter left [e^-20, e^20]: the optimum is a limit of the model */
+} BtydStop;
+
 typedef struct BtydFit
 {
 	double		params[4];
 	double		loglik;			/* unpenalised log-likelihood, summed over customers */
+	double		gradient;		/* largest gradient component at the end (log-parameters) */
 	int			iterations;
-	bool		converged;
+	bool		converged;		/* gradient <= 1e-6 */
+	BtydStop	stop;
 } BtydFit;
 
 /* Per-customer log-likelihoods. */
@@ -72,8 +83,10 @@ double		bgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, dou
 /* Gamma-Gamma conditional expected mean spend; NaN when q <= 1. */
 double		gg_expected_spend(const double *p, double x, double m);
 
-/* Gauss hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 by its series; NaN if it does not converge. */
+/* Gauss hypergeometric 2F1(a, b; c; z) and its log for 0 <= z < 1 by series; NaN if they do not converge. */
 double		hyp2f1(double a, double b, double c, double z);
+double		log_hyp2f1(double a, double b, double c, double z);
+double		log_hyp2f1_c_a1(double a, double b, double z);	/* log 2F1(a, b; a + 1; z), any z in [0, 1) */
 
 double		digamma(double x);
 

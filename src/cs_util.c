@@ -4,6 +4,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "cs_util.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -12,6 +13,21 @@
 #include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+static void
+cs_check_for_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* The fmgr-free math stops for statement_timeout and cancellation like the rest of the server. */
+void
+_PG_init(void)
+{
+	cs_interrupt_hook = cs_check_for_interrupts;
+}
 
 MemoryContext
 cs_agg_context(FunctionCallInfo fcinfo, const char *fname)

@@ -9,8 +9,8 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "cs_math.h"
 #include "retention_math.h"
-#include "rfm_math.h"
 
 /* Memory context of the calling aggregate; refuses plain function calls. */
 extern MemoryContext cs_agg_context(FunctionCallInfo fcinfo, const char *fname);

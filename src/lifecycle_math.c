@@ -3,7 +3,7 @@
  */
 #include "lifecycle_math.h"
 
-#include "rfm_math.h"
+#include "cs_math.h"
 
 const char *const lifecycle_stage_names[] = {
 	"prospect", "new", "active", "at risk", "lapsed", "reactivated"
@@ -40,6 +40,8 @@ last_return_after_gap(const uint8_t *bits, int64_t nbits, int64_t gap)
 
 	for (int64_t k = 0; k < nbits; k++)
 	{
+		if ((k & 0xFFFFF) == 0xFFFFF)
+			cs_check_interrupts();
 		if (!activity_bit(bits, k))
 			continue;
 		if (prev >= 0 && k - prev > gap)

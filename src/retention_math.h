@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rfm_math.h"
+#include "cs_math.h"
 
 /*
  * Longest activity bit string purchase_activity makes and retention_curve

@@ -11,6 +11,7 @@
 #include "cs_util.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
+#include "rfm_math.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/varbit.h"

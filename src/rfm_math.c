@@ -105,31 +105,6 @@ rfm_period_start(int64_t period, int granularity)
 	}
 }
 
-void
-cs_sum_add(CsSum *s, double x)
-{
-	double		t = s->sum + x;
-
-	if (fabs(s->sum) >= fabs(x))
-		s->comp += (s->sum - t) + x;
-	else
-		s->comp += (x - t) + s->sum;
-	s->sum = t;
-}
-
-double
-cs_sum_value(const CsSum *s)
-{
-	return s->sum + s->comp;
-}
-
-void
-cs_sum_merge(CsSum *dst, const CsSum *src)
-{
-	cs_sum_add(dst, src->sum);
-	dst->comp += src->comp;
-}
-
 /*
  * Make the set cover [lo, hi) (lo, hi multiples of 64), keeping its bits.
  * With spare, a set that grows gets headroom on the side that grew:

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cs_math.h"
+
 typedef enum RfmGranularity
 {
 	RFM_GRAN_DAY = 0,
@@ -31,21 +33,6 @@ typedef enum RfmUnit
 /* Mean Gregorian month in days (365.2425 / 12). */
 #define RFM_DAYS_PER_MONTH 30.436875
 
-/*
- * Allocation hooks, so the math runs under palloc in the server and malloc in
- * unit tests.  A state that outgrows a block frees the old one: its memory is
- * its current size, not the sum of every size it had.
- */
-typedef void *(*cs_alloc_fn) (void *ctx, size_t size);
-typedef void (*cs_free_fn) (void *ctx, void *ptr);
-
-typedef struct CsAllocator
-{
-	cs_alloc_fn alloc;
-	cs_free_fn	free;
-	void	   *ctx;
-} CsAllocator;
-
 /* A set of integer indices kept as a bitmap over [base, base + 64 * nwords). */
 typedef struct PeriodSet
 {
@@ -53,13 +40,6 @@ typedef struct PeriodSet
 	int32_t		nwords;
 	uint64_t   *words;
 } PeriodSet;
-
-/* Compensated (Neumaier) sum, so millions of cents add up exactly enough. */
-typedef struct CsSum
-{
-	double		sum;
-	double		comp;
-} CsSum;
 
 typedef struct RfmState
 {
@@ -109,10 +89,6 @@ int			rfm_parse_unit(const char *name);
 int64_t		rfm_period_index(int32_t day, int granularity);
 int32_t		rfm_period_start(int64_t period, int granularity);
 
-void		cs_sum_add(CsSum *s, double x);
-double		cs_sum_value(const CsSum *s);
-void		cs_sum_merge(CsSum *dst, const CsSum *src);
-
 void		periodset_add(PeriodSet *set, int64_t idx, const CsAllocator *a);
 void		periodset_union(PeriodSet *dst, const PeriodSet *src, const CsAllocator *a);
 int64_t		periodset_count(const PeriodSet *set);
@@ -128,13 +104,6 @@ void		rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a
  * which must hold rfm_activity_length() bits; 0 when there is no purchase.
  */
 int64_t		rfm_activity_length(const RfmState *st);
-
-/* Bit k of an MSB-first activity bit string. */
-static inline int
-activity_bit(const uint8_t *bits, int64_t k)
-{
-	return (bits[k / 8] >> (7 - k % 8)) & 1;
-}
 
 void		rfm_activity_bits(const RfmState *st, uint8_t *bits);
 

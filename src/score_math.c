@@ -5,6 +5,8 @@
 
 #include <math.h>
 
+#include "cs_math.h"
+
 static inline void
 swap_double(double *a, double *b)
 {
@@ -32,6 +34,7 @@ select_kth(double *v, size_t lo, size_t hi, size_t k)
 					i = lo,
 					gt = hi;
 
+		cs_check_interrupts();	/* once per partition pass over up to n values */
 		while (i < gt)
 		{
 			if (v[i] < pivot)

@@ -322,3 +322,64 @@ BEGIN
             ordered_at  timestamptz NOT NULL,
             amount      numeric(12,2) NOT NULL
         );
+        COMMENT ON TABLE %1$I.customers IS 'Sample store customers (customer_segment.create_sample_store)';
+        COMMENT ON TABLE %1$I.orders IS 'Sample store orders; negative amounts are refunds';
+    $q$, target_schema);
+
+    EXECUTE format($q$
+        INSERT INTO %1$I.customers
+        SELECT id, $1 + floor(customer_segment.sample_uniform(id * 16::bigint, $2) * $3)::integer,
+               (ARRAY['web', 'app', 'store'])[1 + floor(customer_segment.sample_uniform(id * 16::bigint + 1, $2) * 3)::integer]
+          FROM generate_series(1, $4) id
+    $q$, target_schema) USING start_date, seed, span, customers;
+
+    EXECUTE format($q$
+        WITH buyer AS (
+            SELECT c.customer_id AS id,
+                   (c.signup_date - $1) + 10 * -ln(customer_segment.sample_uniform(c.customer_id * 16::bigint + 7, $2)) AS first_t,
+                   least(1.0, exp(ln(1 / 33.0) + 0.9 * customer_segment.sample_normal(c.customer_id * 16::bigint + 3, $2))) AS rate,
+                   0.01 + 0.3 * customer_segment.sample_uniform(c.customer_id * 16::bigint + 4, $2) ^ 2 AS dropout,
+                   ln(35) + 0.5 * customer_segment.sample_normal(c.customer_id * 16::bigint + 6, $2) AS spend_mu,
+                   customer_segment.sample_uniform(c.customer_id * 16::bigint + 5, $2) AS life_u
+              FROM %1$I.customers c
+             WHERE customer_segment.sample_uniform(c.customer_id * 16::bigint + 2, $2) >= 0.08
+        ), sized AS (
+            -- purchases before dropout (geometric), capped well above what the window can hold
+            SELECT b.*, least(1 + floor(ln(b.life_u) / ln(1 - b.dropout))::integer,
+                              ceil(3 * b.rate * greatest($3 - b.first_t, 0) + 10)::integer, 500) AS n
+              FROM buyer b
+        ), purchase AS (
+            SELECT s.id, k, s.spend_mu, (s.id::bigint * 512 + k) * 8 AS key,
+                   s.first_t + sum(CASE WHEN k = 1 THEN 0
+                                        ELSE -ln(customer_segment.sample_uniform((s.id::bigint * 512 + k) * 8, $2)) / s.rate END)
+                               OVER (PARTITION BY s.id ORDER BY k) AS t
+              FROM sized s, generate_series(1, s.n) k
+        ), kept AS (
+            SELECT p.*, round(greatest(1, exp(p.spend_mu + 0.35 * customer_segment.sample_normal(p.key + 1, $2)))::numeric, 2) AS amount
+              FROM purchase p WHERE p.t < $3
+        ), rows AS (
+            SELECT id, t, amount, 0 AS kind FROM kept
+            UNION ALL     -- a second order the same day
+            SELECT id, t + 0.05, round(greatest(1, 0.5 * exp(spend_mu + 0.35 * customer_segment.sample_normal(key + 2, $2)))::numeric, 2), 1
+              FROM kept WHERE customer_segment.sample_uniform(key + 3, $2) < 0.04
+            UNION ALL     -- a refund, in full or in half
+            SELECT id, t + 1 + floor(20 * customer_segment.sample_uniform(key + 5, $2)),
+                   -CASE WHEN customer_segment.sample_uniform(key + 6, $2) < 0.6 THEN amount ELSE round(amount / 2, 2) END, 2
+              FROM kept WHERE customer_segment.sample_uniform(key + 4, $2) < 0.03
+        )
+        INSERT INTO %1$I.orders
+        SELECT row_number() OVER (ORDER BY ts, id, kind), id, ts, amount
+          FROM (SELECT id, kind, amount, ($1::timestamp AT TIME ZONE 'UTC') + t * interval '1 day' AS ts
+                  FROM rows WHERE t < $3) r
+    $q$, target_schema) USING start_date, seed, span;
+
+    EXECUTE format('ANALYZE %1$I.customers; ANALYZE %1$I.orders', target_schema);
+    RETURN QUERY EXECUTE format($q$
+        SELECT (SELECT count(*) FROM %1$I.customers),
+               (SELECT count(*) FROM %1$I.orders WHERE amount >= 0),
+               (SELECT count(*) FROM %1$I.orders WHERE amount < 0),
+               (SELECT count(*) FROM %1$I.customers c
+                 WHERE NOT EXISTS (SELECT 1 FROM %1$I.orders o WHERE o.customer_id = c.customer_id))
+    $q$, target_schema);
+END
+$$;
