@@ -290,9 +290,9 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 				(errmsg("%s fit did not converge after %d iterations", name, fit.iterations),
 				 errdetail("%s; the largest gradient component is %.3g, the tolerance 1e-6.",
 						   fit.stop == BTYD_STOP_EDGE
-						   ? "A parameter ran off to the edge of the parameter space (below e^-20 or above e^20): "
-						   "the likelihood rises towards a limit of the model, such as no heterogeneity in a rate, "
-						   "which these data cannot tell apart from it"
+						   ? "A parameter ran off to the edge of the parameter space (a factor e^20 from where it "
+						   "started, or a shape parameter above e^10): the likelihood rises towards a limit of the model, "
+						   "such as the same rate for every customer, which these data cannot tell apart from it"
 						   : fit.stop == BTYD_STOP_BUDGET ? "It used its budget of iterations or evaluations"
 						   : "No step lowers the objective any more",
 						   fit.gradient),

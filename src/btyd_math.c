@@ -225,18 +225,20 @@ gauss_legendre_init(void)
  * from there up to w = 45 (the rest is below 1e-19 of the integral) resolves
  * it; sums are taken in log space.
  */
-static double
+static Log2F1
 log_hyp2f1_c_a1_quadrature(double a, double b, double z)
 {
 	double		lo = 0,
 				hi,
 				logs[64 * GL_POINTS],
+				d_a[64 * GL_POINTS],
+				d_b[64 * GL_POINTS],
+				d_z[64 * GL_POINTS],
 				m = -INFINITY,
 				sum = 0;
+	Log2F1		f = {0, 0, 0, 0};
 	int			n = 0;
 
-	if (z >= 1 || !isfinite(z) || !(a > 0) || !(b > 0))
-		return NAN;
 	gauss_legendre_init();
 	hi = fmin(a * (1 - z) / z / (8 * fmax(b, 1)), 1);
 	while (lo < 45 && n + GL_POINTS <= 64 * GL_POINTS)
@@ -247,27 +249,112 @@ log_hyp2f1_c_a1_quadrature(double a, double b, double z)
 		for (int i = 0; i < GL_POINTS; i++)
 		{
 			double		w = mid + half * gl_node[i];
-			/* 1 - z exp(-w/a) = (1 - z) - z expm1(-w/a), without cancellation */
-			double		l = log(half * gl_weight[i]) - w - b * log((1 - z) - z * expm1(-w / a));
+			double		em1 = expm1(-w / a);
+			/* q = 1 - z exp(-w/a) = (1 - z) - z expm1(-w/a), without cancellation */
+			double		q = (1 - z) - z * em1;
+			double		l = log(half * gl_weight[i]) - w - b * log(q);
 
-			logs[n++] = l;
+			logs[n] = l;
+			/* derivatives of the log integrand -w - b log q */
+			d_a[n] = b * z * (1 + em1) * w / (a * a * q);
+			d_b[n] = -log(q);
+			d_z[n] = b * (1 + em1) / q;
+			n++;
 			m = fmax(m, l);
 		}
 		lo = hi;
 		hi = fmin(2 * hi, 45);
 	}
 	for (int i = 0; i < n; i++)
-		sum += exp(logs[i] - m);
-	return m + log(sum);
+	{
+		double		e = exp(logs[i] - m);
+
+		sum += e;
+		f.da += e * d_a[i];
+		f.db += e * d_b[i];
+		f.dz += e * d_z[i];
+	}
+	f.v = m + log(sum);
+	f.da /= sum;
+	f.db /= sum;
+	f.dz /= sum;
+	return f;
 }
 
-/* log 2F1(a, b; a + 1; z): the series up to z = 0.95 (at most a few thousand terms), quadrature above. */
+/*
+ * The series of 2F1(a, b; a+1; z) with the derivatives of its log: term k is
+ * prod_{j<k} (a+j)(b+j) z / ((a+1+j)(j+1)), so d log(term k) is
+ * sum_{j<k} (1/(a+j) - 1/(a+1+j)) in a, sum_{j<k} 1/(b+j) in b and k/z in z.
+ */
+static Log2F1
+log_hyp2f1_c_a1_series(double a, double b, double z)
+{
+	double		term = 1,
+				sum = 1,
+				la = 0,
+				lb = 0,
+				sa = 0,
+				sb = 0,
+				sz = 0;
+	Log2F1		f;
+
+	for (int k = 0; k < HYP2F1_MAX_TERMS; k++)
+	{
+		double		ratio = (a + k) * (b + k) / ((a + 1 + k) * (k + 1.0)) * z;
+
+		if ((k & 4095) == 4095)
+			cs_check_interrupts();
+		la += 1 / (a + k) - 1 / (a + 1 + k);
+		lb += 1 / (b + k);
+		term *= ratio;
+		sum += term;
+		sa += term * la;
+		sb += term * lb;
+		sz += term * (k + 1);
+		if (!isfinite(sum))
+			break;
+		if (k > 2 && ratio < 1 && term <= 1e-17 * (1 - ratio) * sum)
+		{
+			f.v = log(sum);
+			f.da = sa / sum;
+			f.db = sb / sum;
+			f.dz = z > 0 ? sz / (z * sum) : a * b / (a + 1);
+			return f;
+		}
+	}
+	f.v = f.da = f.db = f.dz = NAN;
+	return f;
+}
+
+/*
+ * log 2F1(a, b; a + 1; z) and its partial derivatives, for 0 <= z < 1, a > 0,
+ * b > 0: the series where it is short (z <= 0.95 and b z / (1 - z) < 2000),
+ * quadrature elsewhere.
+ */
+Log2F1
+log_hyp2f1_c_a1_grad(double a, double b, double z)
+{
+	if (z < 0 || z >= 1 || !isfinite(z) || !(a > 0) || !(b > 0))
+	{
+		Log2F1		nan = {NAN, NAN, NAN, NAN};
+
+		return nan;
+	}
+	if (z == 0)
+	{
+		Log2F1		one = {0, 0, 0, a * b / (a + 1)};
+
+		return one;
+	}
+	/* the series' terms grow for about b z / (1 - z) terms first: short only for z and b not too large */
+	return z <= 0.95 && (b + 1) * z / (1 - z) < 2000 ? log_hyp2f1_c_a1_series(a, b, z)
+		: log_hyp2f1_c_a1_quadrature(a, b, z);
+}
+
 double
 log_hyp2f1_c_a1(double a, double b, double z)
 {
-	if (z <= 0.95)
-		return log_hyp2f1(a, b, a + 1, z);
-	return log_hyp2f1_c_a1_quadrature(a, b, z);
+	return log_hyp2f1_c_a1_grad(a, b, z).v;
 }
 
 /* 2F1(a, b; c; z) by its series, or through Euler's transformation when the series does not converge. */
@@ -480,24 +567,39 @@ gg_objective(const double *theta, double *grad, const void *vctx)
  * BFGS_GTOL_CONVERGED.  The optimiser goes on towards BFGS_GTOL_TARGET for
  * accuracy while it makes progress.  Work is bounded: at most BFGS_MAX_ITER
  * iterations and BFGS_MAX_EVALS objective evaluations over all restarts, and
- * a fit whose parameters leave [e^-BFGS_EDGE, e^BFGS_EDGE] stops there: the
- * likelihood keeps rising towards a limit the model cannot reach (a shape
- * parameter growing without end means no heterogeneity; the Pareto/NBD with
- * s, beta growing together tends to a homogeneous dropout rate).
+ * a fit stops at the edge of the parameter space: any parameter more than a
+ * factor e^BFGS_EDGE from where it started, or a shape parameter (r, a, b, s, p, q) above
+ * e^BFGS_SHAPE_EDGE, where the coefficient of variation of the rate it shapes
+ * is below 0.7%.  There the likelihood keeps rising towards a limit the model
+ * cannot reach: no heterogeneity (the Pareto/NBD with s, beta growing
+ * together tends to one dropout rate for everyone).
  */
 #define BFGS_MAX_ITER 300
 #define BFGS_MAX_EVALS 3000
 #define BFGS_GTOL_TARGET 1e-9
 #define BFGS_GTOL_CONVERGED 1e-6
 #define BFGS_EDGE 20.0			/* e^20 = 4.9e8 */
+#define BFGS_SHAPE_EDGE 10.0	/* e^10 = 22026 */
 #define BFGS_MAX_STEP 4.0		/* at most a factor e^4 per parameter per step */
 
 typedef struct BfgsBudget
 {
 	int			iterations;
 	int			evaluations;
+	unsigned	shapes;			/* bit k: parameter k is a shape parameter */
+	double		start[4];		/* log-parameters the fit started from */
 	BtydStop	stop;
 } BfgsBudget;
+
+static bool
+at_edge(const double *theta, int n, const BfgsBudget *budget)
+{
+	for (int k = 0; k < n; k++)
+		if (fabs(theta[k] - budget->start[k]) > BFGS_EDGE
+			|| ((budget->shapes >> k) & 1 && theta[k] > BFGS_SHAPE_EDGE))
+			return true;
+	return false;
+}
 
 static double
 max_abs(const double *v, int n)
@@ -605,7 +707,7 @@ bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget)
 			theta[i] = tn[i];
 			g[i] = gn[i];
 		}
-		if (max_abs(theta, n) > BFGS_EDGE)
+		if (at_edge(theta, n, budget))
 		{
 			budget->stop = BTYD_STOP_EDGE;
 			return;
@@ -639,15 +741,17 @@ bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget)
 }
 
 static BtydFit
-fit(Objective f, const BtydRows *rows, double penalizer, int n)
+fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned shapes, const double *start)
 {
 	FitCtx		ctx = {rows, btyd_rows_weight(rows), penalizer, 0};
-	double		theta[4] = {0, 0, 0, 0};	/* all parameters start at 1, as lifetimes does */
+	double		theta[4];
 	double		g[4];
 	BtydFit		result;
-	BfgsBudget	budget = {0, 0, BTYD_STOP_NO_PROGRESS};
+	BfgsBudget	budget = {0, 0, shapes, {0, 0, 0, 0}, BTYD_STOP_NO_PROGRESS};
 
 	memset(&result, 0, sizeof(result));
+	for (int k = 0; k < n; k++)
+		budget.start[k] = theta[k] = log(start[k]);
 	/*
 	 * Restarts from the last point rebuild BFGS's curvature estimate, after a
 	 * failed line search only: the budget and the edge end the fit.
@@ -669,16 +773,46 @@ fit(Objective f, const BtydRows *rows, double penalizer, int n)
 	return result;
 }
 
+/*
+ * Where fits start: every parameter at 1, as lifetimes does, except the
+ * Gamma-Gamma spend scale gamma at the mean spend, so a fit in cents or in a
+ * currency of large units starts as near its optimum as one in dollars (the
+ * edge of the parameter space is measured from the start).
+ */
+static double
+mean_tx(const BtydRows *rows)
+{
+	double		w = 0,
+				s = 0;
+
+	for (int64_t i = 0; i < rows->n; i++)
+	{
+		w += rows->rows[i].w;
+		s += rows->rows[i].w * rows->rows[i].tx;
+	}
+	return w > 0 ? s / w : 1;
+}
+
+static double
+positive_or_one(double v)
+{
+	return isfinite(v) && v > 0 ? v : 1;
+}
+
 BtydFit
 bgnbd_fit(const BtydRows *rows, double penalizer)
 {
-	return fit(bgnbd_objective, rows, penalizer, 4);
+	const double start[4] = {1, 1, 1, 1};
+
+	return fit(bgnbd_objective, rows, penalizer, 4, 0xD, start);	/* shapes: r, a, b */
 }
 
 BtydFit
 gg_fit(const BtydRows *rows, double penalizer)
 {
-	return fit(gg_objective, rows, penalizer, 3);
+	const double start[4] = {1, 1, positive_or_one(mean_tx(rows)), 1};
+
+	return fit(gg_objective, rows, penalizer, 3, 0x3, start);	/* shapes: p, q */
 }
 
 /* ---------------------------------------------------------------- predictions */
@@ -790,93 +924,118 @@ logsubexp(double u, double v)
  * log A0 of Fader & Hardie's Pareto/NBD likelihood note, in log space:
  * A0 = 2F1(r+s+x, k; r+s+x+1; |alpha-beta| / (m + t_x)) / (m + t_x)^(r+s+x)
  *    - 2F1(r+s+x, k; r+s+x+1; |alpha-beta| / (m + T)) / (m + T)^(r+s+x),
- * m = max(alpha, beta), k = s + 1 when alpha >= beta, r + x otherwise.
+ * m = max(alpha, beta), k = s + 1 when alpha >= beta, r + x otherwise.  With
+ * grad, also its derivatives in (r, alpha, s, beta), through those of log 2F1.
  */
 static double
-pnbd_log_a0(const double *p, double x, double tx, double T)
+pnbd_log_a0(const double *p, double x, double tx, double T, double *grad)
 {
 	double		r = p[0],
 				alpha = p[1],
 				s = p[2],
 				beta = p[3];
-	double		hi = alpha >= beta ? alpha : beta;
-	double		k = alpha >= beta ? s + 1 : r + x;
+	bool		alpha_hi = alpha >= beta;
+	double		hi = alpha_hi ? alpha : beta;
+	double		k = alpha_hi ? s + 1 : r + x;
 	double		diff = fabs(alpha - beta);
 	double		rsx = r + s + x;
-	double		q1 = hi + tx,
-				q2 = hi + T;
-	double		lh1 = log_hyp2f1_c_a1(rsx, k, diff / q1);
-	double		lh2 = log_hyp2f1_c_a1(rsx, k, diff / q2);
+	double		q[2] = {hi + tx, hi + T};
+	Log2F1		f[2] = {log_hyp2f1_c_a1_grad(rsx, k, diff / q[0]), log_hyp2f1_c_a1_grad(rsx, k, diff / q[1])};
+	double		L[2] = {f[0].v - rsx * log(q[0]), f[1].v - rsx * log(q[1])};
+	double		la0 = logsubexp(L[0], L[1]);
 
-	return logsubexp(lh1 + rsx * log(q2), lh2 + rsx * log(q1)) - rsx * (log(q1) + log(q2));
+	if (grad != NULL)
+	{
+		/* d log(e^L0 - e^L1) = w0 dL0 + w1 dL1 */
+		double		rho = exp(L[1] - L[0]);
+		double		w[2] = {1 / (1 - rho), -rho / (1 - rho)};
+		/* per parameter (r, alpha, s, beta): d(r+s+x), dk, d max(alpha, beta), d |alpha - beta| */
+		const double dm[4] = {1, 0, 1, 0};
+		const double dk[4] = {alpha_hi ? 0 : 1, 0, alpha_hi ? 1 : 0, 0};
+		const double dh[4] = {0, alpha_hi ? 1 : 0, 0, alpha_hi ? 0 : 1};
+		const double dd[4] = {0, alpha_hi ? 1 : -1, 0, alpha_hi ? -1 : 1};
+
+		for (int j = 0; j < 4; j++)
+		{
+			grad[j] = 0;
+			if (la0 == -INFINITY)
+				continue;		/* A0 = 0 (t_x = T): it carries no weight in the likelihood */
+			for (int i = 0; i < 2; i++)
+			{
+				double		dz = dd[j] / q[i] - diff * dh[j] / (q[i] * q[i]);
+
+				grad[j] += w[i] * (f[i].da * dm[j] + f[i].db * dk[j] + f[i].dz * dz
+								   - dm[j] * log(q[i]) - rsx * dh[j] / q[i]);
+			}
+		}
+	}
+	return la0;
 }
 
+/* The log-likelihood of one history and, with grad, its derivatives in (r, alpha, s, beta). */
 double
-pnbd_loglik(const double *p, double x, double tx, double T)
+pnbd_loglik_grad(const double *p, double x, double tx, double T, double *grad)
 {
 	double		r = p[0],
 				alpha = p[1],
 				s = p[2],
 				beta = p[3];
 	double		A1 = lgamma(r + x) - lgamma(r) + r * log(alpha) + s * log(beta);
-	double		la0 = pnbd_log_a0(p, x, tx, T);
+	double		da0[4];
+	double		la0 = pnbd_log_a0(p, x, tx, T, grad != NULL ? da0 : NULL);
+	double		B = -(r + x) * log(alpha + T) - s * log(beta + T);
+	double		C = log(s) + la0 - log(r + s + x);
+	double		lse = logaddexp(B, C);
 
-	return A1 + logaddexp(-(r + x) * log(alpha + T) - s * log(beta + T), log(s) + la0 - log(r + s + x));
+	if (grad != NULL)
+	{
+		double		wb = exp(B - lse),
+					wc = exp(C - lse),
+					m = r + s + x;
+
+		grad[0] = digamma(r + x) - digamma(r) + log(alpha) - wb * log(alpha + T) + wc * (da0[0] - 1 / m);
+		grad[1] = r / alpha - wb * (r + x) / (alpha + T) + wc * da0[1];
+		grad[2] = log(beta) - wb * log(beta + T) + wc * (1 / s + da0[2] - 1 / m);
+		grad[3] = s / beta - wb * s / (beta + T) + wc * da0[3];
+	}
+	return A1 + lse;
 }
 
-static double
-pnbd_mean_nll(const double *theta, FitCtx *ctx)
+double
+pnbd_loglik(const double *p, double x, double tx, double T)
 {
-	double		p[4];
-	double		ll = 0,
-				pen = 0;
-
-	for (int k = 0; k < 4; k++)
-	{
-		p[k] = exp(theta[k]);
-		pen += p[k] * p[k];
-	}
-	cs_check_interrupts();
-	for (int64_t i = 0; i < ctx->rows->n; i++)
-	{
-		const BtydRow *row = &ctx->rows->rows[i];
-
-		ll += row->w * pnbd_loglik(p, row->x, row->tx, row->T);
-	}
-	ctx->loglik = ll;
-	return -ll / ctx->weight + ctx->penalizer * pen;
+	return pnbd_loglik_grad(p, x, tx, T, NULL);
 }
 
-/* No closed-form gradient through 2F1: central differences in log-parameter space. */
 static double
 pnbd_objective(const double *theta, double *grad, const void *vctx)
 {
 	FitCtx	   *ctx = (FitCtx *) vctx;
-	double		f = pnbd_mean_nll(theta, ctx);
-	double		ll = ctx->loglik;
+	double		params[4];
+	double		ll = 0,
+				g[4] = {0, 0, 0, 0};
 
 	for (int k = 0; k < 4; k++)
+		params[k] = exp(theta[k]);
+	cs_check_interrupts();
+	for (int64_t i = 0; i < ctx->rows->n; i++)
 	{
-		double		t[4];
-		double		h = 1e-6;
-		double		up,
-					down;
+		const BtydRow *row = &ctx->rows->rows[i];
+		double		gi[4];
 
-		memcpy(t, theta, sizeof(t));
-		t[k] = theta[k] + h;
-		up = pnbd_mean_nll(t, ctx);
-		t[k] = theta[k] - h;
-		down = pnbd_mean_nll(t, ctx);
-		grad[k] = (up - down) / (2 * h);
+		ll += row->w * pnbd_loglik_grad(params, row->x, row->tx, row->T, gi);
+		for (int k = 0; k < 4; k++)
+			g[k] += row->w * gi[k];
 	}
-	ctx->loglik = ll;
-	return f;
+	return penalised_objective(ctx, ll, g, params, 4, grad);
 }
 
 BtydFit
 pnbd_fit(const BtydRows *rows, double penalizer)
 {
-	return fit(pnbd_objective, rows, penalizer, 4);
+	const double start[4] = {1, 1, 1, 1};
+
+	return fit(pnbd_objective, rows, penalizer, 4, 0x5, start);	/* shapes: r, s */
 }
 
 double
@@ -888,7 +1047,7 @@ pnbd_p_alive(const double *p, double x, double tx, double T)
 				beta = p[3];
 
 	return 1.0 / (1.0 + exp(log(s) - log(r + s + x) + (r + x) * log(alpha + T) + s * log(beta + T)
-							+ pnbd_log_a0(p, x, tx, T)));
+							+ pnbd_log_a0(p, x, tx, T, NULL)));
 }
 
 /*

@@ -6,7 +6,8 @@
  * of the last one and age, all in one time unit; Gamma-Gamma spend model
  * (Fader, Hardie & Lee 2005, "RFM and CLV") on (x, m_x): repeat purchases
  * and their mean value.  Fitting is maximum likelihood by BFGS in log-
- * parameter space with analytic gradients, over weighted distinct rows.
+ * parameter space with analytic gradients (through 2F1 for the Pareto/NBD),
+ * over weighted distinct rows.
  */
 #ifndef BTYD_MATH_H
 #define BTYD_MATH_H
@@ -44,7 +45,7 @@ typedef enum BtydStop
 	BTYD_STOP_CONVERGED,		/* the gradient tolerance was met */
 	BTYD_STOP_NO_PROGRESS,		/* no step lowers the objective any more */
 	BTYD_STOP_BUDGET,			/* iteration or evaluation cap */
-	BTYD_STOP_EDGE				/* a parameter left [e^-20, e^20]: the optimum is a limit of the model */
+	BTYD_STOP_EDGE				/* a parameter moved e^20 from its start, or a shape passed e^10: a limit of the model */
 } BtydStop;
 
 typedef struct BtydFit
@@ -67,6 +68,7 @@ BtydFit		gg_fit(const BtydRows *rows, double penalizer);
 
 /* Pareto/NBD (Schmittlein, Morrison & Colombo 1987) on (x, t_x, T): p = r, alpha, s, beta. */
 double		pnbd_loglik(const double *p, double x, double tx, double T);
+double		pnbd_loglik_grad(const double *p, double x, double tx, double T, double *grad);	/* d/d(r, alpha, s, beta) */
 BtydFit		pnbd_fit(const BtydRows *rows, double penalizer);
 double		pnbd_p_alive(const double *p, double x, double tx, double T);
 double		pnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional */
@@ -87,6 +89,16 @@ double		gg_expected_spend(const double *p, double x, double m);
 double		hyp2f1(double a, double b, double c, double z);
 double		log_hyp2f1(double a, double b, double c, double z);
 double		log_hyp2f1_c_a1(double a, double b, double z);	/* log 2F1(a, b; a + 1; z), any z in [0, 1) */
+
+/* log 2F1(a, b; a + 1; z) and its partial derivatives in a, b and z. */
+typedef struct Log2F1
+{
+	double		v,
+				da,
+				db,
+				dz;
+} Log2F1;
+Log2F1		log_hyp2f1_c_a1_grad(double a, double b, double z);
 
 double		digamma(double x);
 

@@ -33,15 +33,58 @@ for my $case (['Pareto/NBD, 30 ordinary rows (over 20 minutes before)',
     cmp_ok($dt, '<', $limit, sprintf('... in %.2f s', $dt));
 }
 
-# converged = t means the gradient tolerance was met: check it on an ordinary fit by perturbing the optimum.
-my ($ok) = psql_rows($db, q{CREATE TEMP TABLE h AS SELECT (g % 4)::float8 AS x, CASE WHEN g % 4 = 0 THEN 0 ELSE 5 + g % 20 END::float8 AS tx,
-        (30 + g % 11)::float8 AS t FROM generate_series(1, 500) g;
-    WITH m AS (SELECT customer_segment.bgnbd_fit(x, tx, t) AS m FROM h)
-    SELECT (m).converged,
-           -- the mean log-likelihood is flat at the optimum: a 1e-4 relative step changes it by less than 1e-6 per customer
-           abs((SELECT sum(customer_segment.bgnbd_loglik(ROW((m).r * 1.0001, (m).alpha, (m).a, (m).b, 0, 0, 0, 0, true)::customer_segment.bgnbd_model, x, tx, t)) FROM h)
-               - (m).log_likelihood) / 500 < 1e-6
-      FROM m;});
-is_deeply($ok, ['t', 't'], 'an ordinary fit converges, and its likelihood is flat there');
+# An adversarial sweep: 10,000 customers each, every fit ends (converged or not) in bounded time.
+my %scenario = (
+    'all dead'               => q{SELECT (g % 50 + 1)::float8 AS x, 0.001::float8 AS tx, (g % 97 + 10)::float8 AS t FROM generate_series(1, 10000) g},
+    'all alive'              => q{SELECT (g % 50 + 1)::float8, (g % 97 + 10)::float8, (g % 97 + 10)::float8 FROM generate_series(1, 10000) g},
+    'one history repeated'   => q{SELECT 3::float8, 20::float8, 40::float8 FROM generate_series(1, 10000) g},
+    'recency 0'              => q{SELECT (g % 5)::float8, 0::float8, (g % 97 + 10)::float8 FROM generate_series(1, 10000) g},
+    'recency = t'            => q{SELECT (g % 5)::float8, CASE WHEN g % 5 = 0 THEN 0 ELSE g % 97 + 10 END::float8, (g % 97 + 10)::float8 FROM generate_series(1, 10000) g},
+    'tiny T'                 => q{SELECT (g % 3)::float8, CASE WHEN g % 3 = 0 THEN 0 ELSE 0.0005 * (1 + g % 10) END::float8, 0.001 * (1 + g % 10)::float8 FROM generate_series(1, 10000) g},
+    'huge T'                 => q{SELECT (g % 20)::float8, CASE WHEN g % 20 = 0 THEN 0 ELSE (1e6 + g) * (g % 7) / 7 END::float8, (1e6 + g)::float8 FROM generate_series(1, 10000) g},
+);
+for my $name (sort keys %scenario) {
+    psql($db, "DROP TABLE IF EXISTS sweep; CREATE TABLE sweep (x, tx, t) AS $scenario{$name};");
+    for my $model ('bgnbd_fit', 'pareto_nbd_fit') {
+        $t0 = time();
+        my $out = psql($db, "SET statement_timeout = '60s'; SET client_min_messages = warning;
+            SELECT (m).iterations <= 300, (m).converged FROM (SELECT customer_segment.$model(x, tx, t) FROM sweep) f(m);");
+        $dt = time() - $t0;
+        like($out, qr/^t,[tf]$/m, sprintf('%s, %s: ends in %.2f s (converged: %s)', $model, $name, $dt, $out =~ /,t$/m ? 'yes' : 'no'));
+        cmp_ok($dt, '<', 5, "... within the loose bound of this test");
+    }
+}
+for my $case (['same spend', q{SELECT (1 + g % 9)::float8 AS x, 25::float8 AS m FROM generate_series(1, 10000) g}],
+              ['huge spends', q{SELECT (1 + g % 9)::float8, (1e9 * (1 + g % 13))::float8 FROM generate_series(1, 10000) g}],
+              ['tiny spends', q{SELECT (1 + g % 9)::float8, (1e-6 * (1 + g % 13))::float8 FROM generate_series(1, 10000) g}]) {
+    $t0 = time();
+    my $out = psql($db, "SET statement_timeout = '60s'; SET client_min_messages = warning;
+        SELECT (m).iterations <= 300, (m).converged FROM (SELECT customer_segment.gamma_gamma_fit(x, m) FROM ($case->[1]) s(x, m)) f(m);");
+    $dt = time() - $t0;
+    like($out, qr/^t,[tf]$/m, sprintf('gamma_gamma_fit, %s: ends in %.2f s (converged: %s)', $case->[0], $dt, $out =~ /,t$/m ? 'yes' : 'no'));
+    cmp_ok($dt, '<', 5, "... within the loose bound of this test");
+}
+
+# converged = t means the gradient tolerance was met: on the sample store, both models converge, and
+# moving any parameter by 0.01% lowers the log-likelihood (the optimum is a maximum) by less than 1e-6 per customer.
+psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('shop', 3000, 7);
+    CREATE TABLE summ AS SELECT (s).* FROM (SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'day', 'week') AS s
+                                              FROM shop.orders GROUP BY customer_id) x WHERE (s).orders > 0;});
+for my $m (['bgnbd', 'bgnbd_model'], ['pareto_nbd', 'pareto_nbd_model']) {
+    my ($name, $type) = @$m;
+    my @moved = map { my $j = $_; join(', ', map { $_ == $j ? "(m.m).f$_ * 1.0001" : "(m.m).f$_" } 1 .. 4) } 1 .. 4;
+    my $sql = "WITH m AS (SELECT customer_segment.${name}_fit(frequency, recency, t) AS m FROM summ),
+        f AS (SELECT (m).converged, (m).log_likelihood AS ll, (m).customers,
+                     ARRAY[(m).r, (m).alpha, " . ($name eq 'bgnbd' ? '(m).a, (m).b' : '(m).s, (m).beta') . "] AS p FROM m)
+        SELECT f.converged, bool_and(d.ll <= f.ll AND (f.ll - d.ll) / f.customers < 1e-6)
+          FROM f, LATERAL (SELECT j, (SELECT sum(customer_segment.${name}_loglik(
+                      ROW(f.p[1] * CASE WHEN j = 1 THEN 1.0001 ELSE 1 END, f.p[2] * CASE WHEN j = 2 THEN 1.0001 ELSE 1 END,
+                          f.p[3] * CASE WHEN j = 3 THEN 1.0001 ELSE 1 END, f.p[4] * CASE WHEN j = 4 THEN 1.0001 ELSE 1 END,
+                          0, 0, 0, 0, true)::customer_segment.$type, frequency, recency, t)) FROM summ) AS ll
+                             FROM generate_series(1, 4) j) d
+         GROUP BY f.converged;";
+    my ($ok) = psql_rows($db, $sql);
+    is_deeply($ok, ['t', 't'], "$name: an ordinary fit converges, and it is a maximum of the likelihood, flat to 1e-6 per customer");
+}
 psql('postgres', "DROP DATABASE $db;");
 done_testing();

@@ -648,6 +648,58 @@ run_case(const char *name, void (*fn) (void))
 }
 
 /* Pareto/NBD predictions: the PMF is a distribution whose mean is the closed-form expectation. */
+/* The Pareto/NBD log-likelihood with parameter j moved by d. */
+static double
+pnbd_loglik_moved(const double *p, int j, double d, const double *h)
+{
+	double		q[4];
+
+	memcpy(q, p, sizeof(q));
+	q[j] += d;
+	return pnbd_loglik(q, h[0], h[1], h[2]);
+}
+
+/*
+ * The analytic gradient of the Pareto/NBD log-likelihood (through the
+ * derivatives of log 2F1, series and quadrature) against a five-point
+ * difference quotient, on both branches (alpha >= beta and alpha < beta),
+ * with z small and near 1, in log-parameter units (the fit's own): to 1e-8
+ * for ordinary parameters, to 1e-5 where s is in the tens of thousands (the
+ * derivative in s is then a difference of nearly equal terms).
+ */
+static void
+test_pareto_nbd_gradient(void)
+{
+	const double params[][4] = {{0.553, 10.578, 0.606, 11.669}, {1.0, 20.0, 0.5, 5.0}, {0.5, 1.0, 3.0, 2000.0},
+	{2.08, 4.5, 22352.6, 126512.0}, {3.9, 0.0004, 41204.0, 45.8}, {1.2, 300.0, 22352.6, 40.0}};
+	const double hist[][3] = {{0, 0, 30}, {2, 10, 38}, {5, 30, 38}, {3, 0.001, 50}, {1, 38, 38}, {40, 5, 106}};
+	double		worst_ordinary = 0,
+				worst_extreme = 0;
+
+	for (int k = 0; k < 6; k++)
+		for (int h = 0; h < 6; h++)
+		{
+			double		g[4];
+
+			pnbd_loglik_grad(params[k], hist[h][0], hist[h][1], hist[h][2], g);
+			for (int j = 0; j < 4; j++)
+			{
+				const double *p = params[k];
+				double		d = 1e-4 * p[j];
+				double		num = (-pnbd_loglik_moved(p, j, 2 * d, hist[h]) + 8 * pnbd_loglik_moved(p, j, d, hist[h])
+								   - 8 * pnbd_loglik_moved(p, j, -d, hist[h]) + pnbd_loglik_moved(p, j, -2 * d, hist[h])) / (12 * d);
+				double		err = fabs(g[j] - num) * p[j] / fmax(1, fabs(num) * p[j]);
+
+				if (k < 3)
+					worst_ordinary = fmax(worst_ordinary, isfinite(err) ? err : INFINITY);
+				else
+					worst_extreme = fmax(worst_extreme, isfinite(err) ? err : INFINITY);
+			}
+		}
+	CHECK(worst_ordinary < 1e-8, "analytic Pareto/NBD gradient, ordinary parameters: worst %.2g", worst_ordinary);
+	CHECK(worst_extreme < 1e-5, "analytic Pareto/NBD gradient, s in the tens of thousands: worst %.2g", worst_extreme);
+}
+
 static void
 test_pareto_nbd(void)
 {
@@ -702,6 +754,7 @@ main(void)
 	run_case("lifecycle: stages by precedence, returns after a lapse", test_lifecycle);
 	run_case("btyd: special functions, compaction, predictions, fit optimum", test_btyd);
 	run_case("pareto/nbd: PMF sums to 1 with the closed-form mean, s = 1", test_pareto_nbd);
+	run_case("pareto/nbd: analytic gradient == five-point differences", test_pareto_nbd_gradient);
 	printf("unit: %d passed, %d failed\n", cases_passed, cases_failed);
 	return cases_failed != 0;
 }
