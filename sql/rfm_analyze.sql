@@ -12,6 +12,14 @@ SELECT count(*) AS customers, count(DISTINCT customer_id) AS distinct_ids,
        min(r_score) AS min_r, max(r_score) AS max_r
   FROM result;
 
+-- Any number of bins: each customer's segment is the one rfm_segment gives its cell (the rules' 1..5 scale
+-- reached by rescale_score); 100 bins take as long as 5.
+SELECT b AS bins, count(*) AS customers, count(DISTINCT r_score) AS r_levels,
+       count(*) FILTER (WHERE segment IS DISTINCT FROM customer_segment.rfm_segment(r_score, f_score, m_score, b)) AS disagreements
+  FROM unnest(ARRAY[3, 7, 100]) b,
+       LATERAL customer_segment.rfm_analyze('analyze_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', b) a
+ GROUP BY b ORDER BY b;
+
 -- Independent plain SQL: summary by GROUP BY, breakpoints by percentile_disc,
 -- tie-aware scores by counting breakpoints below, segment by priority lookup.
 CREATE TEMP TABLE plain AS

@@ -43,6 +43,14 @@ INSERT INTO customer_segment.rfm_segment_rules (rule_set, segment, priority, r_m
 VALUES ('mine', 'Shadow', 500, 5, 5, 5, 5, 5, 5);
 SELECT * FROM customer_segment.check_segment_rules('mine') WHERE problem = 'unreachable';
 
+-- The map of any cube agrees with rfm_segment cell by cell (every cell of 7 bins; 3,000 cells of 100 bins,
+-- whose million-cell map is built from the rules' 125 decisions).
+SELECT count(*) AS cells, count(*) FILTER (WHERE g.segment IS DISTINCT FROM customer_segment.rfm_segment(g.r, g.f, g.m, 7, 'mine')) AS disagreements
+  FROM customer_segment.rfm_segment_map(7, 'mine') g;
+SELECT count(*) AS cells, count(*) FILTER (WHERE g.segment IS DISTINCT FROM customer_segment.rfm_segment(g.r, g.f, g.m, 100)) AS disagreements
+  FROM customer_segment.rfm_segment_map(100) g WHERE (g.r * 7919 + g.f * 104729 + g.m * 15485863) % 333 = 0;
+SELECT count(*) AS cells, count(DISTINCT cell) AS distinct_cells FROM customer_segment.rfm_segment_map(100);
+
 -- Bad input.
 SELECT customer_segment.copy_segment_rules('nope', 'x');
 SELECT customer_segment.rfm_segment(1, 1, 1, 5, 'nope');

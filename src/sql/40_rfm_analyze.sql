@@ -41,10 +41,11 @@ BEGIN
             -- NOT (s IS NULL): a summary with some NULL fields (refunds only) is kept
             SELECT p.customer_id, (p.s).* FROM per_customer p WHERE NOT (p.s IS NULL)
         ), segment_map AS (
-            -- the bins^3 cells as arrays, so each customer is a subscript, not a join
+            -- the rules' 125 cells (scores rescaled to 1..5, as rescale_score) as arrays, so each customer is
+            -- a subscript, not a join, and the array stays small whatever the number of bins
             SELECT array_agg(g.segment ORDER BY g.r, g.f, g.m) AS segments,
                    array_agg(g.action ORDER BY g.r, g.f, g.m) AS actions
-              FROM customer_segment.rfm_segment_map($4, $5) g
+              FROM customer_segment.rfm_segment_map(5, $5) g
         ), population AS (
             SELECT customer_segment.score_breakpoints(x.recency_days, $4) AS r_breaks,
                    customer_segment.score_breakpoints(x.orders, $4) AS f_breaks,
@@ -65,7 +66,10 @@ BEGIN
                customer_segment.fm_score(s.f_score, s.m_score),
                customer_segment.rfm_weighted_score(s.r_score, s.f_score, s.m_score),
                g.segments[s.cell_index], g.actions[s.cell_index]
-          FROM (SELECT sc.*, ((sc.r_score - 1) * $4 + sc.f_score - 1) * $4 + sc.m_score AS cell_index FROM scored sc) s
+          FROM (SELECT sc.*, ((1 + floor((sc.r_score - 1) * 4.0 / ($4 - 1) + 0.5)::integer - 1) * 25
+                              + (1 + floor((sc.f_score - 1) * 4.0 / ($4 - 1) + 0.5)::integer - 1) * 5
+                              + 1 + floor((sc.m_score - 1) * 4.0 / ($4 - 1) + 0.5)::integer) AS cell_index
+                  FROM scored sc) s
           CROSS JOIN segment_map g
         $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
     USING as_of, granularity, unit, bins, rule_set;
