@@ -39,44 +39,55 @@ SET enable_hashagg = off;
 -- A whole-table aggregate runs partial in the workers and combines in the leader.
 EXPLAIN (COSTS OFF)
 SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30') FROM par_store.orders;
-SELECT count(*) AS differences FROM (
+-- compared both ways, as multisets: a plan that drops or duplicates rows is a difference
+WITH p AS MATERIALIZED (
     SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30')::text AS s,
            customer_segment.score_breakpoints(amount, 10)::text AS b,
            round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1)::numeric, 6) AS h
       FROM par_store.orders
-    EXCEPT SELECT * FROM serial_total) d;
-SELECT count(*) AS differences FROM (
+) SELECT count(*) AS differences FROM (
+    (SELECT * FROM p EXCEPT ALL SELECT * FROM serial_total) UNION ALL (SELECT * FROM serial_total EXCEPT ALL SELECT * FROM p)) d;
+-- compared both ways, as multisets: a plan that drops or duplicates rows is a difference
+WITH p AS MATERIALIZED (
     SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30')::text AS s,
            customer_segment.score_breakpoints(amount, 10)::text AS b,
            round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1)::numeric, 6) AS h
       FROM par_store.orders_part
-    EXCEPT SELECT * FROM serial_total) d;
+) SELECT count(*) AS differences FROM (
+    (SELECT * FROM p EXCEPT ALL SELECT * FROM serial_total) UNION ALL (SELECT * FROM serial_total EXCEPT ALL SELECT * FROM p)) d;
 
 -- Grouped: partial aggregation per worker, then combine per customer.
 EXPLAIN (COSTS OFF)
 SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'week')
   FROM par_store.orders_part GROUP BY 1;
-SELECT count(*) AS differences FROM (
+-- compared both ways, as multisets: a plan that drops or duplicates rows is a difference
+WITH p AS MATERIALIZED (
     SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'week')::text
       FROM par_store.orders_part GROUP BY 1
-    EXCEPT SELECT * FROM serial_summary) d;
-SELECT count(*) AS differences FROM (
+) SELECT count(*) AS differences FROM (
+    (SELECT * FROM p EXCEPT ALL SELECT * FROM serial_summary) UNION ALL (SELECT * FROM serial_summary EXCEPT ALL SELECT * FROM p)) d;
+-- compared both ways, as multisets: a plan that drops or duplicates rows is a difference
+WITH p AS MATERIALIZED (
     SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'week')::text
       FROM par_store.orders GROUP BY 1
-    EXCEPT SELECT * FROM serial_summary) d;
+) SELECT count(*) AS differences FROM (
+    (SELECT * FROM p EXCEPT ALL SELECT * FROM serial_summary) UNION ALL (SELECT * FROM serial_summary EXCEPT ALL SELECT * FROM p)) d;
 
 -- CLV aggregates: activity bit strings and discounted values per customer, and the
 -- retention curve over a parallel scan of those.
-SELECT count(*) AS differences FROM (
+-- compared both ways, as multisets: a plan that drops or duplicates rows is a difference
+WITH p AS MATERIALIZED (
     SELECT customer_id, customer_segment.purchase_activity(ordered_at, amount, DATE '2025-06-30', 'month'),
            round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1, 0.3, 'continuous')::numeric, 9)
       FROM par_store.orders_part GROUP BY 1
-    EXCEPT SELECT * FROM serial_activity) d;
+) SELECT count(*) AS differences FROM (
+    (SELECT * FROM p EXCEPT ALL SELECT * FROM serial_activity) UNION ALL (SELECT * FROM serial_activity EXCEPT ALL SELECT * FROM p)) d;
 CREATE TABLE par_store.activity AS SELECT * FROM serial_activity;
 ANALYZE par_store.activity;
 EXPLAIN (COSTS OFF) SELECT customer_segment.retention_curve(a) FROM par_store.activity;
+WITH p AS MATERIALIZED (SELECT customer_segment.retention_curve(a)::text FROM par_store.activity)
 SELECT count(*) AS differences FROM (
-    SELECT customer_segment.retention_curve(a)::text FROM par_store.activity EXCEPT SELECT * FROM serial_curve) d;
+    (SELECT * FROM p EXCEPT ALL SELECT * FROM serial_curve) UNION ALL (SELECT * FROM serial_curve EXCEPT ALL SELECT * FROM p)) d;
 
 -- Combine edge cases: workers that saw no rows, and groups split across partitions.
 SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30') IS NULL AS empty_parallel

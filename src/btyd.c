@@ -60,28 +60,42 @@ observed_recency(double x, double tx, double T)
 	return x > 0 ? tx : 0;
 }
 
+/* The penalizer argument (0 without one), checked. */
+static double
+penalizer_arg(FunctionCallInfo fcinfo, int argno)
+{
+	double		penalizer;
+
+	if (PG_NARGS() <= argno)
+		return 0;
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("penalizer must not be NULL")));
+	penalizer = PG_GETARG_FLOAT8(argno);
+	cs_check_finite(penalizer, "penalizer");
+	if (penalizer < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("penalizer must not be negative"),
+				 errhint("0 fits plain maximum likelihood; lifetimes users often take 0.001 to 0.1.")));
+	return penalizer;
+}
+
 static FitState *
 fit_state(FunctionCallInfo fcinfo, MemoryContext aggctx, int penalizer_argno)
 {
 	FitState   *st;
 
 	if (!PG_ARGISNULL(0))
-		return (FitState *) PG_GETARG_POINTER(0);
-	st = MemoryContextAllocZero(aggctx, sizeof(FitState));
-	if (PG_NARGS() > penalizer_argno)
 	{
-		if (PG_ARGISNULL(penalizer_argno))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("penalizer must not be NULL")));
-		st->penalizer = PG_GETARG_FLOAT8(penalizer_argno);
-		cs_check_finite(st->penalizer, "penalizer");
-		if (st->penalizer < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("penalizer must not be negative"),
-					 errhint("0 fits plain maximum likelihood; lifetimes users often take 0.001 to 0.1.")));
+		st = (FitState *) PG_GETARG_POINTER(0);
+		if (cs_arg_varies(fcinfo, penalizer_argno))
+			cs_check_constant(st->penalizer == penalizer_arg(fcinfo, penalizer_argno), "the fit", "penalizer");
+		return st;
 	}
+	st = MemoryContextAllocZero(aggctx, sizeof(FitState));
+	st->penalizer = penalizer_arg(fcinfo, penalizer_argno);
 	return st;
 }
 
@@ -162,7 +176,10 @@ btyd_fit_combine(PG_FUNCTION_ARGS)
 		dst->penalizer = src->penalizer;
 	}
 	else
+	{
 		dst = (FitState *) PG_GETARG_POINTER(0);
+		cs_check_constant(dst->penalizer == src->penalizer, "the fit", "penalizer");
+	}
 	for (int64 i = 0; i < src->rows.n; i++)
 	{
 		const BtydRow *r = &src->rows.rows[i];

@@ -136,6 +136,41 @@ typedef struct HistState
 	double		margin;
 } HistState;
 
+/* The terms of the discounting (reference day, rate, margin, compounding), from the arguments, checked. */
+static void
+hist_terms(FunctionCallInfo fcinfo, HistState *st)
+{
+	for (int i = 3; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("clv_historical reference_date, annual_rate, margin and compounding must not be NULL")));
+	st->reference = cs_day_of(PG_GETARG_DATUM(3), DATEOID, "clv_historical reference_date");
+	st->rate = PG_GETARG_FLOAT8(4);
+	check_range(st->rate, "annual rate", -1, true, HUGE_VAL, "An annual rate of 10% is 0.10; it must exceed -1.");
+	st->margin = PG_NARGS() > 5 ? PG_GETARG_FLOAT8(5) : 1.0;
+	cs_check_finite(st->margin, "margin");
+	st->continuous = false;
+	if (PG_NARGS() > 6)
+	{
+		char	   *c = text_to_cstring(PG_GETARG_TEXT_PP(6));
+
+		if (strcmp(c, "continuous") != 0 && strcmp(c, "annual") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown compounding \"%s\"", c),
+					 errhint("Use 'annual' or 'continuous'.")));
+		st->continuous = strcmp(c, "continuous") == 0;
+	}
+}
+
+static bool
+same_hist_terms(const HistState *a, const HistState *b)
+{
+	return a->reference == b->reference && a->rate == b->rate && a->margin == b->margin
+		&& a->continuous == b->continuous;
+}
+
 PG_FUNCTION_INFO_V1(clv_historical_trans);
 Datum
 clv_historical_trans(PG_FUNCTION_ARGS)
@@ -146,33 +181,23 @@ clv_historical_trans(PG_FUNCTION_ARGS)
 	double		amount;
 	int32		day;
 
-	for (int i = 3; i < PG_NARGS(); i++)
-		if (PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("clv_historical reference_date, annual_rate, margin and compounding must not be NULL")));
 	if (PG_ARGISNULL(0))
 	{
 		st = MemoryContextAllocZero(aggctx, sizeof(HistState));
-		st->reference = cs_day_of(PG_GETARG_DATUM(3), DATEOID, "clv_historical reference_date");
-		st->rate = PG_GETARG_FLOAT8(4);
-		check_range(st->rate, "annual rate", -1, true, HUGE_VAL, "An annual rate of 10% is 0.10; it must exceed -1.");
-		st->margin = PG_NARGS() > 5 ? PG_GETARG_FLOAT8(5) : 1.0;
-		cs_check_finite(st->margin, "margin");
-		if (PG_NARGS() > 6)
-		{
-			char	   *c = text_to_cstring(PG_GETARG_TEXT_PP(6));
-
-			if (strcmp(c, "continuous") != 0 && strcmp(c, "annual") != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown compounding \"%s\"", c),
-						 errhint("Use 'annual' or 'continuous'.")));
-			st->continuous = strcmp(c, "continuous") == 0;
-		}
+		hist_terms(fcinfo, st);
 	}
 	else
+	{
 		st = (HistState *) PG_GETARG_POINTER(0);
+		if (cs_arg_varies(fcinfo, 3) || cs_arg_varies(fcinfo, 4) || cs_arg_varies(fcinfo, 5) || cs_arg_varies(fcinfo, 6))
+		{
+			HistState	row;
+
+			hist_terms(fcinfo, &row);
+			cs_check_constant(same_hist_terms(st, &row), "clv_historical",
+							  "reference_date, annual_rate, margin and compounding");
+		}
+	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_POINTER(st);	/* NULL rows are skipped */
@@ -203,6 +228,7 @@ clv_historical_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(dst);
 	}
 	dst = (HistState *) PG_GETARG_POINTER(0);
+	cs_check_constant(same_hist_terms(dst, src), "clv_historical", "reference_date, annual_rate, margin and compounding");
 	cs_sum_merge(&dst->value, &src->value);
 	dst->flows += src->flows;
 	PG_RETURN_POINTER(dst);

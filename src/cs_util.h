@@ -58,6 +58,28 @@ cs_check_activity_length(int64 nbits, const char *what)
 				 errhint("Use an as_of near the orders, or a coarser period ('week' or 'month').")));
 }
 
+/*
+ * An argument that must be the same on every row of a group (as_of, a rate, a
+ * knob) differed between rows or between the partial states of a parallel or
+ * distributed plan: 22023.
+ */
+static inline void
+cs_check_constant(bool same, const char *fname, const char *what)
+{
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %s must be the same for all rows of a group", fname, what),
+				 errhint("Pass a constant, or group by it.")));
+}
+
+/* Whether argument argno of the aggregate can change from row to row (it is not a constant or parameter). */
+static inline bool
+cs_arg_varies(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_NARGS() > argno && !get_fn_expr_arg_stable(fcinfo->flinfo, argno);
+}
+
 /* numeric or float8 Datum of type typid as a double; NaN/Infinity pass through. */
 extern double cs_amount_to_double(Datum value, Oid typid);
 

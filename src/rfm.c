@@ -70,11 +70,13 @@ rfm_summary_trans(PG_FUNCTION_ARGS)
 	else
 	{
 		st = (RfmState *) PG_GETARG_POINTER(0);
-		if (st->as_of != as_of)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("rfm_summary as_of must be the same for all rows of a group"),
-					 errhint("Pass a constant such as DATE '2025-12-31'.")));
+		cs_check_constant(st->as_of == as_of, "rfm_summary", "as_of");
+		/* knobs are parsed again only when they are not constants of the query */
+		if (cs_arg_varies(fcinfo, 4))
+			cs_check_constant(st->granularity == rfm_knob(fcinfo, 4, "granularity", rfm_parse_granularity),
+							  "rfm_summary", "granularity");
+		if (cs_arg_varies(fcinfo, 5))
+			cs_check_constant(st->unit == rfm_knob(fcinfo, 5, "unit", rfm_parse_unit), "rfm_summary", "unit");
 	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -110,10 +112,8 @@ rfm_summary_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(dst);
 	}
 	dst = (RfmState *) PG_GETARG_POINTER(0);
-	if (dst->as_of != src->as_of || dst->granularity != src->granularity || dst->unit != src->unit)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rfm_summary as_of, granularity and unit must be the same for all rows of a group")));
+	cs_check_constant(dst->as_of == src->as_of && dst->granularity == src->granularity && dst->unit == src->unit,
+					  "rfm_summary", "as_of, granularity and unit");
 	rfm_state_combine(dst, src, &alloc);
 	PG_RETURN_POINTER(dst);
 }

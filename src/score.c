@@ -73,10 +73,7 @@ score_breakpoints_trans(PG_FUNCTION_ARGS)
 	else
 	{
 		st = (ScoreState *) PG_GETARG_POINTER(0);
-		if (st->bins != bins)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("bins must be the same for all rows of a group")));
+		cs_check_constant(st->bins == bins, "score_breakpoints", "bins");
 	}
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(st);
@@ -102,10 +99,7 @@ score_breakpoints_combine(PG_FUNCTION_ARGS)
 		dst = score_state_new(aggctx, src->bins, src->n);
 	else
 		dst = (ScoreState *) PG_GETARG_POINTER(0);
-	if (dst->bins != src->bins)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bins must be the same for all rows of a group")));
+	cs_check_constant(dst->bins == src->bins, "score_breakpoints", "bins");
 	score_state_reserve(dst, src->n);
 	memcpy(dst->values + dst->n, src->values, sizeof(double) * src->n);
 	dst->n += src->n;
