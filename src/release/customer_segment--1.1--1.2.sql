@@ -7,7 +7,9 @@
 -- create_sample_store an infinite date with their own errors.  refresh logs when its work starts (after
 -- waiting for another refresh of the source), waits for other locks at most
 -- customer_segment.refresh_lock_timeout (default 1 minute), and two refreshes that reach a new month of
--- history at once no longer race to create its partition.  rfm_segment_map decides the rules' 125 cells once
+-- history at once no longer race to create its partition.  refresh_job (a procedure) commits the log row and
+-- then raises the refresh's error, and schedule_refresh schedules it, so pg_cron records failed runs;
+-- unregister_source refuses to drop objects that depend on the helper views unless cascade => true.  rfm_segment_map decides the rules' 125 cells once
 -- and expands them to the bins^3 cube, and rfm_analyze looks segments up among those 125 cells (100 bins:
 -- seconds, not minutes).
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.2'" to load this file. \quit
@@ -210,6 +212,80 @@ BEGIN
     RETURN n;
 END
 $$;
+
+CREATE FUNCTION customer_segment.raise_if_failed(source text, state text)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    err text;
+BEGIN
+    IF state = 'failed' THEN
+        SELECT l.error INTO err FROM customer_segment.refresh_log l
+         WHERE l.source = raise_if_failed.source ORDER BY l.id DESC LIMIT 1;
+        RAISE EXCEPTION 'refresh of source "%" failed: %', source, err
+            USING ERRCODE = coalesce(substr(err, 1, 5), 'XX000'),
+                  HINT = 'The previous results were kept; see customer_segment.refresh_log.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.raise_if_failed(text, text) IS
+    'Raises the last logged error of a source (its SQLSTATE) when state is failed; used by refresh_job';
+
+CREATE PROCEDURE customer_segment.refresh_job(source text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    state text := customer_segment.refresh(source);
+BEGIN
+    COMMIT;
+    PERFORM customer_segment.raise_if_failed(source, state);
+END
+$$;
+COMMENT ON PROCEDURE customer_segment.refresh_job(text) IS
+    'refresh(source) for schedulers: logs and commits the run, then raises the logged error (same SQLSTATE) when it failed';
+
+CREATE OR REPLACE FUNCTION customer_segment.schedule_refresh(source text, schedule text DEFAULT '0 3 * * *')
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    job bigint;
+BEGIN
+    PERFORM customer_segment.get_source(source);
+    PERFORM customer_segment.require_pg_cron();
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database(), current_user, true)'
+       INTO job
+      USING 'customer_segment refresh ' || source, schedule, format('CALL customer_segment.refresh_job(%L)', source);
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.schedule_refresh(text, text) IS
+    'Schedules CALL refresh_job(source) with pg_cron (cron syntax, default daily at 03:00) in this database as the current user; a failed refresh is a failed run; returns the job id';
+
+-- unregister_source gains cascade (default false): it no longer drops the user's own objects silently.
+DROP FUNCTION customer_segment.unregister_source(text);
+CREATE FUNCTION customer_segment.unregister_source(name text, cascade boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    v record;
+    dependents text;
+BEGIN
+    src := customer_segment.get_source(name);
+    FOR v IN SELECT * FROM customer_segment.source_views(src) ORDER BY 1 DESC LOOP
+        BEGIN
+            EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', v.view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+        EXCEPTION WHEN dependent_objects_still_exist THEN
+            -- the user's own objects are never dropped silently; PostgreSQL's detail names them
+            GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;
+            RAISE EXCEPTION 'cannot unregister source "%": objects of yours depend on its helper view %', name, v.view_name
+                USING ERRCODE = 'dependent_objects_still_exist', DETAIL = dependents,
+                      HINT = format('Drop them first, or SELECT customer_segment.unregister_source(%L, cascade => true); to drop them too.', name);
+        END;
+    END LOOP;
+    DELETE FROM customer_segment.sources s WHERE s.name = unregister_source.name;
+    DELETE FROM customer_segment.segment_history h WHERE h.source = unregister_source.name;
+    PERFORM customer_segment.drop_empty_history_partitions();
+END
+$$;
+COMMENT ON FUNCTION customer_segment.unregister_source(text, boolean) IS
+    'Drops the helper views and the history of a source and forgets it (the orders table is untouched); refuses (2BP01) when other objects depend on the views, unless cascade';
 
 CREATE OR REPLACE FUNCTION customer_segment.report(source text, top integer DEFAULT 10)
 RETURNS SETOF text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$

@@ -1327,22 +1327,32 @@ $$;
 COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer, text) IS
     'Registers an orders table and creates its helper materialized views (empty until the first refresh); returns their names';
 
-CREATE FUNCTION customer_segment.unregister_source(name text)
+CREATE FUNCTION customer_segment.unregister_source(name text, cascade boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
     v record;
+    dependents text;
 BEGIN
     src := customer_segment.get_source(name);
     FOR v IN SELECT * FROM customer_segment.source_views(src) ORDER BY 1 DESC LOOP
-        EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s CASCADE', v.view_name);
+        BEGIN
+            EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', v.view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+        EXCEPTION WHEN dependent_objects_still_exist THEN
+            -- the user's own objects are never dropped silently; PostgreSQL's detail names them
+            GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;
+            RAISE EXCEPTION 'cannot unregister source "%": objects of yours depend on its helper view %', name, v.view_name
+                USING ERRCODE = 'dependent_objects_still_exist', DETAIL = dependents,
+                      HINT = format('Drop them first, or SELECT customer_segment.unregister_source(%L, cascade => true); to drop them too.', name);
+        END;
     END LOOP;
     DELETE FROM customer_segment.sources s WHERE s.name = unregister_source.name;
     DELETE FROM customer_segment.segment_history h WHERE h.source = unregister_source.name;
     PERFORM customer_segment.drop_empty_history_partitions();
 END
 $$;
-COMMENT ON FUNCTION customer_segment.unregister_source(text) IS 'Drops the helper views and the history of a source and forgets it (the orders table is untouched)';
+COMMENT ON FUNCTION customer_segment.unregister_source(text, boolean) IS
+    'Drops the helper views and the history of a source and forgets it (the orders table is untouched); refuses (2BP01) when other objects depend on the views, unless cascade';
 
 CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -1399,6 +1409,40 @@ $$;
 COMMENT ON FUNCTION customer_segment.refresh(text, boolean) IS
     'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); logs the run; on failure keeps the previous results and returns failed';
 
+
+-- Raises the logged error of the last refresh of a source when state is 'failed' (same SQLSTATE).
+CREATE FUNCTION customer_segment.raise_if_failed(source text, state text)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    err text;
+BEGIN
+    IF state = 'failed' THEN
+        SELECT l.error INTO err FROM customer_segment.refresh_log l
+         WHERE l.source = raise_if_failed.source ORDER BY l.id DESC LIMIT 1;
+        RAISE EXCEPTION 'refresh of source "%" failed: %', source, err
+            USING ERRCODE = coalesce(substr(err, 1, 5), 'XX000'),
+                  HINT = 'The previous results were kept; see customer_segment.refresh_log.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.raise_if_failed(text, text) IS
+    'Raises the last logged error of a source (its SQLSTATE) when state is failed; used by refresh_job';
+
+-- For schedulers: refresh, keep the log row (COMMIT), then fail when the refresh failed, so pg_cron's
+-- job_run_details and any scheduler that watches exit codes see the failure the log describes.  A
+-- procedure that commits can have no SET clause: it only calls schema-qualified functions that pin theirs.
+-- Call it outside a transaction block (CALL customer_segment.refresh_job('shop');), as schedulers do.
+CREATE PROCEDURE customer_segment.refresh_job(source text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    state text := customer_segment.refresh(source);
+BEGIN
+    COMMIT;
+    PERFORM customer_segment.raise_if_failed(source, state);
+END
+$$;
+COMMENT ON PROCEDURE customer_segment.refresh_job(text) IS
+    'refresh(source) for schedulers: logs and commits the run, then raises the logged error (same SQLSTATE) when it failed';
 
 -- History: per-customer snapshots taken by refresh, partitioned by month of the snapshot day.
 CREATE TABLE customer_segment.segment_history (
@@ -1598,12 +1642,12 @@ BEGIN
     PERFORM customer_segment.require_pg_cron();
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database(), current_user, true)'
        INTO job
-      USING 'customer_segment refresh ' || source, schedule, format('SELECT customer_segment.refresh(%L)', source);
+      USING 'customer_segment refresh ' || source, schedule, format('CALL customer_segment.refresh_job(%L)', source);
     RETURN job;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.schedule_refresh(text, text) IS
-    'Schedules refresh(source) with pg_cron (cron syntax, default daily at 03:00) in this database as the current user; returns the job id';
+    'Schedules CALL refresh_job(source) with pg_cron (cron syntax, default daily at 03:00) in this database as the current user; a failed refresh is a failed run; returns the job id';
 
 CREATE FUNCTION customer_segment.unschedule_refresh(source text)
 RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog AS $$

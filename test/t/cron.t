@@ -26,7 +26,7 @@ psql('postgres', q{DROP SCHEMA IF EXISTS cron_shop CASCADE; DROP EXTENSION IF EX
 my ($job) = psql_rows('postgres', q{SELECT customer_segment.schedule_refresh('cronweb', '* * * * *');});
 like($job->[0], qr/^\d+$/, "pg_cron job $job->[0] created");
 my ($listed) = psql_rows('postgres', q{SELECT jobname, schedule, command FROM cron.job WHERE jobname = 'customer_segment refresh cronweb';});
-is($listed->[2], "SELECT customer_segment.refresh('cronweb')", 'the job runs refresh(source)');
+is($listed->[2], "CALL customer_segment.refresh_job('cronweb')", 'the job calls refresh_job(source)');
 
 my $runs = 0;
 for (1 .. 90) {                     # a job set to every minute runs within 60 s
@@ -38,6 +38,29 @@ for (1 .. 90) {                     # a job set to every minute runs within 60 s
 cmp_ok($runs, '>', 0, 'the scheduled refresh ran and was logged');
 my ($filled) = psql_rows('postgres', q{SELECT count(*) > 0 FROM cron_shop.cronweb_customers;});
 is($filled->[0], 't', 'and filled the helper views');
+
+# A refresh that fails is a failed run where the DBA looks: the refresh log and cron.job_run_details.
+my ($since) = psql_rows('postgres', q{SELECT now(); INSERT INTO cron_shop.orders VALUES (999999, 1, '2025-06-01 10:00+00', 'NaN');});
+my $failed = 0;
+for (1 .. 90) {
+    ($failed) = psql_rows('postgres', q{SELECT count(*) FROM customer_segment.refresh_log WHERE source = 'cronweb' AND status = 'failed';});
+    $failed = $failed->[0];
+    last if $failed > 0;
+    sleep(1);
+}
+cmp_ok($failed, '>', 0, 'a scheduled refresh over a NaN amount failed and was logged');
+my $run;
+for (1 .. 30) {     # pg_cron records the run's end just after the job's transaction
+    ($run) = psql_rows('postgres', qq{SELECT status, return_message FROM cron.job_run_details
+        WHERE jobid = $job->[0] AND status IN ('failed', 'succeeded') AND start_time >= '$since->[0]'
+        ORDER BY start_time DESC LIMIT 1;});
+    last if $run && $run->[0] eq 'failed';
+    sleep(1);
+}
+is($run->[0], 'failed', 'cron.job_run_details records the run as failed');
+like($run->[1] // '', qr/refresh of source "cronweb" failed: 22023/, '... with the logged SQLSTATE and message');
+my ($err) = psql_rows('postgres', q{SELECT error FROM customer_segment.refresh_log WHERE source = 'cronweb' AND status = 'failed' LIMIT 1;});
+like($err->[0], qr/^22023: /, 'the refresh log keeps the error (the run committed it before failing)');
 
 my ($unscheduled) = psql_rows('postgres', q{SELECT customer_segment.unschedule_refresh('cronweb');});
 my ($gone) = psql_rows('postgres', q{SELECT count(*) FROM cron.job WHERE jobname = 'customer_segment refresh cronweb';});

@@ -128,6 +128,14 @@ my ($after_fail) = psql_rows($db, q{SELECT count(*), sum(monetary_total) FROM sh
 is_deeply($after_fail, $before_fail, 'the views still hold the previous results');
 my ($log) = psql_rows($db, q{SELECT status, error LIKE '22023:%' FROM customer_segment.refresh_log ORDER BY id DESC LIMIT 1;});
 is_deeply($log, ['failed', 't'], 'the refresh log records the failure');
+# refresh_job, for schedulers: the same failure is an error with the logged SQLSTATE, and the log row stays.
+my ($logged_before) = psql_rows($db, q{SELECT count(*) FROM customer_segment.refresh_log WHERE status = 'failed';});
+$out = `psql -X -q -A -t -v ON_ERROR_STOP=1 -d $db -c "SET client_min_messages = error" -c "CALL customer_segment.refresh_job('web')" 2>&1`;
+my $rc = $? >> 8;
+like($out, qr/ERROR:  refresh of source "web" failed: 22023: /, 'refresh_job raises the logged error');
+isnt($rc, 0, '... so psql (or pg_cron) sees a failed command');
+my ($logged_after) = psql_rows($db, q{SELECT count(*) FROM customer_segment.refresh_log WHERE status = 'failed';});
+is($logged_after->[0], $logged_before->[0] + 1, '... and the failed run is in the log all the same');
 psql($db, q{DELETE FROM shop.orders WHERE order_id = 1000000;});
 my ($ok_again) = psql_rows($db, q{SELECT customer_segment.refresh('web'), (SELECT count(*) FROM customer_segment.refresh_log WHERE status = 'ok');});
 is($ok_again->[0], 'ok', 'after the bad row is gone the refresh works again');
@@ -192,8 +200,19 @@ is_deeply([$refreshed->[0], @$copy], ['ok', 2, $cmp->[0]], 'the sources came bac
 my ($hist_copy) = psql_rows('cs_sources_copy', q{SELECT count(*) FROM customer_segment.segment_history WHERE source = 'hist';});
 cmp_ok($hist_copy->[0], '>', 1000, "the history ($hist_copy->[0] rows) came back too");
 
+# Unregister refuses to drop a user's own view built on a helper view, unless asked to cascade.
+psql($db, q{CREATE VIEW shop.my_champions AS SELECT customer_id FROM shop.web_customers WHERE segment = 'Champions';});
+like(psql_fails($db, q{SELECT customer_segment.unregister_source('web')}) // '',
+     qr/cannot unregister source "web": objects of yours depend on its helper view shop.web_customers.*\n.*view shop.my_champions depends/s,
+     'unregister_source refuses when a user view depends on a helper view, and names it');
+my ($still) = psql_rows($db, q{SELECT count(*) FROM customer_segment.sources WHERE name = 'web';});
+is($still->[0], 1, '... and changed nothing');
+psql($db, q{SELECT customer_segment.unregister_source('web', cascade => true);});
+my ($gone_view) = psql_rows($db, q{SELECT to_regclass('shop.my_champions') IS NULL;});
+is($gone_view->[0], 't', 'with cascade => true it drops the dependent view too');
+
 # Unregister drops the views and the history, and keeps the orders.
-psql($db, q{SELECT customer_segment.unregister_source('web'); SELECT customer_segment.unregister_source('hist');});
+psql($db, q{SELECT customer_segment.unregister_source('hist');});
 my ($left) = psql_rows($db, q{SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'shop'::regnamespace AND relkind = 'm'),
     (SELECT count(*) > 0 FROM shop.orders), (SELECT count(*) FROM customer_segment.sources),
     (SELECT count(*) FROM customer_segment.segment_history),
