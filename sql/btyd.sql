@@ -110,7 +110,6 @@ SELECT customer_segment.bgnbd_p_alive(ROW('NaN', 4, 0.8, 2.4, 0, 0, 0, 0, true),
 SELECT customer_segment.bgnbd_p_alive(ROW(NULL, 4, 0.8, 2.4, 0, 0, 0, 0, true), 1, 1, 2);
 SELECT customer_segment.bgnbd_expected_purchases(bg, -1, 1, 1, 2) FROM m;
 SELECT customer_segment.bgnbd_expected_purchases(bg, 'Infinity', 1, 1, 2) FROM m;
-SELECT customer_segment.bgnbd_expected_purchases(ROW(0.24, 4.4, 1, 2.4, 0, 0, 0, 0, true), 39, 1, 1, 2);
 SELECT customer_segment.bgnbd_probability_purchases(bg, 39, -1) FROM m;
 SELECT customer_segment.gamma_gamma_expected_spend(ROW(6, 0.9, 15, 0, 0, 0, 0, true), 1, 10);
 SELECT customer_segment.bgnbd_clv(bg, 1, 1, 2, 40, 12, -1) FROM m;
@@ -120,3 +119,8 @@ SELECT customer_segment.pareto_nbd_probability_purchases(ROW(0.55, 10, 0.61, 11.
 SELECT customer_segment.pareto_nbd_expected_purchases_new(ROW(0.55, 10, 0.61, 11.67, 0, 0, 0, 0, true), 'NaN');
 SELECT customer_segment.pareto_nbd_clv(ROW(0.55, 10, 0.61, 11.67, 0, 0, 0, 0, true), 2, 3, 4, 40, 12, 0.01, 0);
 DROP SCHEMA btyd_store CASCADE;
+
+-- At a = 1 the closed form of the expectations is 0/0: they take the limit, continuous on both sides.
+SELECT a, round(customer_segment.bgnbd_expected_purchases(ROW(0.24, 4.4, a, 2.4, 0, 0, 0, 0, true), 39, 1, 1, 2)::numeric, 10) AS expected,
+       round(customer_segment.bgnbd_expected_purchases_new(ROW(0.24, 4.4, a, 2.4, 0, 0, 0, 0, true), 39)::numeric, 10) AS expected_new
+  FROM unnest(ARRAY[0.999999999, 1, 1.000000001, 1.01]::float8[]) a ORDER BY a;

@@ -497,6 +497,27 @@ ref_log_hyp2f1_c_a1(double a, double b, double z)
 	return (double) logl(sum);
 }
 
+/* bgnbd_expected_new by its defining formula in long double, where the cancellation near a = 1 costs 4 digits of 19. */
+static double
+ref_bgnbd_expected_new(double r, double alpha, double a, double b, double t)
+{
+	long double z = (long double) t / ((long double) alpha + t),
+				c = (long double) a + b - 1,
+				term = 1,
+				sum = 1;
+
+	for (long k = 0; k < 10000000; k++)
+	{
+		long double ratio = ((long double) r + k) * ((long double) b + k) / ((c + k) * (k + 1.0L)) * z;
+
+		term *= ratio;
+		sum += term;
+		if (k > 2 && ratio < 1 && term <= 1e-21L * (1 - ratio) * sum)
+			break;
+	}
+	return (double) (c / ((long double) a - 1) * (1 - powl((long double) alpha / ((long double) alpha + t), r) * sum));
+}
+
 static void
 test_btyd(void)
 {
@@ -510,6 +531,41 @@ test_btyd(void)
 	CHECK(fabs(hyp2f1(1, 1, 2, 0.5) - 2 * log(2.0)) < 1e-14, "2F1(1,1;2;1/2) = 2 ln 2");
 	CHECK(fabs(hyp2f1(0.5, 1, 1.5, 0.25) - atanh(0.5) / 0.5) < 1e-14, "2F1(1/2,1;3/2;z^2) = atanh(z)/z");
 	CHECK(isnan(hyp2f1(1, 1, 2, 1.0)), "2F1 outside [0, 1) refused");
+	/*
+	 * BG/NBD expectations near a = 1, where the closed form is 0/0: the series
+	 * without cancellation against the closed form in long double (1e-4 <=
+	 * |a - 1| <= 9e-4), continuous through a = 1 (the limit), and the two
+	 * sides of the switch at |a - 1| = 1e-3 agree.
+	 */
+	{
+		const double hs[] = {1e-4, 3e-4, 9e-4, -1e-4, -9e-4};
+		const double ts[] = {1, 39, 400};
+		double		worst = 0,
+					jump = 0;
+
+		for (int i = 0; i < 5; i++)
+			for (int j = 0; j < 3; j++)
+			{
+				double		p[4] = {0.24, 4.41, 1 + hs[i], 2.43};
+				double		ref = ref_bgnbd_expected_new(0.24, 4.41, 1 + hs[i], 2.43, ts[j]);
+
+				worst = fmax(worst, fabs(bgnbd_expected_new(p, ts[j]) - ref) / ref);
+			}
+		for (int j = 0; j < 3; j++)
+		{
+			double		at1[4] = {0.24, 4.41, 1, 2.43},
+						up[4] = {0.24, 4.41, 1 + 1e-9, 2.43},
+						down[4] = {0.24, 4.41, 1 - 1e-9, 2.43},
+						below[4] = {0.24, 4.41, 1 + 1e-3 * (1 - 1e-9), 2.43},
+						above[4] = {0.24, 4.41, 1 + 1e-3 * (1 + 1e-9), 2.43};
+			double		e1 = bgnbd_expected_new(at1, ts[j]);
+
+			jump = fmax(jump, fmax(fabs(bgnbd_expected_new(up, ts[j]) - e1), fabs(bgnbd_expected_new(down, ts[j]) - e1)) / e1);
+			jump = fmax(jump, fabs(bgnbd_expected_new(above, ts[j]) - bgnbd_expected_new(below, ts[j])) / e1);
+		}
+		CHECK(worst < 1e-12, "BG/NBD expectation near a = 1 equals the closed form in long double (worst relative %.2g)", worst);
+		CHECK(jump < 1e-8, "... and is continuous through a = 1 and across the switch (largest step %.2g)", jump);
+	}
 	/*
 	 * Euler's transformation (log_hyp2f1 goes that way first when a + b > c + 1)
 	 * against the plain series (hyp2f1 goes that way first), on Pareto/NBD-like
