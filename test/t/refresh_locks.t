@@ -17,59 +17,18 @@ psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('sho
                as_of => DATE '2025-06-30', history_days => 100)
       FROM unnest(ARRAY['a', 'b', 'c']) s;});
 
-sub in_background {
-    my ($sql) = @_;
-    my $pid = fork();
-    die 'fork failed' unless defined $pid;
-    if ($pid == 0) {
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', '/dev/null';
-        exec('psql', '-X', '-q', '-d', $db, '-c', $sql) or exit 1;
-    }
-    return $pid;
-}
-# Waits until a backend whose query matches $like waits for a lock; returns its wait_event.
-sub wait_for_lock_wait {
-    my ($like) = @_;
-    for (1 .. 600) {
-        my ($r) = psql_rows($db, qq{SELECT wait_event FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '$like' LIMIT 1;});
-        return $r->[0] if $r;
-        sleep(0.05);
-    }
-    return 'never';
-}
-
-# Waits until a background session holds advisory lock $key.
-sub wait_granted {
-    my ($key) = @_;
-    for (1 .. 600) {
-        my ($g) = psql_rows($db, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $key AND granted;});
-        return if $g->[0];
-        sleep(0.05);
-    }
-    die "advisory lock $key never granted";
-}
-# Ends the background session that took the gate lock $key (which releases it).
-sub open_gate {
-    my ($key) = @_;
-    psql($db, qq{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                  WHERE query LIKE 'SELECT pg_advisory_lock($key); SELECT pg_sleep%' AND pid <> pg_backend_pid();});
-}
-
 # A gate: a session-level advisory lock held by a background session until we end that session.
-my $gate = in_background(q{SELECT pg_advisory_lock(4242); SELECT pg_sleep(600);});
-wait_granted(4242);
+my $gate = gate_closed($db, 4242);
 
 # Session 1 refreshes a, creating the 2025_06 partition, and keeps its transaction open behind the gate.
-my $s1 = in_background(q{BEGIN; SELECT customer_segment.refresh('a'); SELECT pg_advisory_lock_shared(4242); COMMIT;});
-is(wait_for_lock_wait(q{%refresh(''a'')%}), 'advisory', 'session 1 refreshed a and waits at the gate, its partition uncommitted');
+my $s1 = in_background($db, q{BEGIN; SELECT customer_segment.refresh('a'); SELECT pg_advisory_lock_shared(4242); COMMIT;});
+is(lock_wait_of($db, q{%refresh(''a'')%}), 'advisory', 'session 1 refreshed a and waits at the gate, its partition uncommitted');
 # Session 2 refreshes b into the same new month: it must wait for session 1, then succeed.
-my $s2 = in_background(q{SELECT customer_segment.refresh('b');});
-my $w2 = wait_for_lock_wait(q{%refresh(''b'')%});
+my $s2 = in_background($db, q{SELECT customer_segment.refresh('b');});
+my $w2 = lock_wait_of($db, q{%refresh(''b'')%});
 ok($w2 ne 'never', "session 2 waits for session 1 (on $w2)");
-open_gate(4242);
-waitpid($gate, 0); waitpid($s1, 0); waitpid($s2, 0);
+open_gate($db, 4242, $gate);
+waitpid($s1, 0); waitpid($s2, 0);
 my @log = psql_rows($db, q{SELECT source, status, coalesce(error, '') FROM customer_segment.refresh_log ORDER BY source;});
 is_deeply(\@log, [['a', 'ok', ''], ['b', 'ok', '']], 'both refreshes into the new month succeeded');
 my ($hist) = psql_rows($db, q{SELECT count(DISTINCT source), count(*) FILTER (WHERE source = 'a') = count(*) FILTER (WHERE source = 'b')
@@ -78,8 +37,8 @@ is_deeply($hist, [2, 't'], 'both snapshots are in the month\'s partition');
 
 # A reader of the history that stays open: a refresh needing the next month's partition gives up.
 psql($db, q{UPDATE customer_segment.sources SET as_of = DATE '2025-07-31' WHERE name = 'c';});
-my $reader = in_background(q{BEGIN; SELECT count(*) FROM customer_segment.segment_history; SELECT pg_advisory_lock(4343); SELECT pg_sleep(600);});
-wait_granted(4343);
+my $reader = in_background($db, q{BEGIN; SELECT count(*) FROM customer_segment.segment_history; SELECT pg_advisory_lock(4343); SELECT pg_sleep(600);});
+wait_granted($db, 4343);
 my ($st) = psql_rows($db, q{SET customer_segment.refresh_lock_timeout = '200ms'; SET client_min_messages = error;
     SELECT customer_segment.refresh('c');});
 is($st->[0], 'failed', 'with a reader holding the history, the refresh gives up after refresh_lock_timeout');
@@ -92,15 +51,14 @@ my @lt = psql_rows($db, q{SET lock_timeout = '7s'; SET client_min_messages = err
 is_deeply([map { $_->[0] } @lt], ['ok', '7s'], 'once the reader is gone it succeeds, and the caller\'s lock_timeout is as it was');
 
 # started_at: after the wait for another refresh of the same source.
-my $gate2 = in_background(q{SELECT pg_advisory_lock(4444); SELECT pg_sleep(600);});
-wait_granted(4444);
-my $holder = in_background(q{BEGIN; SELECT pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext('a')); SELECT pg_advisory_lock_shared(4444); COMMIT;});
-wait_for_lock_wait(q{%pg_advisory_lock_shared(4444)%});     # it holds the source's lock and waits at the gate
-my $waiter = in_background(q{SELECT customer_segment.refresh('a');});
-wait_for_lock_wait(q{%refresh(''a'')%});
+my $gate2 = gate_closed($db, 4444);
+my $holder = in_background($db, q{BEGIN; SELECT pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext('a')); SELECT pg_advisory_lock_shared(4444); COMMIT;});
+lock_wait_of($db, q{%pg_advisory_lock_shared(4444)%});     # it holds the source's lock and waits at the gate
+my $waiter = in_background($db, q{SELECT customer_segment.refresh('a');});
+lock_wait_of($db, q{%refresh(''a'')%});
 my ($released) = psql_rows($db, q{SELECT clock_timestamp();});
-open_gate(4444);
-waitpid($gate2, 0); waitpid($holder, 0); waitpid($waiter, 0);
+open_gate($db, 4444, $gate2);
+waitpid($holder, 0); waitpid($waiter, 0);
 my ($started) = psql_rows($db, qq{SELECT started_at >= '$released->[0]'::timestamptz FROM customer_segment.refresh_log WHERE source = 'a' ORDER BY id DESC LIMIT 1;});
 is($started->[0], 't', 'a refresh that waited for another logs started_at from the end of its wait');
 

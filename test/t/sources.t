@@ -44,52 +44,12 @@ my ($comments) = psql_rows($db, q{SELECT count(*) FROM pg_class c WHERE c.relnam
     AND c.relkind = 'm' AND obj_description(c.oid, 'pg_class') IS NOT NULL;});
 is($comments->[0], 6, 'every helper view has a comment');
 
-sub in_background {
-    my ($sql) = @_;
-    my $pid = fork();
-    die 'fork failed' unless defined $pid;
-    if ($pid == 0) {
-        open STDOUT, '>', '/dev/null';
-        exec('psql', '-X', '-q', '-d', $db, '-c', $sql) or exit 1;
-    }
-    return $pid;
-}
-
-# Waits until a backend whose query matches $like waits for a lock; returns its wait_event or 'never'.
-sub lock_wait_of {
-    my ($like) = @_;
-    for (1 .. 600) {
-        my ($r) = psql_rows($db, qq{SELECT wait_event FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '$like' LIMIT 1;});
-        return $r->[0] if $r;
-        sleep(0.05);
-    }
-    return 'never';
-}
-# A gate: a session-level advisory lock a background session holds until the test ends that session.
-sub gate_closed {
-    my ($key) = @_;
-    my $pid = in_background("SELECT pg_advisory_lock($key); SELECT pg_sleep(600);");
-    for (1 .. 600) {
-        my ($g) = psql_rows($db, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $key AND granted;});
-        return $pid if $g->[0];
-        sleep(0.05);
-    }
-    die "gate $key never closed";
-}
-sub open_gate {
-    my ($key, $pid) = @_;
-    psql($db, qq{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                  WHERE query LIKE 'SELECT pg_advisory_lock($key); SELECT pg_sleep%' AND pid <> pg_backend_pid();});
-    waitpid($pid, 0);
-}
-
 # One refresh at a time: while another session holds the source's lock, wait => false skips, wait => true
 # waits (seen waiting on the lock), then runs.
-my $gate = gate_closed(7001);
-my $pid = in_background(q{BEGIN; SELECT pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext('web'));
+my $gate = gate_closed($db, 7001);
+my $pid = in_background($db, q{BEGIN; SELECT pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext('web'));
     SELECT pg_advisory_lock_shared(7001); COMMIT;});
-lock_wait_of('%pg_advisory_lock_shared(7001)%');
+lock_wait_of($db, '%pg_advisory_lock_shared(7001)%');
 my $out = `psql -X -q -A -t -d $db -c "SELECT customer_segment.refresh('web', wait => false)" 2>&1`;
 like($out, qr/already running; skipped/, 'a second refresh with wait => false reports the running one');
 like($out, qr/^skipped$/m, '... and returns skipped');
@@ -97,8 +57,8 @@ my $waiter = `mktemp`;
 chomp $waiter;
 my $wpid = fork();
 if ($wpid == 0) { exec("psql -X -q -A -t -d $db -c \"SELECT customer_segment.refresh('web')\" > $waiter 2>&1") or exit 1; }
-is(lock_wait_of(q{SELECT customer_segment.refresh(''web'')%}), 'advisory', 'a second refresh with wait => true waits on the source\'s lock');
-open_gate(7001, $gate);
+is(lock_wait_of($db, q{SELECT customer_segment.refresh(''web'')%}), 'advisory', 'a second refresh with wait => true waits on the source\'s lock');
+open_gate($db, 7001, $gate);
 waitpid($pid, 0);
 waitpid($wpid, 0);
 is(`cat $waiter`, "ok\n", '... and runs once the first is done');
@@ -107,11 +67,11 @@ unlink $waiter;
 # Readers keep reading the previous rows while a refresh is in progress: the refresh holds its transaction
 # open at a gate; a reader with a 5 s statement_timeout (a block would be an error) reads the old rows.
 psql($db, q{INSERT INTO shop.orders VALUES (999999, 1, '2025-12-30 12:00+00', 10000);});
-$gate = gate_closed(7002);
-$pid = in_background(q{BEGIN; SELECT customer_segment.refresh('web'); SELECT pg_advisory_lock_shared(7002); COMMIT;});
-lock_wait_of('%pg_advisory_lock_shared(7002)%');
+$gate = gate_closed($db, 7002);
+$pid = in_background($db, q{BEGIN; SELECT customer_segment.refresh('web'); SELECT pg_advisory_lock_shared(7002); COMMIT;});
+lock_wait_of($db, '%pg_advisory_lock_shared(7002)%');
 my ($during) = psql_rows($db, q{SET statement_timeout = '5s'; SELECT monetary_total FROM shop.web_customers WHERE customer_id = '1';});
-open_gate(7002, $gate);
+open_gate($db, 7002, $gate);
 waitpid($pid, 0);
 my ($after) = psql_rows($db, q{SELECT monetary_total FROM shop.web_customers WHERE customer_id = '1';});
 ok(defined $during->[0], 'a reader during the refresh was not blocked');

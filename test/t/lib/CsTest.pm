@@ -6,8 +6,10 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec;
+use Time::HiRes ();
 
-our @EXPORT = qw(psql psql_rows psql_fails new_database dump_restore project_root shared_data);
+our @EXPORT = qw(psql psql_rows psql_fails new_database dump_restore project_root shared_data
+                 in_background lock_wait_of wait_granted gate_closed open_gate);
 
 # Resolved once, when the module loads: tests may chdir afterwards.
 my $root = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
@@ -79,6 +81,59 @@ sub dump_restore {
     my $rc = $?;
     unlink $dump;
     return ($rc, $out);
+}
+
+# Concurrency without sleeps: background sessions, and waiting on what they wait for.
+
+# Runs SQL in a background psql session on a database; returns its pid (waitpid it).
+sub in_background {
+    my ($db, $sql) = @_;
+    my $pid = fork();
+    die 'fork failed' unless defined $pid;
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        exec('psql', '-X', '-q', '-d', $db, '-c', $sql) or exit 1;
+    }
+    return $pid;
+}
+
+# Waits until a backend whose query matches the LIKE pattern waits for a lock; its wait_event, or 'never'.
+sub lock_wait_of {
+    my ($db, $like) = @_;
+    for (1 .. 600) {
+        my ($r) = psql_rows($db, qq{SELECT wait_event FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '$like' LIMIT 1;});
+        return $r->[0] if $r;
+        Time::HiRes::sleep(0.05);
+    }
+    return 'never';
+}
+
+# Waits until some session holds advisory lock $key.
+sub wait_granted {
+    my ($db, $key) = @_;
+    for (1 .. 600) {
+        my ($g) = psql_rows($db, qq{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $key AND granted;});
+        return if $g->[0];
+        Time::HiRes::sleep(0.05);
+    }
+    die "advisory lock $key never granted";
+}
+
+# A gate: a background session holds advisory lock $key until open_gate ends it.  Returns its pid.
+sub gate_closed {
+    my ($db, $key) = @_;
+    my $pid = in_background($db, "SELECT pg_advisory_lock($key); SELECT pg_sleep(600);");
+    wait_granted($db, $key);
+    return $pid;
+}
+
+sub open_gate {
+    my ($db, $key, $pid) = @_;
+    psql($db, qq{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE query LIKE 'SELECT pg_advisory_lock($key); SELECT pg_sleep%' AND pid <> pg_backend_pid();});
+    waitpid($pid, 0);
 }
 
 1;
