@@ -1,5 +1,7 @@
 /*
- * btyd_math.h: "buy till you die" models, free of fmgr.
+ * btyd_math.h: "buy till you die" models, free of fmgr: BG/NBD in
+ * bgnbd_math.c, Pareto/NBD in pnbd_math.c, Gamma-Gamma in gg_math.c; their
+ * fitting in fit_math.h, the special functions in special_math.h.
  *
  * BG/NBD (Fader, Hardie & Lee 2005) and Pareto/NBD (Schmittlein, Morrison &
  * Colombo 1987) on (x, t_x, T): repeat purchases, time
@@ -17,46 +19,8 @@
 #include <stdint.h>
 
 #include "cs_math.h"
-
-/* One distinct observation and how many customers share it. */
-typedef struct BtydRow
-{
-	double		x;
-	double		tx;				/* t_x (BG/NBD) or m_x (Gamma-Gamma) */
-	double		T;				/* 0 for Gamma-Gamma */
-	double		w;
-} BtydRow;
-
-/* A growing set of rows, compacted (sorted, duplicates merged) when full. */
-typedef struct BtydRows
-{
-	int64_t		n;
-	int64_t		cap;
-	BtydRow    *rows;
-} BtydRows;
-
-void		btyd_rows_add(BtydRows *set, double x, double tx, double T, double w, const CsAllocator *a);
-void		btyd_rows_compact(BtydRows *set);
-double		btyd_rows_weight(const BtydRows *set);
-
-/* Why a fit stopped. */
-typedef enum BtydStop
-{
-	BTYD_STOP_CONVERGED,		/* the gradient tolerance was met */
-	BTYD_STOP_NO_PROGRESS,		/* no step lowers the objective any more */
-	BTYD_STOP_BUDGET,			/* iteration or evaluation cap */
-	BTYD_STOP_EDGE				/* a parameter moved e^20 from its start, or a shape passed e^10: a limit of the model */
-} BtydStop;
-
-typedef struct BtydFit
-{
-	double		params[4];
-	double		loglik;			/* unpenalised log-likelihood, summed over customers */
-	double		gradient;		/* largest gradient component at the end (log-parameters) */
-	int			iterations;
-	bool		converged;		/* gradient <= 1e-6 */
-	BtydStop	stop;
-} BtydFit;
+#include "fit_math.h"
+#include "special_math.h"
 
 /* Per-customer log-likelihoods. */
 double		bgnbd_loglik(const double *p, double x, double tx, double T);	/* p = r, alpha, a, b */
@@ -84,22 +48,5 @@ double		bgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, dou
 
 /* Gamma-Gamma conditional expected mean spend; NaN when q <= 1. */
 double		gg_expected_spend(const double *p, double x, double m);
-
-/* Gauss hypergeometric 2F1(a, b; c; z) and its log for 0 <= z < 1 by series; NaN if they do not converge. */
-double		hyp2f1(double a, double b, double c, double z);
-double		log_hyp2f1(double a, double b, double c, double z);
-double		log_hyp2f1_c_a1(double a, double b, double z);	/* log 2F1(a, b; a + 1; z), any z in [0, 1) */
-
-/* log 2F1(a, b; a + 1; z) and its partial derivatives in a, b and z. */
-typedef struct Log2F1
-{
-	double		v,
-				da,
-				db,
-				dz;
-} Log2F1;
-Log2F1		log_hyp2f1_c_a1_grad(double a, double b, double z);
-
-double		digamma(double x);
 
 #endif

@@ -1106,7 +1106,7 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8) IS
     'Summarises orders up to calibration_end (day purchases, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV';
--- Registered sources: helper views for BI tools, refresh with a log, a text report.
+-- Registered sources: the registry, the refresh log table, the helper views a source gets, register and unregister.
 
 CREATE TABLE customer_segment.sources (
     name             text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,39}$'),
@@ -1353,6 +1353,8 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.unregister_source(text, boolean) IS
     'Drops the helper views and the history of a source and forgets it (the orders table is untouched); refuses (2BP01) when other objects depend on the views, unless cascade';
+
+-- Refresh: recompute a source's helper views, one refresh at a time, logged; refresh_job for schedulers.
 
 CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$

@@ -1,0 +1,336 @@
+/*
+ * fit_math.c: weighted distinct rows and the BFGS maximum-likelihood fit
+ * shared by every BTYD model (see fit_math.h), free of fmgr.
+ */
+#include "fit_math.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- rows */
+
+static int
+cmp_row(const void *pa, const void *pb)
+{
+	const BtydRow *a = pa;
+	const BtydRow *b = pb;
+
+	if (a->x != b->x)
+		return a->x < b->x ? -1 : 1;
+	if (a->tx != b->tx)
+		return a->tx < b->tx ? -1 : 1;
+	if (a->T != b->T)
+		return a->T < b->T ? -1 : 1;
+	return 0;
+}
+
+void
+btyd_rows_compact(BtydRows *set)
+{
+	int64_t		out = 0;
+
+	if (set->n < 2)
+		return;
+	qsort(set->rows, (size_t) set->n, sizeof(BtydRow), cmp_row);
+	for (int64_t i = 1; i < set->n; i++)
+	{
+		if (cmp_row(&set->rows[out], &set->rows[i]) == 0)
+			set->rows[out].w += set->rows[i].w;
+		else
+			set->rows[++out] = set->rows[i];
+	}
+	set->n = out + 1;
+}
+
+void
+btyd_rows_add(BtydRows *set, double x, double tx, double T, double w, const CsAllocator *a)
+{
+	if (set->n == set->cap)
+	{
+		btyd_rows_compact(set);
+		/* Grow only when compaction freed less than half: the set tracks distinct rows. */
+		if (set->n * 2 >= set->cap)
+		{
+			int64_t		cap = set->cap < 1024 ? 1024 : set->cap * 2;
+			BtydRow    *rows = a->alloc(a->ctx, sizeof(BtydRow) * (size_t) cap);
+
+			if (set->n > 0)
+				memcpy(rows, set->rows, sizeof(BtydRow) * (size_t) set->n);
+			if (set->rows != NULL)
+				a->free(a->ctx, set->rows);
+			set->rows = rows;
+			set->cap = cap;
+		}
+	}
+	set->rows[set->n].x = x;
+	set->rows[set->n].tx = tx;
+	set->rows[set->n].T = T;
+	set->rows[set->n].w = w;
+	set->n++;
+}
+
+double
+btyd_rows_weight(const BtydRows *set)
+{
+	double		w = 0;
+
+	for (int64_t i = 0; i < set->n; i++)
+		w += set->rows[i].w;
+	return w;
+}
+
+/*
+ * Mean negative log-likelihood plus penalizer * sum(params^2), and its
+ * gradient with respect to the log-parameters from the likelihood gradient
+ * dll (with respect to the parameters).
+ */
+double
+penalised_objective(FitCtx *ctx, double ll, const double *dll, const double *params, int n, double *grad)
+{
+	double		pen = 0;
+
+	ctx->loglik = ll;
+	for (int k = 0; k < n; k++)
+	{
+		pen += params[k] * params[k];
+		grad[k] = params[k] * (-dll[k] / ctx->weight + 2 * ctx->penalizer * params[k]);
+	}
+	return -ll / ctx->weight + ctx->penalizer * pen;
+}
+
+/* ---------------------------------------------------------------- BFGS */
+
+/*
+ * Stopping.  converged means one thing: at the returned point every component
+ * of the gradient of the objective (mean negative log-likelihood per customer
+ * plus the penalty) with respect to the log-parameters is at most
+ * BFGS_GTOL_CONVERGED.  The optimiser goes on towards BFGS_GTOL_TARGET for
+ * accuracy while it makes progress.  Work is bounded: at most BFGS_MAX_ITER
+ * iterations and BFGS_MAX_EVALS objective evaluations over all restarts, and
+ * a fit stops at the edge of the parameter space: any parameter more than a
+ * factor e^BFGS_EDGE from where it started, or a shape parameter (r, a, b, s, p, q) above
+ * e^BFGS_SHAPE_EDGE, where the coefficient of variation of the rate it shapes
+ * is below 0.7%.  There the likelihood keeps rising towards a limit the model
+ * cannot reach: no heterogeneity (the Pareto/NBD with s, beta growing
+ * together tends to one dropout rate for everyone).
+ */
+#define BFGS_MAX_ITER 300
+#define BFGS_MAX_EVALS 3000
+#define BFGS_GTOL_TARGET 1e-9
+#define BFGS_GTOL_CONVERGED 1e-6
+#define BFGS_EDGE 20.0			/* e^20 = 4.9e8 */
+#define BFGS_SHAPE_EDGE 10.0	/* e^10 = 22026 */
+#define BFGS_MAX_STEP 4.0		/* at most a factor e^4 per parameter per step */
+
+typedef struct BfgsBudget
+{
+	int			iterations;
+	int			evaluations;
+	unsigned	shapes;			/* bit k: parameter k is a shape parameter */
+	double		start[4];		/* log-parameters the fit started from */
+	BtydStop	stop;
+} BfgsBudget;
+
+static bool
+at_edge(const double *theta, int n, const BfgsBudget *budget)
+{
+	for (int k = 0; k < n; k++)
+		if (fabs(theta[k] - budget->start[k]) > BFGS_EDGE
+			|| ((budget->shapes >> k) & 1 && theta[k] > BFGS_SHAPE_EDGE))
+			return true;
+	return false;
+}
+
+static double
+max_abs(const double *v, int n)
+{
+	double		m = 0;
+
+	for (int i = 0; i < n; i++)
+		if (fabs(v[i]) > m)
+			m = fabs(v[i]);
+	return m;
+}
+
+static double
+evaluate(Objective f, const void *ctx, const double *theta, double *grad, BfgsBudget *budget)
+{
+	budget->evaluations++;
+	return f(theta, grad, ctx);
+}
+
+/* Minimises f from theta (in place) within the budget; sets budget->stop. */
+static void
+bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget)
+{
+	double		H[16],
+				g[4],
+				gn[4],
+				d[4],
+				s[4],
+				y[4],
+				tn[4],
+				fx,
+				fn = 0;
+
+	for (int i = 0; i < n * n; i++)
+		H[i] = (i % (n + 1) == 0) ? 1 : 0;
+	fx = evaluate(f, ctx, theta, g, budget);
+	if (!isfinite(fx))
+	{
+		budget->stop = BTYD_STOP_NO_PROGRESS;
+		return;
+	}
+	for (;;)
+	{
+		double		slope = 0,
+					step = 1,
+					dmax,
+					sy = 0;
+		bool		accepted = false;
+
+		if (max_abs(g, n) <= BFGS_GTOL_TARGET)
+		{
+			budget->stop = BTYD_STOP_CONVERGED;
+			return;
+		}
+		if (budget->iterations >= BFGS_MAX_ITER || budget->evaluations >= BFGS_MAX_EVALS)
+		{
+			budget->stop = BTYD_STOP_BUDGET;
+			return;
+		}
+		budget->iterations++;
+		for (int i = 0; i < n; i++)
+		{
+			d[i] = 0;
+			for (int j = 0; j < n; j++)
+				d[i] -= H[i * n + j] * g[j];
+			slope += d[i] * g[i];
+		}
+		if (slope >= 0)
+		{
+			/* Not a descent direction: restart from steepest descent. */
+			for (int i = 0; i < n * n; i++)
+				H[i] = (i % (n + 1) == 0) ? 1 : 0;
+			slope = 0;
+			for (int i = 0; i < n; i++)
+			{
+				d[i] = -g[i];
+				slope -= g[i] * g[i];
+			}
+		}
+		dmax = max_abs(d, n);
+		if (dmax > BFGS_MAX_STEP)
+			step = BFGS_MAX_STEP / dmax;
+		for (int tries = 0; tries < 60 && budget->evaluations < BFGS_MAX_EVALS; tries++)
+		{
+			for (int i = 0; i < n; i++)
+				tn[i] = theta[i] + step * d[i];
+			fn = evaluate(f, ctx, tn, gn, budget);
+			if (isfinite(fn) && fn <= fx + 1e-4 * step * slope)
+			{
+				accepted = true;
+				break;
+			}
+			step *= 0.5;
+		}
+		if (!accepted)
+		{
+			budget->stop = BTYD_STOP_NO_PROGRESS;
+			return;
+		}
+		for (int i = 0; i < n; i++)
+		{
+			s[i] = tn[i] - theta[i];
+			y[i] = gn[i] - g[i];
+			sy += s[i] * y[i];
+			theta[i] = tn[i];
+			g[i] = gn[i];
+		}
+		if (at_edge(theta, n, budget))
+		{
+			budget->stop = BTYD_STOP_EDGE;
+			return;
+		}
+		if (fabs(fx - fn) <= 1e-15 * (1 + fabs(fx)))
+		{
+			/* No change left in double precision: as close as this problem can get. */
+			budget->stop = BTYD_STOP_NO_PROGRESS;
+			return;
+		}
+		fx = fn;
+		if (sy > 1e-18)
+		{
+			/* H <- (I - rho s y') H (I - rho y s') + rho s s' */
+			double		rho = 1 / sy,
+						Hy[4],
+						yHy = 0;
+
+			for (int i = 0; i < n; i++)
+			{
+				Hy[i] = 0;
+				for (int j = 0; j < n; j++)
+					Hy[i] += H[i * n + j] * y[j];
+				yHy += y[i] * Hy[i];
+			}
+			for (int i = 0; i < n; i++)
+				for (int j = 0; j < n; j++)
+					H[i * n + j] += rho * ((1 + rho * yHy) * s[i] * s[j] - Hy[i] * s[j] - s[i] * Hy[j]);
+		}
+	}
+}
+
+BtydFit
+btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned shapes, const double *start)
+{
+	FitCtx		ctx = {rows, btyd_rows_weight(rows), penalizer, 0};
+	double		theta[4];
+	double		g[4];
+	BtydFit		result;
+	BfgsBudget	budget = {0, 0, shapes, {0, 0, 0, 0}, BTYD_STOP_NO_PROGRESS};
+
+	memset(&result, 0, sizeof(result));
+	for (int k = 0; k < n; k++)
+		budget.start[k] = theta[k] = log(start[k]);
+	/*
+	 * Restarts from the last point rebuild BFGS's curvature estimate, after a
+	 * failed line search only: the budget and the edge end the fit.
+	 */
+	for (int attempt = 0; attempt < 4; attempt++)
+	{
+		bfgs(f, &ctx, theta, n, &budget);
+		if (budget.stop != BTYD_STOP_NO_PROGRESS)
+			break;
+	}
+	f(theta, g, &ctx);
+	for (int k = 0; k < n; k++)
+		result.params[k] = exp(theta[k]);
+	result.loglik = ctx.loglik;
+	result.iterations = budget.iterations;
+	result.gradient = max_abs(g, n);
+	result.converged = result.gradient <= BFGS_GTOL_CONVERGED && isfinite(result.loglik);
+	result.stop = result.converged ? BTYD_STOP_CONVERGED : budget.stop;
+	return result;
+}
+
+/*
+ * Where fits start: every parameter at 1, as lifetimes does, except the
+ * Gamma-Gamma spend scale gamma at the mean spend, so a fit in cents or in a
+ * currency of large units starts as near its optimum as one in dollars (the
+ * edge of the parameter space is measured from the start).
+ */
+double
+btyd_rows_mean_tx(const BtydRows *rows)
+{
+	double		w = 0,
+				s = 0;
+
+	for (int64_t i = 0; i < rows->n; i++)
+	{
+		w += rows->rows[i].w;
+		s += rows->rows[i].w * rows->rows[i].tx;
+	}
+	return w > 0 ? s / w : 1;
+}

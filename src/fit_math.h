@@ -1,0 +1,84 @@
+/*
+ * fit_math.h: what every BTYD fit shares, free of fmgr: weighted distinct
+ * observations (the aggregates' transition state) and maximum likelihood by
+ * BFGS in log-parameter space, with one definition of convergence and a
+ * bounded amount of work (see fit_math.c).
+ */
+#ifndef FIT_MATH_H
+#define FIT_MATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cs_math.h"
+
+/* One distinct observation and how many customers share it. */
+typedef struct BtydRow
+{
+	double		x;
+	double		tx;				/* t_x (BG/NBD) or m_x (Gamma-Gamma) */
+	double		T;				/* 0 for Gamma-Gamma */
+	double		w;
+} BtydRow;
+
+/* A growing set of rows, compacted (sorted, duplicates merged) when full. */
+typedef struct BtydRows
+{
+	int64_t		n;
+	int64_t		cap;
+	BtydRow    *rows;
+} BtydRows;
+
+void		btyd_rows_add(BtydRows *set, double x, double tx, double T, double w, const CsAllocator *a);
+void		btyd_rows_compact(BtydRows *set);
+double		btyd_rows_weight(const BtydRows *set);
+
+/* Why a fit stopped. */
+typedef enum BtydStop
+{
+	BTYD_STOP_CONVERGED,		/* the gradient tolerance was met */
+	BTYD_STOP_NO_PROGRESS,		/* no step lowers the objective any more */
+	BTYD_STOP_BUDGET,			/* iteration or evaluation cap */
+	BTYD_STOP_EDGE				/* a parameter moved e^20 from its start, or a shape passed e^10: a limit of the model */
+} BtydStop;
+
+typedef struct BtydFit
+{
+	double		params[4];
+	double		loglik;			/* unpenalised log-likelihood, summed over customers */
+	double		gradient;		/* largest gradient component at the end (log-parameters) */
+	int			iterations;
+	bool		converged;		/* gradient <= 1e-6 */
+	BtydStop	stop;
+} BtydFit;
+
+/* Mean of tx over the rows, by weight (1 without rows). */
+double		btyd_rows_mean_tx(const BtydRows *rows);
+
+/* Objective: mean negative log-likelihood + penalty, gradient with respect to log-parameters. */
+typedef double (*Objective) (const double *theta, double *grad, const void *ctx);
+
+typedef struct FitCtx
+{
+	const BtydRows *rows;
+	double		weight;
+	double		penalizer;
+	double		loglik;			/* of the last evaluation */
+} FitCtx;
+
+/*
+ * The objective from the summed log-likelihood ll and its gradient dll in the
+ * n parameters: mean negative log-likelihood plus penalizer * sum(params^2),
+ * with its gradient in the log-parameters; records ll in ctx.
+ */
+double		penalised_objective(FitCtx *ctx, double ll, const double *dll, const double *params, int n, double *grad);
+
+/*
+ * Fits n parameters from start by BFGS on f (whose ctx is a FitCtx); bit k of
+ * shapes marks parameter k as a shape parameter (for the edge of the
+ * parameter space).
+ */
+BtydFit		btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned shapes, const double *start);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * gg_math.c: the Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and
+ * CLV"): likelihood, fit and expected spend (see btyd_math.h), free of fmgr.
+ */
+#include "btyd_math.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+double
+gg_loglik(const double *prm, double x, double m)
+{
+	double		p = prm[0],
+				q = prm[1],
+				g = prm[2];
+
+	return lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * log(g) + (p * x - 1) * log(m)
+		+ p * x * log(x) - (p * x + q) * log(g + m * x);
+}
+
+static double
+gg_objective(const double *theta, double *grad, const void *vctx)
+{
+	FitCtx	   *ctx = (FitCtx *) vctx;
+	double		p = exp(theta[0]),
+				q = exp(theta[1]),
+				gm = exp(theta[2]);
+	double		ll = 0,
+				g[3] = {0, 0, 0};
+	double		lg_q = lgamma(q),
+				dg_q = digamma(q),
+				log_g = log(gm);
+
+	cs_check_interrupts();
+	for (int64_t i = 0; i < ctx->rows->n; i++)
+	{
+		const BtydRow *row = &ctx->rows->rows[i];
+		double		x = row->x,
+					m = row->tx,
+					w = row->w;
+		double		px = p * x,
+					lgm = log(gm + m * x),
+					lm = log(m),
+					lx = log(x),
+					dg_pxq = digamma(px + q);
+
+		ll += w * (lgamma(px + q) - lgamma(px) - lg_q + q * log_g + (px - 1) * lm + px * lx - (px + q) * lgm);
+		g[0] += w * x * (dg_pxq - digamma(px) + lm + lx - lgm);
+		g[1] += w * (dg_pxq - dg_q + log_g - lgm);
+		g[2] += w * (q / gm - (px + q) / (gm + m * x));
+	}
+	{
+		double		params[3] = {p, q, gm};
+
+		return penalised_objective(ctx, ll, g, params, 3, grad);
+	}
+}
+
+static double
+positive_or_one(double v)
+{
+	return isfinite(v) && v > 0 ? v : 1;
+}
+
+BtydFit
+gg_fit(const BtydRows *rows, double penalizer)
+{
+	const double start[4] = {1, 1, positive_or_one(btyd_rows_mean_tx(rows)), 1};
+
+	return btyd_fit(gg_objective, rows, penalizer, 3, 0x3, start);	/* shapes: p, q */
+}
+
+double
+gg_expected_spend(const double *prm, double x, double m)
+{
+	double		p = prm[0],
+				q = prm[1],
+				g = prm[2];
+
+	if (q <= 1)
+		return NAN;
+	return p * (g + x * m) / (p * x + q - 1);
+}

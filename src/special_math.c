@@ -1,0 +1,298 @@
+/*
+ * special_math.c: digamma and the Gauss hypergeometric function (see
+ * special_math.h), free of fmgr.
+ */
+#include "special_math.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs_math.h"
+
+double
+digamma(double x)
+{
+	double		result = 0,
+				inv,
+				inv2;
+
+	if (x <= 0 && floor(x) == x)
+		return NAN;
+	if (x < 0)					/* reflection */
+		return digamma(1 - x) - M_PI / tan(M_PI * x);
+	while (x < 10)
+	{
+		result -= 1 / x;
+		x += 1;
+	}
+	inv = 1 / x;
+	inv2 = inv * inv;
+	/* Asymptotic series; the first omitted term is below 1e-16 for x >= 10. */
+	return result + log(x) - 0.5 * inv
+		- inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (1.0 / 240
+				  - inv2 * (1.0 / 132 - inv2 * (691.0 / 32760 - inv2 / 12.0))))));
+}
+
+/* The sum of the 2F1 series, or NaN when it has not converged within HYP2F1_MAX_TERMS terms. */
+static double
+hyp2f1_series(double a, double b, double c, double z)
+{
+	double		term = 1,
+				sum = 1;
+
+	for (int k = 0; k < HYP2F1_MAX_TERMS; k++)
+	{
+		double		denom = (c + k) * (k + 1);
+		double		ratio;
+
+		if ((k & 4095) == 4095)
+			cs_check_interrupts();
+		if (denom == 0)
+			return NAN;
+		ratio = (a + k) * (b + k) / denom * z;
+		term *= ratio;
+		sum += term;
+		if (!isfinite(sum))
+			return NAN;
+		/* the tail after this term is below term * ratio / (1 - ratio) once the ratios fall below 1 */
+		if (k > 2 && fabs(ratio) < 1 && fabs(term) <= 1e-17 * (1 - fabs(ratio)) * fabs(sum))
+			return sum;
+	}
+	return NAN;
+}
+
+/* log((1 - z)^(c-a-b) 2F1(c-a, c-b; c; z)), Euler's transformation of 2F1(a, b; c; z). */
+static double
+hyp2f1_euler_log(double a, double b, double c, double z)
+{
+	return (c - a - b) * log1p(-z) + log(hyp2f1_series(c - a, c - b, c, z));
+}
+
+/*
+ * log 2F1(a, b; c; z) for 0 <= z < 1.  The series' terms grow for about
+ * (a + b - c - 1) z / (1 - z) terms before they fall, which near z = 1 with a
+ * large a or b (the Pareto/NBD likelihood at large s or beta) takes millions
+ * of terms.  Euler's transformation turns that growth into decay; its terms
+ * are positive when c > a > 0 and c > b > 0, so it loses no precision.  The
+ * series expected to be shorter goes first, the other if it does not converge.
+ */
+double
+log_hyp2f1(double a, double b, double c, double z)
+{
+	bool		euler_ok = c > a && c > b && a > 0 && b > 0;
+	double		v;
+
+	if (z < 0 || z >= 1 || !isfinite(z))
+		return NAN;
+	if (euler_ok && a + b - c - 1 > 0)
+	{
+		v = hyp2f1_euler_log(a, b, c, z);
+		return isnan(v) ? log(hyp2f1_series(a, b, c, z)) : v;
+	}
+	v = log(hyp2f1_series(a, b, c, z));
+	return isnan(v) && euler_ok ? hyp2f1_euler_log(a, b, c, z) : v;
+}
+
+/*
+ * Gauss-Legendre nodes and weights on [-1, 1] (GL_POINTS of them), computed
+ * once by Newton's method on the Legendre polynomial.
+ */
+#define GL_POINTS 12
+static double gl_node[GL_POINTS],
+			gl_weight[GL_POINTS];
+
+static void
+gauss_legendre_init(void)
+{
+	if (gl_weight[0] != 0)
+		return;
+	for (int i = 0; i < (GL_POINTS + 1) / 2; i++)
+	{
+		double		x = cos(M_PI * (i + 0.75) / (GL_POINTS + 0.5)),
+					dp = 1;
+
+		for (int iter = 0; iter < 100; iter++)
+		{
+			double		p0 = 1,
+						p1 = x,
+						dx;
+
+			for (int k = 2; k <= GL_POINTS; k++)
+			{
+				double		p2 = ((2 * k - 1) * x * p1 - (k - 1) * p0) / k;
+
+				p0 = p1;
+				p1 = p2;
+			}
+			dp = GL_POINTS * (x * p1 - p0) / (x * x - 1);
+			dx = p1 / dp;
+			x -= dx;
+			if (fabs(dx) < 1e-16)
+				break;
+		}
+		gl_node[i] = -x;
+		gl_node[GL_POINTS - 1 - i] = x;
+		gl_weight[i] = gl_weight[GL_POINTS - 1 - i] = 2 / ((1 - x * x) * dp * dp);
+	}
+}
+
+/*
+ * log 2F1(a, b; a + 1; z) for 0 < z < 1, a > 0, b > 0, by quadrature, for
+ * where the series are long: z near 1 with a large a (the Pareto/NBD
+ * likelihood when s and beta grow together), where they need millions of
+ * terms.  With t = exp(-w / a),
+ *   2F1(a, b; a+1; z) = a int_0^1 t^(a-1) (1 - z t)^(-b) dt
+ *                     = int_0^inf exp(-w) (1 - z exp(-w/a))^(-b) dw.
+ * The integrand decreases, falls like exp(-w) and near w = 0 like
+ * (1 + w/h)^(-b), h = a (1 - z) / z, so on the scale h / b: 12-point
+ * Gauss-Legendre on [0, min(h / (8 max(b, 1)), 1)] and on intervals doubling
+ * from there up to w = 45 (the rest is below 1e-19 of the integral) resolves
+ * it; sums are taken in log space.
+ */
+static Log2F1
+log_hyp2f1_c_a1_quadrature(double a, double b, double z)
+{
+	double		lo = 0,
+				hi,
+				logs[64 * GL_POINTS],
+				d_a[64 * GL_POINTS],
+				d_b[64 * GL_POINTS],
+				d_z[64 * GL_POINTS],
+				m = -INFINITY,
+				sum = 0;
+	Log2F1		f = {0, 0, 0, 0};
+	int			n = 0;
+
+	gauss_legendre_init();
+	hi = fmin(a * (1 - z) / z / (8 * fmax(b, 1)), 1);
+	while (lo < 45 && n + GL_POINTS <= 64 * GL_POINTS)
+	{
+		double		mid = (lo + hi) / 2,
+					half = (hi - lo) / 2;
+
+		for (int i = 0; i < GL_POINTS; i++)
+		{
+			double		w = mid + half * gl_node[i];
+			double		em1 = expm1(-w / a);
+			/* q = 1 - z exp(-w/a) = (1 - z) - z expm1(-w/a), without cancellation */
+			double		q = (1 - z) - z * em1;
+			double		l = log(half * gl_weight[i]) - w - b * log(q);
+
+			logs[n] = l;
+			/* derivatives of the log integrand -w - b log q */
+			d_a[n] = b * z * (1 + em1) * w / (a * a * q);
+			d_b[n] = -log(q);
+			d_z[n] = b * (1 + em1) / q;
+			n++;
+			m = fmax(m, l);
+		}
+		lo = hi;
+		hi = fmin(2 * hi, 45);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		double		e = exp(logs[i] - m);
+
+		sum += e;
+		f.da += e * d_a[i];
+		f.db += e * d_b[i];
+		f.dz += e * d_z[i];
+	}
+	f.v = m + log(sum);
+	f.da /= sum;
+	f.db /= sum;
+	f.dz /= sum;
+	return f;
+}
+
+/*
+ * The series of 2F1(a, b; a+1; z) with the derivatives of its log: term k is
+ * prod_{j<k} (a+j)(b+j) z / ((a+1+j)(j+1)), so d log(term k) is
+ * sum_{j<k} (1/(a+j) - 1/(a+1+j)) in a, sum_{j<k} 1/(b+j) in b and k/z in z.
+ */
+static Log2F1
+log_hyp2f1_c_a1_series(double a, double b, double z)
+{
+	double		term = 1,
+				sum = 1,
+				la = 0,
+				lb = 0,
+				sa = 0,
+				sb = 0,
+				sz = 0;
+	Log2F1		f;
+
+	for (int k = 0; k < HYP2F1_MAX_TERMS; k++)
+	{
+		double		ratio = (a + k) * (b + k) / ((a + 1 + k) * (k + 1.0)) * z;
+
+		if ((k & 4095) == 4095)
+			cs_check_interrupts();
+		la += 1 / (a + k) - 1 / (a + 1 + k);
+		lb += 1 / (b + k);
+		term *= ratio;
+		sum += term;
+		sa += term * la;
+		sb += term * lb;
+		sz += term * (k + 1);
+		if (!isfinite(sum))
+			break;
+		if (k > 2 && ratio < 1 && term <= 1e-17 * (1 - ratio) * sum)
+		{
+			f.v = log(sum);
+			f.da = sa / sum;
+			f.db = sb / sum;
+			f.dz = z > 0 ? sz / (z * sum) : a * b / (a + 1);
+			return f;
+		}
+	}
+	f.v = f.da = f.db = f.dz = NAN;
+	return f;
+}
+
+/*
+ * log 2F1(a, b; a + 1; z) and its partial derivatives, for 0 <= z < 1, a > 0,
+ * b > 0: the series where it is short (z <= 0.95 and b z / (1 - z) < 2000),
+ * quadrature elsewhere.
+ */
+Log2F1
+log_hyp2f1_c_a1_grad(double a, double b, double z)
+{
+	if (z < 0 || z >= 1 || !isfinite(z) || !(a > 0) || !(b > 0))
+	{
+		Log2F1		nan = {NAN, NAN, NAN, NAN};
+
+		return nan;
+	}
+	if (z == 0)
+	{
+		Log2F1		one = {0, 0, 0, a * b / (a + 1)};
+
+		return one;
+	}
+	/* the series' terms grow for about b z / (1 - z) terms first: short only for z and b not too large */
+	return z <= 0.95 && (b + 1) * z / (1 - z) < 2000 ? log_hyp2f1_c_a1_series(a, b, z)
+		: log_hyp2f1_c_a1_quadrature(a, b, z);
+}
+
+double
+log_hyp2f1_c_a1(double a, double b, double z)
+{
+	return log_hyp2f1_c_a1_grad(a, b, z).v;
+}
+
+/* 2F1(a, b; c; z) by its series, or through Euler's transformation when the series does not converge. */
+double
+hyp2f1(double a, double b, double c, double z)
+{
+	double		v;
+
+	if (z < 0 || z >= 1 || !isfinite(z))
+		return NAN;
+	v = hyp2f1_series(a, b, c, z);
+	if (isnan(v) && c > a && c > b && a > 0 && b > 0)
+		v = exp(hyp2f1_euler_log(a, b, c, z));
+	return v;
+}

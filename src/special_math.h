@@ -1,0 +1,53 @@
+/*
+ * special_math.h: special functions of the BTYD models, free of fmgr:
+ * digamma, the Gauss hypergeometric function 2F1 (series, Euler's
+ * transformation, quadrature near z = 1), and log-space sums.
+ */
+#ifndef SPECIAL_MATH_H
+#define SPECIAL_MATH_H
+
+#include <math.h>
+
+/* Terms a 2F1 series may take before it counts as not converging. */
+#define HYP2F1_MAX_TERMS 2000000
+
+/* Gauss hypergeometric 2F1(a, b; c; z) and its log for 0 <= z < 1 by series; NaN if they do not converge. */
+double		hyp2f1(double a, double b, double c, double z);
+double		log_hyp2f1(double a, double b, double c, double z);
+double		log_hyp2f1_c_a1(double a, double b, double z);	/* log 2F1(a, b; a + 1; z), any z in [0, 1) */
+
+/* log 2F1(a, b; a + 1; z) and its partial derivatives in a, b and z. */
+typedef struct Log2F1
+{
+	double		v,
+				da,
+				db,
+				dz;
+} Log2F1;
+Log2F1		log_hyp2f1_c_a1_grad(double a, double b, double z);
+
+double		digamma(double x);
+
+/* log(exp(u) + exp(v)) without overflow. */
+static inline double
+logaddexp(double u, double v)
+{
+	double		m = u > v ? u : v;
+
+	if (m == -INFINITY)
+		return m;
+	return m + log(exp(u - m) + exp(v - m));
+}
+
+/* log(exp(u) - exp(v)) for u >= v; -Inf when equal. */
+static inline double
+logsubexp(double u, double v)
+{
+	if (v == -INFINITY)
+		return u;
+	if (v >= u)
+		return -INFINITY;
+	return u + log1p(-exp(v - u));
+}
+
+#endif

@@ -1,0 +1,92 @@
+-- Refresh: recompute a source's helper views, one refresh at a time, logged; refresh_job for schedulers.
+
+CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    v record;
+    started timestamptz;
+    n bigint;
+    state text;
+    msg text;
+    caller_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    src := customer_segment.get_source(source);
+    -- One refresh of a source at a time; the lock ends with the transaction.
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source));
+    ELSIF NOT pg_try_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source)) THEN
+        RAISE NOTICE 'a refresh of source "%" is already running; skipped', source;
+        RETURN 'skipped';
+    END IF;
+    -- The work starts now; the wait for another refresh of this source is not part of it.
+    started := clock_timestamp();
+    -- Any other lock is waited for at most customer_segment.refresh_lock_timeout (default 1 minute): a
+    -- long transaction that read the history cannot stall the refresh, and every reader queued behind it.
+    PERFORM set_config('lock_timeout',
+        coalesce(nullif(current_setting('customer_segment.refresh_lock_timeout', true), ''), '1min'), true);
+    BEGIN
+        PERFORM customer_segment.check_source_views(src);
+        FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+            -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
+            IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.view_name::regclass) THEN
+                EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.view_name);
+            ELSE
+                EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
+            END IF;
+        END LOOP;
+        EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
+        IF src.history_days IS NOT NULL THEN
+            PERFORM customer_segment.snapshot_history(src);
+        END IF;
+        state := 'ok';
+    EXCEPTION WHEN OTHERS THEN
+        -- The subtransaction is rolled back: every view keeps its previous rows.
+        state := 'failed';
+        msg := SQLSTATE || ': ' || SQLERRM;
+        RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
+    END;
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+    INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error)
+    VALUES (source, started, clock_timestamp(), n, state, msg);
+    RETURN state;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.refresh(text, boolean) IS
+    'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); logs the run; on failure keeps the previous results and returns failed';
+
+
+-- Raises the logged error of the last refresh of a source when state is 'failed' (same SQLSTATE).
+CREATE FUNCTION customer_segment.raise_if_failed(source text, state text)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    err text;
+BEGIN
+    IF state = 'failed' THEN
+        SELECT l.error INTO err FROM customer_segment.refresh_log l
+         WHERE l.source = raise_if_failed.source ORDER BY l.id DESC LIMIT 1;
+        RAISE EXCEPTION 'refresh of source "%" failed: %', source, err
+            USING ERRCODE = coalesce(substr(err, 1, 5), 'XX000'),
+                  HINT = 'The previous results were kept; see customer_segment.refresh_log.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.raise_if_failed(text, text) IS
+    'Raises the last logged error of a source (its SQLSTATE) when state is failed; used by refresh_job';
+
+-- For schedulers: refresh, keep the log row (COMMIT), then fail when the refresh failed, so pg_cron's
+-- job_run_details and any scheduler that watches exit codes see the failure the log describes.  A
+-- procedure that commits can have no SET clause: it only calls schema-qualified functions that pin theirs.
+-- Call it outside a transaction block (CALL customer_segment.refresh_job('shop');), as schedulers do.
+CREATE PROCEDURE customer_segment.refresh_job(source text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    state text := customer_segment.refresh(source);
+BEGIN
+    COMMIT;
+    PERFORM customer_segment.raise_if_failed(source, state);
+END
+$$;
+COMMENT ON PROCEDURE customer_segment.refresh_job(text) IS
+    'refresh(source) for schedulers: logs and commits the run, then raises the logged error (same SQLSTATE) when it failed';
+
