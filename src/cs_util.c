@@ -5,6 +5,8 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
+#include "nodes/pg_list.h"
 #include "cs_util.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -174,6 +176,26 @@ cs_day_of(Datum value, Oid typid, const char *what)
 				 errmsg("%s must be a finite timestamp", what),
 				 errhint("Exclude rows dated infinity or -infinity.")));
 	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date, value));
+}
+
+/*
+ * The transition function's own expression holds placeholders, not the
+ * aggregate's arguments, so get_fn_expr_arg_stable cannot tell: look at the
+ * Aggref instead.
+ */
+bool
+cs_arg_varies(FunctionCallInfo fcinfo, int argno)
+{
+	Aggref	   *aggref;
+	Node	   *arg;
+
+	if (PG_NARGS() <= argno)
+		return false;
+	aggref = AggGetAggref(fcinfo);
+	if (aggref == NULL || argno - 1 >= list_length(aggref->args))
+		return true;
+	arg = (Node *) ((TargetEntry *) list_nth(aggref->args, argno - 1))->expr;
+	return !(IsA(arg, Const) || (IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN));
 }
 
 CsOrderArgs *

@@ -73,12 +73,12 @@ cs_check_constant(bool same, const char *fname, const char *what)
 				 errhint("Pass a constant, or group by it.")));
 }
 
-/* Whether argument argno of the aggregate can change from row to row (it is not a constant or parameter). */
-static inline bool
-cs_arg_varies(FunctionCallInfo fcinfo, int argno)
-{
-	return PG_NARGS() > argno && !get_fn_expr_arg_stable(fcinfo->flinfo, argno);
-}
+/*
+ * Whether argument argno of an aggregate's transition function (0 is the
+ * state) can change from row to row: it is not a constant or a parameter of
+ * the query.
+ */
+extern bool cs_arg_varies(FunctionCallInfo fcinfo, int argno);
 
 /* numeric or float8 Datum of type typid as a double; NaN/Infinity pass through. */
 extern double cs_amount_to_double(Datum value, Oid typid);
