@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# BTYD benchmark: fit BG/NBD and Gamma-Gamma on the summaries of N customers
+# BTYD benchmark: fit BG/NBD, Pareto/NBD and Gamma-Gamma on the summaries of N customers
 # (default 1M, from the sample store), then score every customer; prints times,
 # iterations, the fit state's size and the scoring rate.
 # Usage: bash test/bench/btyd_bench.sh [customers]
@@ -39,6 +39,10 @@ CREATE TABLE b.spend AS SELECT customer_segment.gamma_gamma_fit(frequency, monet
  WHERE frequency = 0 OR monetary_value > 0;
 SELECT (gg).customers, (gg).distinct_rows, (gg).iterations, (gg).converged,
        round((gg).p::numeric, 4) AS p, round((gg).q::numeric, 4) AS q, round((gg).gamma::numeric, 4) AS gamma FROM b.spend;
+\echo '== Pareto/NBD fit, serial (analytic gradient through 2F1)'
+SELECT (m).customers, (m).distinct_rows, (m).iterations, (m).converged, round((m).r::numeric, 4) AS r,
+       round((m).alpha::numeric, 4) AS alpha, round((m).s::numeric, 4) AS s, round((m).beta::numeric, 4) AS beta
+  FROM (SELECT customer_segment.pareto_nbd_fit(frequency, recency, t) AS m FROM b.cal) f;
 \echo '== BG/NBD fit with 2 parallel workers'
 SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
