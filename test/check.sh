@@ -45,9 +45,6 @@ tap_fail=$(grep -cE '^\s*not ok [0-9]+' test/out/prove.log)
 if [ "$prove_ok" -eq 0 ] && [ "$tap_fail" -eq 0 ]; then tap_fail=1; fi   # a script that died
 passed=$((passed + tap_pass)); failed=$((failed + tap_fail))
 
-if [ "$tap_skip" -gt 0 ]; then
-    echo "$passed passed, $failed failed, $tap_skip skipped"
-else
-    echo "$passed passed, $failed failed"
-fi
+[ "$tap_skip" -gt 0 ] && echo "$tap_skip TAP assertions skipped (see test/out/prove.log)"
+echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
