@@ -189,7 +189,7 @@ clv_historical_trans(PG_FUNCTION_ARGS)
 	else
 	{
 		st = (HistState *) PG_GETARG_POINTER(0);
-		if (cs_arg_varies(fcinfo, 3) || cs_arg_varies(fcinfo, 4) || cs_arg_varies(fcinfo, 5) || cs_arg_varies(fcinfo, 6))
+		if (args->varying != 0)
 		{
 			HistState	row;
 

@@ -216,6 +216,9 @@ cs_order_args(FunctionCallInfo fcinfo, int day_argno, int amount_argno, const ch
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("%s needs a numeric or float8 amount", fname)));
+		for (int k = 3; k < PG_NARGS() && k < 32; k++)
+			if (cs_arg_varies(fcinfo, k))
+				args->varying |= (uint32) 1 << k;
 		fcinfo->flinfo->fn_extra = args;
 	}
 	return args;

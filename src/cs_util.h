@@ -100,6 +100,7 @@ typedef struct CsOrderArgs
 	int64		day_start;		/* TimestampTz bounds of cached_day */
 	int64		day_end;
 	int32		cached_day;
+	uint32		varying;		/* bit k: argument k is not a query constant (cs_arg_varies), found once */
 } CsOrderArgs;
 
 extern CsOrderArgs *cs_order_args(FunctionCallInfo fcinfo, int day_argno, int amount_argno, const char *fname);

@@ -71,11 +71,11 @@ rfm_summary_trans(PG_FUNCTION_ARGS)
 	{
 		st = (RfmState *) PG_GETARG_POINTER(0);
 		cs_check_constant(st->as_of == as_of, "rfm_summary", "as_of");
-		/* knobs are parsed again only when they are not constants of the query */
-		if (cs_arg_varies(fcinfo, 4))
+		/* knobs are parsed again only when they are not constants of the query (found once, in args) */
+		if (args->varying & (1 << 4))
 			cs_check_constant(st->granularity == rfm_knob(fcinfo, 4, "granularity", rfm_parse_granularity),
 							  "rfm_summary", "granularity");
-		if (cs_arg_varies(fcinfo, 5))
+		if (args->varying & (1 << 5))
 			cs_check_constant(st->unit == rfm_knob(fcinfo, 5, "unit", rfm_parse_unit), "rfm_summary", "unit");
 	}
 
