@@ -131,16 +131,20 @@ typedef struct HistState
 	CsSum		value;
 	int64		flows;
 	int32		reference;
+	uint32		zone;			/* cs_order_zone of the rows */
 	bool		continuous;
 	double		rate;
 	double		margin;
 } HistState;
 
+/* clv_historical(ordered_at, amount, reference_date, annual_rate [, margin, compounding [, zone]]) */
+#define HIST_ZONE_ARGNO 7
+
 /* The terms of the discounting (reference day, rate, margin, compounding), from the arguments, checked. */
 static void
 hist_terms(FunctionCallInfo fcinfo, HistState *st)
 {
-	for (int i = 3; i < PG_NARGS(); i++)
+	for (int i = 3; i < PG_NARGS() && i < HIST_ZONE_ARGNO; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -168,7 +172,7 @@ static bool
 same_hist_terms(const HistState *a, const HistState *b)
 {
 	return a->reference == b->reference && a->rate == b->rate && a->margin == b->margin
-		&& a->continuous == b->continuous;
+		&& a->continuous == b->continuous && a->zone == b->zone;
 }
 
 PG_FUNCTION_INFO_V1(clv_historical_trans);
@@ -176,7 +180,8 @@ Datum
 clv_historical_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggctx = cs_agg_context(fcinfo, "clv_historical_trans");
-	CsOrderArgs *args = cs_order_args(fcinfo, 1, 2, "clv_historical");
+	CsOrderArgs *args = cs_order_args(fcinfo, 1, 2, HIST_ZONE_ARGNO, "clv_historical");
+	uint32		zone = cs_order_zone(fcinfo, args);
 	HistState  *st;
 	double		amount;
 	int32		day;
@@ -185,6 +190,7 @@ clv_historical_trans(PG_FUNCTION_ARGS)
 	{
 		st = MemoryContextAllocZero(aggctx, sizeof(HistState));
 		hist_terms(fcinfo, st);
+		st->zone = zone;
 	}
 	else
 	{
@@ -194,8 +200,9 @@ clv_historical_trans(PG_FUNCTION_ARGS)
 			HistState	row;
 
 			hist_terms(fcinfo, &row);
+			row.zone = zone;
 			cs_check_constant(same_hist_terms(st, &row), "clv_historical",
-							  "reference_date, annual_rate, margin and compounding");
+							  "reference_date, annual_rate, margin, compounding and zone");
 		}
 	}
 
@@ -228,7 +235,7 @@ clv_historical_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(dst);
 	}
 	dst = (HistState *) PG_GETARG_POINTER(0);
-	cs_check_constant(same_hist_terms(dst, src), "clv_historical", "reference_date, annual_rate, margin and compounding");
+	cs_check_constant(same_hist_terms(dst, src), "clv_historical", "reference_date, annual_rate, margin, compounding and zone");
 	cs_sum_merge(&dst->value, &src->value);
 	dst->flows += src->flows;
 	PG_RETURN_POINTER(dst);

@@ -87,15 +87,18 @@ extern double cs_amount_to_double(Datum value, Oid typid);
 extern int32 cs_day_of(Datum value, Oid typid, const char *what);
 
 /*
- * Argument types of an aggregate over orders (purchase time, amount), looked
- * up once per query, and the last local day seen: orders tables are mostly in
- * time order, so most rows fall in the cached [day_start, day_end) and skip
- * the time-zone conversion.
+ * Argument types of an aggregate over orders (purchase time, amount) and its
+ * optional business time zone, looked up once per query, and the last local
+ * day seen: orders tables are mostly in time order, so most rows fall in the
+ * cached [day_start, day_end) and skip the time-zone conversion.
  */
 typedef struct CsOrderArgs
 {
 	Oid			day_type;
 	Oid			amount_type;
+	int			zone_argno;		/* argument holding the zone, or -1 */
+	text	   *zone;			/* zone the days are taken in; NULL = session TimeZone */
+	uint32		zone_id;		/* 0 for the session TimeZone, else a hash of the zone name */
 	bool		cached;
 	int64		day_start;		/* TimestampTz bounds of cached_day */
 	int64		day_end;
@@ -103,7 +106,18 @@ typedef struct CsOrderArgs
 	uint32		varying;		/* bit k: argument k is not a query constant (cs_arg_varies), found once */
 } CsOrderArgs;
 
-extern CsOrderArgs *cs_order_args(FunctionCallInfo fcinfo, int day_argno, int amount_argno, const char *fname);
+extern CsOrderArgs *cs_order_args(FunctionCallInfo fcinfo, int day_argno, int amount_argno, int zone_argno,
+								  const char *fname);
+
+/*
+ * The zone of this row (0 = session TimeZone, else an id of the zone name),
+ * switching args to it when the zone argument is not a query constant.  A
+ * state records the id of its first row; every later row and every state it is
+ * combined with must have the same id.
+ */
+extern uint32 cs_order_zone(FunctionCallInfo fcinfo, CsOrderArgs *args);
+
+/* The day of an order time: a date as is, a timestamptz in the zone of args. */
 extern int32 cs_order_day(CsOrderArgs *args, Datum value, const char *what);
 
 #endif

@@ -2,7 +2,8 @@
  * rfm.c: the rfm_summary aggregate (SQL glue around rfm_math.c).
  *
  * rfm_summary(ordered_at date|timestamptz, amount numeric|float8, as_of date
- *             [, granularity text, unit text]) -> customer_summary
+ *             [, granularity text, unit text [, zone text]]) -> customer_summary
+ * purchase_activity(ordered_at, amount, as_of, granularity [, zone]) -> varbit
  */
 #include "postgres.h"
 
@@ -41,12 +42,16 @@ rfm_knob(FunctionCallInfo fcinfo, int argno, const char *what, int (*parse) (con
 	return value;
 }
 
-PG_FUNCTION_INFO_V1(rfm_summary_trans);
-Datum
-rfm_summary_trans(PG_FUNCTION_ARGS)
+/*
+ * One transition for rfm_summary and purchase_activity; the knobs and the zone
+ * sit at different argument positions in the two (an absent knob is 'day').
+ */
+static Datum
+summary_trans(FunctionCallInfo fcinfo, const char *fname, int granularity_argno, int unit_argno, int zone_argno)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "rfm_summary_trans");
-	CsOrderArgs *args = cs_order_args(fcinfo, 1, 2, "rfm_summary");
+	MemoryContext aggctx = cs_agg_context(fcinfo, fname);
+	CsOrderArgs *args = cs_order_args(fcinfo, 1, 2, zone_argno, fname);
+	uint32		zone = cs_order_zone(fcinfo, args);
 	RfmState   *st;
 	int32		as_of;
 	CsAllocator alloc = cs_allocator(aggctx);
@@ -63,20 +68,22 @@ rfm_summary_trans(PG_FUNCTION_ARGS)
 	{
 		st = MemoryContextAlloc(aggctx, sizeof(RfmState));
 		rfm_state_init(st,
-					   rfm_knob(fcinfo, 4, "granularity", rfm_parse_granularity),
-					   rfm_knob(fcinfo, 5, "unit", rfm_parse_unit),
+					   rfm_knob(fcinfo, granularity_argno, "granularity", rfm_parse_granularity),
+					   rfm_knob(fcinfo, unit_argno, "unit", rfm_parse_unit),
 					   as_of);
+		st->zone = zone;
 	}
 	else
 	{
 		st = (RfmState *) PG_GETARG_POINTER(0);
-		cs_check_constant(st->as_of == as_of, "rfm_summary", "as_of");
+		cs_check_constant(st->as_of == as_of, fname, "as_of");
+		cs_check_constant(st->zone == zone, fname, "zone");
 		/* knobs are parsed again only when they are not constants of the query (found once, in args) */
-		if (args->varying & (1 << 4))
-			cs_check_constant(st->granularity == rfm_knob(fcinfo, 4, "granularity", rfm_parse_granularity),
-							  "rfm_summary", "granularity");
-		if (args->varying & (1 << 5))
-			cs_check_constant(st->unit == rfm_knob(fcinfo, 5, "unit", rfm_parse_unit), "rfm_summary", "unit");
+		if (args->varying & ((uint32) 1 << granularity_argno))
+			cs_check_constant(st->granularity == rfm_knob(fcinfo, granularity_argno, "granularity", rfm_parse_granularity),
+							  fname, "granularity");
+		if (args->varying & ((uint32) 1 << unit_argno))
+			cs_check_constant(st->unit == rfm_knob(fcinfo, unit_argno, "unit", rfm_parse_unit), fname, "unit");
 	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -86,9 +93,24 @@ rfm_summary_trans(PG_FUNCTION_ARGS)
 	}
 	amount = cs_amount_to_double(PG_GETARG_DATUM(2), args->amount_type);
 	cs_check_finite(amount, "rfm_summary amount");
-	rfm_state_add(st, cs_order_day(args, PG_GETARG_DATUM(1), "rfm_summary ordered_at"),
-				  amount, &alloc);
+	rfm_state_add(st, cs_order_day(args, PG_GETARG_DATUM(1), "rfm_summary ordered_at"), amount, &alloc);
 	PG_RETURN_POINTER(st);
+}
+
+/* rfm_summary(ordered_at, amount, as_of [, granularity, unit [, zone]]) */
+PG_FUNCTION_INFO_V1(rfm_summary_trans);
+Datum
+rfm_summary_trans(PG_FUNCTION_ARGS)
+{
+	return summary_trans(fcinfo, "rfm_summary", 4, 5, 6);
+}
+
+/* purchase_activity(ordered_at, amount, as_of, granularity [, zone]) */
+PG_FUNCTION_INFO_V1(rfm_activity_trans);
+Datum
+rfm_activity_trans(PG_FUNCTION_ARGS)
+{
+	return summary_trans(fcinfo, "purchase_activity", 4, 31, 5);
 }
 
 PG_FUNCTION_INFO_V1(rfm_summary_combine);
@@ -108,12 +130,13 @@ rfm_summary_combine(PG_FUNCTION_ARGS)
 		/* Copy, never hand out the second argument. */
 		dst = MemoryContextAlloc(aggctx, sizeof(RfmState));
 		rfm_state_init(dst, src->granularity, src->unit, src->as_of);
+		dst->zone = src->zone;
 		rfm_state_combine(dst, src, &alloc);
 		PG_RETURN_POINTER(dst);
 	}
 	dst = (RfmState *) PG_GETARG_POINTER(0);
-	cs_check_constant(dst->as_of == src->as_of && dst->granularity == src->granularity && dst->unit == src->unit,
-					  "rfm_summary", "as_of, granularity and unit");
+	cs_check_constant(dst->as_of == src->as_of && dst->granularity == src->granularity && dst->unit == src->unit
+					  && dst->zone == src->zone, "rfm_summary", "as_of, granularity, unit and zone");
 	rfm_state_combine(dst, src, &alloc);
 	PG_RETURN_POINTER(dst);
 }

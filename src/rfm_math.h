@@ -46,6 +46,7 @@ typedef struct RfmState
 	int32_t		granularity;
 	int32_t		unit;
 	int32_t		as_of;			/* last day of the observation window */
+	uint32_t	zone;			/* time zone the days were taken in: 0 = session TimeZone (cs_order_zone) */
 	int64_t		orders;			/* rows with amount >= 0 on or before as_of */
 	int64_t		refund_rows;	/* rows with amount < 0 on or before as_of */
 	int64_t		skipped_rows;	/* rows with a NULL day or amount */

@@ -57,3 +57,11 @@ SELECT customer_segment.install_aggregate('rfm_summary',
     'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
     'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; '
     'NULL times/amounts are skipped and counted, negative amounts are refunds');
+-- And with a business time zone: the day of a timestamptz is its date in zone, whatever the session's.
+SELECT customer_segment.install_aggregate('rfm_summary',
+    ARRAY['timestamptz, numeric, date, text, text, text', 'timestamptz, float8, date, text, text, text'],
+    'rfm_summary_trans', 'rfm_summary_trans', 'rfm_summary_final', 'rfm_summary_combine',
+    'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of, '
+    'each order on its date in zone (NULL: the session''s TimeZone); '
+    'NULL times/amounts are skipped and counted, negative amounts are refunds');

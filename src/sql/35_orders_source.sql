@@ -58,11 +58,31 @@ $$;
 COMMENT ON FUNCTION customer_segment.number_sql(regclass, name, text) IS
     'SQL for a built-in number column (numeric or float8 as is, other number types as numeric); 42804 for any other type';
 
+-- A business time zone: the name as given when AT TIME ZONE knows it (IANA names such as
+-- 'Europe/Berlin', abbreviations such as 'UTC', POSIX specifications), 22023 otherwise.  NULL stays NULL.
+CREATE FUNCTION customer_segment.check_time_zone(zone text)
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+BEGIN
+    IF zone IS NOT NULL THEN
+        PERFORM TIMESTAMPTZ '2000-01-01 00:00+00' AT TIME ZONE zone;
+    END IF;
+    RETURN zone;
+EXCEPTION WHEN invalid_parameter_value THEN
+    RAISE EXCEPTION 'time zone "%" is not recognized', zone USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'Use a name from pg_timezone_names, e.g. ''Europe/Berlin'' or ''UTC''.';
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_time_zone(text) IS
+    'Returns zone when AT TIME ZONE accepts it (NULL stays NULL), raises 22023 otherwise';
+
 -- Validated, quoted SQL for the customer, time and amount columns of an orders table,
 -- shared by every function that reads a user's orders table.  Only built-in code is applied to the
 -- columns (see safe_key_sql), so a superuser reading another role's table runs none of that role's code.
+-- The time becomes a day: a date as it is, a timestamp by its wall-clock date, a timestamptz by its
+-- date in zone (NULL: the session's TimeZone).
 CREATE FUNCTION customer_segment.orders_source_sql(source regclass, customer_column name, time_column name,
-    amount_column name, OUT customer_expr text, OUT time_expr text, OUT amount_expr text, OUT from_clause text)
+    amount_column name, zone text DEFAULT NULL,
+    OUT customer_expr text, OUT time_expr text, OUT amount_expr text, OUT from_clause text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     time_type regtype;
@@ -73,19 +93,23 @@ BEGIN
     customer_expr := customer_segment.safe_key_sql(source, customer_column);
     time_type := customer_segment.column_type(source, time_column);
     time_expr := CASE
-        WHEN time_type IN ('date'::regtype, 'timestamptz'::regtype) THEN format('o.%I', time_column)
+        WHEN time_type = 'date'::regtype THEN format('o.%I', time_column)
+        WHEN time_type = 'timestamptz'::regtype AND zone IS NULL THEN format('o.%I', time_column)
+        WHEN time_type = 'timestamptz'::regtype
+            THEN format('(o.%I AT TIME ZONE %L)::date', time_column, customer_segment.check_time_zone(zone))
         WHEN time_type = 'timestamp'::regtype THEN format('o.%I::date', time_column)
     END;
     IF time_expr IS NULL THEN
         RAISE EXCEPTION 'column "%" has type %, expected date, timestamp or timestamptz', time_column, time_type
             USING ERRCODE = 'datatype_mismatch';
     END IF;
+    PERFORM customer_segment.check_time_zone(zone);
     amount_expr := customer_segment.number_sql(source, amount_column);
     from_clause := format('%s o', source);
 END
 $$;
-COMMENT ON FUNCTION customer_segment.orders_source_sql(regclass, name, name, name) IS
-    'Validated, quoted SQL expressions for the customer, time and amount columns of an orders table';
+COMMENT ON FUNCTION customer_segment.orders_source_sql(regclass, name, name, name, text) IS
+    'Validated, quoted SQL expressions for the customer, time (a day, timestamptz taken in zone) and amount columns of an orders table';
 
 
 -- Purchase-period names accepted by the table functions (as rfm_summary's granularity).

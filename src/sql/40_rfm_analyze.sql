@@ -9,7 +9,8 @@ CREATE FUNCTION customer_segment.rfm_analyze(
     bins integer DEFAULT 5,
     rule_set text DEFAULT 'standard',
     granularity text DEFAULT 'day',
-    unit text DEFAULT 'day')
+    unit text DEFAULT 'day',
+    zone text DEFAULT NULL)
 RETURNS TABLE (
     customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
     refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
@@ -28,7 +29,7 @@ BEGIN
             DETAIL = format('Got %s.', bins), HINT = 'RFM scores usually use 5 bins (quintiles).';
     END IF;
     PERFORM customer_segment.check_period(granularity, 'granularity');
-    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
 
     RETURN QUERY EXECUTE format($q$
         WITH per_customer AS (
@@ -75,5 +76,5 @@ BEGIN
     USING as_of, granularity, unit, bins, rule_set;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.rfm_analyze(regclass, name, name, name, date, integer, text, text, text) IS
-    'Per customer of an orders table: rfm_summary, R/F/M quantile scores (F = orders, M = net spend), cell, FM and RFM scores, segment and action';
+COMMENT ON FUNCTION customer_segment.rfm_analyze(regclass, name, name, name, date, integer, text, text, text, text) IS
+    'Per customer of an orders table (a timestamptz on its date in zone; NULL: the session''s TimeZone): rfm_summary, R/F/M quantile scores (F = orders, M = net spend), cell, FM and RFM scores, segment and action';

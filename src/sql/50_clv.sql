@@ -32,6 +32,13 @@ SELECT customer_segment.install_aggregate('clv_historical',
     'clv_historical_serialize', 'clv_historical_deserialize', 'STABLE',
     'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
     '(or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped');
+SELECT customer_segment.install_aggregate('clv_historical',
+    ARRAY['timestamptz, numeric, date, float8, float8, text, text', 'timestamptz, float8, date, float8, float8, text, text'],
+    'clv_historical_trans', 'clv_historical_trans', 'clv_historical_final', 'clv_historical_combine',
+    'clv_historical_serialize', 'clv_historical_deserialize', 'STABLE',
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
+    '(or exp(annual_rate * years) with compounding ''continuous''), day = the order''s date in zone '
+    '(NULL: the session''s TimeZone); NULL rows skipped');
 
 -- purchase_activity: per customer, bit k = bought in the k-th period since the first purchase period.
 CREATE FUNCTION customer_segment.rfm_activity_final(internal)
@@ -43,6 +50,13 @@ SELECT customer_segment.install_aggregate('purchase_activity',
     'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
     'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; '
     'bit k set = bought in period k; refunds are not purchases');
+SELECT customer_segment.install_aggregate('purchase_activity',
+    ARRAY['timestamptz, numeric, date, text, text', 'timestamptz, float8, date, text, text'],
+    'rfm_activity_trans', 'rfm_activity_trans', 'rfm_activity_final', 'rfm_summary_combine',
+    'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
+    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period, '
+    'each order on its date in zone (NULL: the session''s TimeZone); bit k set = bought in period k; '
+    'refunds are not purchases');
 
 CREATE TYPE customer_segment.retention_counts AS (
     customers  bigint,
@@ -83,7 +97,7 @@ COMMENT ON AGGREGATE customer_segment.retention_curve(varbit) IS
     'Period-over-period retention counts by offset since acquisition over purchase_activity bit strings (group by cohort for cohort curves)';
 
 CREATE FUNCTION customer_segment.cohort_retention(source regclass, customer_column name, time_column name,
-    amount_column name, as_of date DEFAULT current_date, period text DEFAULT 'month')
+    amount_column name, as_of date DEFAULT current_date, period text DEFAULT 'month', zone text DEFAULT NULL)
 RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
                active_share float8, at_risk bigint, retained bigint, retention float8)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
@@ -94,7 +108,7 @@ BEGIN
         RAISE EXCEPTION 'as_of and period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM customer_segment.check_period(period);
-    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
         WITH per_customer AS (
             SELECT date_trunc($2, min(%2$s::date) FILTER (WHERE %3$s >= 0 AND %2$s::date <= $1))::date AS cohort,
@@ -112,13 +126,13 @@ BEGIN
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause) USING as_of, period;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.cohort_retention(regclass, name, name, name, date, text) IS
-    'Cohort retention matrix: per acquisition cohort and period offset, customers active, share of the cohort active, and period-over-period retention (active in k and k+1 / active in k and observed in k+1)';
+COMMENT ON FUNCTION customer_segment.cohort_retention(regclass, name, name, name, date, text, text) IS
+    'Cohort retention matrix (a timestamptz on its date in zone; NULL: the session''s TimeZone): per acquisition cohort and period offset, customers active, share of the cohort active, and period-over-period retention (active in k and k+1 / active in k and observed in k+1)';
 
 CREATE FUNCTION customer_segment.clv_analyze(source regclass, customer_column name, time_column name,
     amount_column name, as_of date DEFAULT current_date, annual_discount float8 DEFAULT 0.10,
     margin_rate float8 DEFAULT 1.0, period text DEFAULT 'month', periods integer DEFAULT NULL,
-    retention_rate float8 DEFAULT NULL, timing text DEFAULT 'end')
+    retention_rate float8 DEFAULT NULL, timing text DEFAULT 'end', zone text DEFAULT NULL)
 RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, monetary_total float8,
                active_periods bigint, periods_since_active float8, margin_per_period float8, retention float8,
                discount_per_period float8, historical_value float8, projected_clv float8, total_clv float8,
@@ -139,7 +153,7 @@ BEGIN
             DETAIL = format('Got %s.', margin_rate), HINT = 'The share of revenue that is profit, e.g. 0.3.';
     END IF;
     d := customer_segment.period_rate(annual_discount, period);
-    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     IF r IS NULL THEN
         -- Pooled period-over-period retention of all customers, from the orders themselves.
         EXECUTE format($q$
@@ -179,5 +193,5 @@ BEGIN
     USING as_of, period, annual_discount, margin_rate, r, d, periods, timing;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.clv_analyze(regclass, name, name, name, date, float8, float8, text, integer, float8, text) IS
-    'Per customer: realised discounted value to as_of, margin per active period, projected retention-model CLV times retention^(periods since last purchase) (retention estimated from the orders unless given), rank and tie-safe decile (10 = highest)';
+COMMENT ON FUNCTION customer_segment.clv_analyze(regclass, name, name, name, date, float8, float8, text, integer, float8, text, text) IS
+    'Per customer (a timestamptz on its date in zone; NULL: the session''s TimeZone): realised discounted value to as_of, margin per active period, projected retention-model CLV times retention^(periods since last purchase) (retention estimated from the orders unless given), rank and tie-safe decile (10 = highest)';

@@ -128,7 +128,7 @@ COMMENT ON FUNCTION customer_segment.pareto_nbd_clv(customer_segment.pareto_nbd_
 CREATE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
     amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
     margin float8 DEFAULT 1, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
-    penalizer float8 DEFAULT 0)
+    penalizer float8 DEFAULT 0, zone text DEFAULT NULL)
 RETURNS TABLE (customer_id text, frequency bigint, recency float8, t float8, monetary_value float8,
                p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
@@ -141,7 +141,7 @@ BEGIN
         RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
-    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
         WITH s AS MATERIALIZED (
             SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
@@ -165,5 +165,5 @@ BEGIN
     USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8) IS
-    'Summarises orders up to calibration_end (day purchases, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV';
+COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text) IS
+    'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV';

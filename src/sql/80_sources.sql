@@ -13,7 +13,8 @@ CREATE TABLE customer_segment.sources (
     tier_ladder      text,
     history_days     integer CHECK (history_days > 0),
     registered_at    timestamptz NOT NULL DEFAULT now(),
-    registered_by    name NOT NULL DEFAULT current_user
+    registered_by    name NOT NULL DEFAULT current_user,
+    time_zone        text NOT NULL DEFAULT current_setting('TimeZone')
 );
 COMMENT ON TABLE customer_segment.sources IS 'Orders tables registered with register_source; their helper views live in target_schema';
 COMMENT ON COLUMN customer_segment.sources.name IS 'Source name, the prefix of its helper views';
@@ -29,6 +30,7 @@ COMMENT ON COLUMN customer_segment.sources.tier_ladder IS 'Ladder of tier_ladder
 COMMENT ON COLUMN customer_segment.sources.history_days IS 'Keep a per-customer snapshot in segment_history at each refresh, for this many days; NULL = no history';
 COMMENT ON COLUMN customer_segment.sources.registered_at IS 'When the source was registered';
 COMMENT ON COLUMN customer_segment.sources.registered_by IS 'Who registered it';
+COMMENT ON COLUMN customer_segment.sources.time_zone IS 'Business time zone: the day of a timestamptz order, and today when as_of is NULL, are taken in it';
 SELECT pg_catalog.pg_extension_config_dump('customer_segment.sources', '');
 
 CREATE TABLE customer_segment.refresh_log (
@@ -65,89 +67,13 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.get_source(text) IS 'The sources row of a registered source; 42704 otherwise';
 
--- The observation day of a source's views: its fixed as_of, or the day of the refresh.
+-- The observation day of a source's views: its fixed as_of, or today in its time zone.
 CREATE FUNCTION customer_segment.source_as_of(source text, OUT as_of date)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT coalesce((SELECT s.as_of FROM customer_segment.sources s WHERE s.name = source_as_of.source), current_date)
+    SELECT coalesce(s.as_of, (now() AT TIME ZONE s.time_zone)::date)
+      FROM customer_segment.sources s WHERE s.name = source_as_of.source
 $$;
-COMMENT ON FUNCTION customer_segment.source_as_of(text) IS 'as_of of a source, or current_date when it has none';
-
--- The helper views of a source, in refresh order, with their unique keys.
-CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
-RETURNS TABLE (view_name text, definition text, unique_key text, comment text)
-LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), v.definition, v.unique_key, v.comment
-      FROM (VALUES
-        (1, '_customers', format($q$
-            WITH a AS MATERIALIZED (
-                SELECT a.*, d.as_of
-                  FROM customer_segment.source_as_of(%5$L) d,
-                       LATERAL customer_segment.rfm_analyze(%1$L::regclass, %2$L, %3$L, %4$L, d.as_of, %6$s, %7$L) a
-            ), fit AS (
-                -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
-                SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
-                           FILTER (WHERE f.buyers >= 10 AND f.repeaters >= 10) AS bg,
-                       customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
-                           FILTER (WHERE f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
-                  FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
-                             FROM a WHERE orders > 0) f
-                 WHERE a.orders > 0
-            )
-            SELECT a.customer_id, a.first_purchase, a.last_purchase, a.orders, a.purchase_days, a.refunds_count,
-                   a.recency_days, a.tenure_days, a.revenue, a.refunds, a.monetary_total, a.monetary_avg,
-                   a.frequency, a.recency, a.t, a.monetary_value, a.r_score, a.f_score, a.m_score, a.rfm_cell,
-                   a.fm_score, a.rfm_score, a.segment, a.action,
-                   customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, a.as_of) AS lifecycle_stage,
-                   CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders,
-                        (customer_segment.score_breakpoints(a.monetary_total, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
-                        (customer_segment.score_breakpoints(a.orders, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
-                        'value', 'engagement') END AS quadrant,
-                   CASE WHEN %8$L IS NOT NULL THEN customer_segment.tier_for(%8$L, a.monetary_total) END AS tier,
-                   CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_p_alive(fit.bg, a.frequency, a.recency, a.t) END AS p_alive,
-                   CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_expected_purchases(fit.bg, 90, a.frequency, a.recency, a.t) END
-                       AS expected_purchases_90d,
-                   p.spend AS expected_spend,
-                   CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_clv(fit.bg, a.frequency, a.recency, a.t, p.spend, 12, 0.01, 30, 1) END
-                       AS clv_12m,
-                   a.as_of
-              FROM a CROSS JOIN fit,
-                   LATERAL (SELECT CASE WHEN a.orders > 0 AND (fit.gg).q > 1 THEN customer_segment.gamma_gamma_expected_spend(fit.gg, a.frequency,
-                                        greatest(a.monetary_value, 0)) END AS spend) p$q$,
-            src.orders::text, src.customer_column, src.time_column, src.amount_column, src.name, src.bins, src.rule_set,
-            src.tier_ladder),
-         'customer_id',
-         'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
-         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), BG/NBD P(alive) and expected '
-         'purchases in 90 days, Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
-        (2, '_segments', format($q$
-            SELECT coalesce(segment, '(not scored)') AS segment, count(*) AS customers,
-                   round(count(*)::numeric / sum(count(*)) OVER (), 4) AS share,
-                   round(sum(monetary_total)::numeric, 2) AS revenue, round(avg(monetary_total)::numeric, 2) AS avg_revenue,
-                   round(avg(recency_days), 1) AS avg_recency_days, round(avg(orders), 2) AS avg_orders
-              FROM %I.%I GROUP BY 1$q$, src.target_schema, src.name || '_customers'),
-         'segment', 'Segment sizes, shares and revenue'),
-        (3, '_rf_grid', format($q$
-            SELECT coalesce(r_score, 0) AS r_score, coalesce(f_score, 0) AS f_score, count(*) AS customers,
-                   round(sum(monetary_total)::numeric, 2) AS revenue
-              FROM %I.%I GROUP BY 1, 2$q$, src.target_schema, src.name || '_customers'),
-         'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
-        (4, '_lifecycle', format($q$
-            SELECT lifecycle_stage, count(*) AS customers, round(sum(monetary_total)::numeric, 2) AS revenue
-              FROM %I.%I GROUP BY 1$q$, src.target_schema, src.name || '_customers'),
-         'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
-        (5, '_tiers', format($q$
-            SELECT coalesce(tier, '(none)') AS tier, count(*) AS customers, round(sum(monetary_total)::numeric, 2) AS revenue
-              FROM %I.%I GROUP BY 1$q$, src.target_schema, src.name || '_customers'),
-         'tier', 'Customers and revenue per tier ((none) without a ladder or below it)'),
-        (6, '_cohorts', format($q$
-            SELECT c.* FROM customer_segment.source_as_of(%5$L) d,
-                   LATERAL customer_segment.cohort_retention(%1$L::regclass, %2$L, %3$L, %4$L, d.as_of, 'month') c$q$,
-            src.orders::text, src.customer_column, src.time_column, src.amount_column, src.name),
-         'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later')
-      ) v(ord, suffix, definition, unique_key, comment)
-     ORDER BY v.ord
-$$;
-COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS 'Helper views of a source: name, query, unique key, comment';
+COMMENT ON FUNCTION customer_segment.source_as_of(text) IS 'as_of of a source, or today in the source''s time zone when it has none';
 
 -- The helper views of a source must still be the materialized views register_source made: owned by the
 -- role that registered the source, with columns of built-in types only.  Refreshing them runs their query
@@ -184,14 +110,30 @@ $$;
 COMMENT ON FUNCTION customer_segment.check_source_views(customer_segment.sources) IS
     'Raises 55000 unless every helper view of the source is a materialized view owned by the source''s owner with built-in column types';
 
+-- Creates the helper materialized views of a source (empty) with their unique indexes and comments.
+CREATE FUNCTION customer_segment.create_source_views(src customer_segment.sources)
+RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    v record;
+BEGIN
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.view_name, v.definition);
+        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.view_name, v.unique_key);
+        EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', v.view_name, v.comment || ' (customer_segment source ' || src.name || ')');
+        RETURN NEXT v.view_name;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.create_source_views(customer_segment.sources) IS
+    'Creates the helper materialized views of a source, empty, with their unique indexes and comments; returns their names';
+
 CREATE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
     time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
     rule_set text DEFAULT 'standard', as_of date DEFAULT NULL, history_days integer DEFAULT NULL,
-    tier_ladder text DEFAULT NULL)
+    tier_ladder text DEFAULT NULL, time_zone text DEFAULT current_setting('TimeZone'))
 RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
-    v record;
 BEGIN
     PERFORM customer_segment.orders_source_sql(orders, customer_column, time_column, amount_column);
     IF NOT has_table_privilege(orders, 'SELECT') THEN
@@ -203,21 +145,37 @@ BEGIN
     IF tier_ladder IS NOT NULL THEN
         PERFORM customer_segment.check_tier_ladder(tier_ladder);
     END IF;
-    INSERT INTO customer_segment.sources (name, orders, customer_column, time_column, amount_column, target_schema, bins, rule_set, as_of, history_days, tier_ladder)
+    IF time_zone IS NULL THEN
+        RAISE EXCEPTION 'time_zone must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass the zone the business counts its days in, e.g. ''Europe/Berlin''.';
+    END IF;
+    INSERT INTO customer_segment.sources (name, orders, customer_column, time_column, amount_column, target_schema, bins,
+                                          rule_set, as_of, history_days, tier_ladder, time_zone)
     VALUES (name, orders, customer_column, time_column, amount_column,
             coalesce(target_schema, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                      WHERE c.oid = orders)), bins, rule_set, as_of, history_days, tier_ladder)
+                                      WHERE c.oid = orders)), bins, rule_set, as_of, history_days, tier_ladder,
+            customer_segment.check_time_zone(time_zone))
     RETURNING * INTO src;
-    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
-        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.view_name, v.definition);
-        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.view_name, v.unique_key);
-        EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', v.view_name, v.comment || ' (customer_segment source ' || name || ')');
-        RETURN NEXT v.view_name;
-    END LOOP;
+    RETURN QUERY SELECT customer_segment.create_source_views(src);
 END
 $$;
-COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer, text) IS
-    'Registers an orders table and creates its helper materialized views (empty until the first refresh); returns their names';
+COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer, text, text) IS
+    'Registers an orders table with its business time zone (default: the session''s) and creates its helper materialized views (empty until the first refresh); returns their names';
+
+-- The business time zone of a source; the next refresh uses it.
+CREATE FUNCTION customer_segment.set_source_time_zone(source text, time_zone text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM customer_segment.get_source(source);
+    IF time_zone IS NULL THEN
+        RAISE EXCEPTION 'time_zone must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE customer_segment.sources s SET time_zone = customer_segment.check_time_zone(set_source_time_zone.time_zone)
+     WHERE s.name = set_source_time_zone.source;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.set_source_time_zone(text, text) IS
+    'Sets the business time zone of a source (22023 for a zone AT TIME ZONE does not know); the next refresh uses it';
 
 CREATE FUNCTION customer_segment.unregister_source(name text, cascade boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$

@@ -23,6 +23,8 @@ my %released = (
     'customer_segment--1.0--1.1.sql' => '19a7f35c97372bf656bb723ac0cd5114',
     'customer_segment--1.1--1.2.sql' => 'f1dc6a29a29b91b12b36aee5b5e0edaf',
     'customer_segment--1.2.sql'      => '15eda6e5540bb5b96f777d91f6261032',
+    'customer_segment--1.2--1.3.sql' => '2cb3433485eefbceab63c8fd6aa16ebf',
+    'customer_segment--1.3.sql'      => '853b6a1c80039a6a5befe90892b6d246',
 );
 my @shipped = map { s{.*/}{}r } glob("$root/src/release/*.sql");
 is_deeply([sort @shipped], [sort keys %released], 'src/release holds exactly the released scripts');
@@ -80,6 +82,18 @@ my ($hist) = psql_rows($db, q{SELECT count(DISTINCT snapshot_date), count(*) FRO
 ok($hist->[0] == 2 && $hist->[1] > 2000, "1.0 kept two history snapshots ($hist->[1] rows)");
 like($before->{customers}, qr/Stars/, 'the edited rule set is in use');
 
+# A BI role reads the helper views; a view of the user's own depends on one of them.
+psql('postgres', 'DROP ROLE IF EXISTS cs_upgrade_bi; CREATE ROLE cs_upgrade_bi;');
+psql($db, q{SELECT customer_segment.grant_source_read('web', 'cs_upgrade_bi');
+            CREATE VIEW shop.my_dashboard AS SELECT segment, customers FROM shop.web_segments;});
+# 1.3 recreates the helper views: it refuses, changing nothing, while the user's view depends on them.
+my $uerr = psql_fails($db, q{ALTER EXTENSION customer_segment UPDATE;});
+like($uerr, qr/objects of yours depend on them.*shop\.my_dashboard depends on shop\.web_segments/s,
+     'the update refuses while a view of the user depends on a helper view, and names it');
+my ($vstill) = psql_rows($db, q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment';});
+is($vstill->[0], '1.0', '... and changed nothing');
+psql($db, q{DROP VIEW shop.my_dashboard;});
+
 psql($db, q{ALTER EXTENSION customer_segment UPDATE;});
 my ($v1) = psql_rows($db, q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment';});
 is($v1->[0], $current, "ALTER EXTENSION UPDATE went from 1.0 to $current");
@@ -87,6 +101,16 @@ my $after = snapshot($db);
 for my $k (sort keys %snapshot_sql) {
     is($after->{$k}, $before->{$k}, "unchanged by the update: $k (" . scalar(split /\n/, $before->{$k}) . ' rows)');
 }
+
+# The helper views now call one function each, still the user's (not the extension's), owner and grants kept.
+my ($hv) = psql_rows($db, q{SELECT count(*) FILTER (WHERE pg_get_viewdef(c.oid) LIKE '%customer_segment.source\_%(''web''::text)%'),
+           count(*) FILTER (WHERE has_table_privilege('cs_upgrade_bi', c.oid, 'SELECT')),
+           count(*) FILTER (WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)),
+           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e'))
+      FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace AND c.relkind = 'm';});
+is_deeply($hv, [6, 6, 6, 0], 'the six helper views call source_<helper>(name), keep their owner and the BI grant, and belong to the user');
+my ($tz) = psql_rows($db, q{SELECT time_zone = current_setting('TimeZone') FROM customer_segment.sources WHERE name = 'web';});
+is($tz->[0], 't', 'a source registered before 1.3 got the TimeZone of the session that updated');
 
 # The updated database has the objects of a fresh install of the current version, with the same definitions.
 my $catalog = q{
@@ -132,5 +156,5 @@ is_deeply([ map { $restored->{$_} } qw(sources rules ladders history) ], [ map {
 my ($rv) = psql_rows('cs_upgrade_restored', q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment';});
 is($rv->[0], $current, "restored as $current");
 
-psql('postgres', 'DROP DATABASE cs_upgrade; DROP DATABASE cs_upgrade_fresh; DROP DATABASE cs_upgrade_restored;');
+psql('postgres', 'DROP DATABASE cs_upgrade; DROP DATABASE cs_upgrade_fresh; DROP DATABASE cs_upgrade_restored; DROP ROLE cs_upgrade_bi;');
 done_testing();

@@ -1,0 +1,145 @@
+-- What the helper views of a source compute.  Each helper view is a materialized view whose query is one
+-- call, SELECT * FROM customer_segment.source_<helper>(name): the computation lives in the extension, so
+-- a release changes these functions, not objects in users' schemas.
+
+-- Per customer: the RFM analysis, lifecycle stage, quadrant, tier and BTYD predictions, as of the source's day.
+CREATE FUNCTION customer_segment.source_customers(source text)
+RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+               refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+               monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+               monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+               fm_score float8, rfm_score float8, segment text, action text, lifecycle_stage text, quadrant text,
+               tier text, p_alive float8, expected_purchases_90d float8, expected_spend float8, clv_12m float8,
+               as_of date)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+#variable_conflict use_column
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+BEGIN
+    RETURN QUERY
+    WITH a AS MATERIALIZED (
+        SELECT a.*, d.as_of
+          FROM customer_segment.source_as_of(src.name) d,
+               LATERAL customer_segment.rfm_analyze(src.orders, src.customer_column, src.time_column, src.amount_column,
+                                                    d.as_of, src.bins, src.rule_set, zone => src.time_zone) a
+    ), fit AS (
+        -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
+        SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+               customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
+                   FILTER (WHERE f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
+          FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
+                     FROM a WHERE orders > 0) f
+         WHERE a.orders > 0
+    )
+    SELECT a.customer_id, a.first_purchase, a.last_purchase, a.orders, a.purchase_days, a.refunds_count,
+           a.recency_days, a.tenure_days, a.revenue, a.refunds, a.monetary_total, a.monetary_avg,
+           a.frequency, a.recency, a.t, a.monetary_value, a.r_score, a.f_score, a.m_score, a.rfm_cell,
+           a.fm_score, a.rfm_score, a.segment, a.action,
+           customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, a.as_of),
+           CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders,
+                (customer_segment.score_breakpoints(a.monetary_total, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
+                (customer_segment.score_breakpoints(a.orders, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
+                'value', 'engagement') END,
+           CASE WHEN src.tier_ladder IS NOT NULL THEN customer_segment.tier_for(src.tier_ladder, a.monetary_total) END,
+           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_p_alive(fit.bg, a.frequency, a.recency, a.t) END,
+           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_expected_purchases(fit.bg, 90, a.frequency, a.recency, a.t) END,
+           p.spend,
+           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_clv(fit.bg, a.frequency, a.recency, a.t, p.spend, 12, 0.01, 30, 1) END,
+           a.as_of
+      FROM a CROSS JOIN fit,
+           LATERAL (SELECT CASE WHEN a.orders > 0 AND (fit.gg).q > 1 THEN customer_segment.gamma_gamma_expected_spend(fit.gg,
+                                a.frequency, greatest(a.monetary_value, 0)) END AS spend) p;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_customers(text) IS
+    'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone, '
+    'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
+
+-- The summaries below read the source's customers view, so they show what its last refresh computed.
+CREATE FUNCTION customer_segment.source_customers_view(src customer_segment.sources)
+RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT format('%I.%I', src.target_schema, src.name || '_customers')
+$$;
+COMMENT ON FUNCTION customer_segment.source_customers_view(customer_segment.sources) IS
+    'Qualified name of the customers helper view of a source';
+
+CREATE FUNCTION customer_segment.source_segments(source text)
+RETURNS TABLE (segment text, customers bigint, share numeric, revenue numeric, avg_revenue numeric,
+               avg_recency_days numeric, avg_orders numeric)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT coalesce(segment, '(not scored)'), count(*), round(count(*)::numeric / sum(count(*)) OVER (), 4),
+               round(sum(monetary_total)::numeric, 2), round(avg(monetary_total)::numeric, 2),
+               round(avg(recency_days), 1), round(avg(orders), 2)
+          FROM %s GROUP BY 1$q$, customer_segment.source_customers_view(customer_segment.get_source(source)));
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_segments(text) IS 'Rows of a source''s segments helper view';
+
+CREATE FUNCTION customer_segment.source_rf_grid(source text)
+RETURNS TABLE (r_score integer, f_score integer, customers bigint, revenue numeric)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT coalesce(r_score, 0), coalesce(f_score, 0), count(*), round(sum(monetary_total)::numeric, 2)
+          FROM %s GROUP BY 1, 2$q$, customer_segment.source_customers_view(customer_segment.get_source(source)));
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_rf_grid(text) IS 'Rows of a source''s rf_grid helper view';
+
+CREATE FUNCTION customer_segment.source_lifecycle(source text)
+RETURNS TABLE (lifecycle_stage text, customers bigint, revenue numeric)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT lifecycle_stage, count(*), round(sum(monetary_total)::numeric, 2)
+          FROM %s GROUP BY 1$q$, customer_segment.source_customers_view(customer_segment.get_source(source)));
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_lifecycle(text) IS 'Rows of a source''s lifecycle helper view';
+
+CREATE FUNCTION customer_segment.source_tiers(source text)
+RETURNS TABLE (tier text, customers bigint, revenue numeric)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT coalesce(tier, '(none)'), count(*), round(sum(monetary_total)::numeric, 2)
+          FROM %s GROUP BY 1$q$, customer_segment.source_customers_view(customer_segment.get_source(source)));
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_tiers(text) IS 'Rows of a source''s tiers helper view';
+
+CREATE FUNCTION customer_segment.source_cohorts(source text)
+RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
+               active_share float8, at_risk bigint, retained bigint, retention float8)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT c.*
+      FROM customer_segment.sources s,
+           LATERAL customer_segment.cohort_retention(s.orders, s.customer_column, s.time_column, s.amount_column,
+                                                     customer_segment.source_as_of(s.name), 'month', s.time_zone) c
+     WHERE s.name = source_cohorts.source
+$$;
+COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''s cohorts helper view: monthly cohort retention in the source''s time zone';
+
+-- The helper views of a source, in refresh order, with their unique keys.
+CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
+RETURNS TABLE (view_name text, definition text, unique_key text, comment text)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT format('%I.%I', src.target_schema, src.name || v.suffix),
+           format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment
+      FROM (VALUES
+        (1, '_customers', 'customer_id',
+         'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
+         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), BG/NBD P(alive) and expected '
+         'purchases in 90 days, Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
+        (2, '_segments', 'segment', 'Segment sizes, shares and revenue'),
+        (3, '_rf_grid', 'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
+        (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
+        (5, '_tiers', 'tier', 'Customers and revenue per tier ((none) without a ladder or below it)'),
+        (6, '_cohorts', 'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later')
+      ) v(ord, suffix, unique_key, comment)
+     ORDER BY v.ord
+$$;
+COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS 'Helper views of a source: name, query, unique key, comment';
