@@ -6,7 +6,8 @@ EXTENSION    = customer_segment
 MODULE_big   = customer_segment
 MATH_OBJS    = src/cs_math.o src/rfm_math.o src/score_math.o src/clv_math.o src/retention_math.o src/lifecycle_math.o \
                src/special_math.o src/fit_math.o src/bgnbd_math.o src/pnbd_math.o src/gg_math.o
-OBJS         = src/cs_util.o src/rfm.o src/score.o src/sample.o src/clv.o src/lifecycle.o src/btyd.o $(MATH_OBJS)
+OBJS         = src/cs_util.o src/rfm.o src/activity.o src/score.o src/sample.o src/clv.o src/lifecycle.o src/quadrant.o \
+               src/btyd.o $(MATH_OBJS)
 
 # src/sql/*.sql is the current version, by concern, concatenated in name order.
 # src/release/ holds every released script, frozen: the install script of each
@@ -14,7 +15,7 @@ OBJS         = src/cs_util.o src/rfm.o src/score.o src/sample.o src/clv.o src/li
 # writes the install script of the control file's default_version from
 # src/sql; test/t/upgrade.t fails when a released script changes, when src/sql
 # no longer equals the frozen current version, and when 1.0 plus every update
-# differs from a fresh install.  See doc/operations.md, "Releases".
+# differs from a fresh install.  See README.md, "Upgrading".
 EXTVERSION   = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 SQL_PARTS    = $(sort $(wildcard src/sql/*.sql))
 DATA         = $(wildcard src/release/$(EXTENSION)--*.sql)

@@ -3,7 +3,6 @@
  *
  * rfm_summary(ordered_at date|timestamptz, amount numeric|float8, as_of date
  *             [, granularity text, unit text [, zone text]]) -> customer_summary
- * purchase_activity(ordered_at, amount, as_of, granularity [, zone]) -> varbit
  */
 #include "postgres.h"
 
@@ -11,11 +10,11 @@
 #include "catalog/pg_type.h"
 #include "cs_util.h"
 #include "funcapi.h"
+#include "rfm.h"
 #include "libpq/pqformat.h"
 #include "rfm_math.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
-#include "utils/varbit.h"
 
 #define RFM_RESULT_NATTS 17
 
@@ -43,11 +42,12 @@ rfm_knob(FunctionCallInfo fcinfo, int argno, const char *what, int (*parse) (con
 }
 
 /*
- * One transition for rfm_summary and purchase_activity; the knobs and the zone
- * sit at different argument positions in the two (an absent knob is 'day').
+ * One transition for rfm_summary and purchase_activity (activity.c); the knobs
+ * and the zone sit at different argument positions in the two (an absent knob
+ * is 'day').
  */
-static Datum
-summary_trans(FunctionCallInfo fcinfo, const char *fname, int granularity_argno, int unit_argno, int zone_argno)
+Datum
+rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int granularity_argno, int unit_argno, int zone_argno)
 {
 	MemoryContext aggctx = cs_agg_context(fcinfo, fname);
 	CsOrderArgs *args = cs_order_args(fcinfo, 1, 2, zone_argno, fname);
@@ -102,15 +102,7 @@ PG_FUNCTION_INFO_V1(rfm_summary_trans);
 Datum
 rfm_summary_trans(PG_FUNCTION_ARGS)
 {
-	return summary_trans(fcinfo, "rfm_summary", 4, 5, 6);
-}
-
-/* purchase_activity(ordered_at, amount, as_of, granularity [, zone]) */
-PG_FUNCTION_INFO_V1(rfm_activity_trans);
-Datum
-rfm_activity_trans(PG_FUNCTION_ARGS)
-{
-	return summary_trans(fcinfo, "purchase_activity", 4, 31, 5);
+	return rfm_summary_trans_at(fcinfo, "rfm_summary", 4, 5, 6);
 }
 
 PG_FUNCTION_INFO_V1(rfm_summary_combine);
@@ -251,27 +243,4 @@ rfm_summary_final(PG_FUNCTION_ARGS)
 	Assert(i == lengthof(values));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
-}
-
-/* purchase_activity: the same state, reported as a bit string of active periods. */
-PG_FUNCTION_INFO_V1(rfm_activity_final);
-Datum
-rfm_activity_final(PG_FUNCTION_ARGS)
-{
-	RfmState   *st;
-	int64		nbits;
-	VarBit	   *result;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	st = (RfmState *) PG_GETARG_POINTER(0);
-	nbits = rfm_activity_length(st);
-	if (nbits == 0)
-		PG_RETURN_NULL();
-	cs_check_activity_length(nbits, "purchase_activity");
-	result = (VarBit *) palloc0(VARBITTOTALLEN(nbits));
-	SET_VARSIZE(result, VARBITTOTALLEN(nbits));
-	VARBITLEN(result) = (int32) nbits;
-	rfm_activity_bits(st, VARBITS(result));
-	PG_RETURN_VARBIT_P(result);
 }
