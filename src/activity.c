@@ -17,7 +17,7 @@ PG_FUNCTION_INFO_V1(rfm_activity_trans);
 Datum
 rfm_activity_trans(PG_FUNCTION_ARGS)
 {
-	return rfm_summary_trans_at(fcinfo, "purchase_activity", 4, 31, 5);
+	return rfm_summary_trans_at(fcinfo, "purchase_activity", 4, -1, 5);	/* no unit */
 }
 
 /* purchase_activity: the same state, reported as a bit string of active periods. */

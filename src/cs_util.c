@@ -157,6 +157,16 @@ cs_amount_to_double(Datum value, Oid typid)
 	return DatumGetFloat8(value);
 }
 
+static void
+check_finite_timestamp(TimestampTz ts, const char *what)
+{
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite timestamp", what),
+				 errhint("Exclude rows dated infinity or -infinity.")));
+}
+
 int32
 cs_day_of(Datum value, Oid typid, const char *what)
 {
@@ -171,11 +181,7 @@ cs_day_of(Datum value, Oid typid, const char *what)
 					 errhint("Exclude rows dated infinity or -infinity.")));
 		return d;
 	}
-	if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite timestamp", what),
-				 errhint("Exclude rows dated infinity or -infinity.")));
+	check_finite_timestamp(DatumGetTimestampTz(value), what);
 	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date, value));
 }
 
@@ -277,7 +283,7 @@ local_day(CsOrderArgs *args, TimestampTz ts, const char *what)
 
 	if (args->zone == NULL)
 		return cs_day_of(TimestampTzGetDatum(ts), TIMESTAMPTZOID, what);
-	(void) cs_day_of(TimestampTzGetDatum(ts), TIMESTAMPTZOID, what);	/* rejects infinities */
+	check_finite_timestamp(ts, what);
 	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone, PointerGetDatum(args->zone),
 												  TimestampTzGetDatum(ts)));
 	return DatumGetDateADT(DirectFunctionCall1(timestamp_date, TimestampGetDatum(local)));

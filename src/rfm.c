@@ -24,7 +24,7 @@ rfm_knob(FunctionCallInfo fcinfo, int argno, const char *what, int (*parse) (con
 	char	   *name;
 	int			value;
 
-	if (PG_NARGS() <= argno)
+	if (argno < 0 || PG_NARGS() <= argno)
 		return 0;				/* day, the default of both knobs */
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -43,8 +43,8 @@ rfm_knob(FunctionCallInfo fcinfo, int argno, const char *what, int (*parse) (con
 
 /*
  * One transition for rfm_summary and purchase_activity (activity.c); the knobs
- * and the zone sit at different argument positions in the two (an absent knob
- * is 'day').
+ * and the zone sit at different argument positions in the two (argument number
+ * -1 or past the last argument: the knob is absent, i.e. 'day').
  */
 Datum
 rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int granularity_argno, int unit_argno, int zone_argno)
@@ -82,7 +82,7 @@ rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int granularity
 		if (args->varying & ((uint32) 1 << granularity_argno))
 			cs_check_constant(st->granularity == rfm_knob(fcinfo, granularity_argno, "granularity", rfm_parse_granularity),
 							  fname, "granularity");
-		if (args->varying & ((uint32) 1 << unit_argno))
+		if (unit_argno >= 0 && (args->varying & ((uint32) 1 << unit_argno)))
 			cs_check_constant(st->unit == rfm_knob(fcinfo, unit_argno, "unit", rfm_parse_unit), fname, "unit");
 	}
 

@@ -17,9 +17,8 @@ DECLARE
     found text;
 BEGIN
     WITH helper AS (
-        SELECT c.oid FROM customer_segment.sources s
-          CROSS JOIN LATERAL (VALUES ('_customers'), ('_segments'), ('_rf_grid'), ('_lifecycle'), ('_tiers'), ('_cohorts')) v(suffix)
-          JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', s.target_schema, s.name || v.suffix))
+        SELECT c.oid FROM customer_segment.sources s, customer_segment.source_views(s) v
+          JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(v.view_name)
     ), replaced AS (
         SELECT p.oid FROM pg_catalog.pg_proc p
          WHERE p.oid IN ('customer_segment.rfm_analyze(regclass, name, name, name, date, integer, text, text, text)'::pg_catalog.regprocedure,
@@ -115,18 +114,17 @@ BEGIN
     END IF;
     customer_expr := customer_segment.safe_key_sql(source, customer_column);
     time_type := customer_segment.column_type(source, time_column);
+    PERFORM customer_segment.check_time_zone(zone);
     time_expr := CASE
         WHEN time_type = 'date'::regtype THEN format('o.%I', time_column)
         WHEN time_type = 'timestamptz'::regtype AND zone IS NULL THEN format('o.%I', time_column)
-        WHEN time_type = 'timestamptz'::regtype
-            THEN format('(o.%I AT TIME ZONE %L)::date', time_column, customer_segment.check_time_zone(zone))
+        WHEN time_type = 'timestamptz'::regtype THEN format('(o.%I AT TIME ZONE %L)::date', time_column, zone)
         WHEN time_type = 'timestamp'::regtype THEN format('o.%I::date', time_column)
     END;
     IF time_expr IS NULL THEN
         RAISE EXCEPTION 'column "%" has type %, expected date, timestamp or timestamptz', time_column, time_type
             USING ERRCODE = 'datatype_mismatch';
     END IF;
-    PERFORM customer_segment.check_time_zone(zone);
     amount_expr := customer_segment.number_sql(source, amount_column);
     from_clause := format('%s o', source);
 END

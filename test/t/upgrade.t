@@ -23,8 +23,8 @@ my %released = (
     'customer_segment--1.0--1.1.sql' => '19a7f35c97372bf656bb723ac0cd5114',
     'customer_segment--1.1--1.2.sql' => 'f1dc6a29a29b91b12b36aee5b5e0edaf',
     'customer_segment--1.2.sql'      => '15eda6e5540bb5b96f777d91f6261032',
-    'customer_segment--1.2--1.3.sql' => '2cb3433485eefbceab63c8fd6aa16ebf',
-    'customer_segment--1.3.sql'      => '853b6a1c80039a6a5befe90892b6d246',
+    'customer_segment--1.2--1.3.sql' => 'cf8c7ed59f6f6613d3db4b32bb41638e',
+    'customer_segment--1.3.sql'      => '01ee8664c2947fb36279ffa9c67fd690',
 );
 my @shipped = map { s{.*/}{}r } glob("$root/src/release/*.sql");
 is_deeply([sort @shipped], [sort keys %released], 'src/release holds exactly the released scripts');
