@@ -89,6 +89,42 @@ WITH p AS MATERIALIZED (SELECT customer_segment.retention_curve(a)::text FROM pa
 SELECT count(*) AS differences FROM (
     (SELECT * FROM p EXCEPT ALL SELECT * FROM serial_curve) UNION ALL (SELECT * FROM serial_curve EXCEPT ALL SELECT * FROM p)) d;
 
+-- Aggregates with a business time zone: the zone travels in the state, parallel equals serial.
+SET max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE serial_zoned AS
+SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'day', 'Asia/Kathmandu')::text AS s,
+       customer_segment.purchase_activity(ordered_at, amount, DATE '2025-06-30', 'day', 'Asia/Kathmandu') AS a,
+       round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1, 0.3, 'annual', 'Asia/Kathmandu')::numeric, 9) AS h
+  FROM par_store.orders GROUP BY 1;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF)
+SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'day', 'Asia/Kathmandu')
+  FROM par_store.orders_part GROUP BY 1;
+-- compared both ways, as multisets: a plan that drops or duplicates rows is a difference
+WITH p AS MATERIALIZED (
+    SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'week', 'day', 'Asia/Kathmandu')::text,
+           customer_segment.purchase_activity(ordered_at, amount, DATE '2025-06-30', 'day', 'Asia/Kathmandu'),
+           round(customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1, 0.3, 'annual', 'Asia/Kathmandu')::numeric, 9)
+      FROM par_store.orders_part GROUP BY 1
+) SELECT count(*) AS differences FROM (
+    (SELECT * FROM p EXCEPT ALL SELECT * FROM serial_zoned) UNION ALL (SELECT * FROM serial_zoned EXCEPT ALL SELECT * FROM p)) d;
+-- a zone constant within each partition but not across them is an error, whether a worker's row check or
+-- the combine of partial states catches it (which one depends on how workers share the partitions)
+CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || CASE WHEN SQLERRM LIKE '%zone%must be the same for all rows of a group' THEN ' zone must be constant' ELSE ' ' || SQLERRM END;
+END
+$$;
+SELECT pg_temp.sqlstate_of(q) FROM (VALUES
+    ($$SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30', 'day', 'day',
+          CASE WHEN ordered_at < TIMESTAMPTZ '2024-01-01 00:00+00' THEN 'UTC' ELSE 'Asia/Tokyo' END) FROM par_store.orders_part$$),
+    ($$SELECT customer_segment.clv_historical(ordered_at, amount, DATE '2025-06-30', 0.1, 1, 'annual',
+          CASE WHEN ordered_at < TIMESTAMPTZ '2024-01-01 00:00+00' THEN 'UTC' ELSE 'Asia/Tokyo' END) FROM par_store.orders_part$$)
+) v(q);
+
 -- Combine edge cases: workers that saw no rows, and groups split across partitions.
 SELECT customer_segment.rfm_summary(ordered_at, amount, DATE '2025-06-30') IS NULL AS empty_parallel
   FROM par_store.orders WHERE amount > 1e9;
