@@ -17,6 +17,7 @@ CREATE TABLE customer_segment.rfm_segment_rules (
     m_max     integer NOT NULL,
     action    text,
     enabled   boolean NOT NULL DEFAULT true,
+    owner     name    NOT NULL DEFAULT current_user,
     PRIMARY KEY (rule_set, segment),
     UNIQUE (rule_set, priority),
     CHECK (1 <= r_min AND r_min <= r_max AND r_max <= 5),
@@ -36,6 +37,7 @@ COMMENT ON COLUMN customer_segment.rfm_segment_rules.m_min IS 'Lowest M score (1
 COMMENT ON COLUMN customer_segment.rfm_segment_rules.m_max IS 'Highest M score (1..5) of the rule';
 COMMENT ON COLUMN customer_segment.rfm_segment_rules.action IS 'Recommended marketing action for the segment';
 COMMENT ON COLUMN customer_segment.rfm_segment_rules.enabled IS 'Disabled rules are ignored';
+COMMENT ON COLUMN customer_segment.rfm_segment_rules.owner IS 'Role that may edit the rule set (every row of a set has one owner); default: who inserted it';
 
 INSERT INTO customer_segment.rfm_segment_rules
     (rule_set, segment, priority, r_min, r_max, f_min, f_max, m_min, m_max, action) VALUES

@@ -7,6 +7,7 @@ CREATE TABLE customer_segment.tier_ladders (
     rank         integer NOT NULL,
     lower_bound  numeric NOT NULL,
     benefits     text,
+    owner        name    NOT NULL DEFAULT current_user,
     PRIMARY KEY (ladder, tier),
     UNIQUE (ladder, rank)
 );
@@ -17,6 +18,7 @@ COMMENT ON COLUMN customer_segment.tier_ladders.tier IS 'Tier name';
 COMMENT ON COLUMN customer_segment.tier_ladders.rank IS 'Order of the tier, 1 = lowest';
 COMMENT ON COLUMN customer_segment.tier_ladders.lower_bound IS 'Lowest metric value (inclusive) that earns the tier';
 COMMENT ON COLUMN customer_segment.tier_ladders.benefits IS 'What members of the tier get';
+COMMENT ON COLUMN customer_segment.tier_ladders.owner IS 'Role that may edit the ladder (every tier of a ladder has one owner); default: who inserted it';
 SELECT pg_catalog.pg_extension_config_dump('customer_segment.tier_ladders', '');
 
 CREATE FUNCTION customer_segment.check_tier_ladder(ladder text)
@@ -156,6 +158,7 @@ CREATE TABLE customer_segment.value_grid_cells (
     cell      text NOT NULL CHECK (cell ~ '^[HL]{3}$'),
     name      text NOT NULL,
     action    text,
+    owner     name NOT NULL DEFAULT current_user,
     PRIMARY KEY (rule_set, cell)
 );
 COMMENT ON TABLE customer_segment.value_grid_cells IS 'Names and actions of the 8 value grid cells (value, engagement, potential); ''standard'' is read-only';
@@ -163,6 +166,7 @@ COMMENT ON COLUMN customer_segment.value_grid_cells.rule_set IS 'Name of the nam
 COMMENT ON COLUMN customer_segment.value_grid_cells.cell IS 'H/L for current value, engagement, potential';
 COMMENT ON COLUMN customer_segment.value_grid_cells.name IS 'Cell name';
 COMMENT ON COLUMN customer_segment.value_grid_cells.action IS 'Recommended action';
+COMMENT ON COLUMN customer_segment.value_grid_cells.owner IS 'Role that may edit the naming scheme (every row of a scheme has one owner); default: who inserted it';
 INSERT INTO customer_segment.value_grid_cells (rule_set, cell, name, action) VALUES
 ('standard', 'HHH', 'Stars',               'Invest: VIP treatment, premium cross-sell'),
 ('standard', 'HHL', 'Cash cows',           'Retain efficiently: loyalty rewards, keep service excellent'),

@@ -40,7 +40,9 @@ CREATE TABLE customer_segment.refresh_log (
     finished_at  timestamptz NOT NULL,
     customers    bigint,
     status       text NOT NULL CHECK (status IN ('ok', 'failed')),
-    error        text
+    error        text,
+    note         text,
+    owner        name NOT NULL DEFAULT current_user
 );
 COMMENT ON TABLE customer_segment.refresh_log IS 'One row per refresh of a source: when, how many customers, ok or failed with the error';
 COMMENT ON COLUMN customer_segment.refresh_log.id IS 'Run number';
@@ -50,6 +52,8 @@ COMMENT ON COLUMN customer_segment.refresh_log.finished_at IS 'End of the refres
 COMMENT ON COLUMN customer_segment.refresh_log.customers IS 'Rows of the customers view after the refresh';
 COMMENT ON COLUMN customer_segment.refresh_log.status IS 'ok, or failed (the previous results were kept)';
 COMMENT ON COLUMN customer_segment.refresh_log.error IS 'SQLSTATE and message of a failed refresh';
+COMMENT ON COLUMN customer_segment.refresh_log.note IS 'Why an ok refresh left the prediction columns NULL (SQLSTATE and message); NULL when it did not';
+COMMENT ON COLUMN customer_segment.refresh_log.owner IS 'Owner of the source at the time of the run; only roles acting as it see the row';
 
 -- A registered source, or a clear error.
 CREATE FUNCTION customer_segment.get_source(source text)

@@ -15,6 +15,8 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 #variable_conflict use_column
 DECLARE
     src customer_segment.sources := customer_segment.get_source(source);
+    -- refresh sets it off for a second attempt when the predictions failed on a data error
+    predict boolean := coalesce(nullif(current_setting('customer_segment.refresh_predictions', true), ''), 'on')::boolean;
 BEGIN
     RETURN QUERY
     WITH a AS MATERIALIZED (
@@ -25,9 +27,9 @@ BEGIN
     ), fit AS (
         -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
         SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
-                   FILTER (WHERE f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+                   FILTER (WHERE predict AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
                customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
-                   FILTER (WHERE f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
+                   FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
           FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
                      FROM a WHERE orders > 0) f
          WHERE a.orders > 0

@@ -1,14 +1,40 @@
 -- Refresh: recompute a source's helper views, one refresh at a time, logged; refresh_job for schedulers.
 
+-- Recomputes the helper views of a source, in the caller's subtransaction.
+CREATE FUNCTION customer_segment.refresh_views(src customer_segment.sources)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    v record;
+    n bigint;
+BEGIN
+    PERFORM customer_segment.check_source_views(src);
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+        -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
+        IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.view_name::regclass) THEN
+            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.view_name);
+        ELSE
+            EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
+        END IF;
+    END LOOP;
+    EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
+    IF src.history_days IS NOT NULL THEN
+        PERFORM customer_segment.snapshot_history(src);
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources) IS
+    'Recomputes the helper views of a source and takes its history snapshot; returns the customers; used by refresh';
+
 CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
-    v record;
     started timestamptz;
     n bigint;
-    state text;
+    state text := 'ok';
     msg text;
+    note text;
     caller_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     src := customer_segment.get_source(source);
@@ -26,34 +52,40 @@ BEGIN
     PERFORM set_config('lock_timeout',
         coalesce(nullif(current_setting('customer_segment.refresh_lock_timeout', true), ''), '1min'), true);
     BEGIN
-        PERFORM customer_segment.check_source_views(src);
-        FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
-            -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
-            IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.view_name::regclass) THEN
-                EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.view_name);
-            ELSE
-                EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
-            END IF;
-        END LOOP;
-        EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
-        IF src.history_days IS NOT NULL THEN
-            PERFORM customer_segment.snapshot_history(src);
-        END IF;
-        state := 'ok';
+        PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
+        n := customer_segment.refresh_views(src);
     EXCEPTION WHEN OTHERS THEN
         -- The subtransaction is rolled back: every view keeps its previous rows.
         state := 'failed';
         msg := SQLSTATE || ': ' || SQLERRM;
-        RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
     END;
+    -- The prediction columns are optional: when a data error (class 22: a model that cannot be fitted, a
+    -- prediction that overflows) stopped the refresh, it runs once more with them NULL, and the log says why.
+    IF state = 'failed' AND left(msg, 2) = '22' THEN
+        BEGIN
+            PERFORM set_config('customer_segment.refresh_predictions', 'off', true);
+            n := customer_segment.refresh_views(src);
+            state := 'ok';
+            note := 'prediction columns left NULL: ' || msg;
+            msg := NULL;
+            RAISE WARNING 'refresh of source "%": %', source, note;
+        EXCEPTION WHEN OTHERS THEN
+            msg := SQLSTATE || ': ' || SQLERRM;
+        END;
+    END IF;
+    IF state = 'failed' THEN
+        RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
+    END IF;
+    PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
     PERFORM set_config('lock_timeout', caller_lock_timeout, true);
-    INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error)
-    VALUES (source, started, clock_timestamp(), n, state, msg);
+    INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error, note, owner)
+    VALUES (source, started, clock_timestamp(), n, state, msg, note, src.registered_by);
     RETURN state;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.refresh(text, boolean) IS
-    'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); logs the run; on failure keeps the previous results and returns failed';
+    'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); '
+    'logs the run; a data error in the prediction columns leaves them NULL (logged note); any other failure keeps the previous results and returns failed';
 
 
 -- Raises the logged error of the last refresh of a source when state is 'failed' (same SQLSTATE).

@@ -7,7 +7,8 @@ CREATE TABLE customer_segment.segment_history (
     rfm_cell         text,
     lifecycle_stage  text,
     tier             text,
-    monetary_total   float8
+    monetary_total   float8,
+    owner            name NOT NULL DEFAULT current_user
 ) PARTITION BY RANGE (snapshot_date);
 -- No index: reads and deletes go by (source, snapshot_date), which partition pruning narrows to a month; and
 -- pg_dump restores partitions of an extension's table only when the parent carries no index to re-create.
@@ -20,9 +21,35 @@ COMMENT ON COLUMN customer_segment.segment_history.rfm_cell IS 'RFM cell';
 COMMENT ON COLUMN customer_segment.segment_history.lifecycle_stage IS 'Lifecycle stage';
 COMMENT ON COLUMN customer_segment.segment_history.tier IS 'Tier';
 COMMENT ON COLUMN customer_segment.segment_history.monetary_total IS 'Net spend to the snapshot day';
+COMMENT ON COLUMN customer_segment.segment_history.owner IS 'Owner of the source when the snapshot was taken; only roles acting as it see the row';
+
+-- The partitions belong to the extension's owner, whoever's refresh needs them: only the owner of a partitioned
+-- table may add or drop partitions, and a partition owned by one user would show that user every source's
+-- rows of its month (row security applies through the parent only).  These two functions are the extension's
+-- only SECURITY DEFINER code; they take no name from the caller and pin their search_path.
+CREATE FUNCTION customer_segment.create_history_partition(day date)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    part text := format('segment_history_%s', to_char(day, 'YYYY_MM'));
+BEGIN
+    IF day IS NULL OR NOT isfinite(day) THEN
+        RAISE EXCEPTION 'snapshot day must be a finite date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Two refreshes reaching a new month at once: the second waits here until the first has committed
+    -- the partition (IF NOT EXISTS then sees it), instead of failing on a duplicate name.
+    PERFORM pg_advisory_xact_lock(hashtext('customer_segment.segment_history'), hashtext(part));
+    IF to_regclass('customer_segment.' || part) IS NULL THEN
+        EXECUTE format('CREATE TABLE IF NOT EXISTS customer_segment.%I PARTITION OF customer_segment.segment_history
+                        FOR VALUES FROM (%L) TO (%L)', part, date_trunc('month', day)::date,
+                       (date_trunc('month', day) + interval '1 month')::date);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.create_history_partition(date) IS
+    'Creates the monthly partition of segment_history that holds a snapshot day, owned by the extension''s owner (SECURITY DEFINER)';
 
 CREATE FUNCTION customer_segment.drop_empty_history_partitions()
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
     part name;
     has_rows boolean;
@@ -42,27 +69,18 @@ CREATE FUNCTION customer_segment.snapshot_history(src customer_segment.sources)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     day date;
-    part text;
     n bigint;
 BEGIN
     EXECUTE format('SELECT max(as_of) FROM %I.%I', src.target_schema, src.name || '_customers') INTO day;
     IF day IS NULL THEN
         RETURN 0;
     END IF;
-    part := format('segment_history_%s', to_char(day, 'YYYY_MM'));
-    -- Two refreshes reaching a new month at once: the second waits here until the first has committed
-    -- the partition (IF NOT EXISTS then sees it), instead of failing on a duplicate name.
-    PERFORM pg_advisory_xact_lock(hashtext('customer_segment.segment_history'), hashtext(part));
-    IF to_regclass('customer_segment.' || part) IS NULL THEN
-        EXECUTE format('CREATE TABLE IF NOT EXISTS customer_segment.%I PARTITION OF customer_segment.segment_history
-                        FOR VALUES FROM (%L) TO (%L)', part, date_trunc('month', day)::date,
-                       (date_trunc('month', day) + interval '1 month')::date);
-    END IF;
+    PERFORM customer_segment.create_history_partition(day);
     -- A second refresh of the same day replaces that day's snapshot.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
     EXECUTE format('INSERT INTO customer_segment.segment_history
-                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total FROM %I.%I',
-                   src.name, src.target_schema, src.name || '_customers');
+                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %I.%I',
+                   src.name, src.registered_by, src.target_schema, src.name || '_customers');
     GET DIAGNOSTICS n = ROW_COUNT;
     -- Retention: older snapshots of this source go; partitions left empty are dropped.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < day - src.history_days;

@@ -25,6 +25,8 @@ my %released = (
     'customer_segment--1.2.sql'      => '15eda6e5540bb5b96f777d91f6261032',
     'customer_segment--1.2--1.3.sql' => 'cf8c7ed59f6f6613d3db4b32bb41638e',
     'customer_segment--1.3.sql'      => '01ee8664c2947fb36279ffa9c67fd690',
+    'customer_segment--1.3--1.4.sql' => '958dbdb2626f49032dccd2a67c8c6697',
+    'customer_segment--1.4.sql'      => '3b959460b45b4001e480cc233afeb54d',
 );
 my @shipped = map { s{.*/}{}r } glob("$root/src/release/*.sql");
 is_deeply([sort @shipped], [sort keys %released], 'src/release holds exactly the released scripts');
@@ -60,11 +62,13 @@ psql($db, q{
 # Everything a user stored or the extension computed, as one text per object.
 my %snapshot_sql = (
     sources    => q{SELECT name, orders, customer_column, time_column, amount_column, target_schema, bins, rule_set, as_of, tier_ladder, history_days, registered_at FROM customer_segment.sources ORDER BY name},
-    rules      => q{SELECT * FROM customer_segment.rfm_segment_rules ORDER BY rule_set, priority, segment},
-    ladders    => q{SELECT * FROM customer_segment.tier_ladders ORDER BY ladder, rank},
-    grid_cells => q{SELECT * FROM customer_segment.value_grid_cells ORDER BY 1, 2},
+    rules      => q{SELECT rule_set, segment, priority, r_min, r_max, f_min, f_max, m_min, m_max, action, enabled
+                      FROM customer_segment.rfm_segment_rules ORDER BY rule_set, priority, segment},
+    ladders    => q{SELECT ladder, tier, rank, lower_bound, benefits FROM customer_segment.tier_ladders ORDER BY ladder, rank},
+    grid_cells => q{SELECT rule_set, cell, name, action FROM customer_segment.value_grid_cells ORDER BY 1, 2},
     log        => q{SELECT source, started_at, finished_at, status, customers, error FROM customer_segment.refresh_log ORDER BY started_at},
-    history    => q{SELECT * FROM customer_segment.segment_history ORDER BY 1, 2, 3},
+    history    => q{SELECT source, snapshot_date, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total
+                      FROM customer_segment.segment_history ORDER BY 1, 2, 3},
     customers  => q{SELECT * FROM shop.web_customers ORDER BY customer_id},
     segments   => q{SELECT * FROM shop.web_segments ORDER BY 1},
     grid       => q{SELECT * FROM shop.web_rf_grid ORDER BY 1, 2},
@@ -112,13 +116,40 @@ is_deeply($hv, [6, 6, 6, 0], 'the six helper views call source_<helper>(name), k
 my ($tz) = psql_rows($db, q{SELECT time_zone = current_setting('TimeZone') FROM customer_segment.sources WHERE name = 'web';});
 is($tz->[0], 't', 'a source registered before 1.3 got the TimeZone of the session that updated');
 
-# The updated database has the objects of a fresh install of the current version, with the same definitions.
+# 1.4: the rows of 1.0 got owners (the role that updated; the log and history: the source's owner).
+my ($owners) = psql_rows($db, q{SELECT (SELECT string_agg(DISTINCT owner, ' ') FROM customer_segment.rfm_segment_rules),
+    (SELECT string_agg(DISTINCT owner, ' ') FROM customer_segment.refresh_log),
+    (SELECT string_agg(DISTINCT owner, ' ') FROM customer_segment.segment_history), current_user;});
+is_deeply([@$owners[0 .. 2]], [($owners->[3]) x 3], "rule sets, log and history rows have owners ($owners->[3])");
+
+# The updated database has the objects of a fresh install of the current version, with the same definitions,
+# and the same columns, privileges, row security, policies and triggers on the extension's tables.
 my $catalog = q{
     SELECT pg_describe_object(d.classid, d.objid, 0) || coalesce(' ' || md5(pg_get_functiondef(p.oid)), '')
                                                      || coalesce(' ' || obj_description(d.objid, d.classid::regclass::name), '')
+                                                     || coalesce(' acl ' || p.proacl::text || ' secdef ' || p.prosecdef, '')
       FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'customer_segment'
       LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid AND p.prokind <> 'a'
-     WHERE d.deptype = 'e' ORDER BY 1;};
+     WHERE d.deptype = 'e'
+    UNION ALL
+    SELECT format('table %s acl %s rls %s', c.oid::regclass, c.relacl, c.relrowsecurity)
+      FROM pg_class c WHERE c.relnamespace = 'customer_segment'::regnamespace AND c.relkind IN ('r', 'p')
+       AND c.relname NOT LIKE 'segment\_history\_%'
+    UNION ALL
+    SELECT format('column %s.%s %s not null %s default %s acl %s: %s', a.attrelid::regclass, a.attname, format_type(a.atttypid, a.atttypmod),
+                  a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid), a.attacl, col_description(a.attrelid, a.attnum))
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     WHERE c.relnamespace = 'customer_segment'::regnamespace AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+       AND c.relname NOT LIKE 'segment\_history\_%'
+    UNION ALL
+    SELECT format('policy %s on %s: %s %s using %s check %s', p.polname, p.polrelid::regclass, p.polcmd, p.polroles,
+                  pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
+      FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = 'customer_segment'::regnamespace
+    UNION ALL
+    SELECT format('trigger %s', pg_get_triggerdef(t.oid)) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+     WHERE c.relnamespace = 'customer_segment'::regnamespace AND NOT t.tgisinternal
+    ORDER BY 1;};
 psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_fresh; CREATE DATABASE cs_upgrade_fresh;');
 psql('cs_upgrade_fresh', 'CREATE EXTENSION customer_segment;');
 my $fresh_objects = psql('cs_upgrade_fresh', $catalog);

@@ -1,0 +1,402 @@
+-- customer_segment 1.3 -> 1.4: ordinary roles can use the extension (README, "Privileges"), and optional
+-- prediction columns never abort a refresh.
+-- Row-level security on the extension's tables: rule sets, tier ladders and value-grid names are readable by
+-- all and changed only by their owner (a new owner column; rows that exist now belong to the role running
+-- this update); sources, the refresh log and the history are seen only by the source's owner (the log and
+-- the history get an owner column, filled from the sources).  The history partitions are created and dropped
+-- by two SECURITY DEFINER functions, so they belong to the extension's owner.  schedule_refresh uses
+-- cron.schedule, which pg_cron lets every role with USAGE on schema cron call.  A refresh whose predictions
+-- fail on a data error runs once more with the prediction columns NULL and logs why (refresh_log.note).
+\echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.4'" to load this file. \quit
+
+-- Owners of the configuration rows, and of the log and history rows.
+ALTER TABLE customer_segment.rfm_segment_rules ADD COLUMN owner name NOT NULL DEFAULT current_user;
+ALTER TABLE customer_segment.tier_ladders ADD COLUMN owner name NOT NULL DEFAULT current_user;
+ALTER TABLE customer_segment.value_grid_cells ADD COLUMN owner name NOT NULL DEFAULT current_user;
+ALTER TABLE customer_segment.refresh_log ADD COLUMN note text, ADD COLUMN owner name NOT NULL DEFAULT current_user;
+ALTER TABLE customer_segment.segment_history ADD COLUMN owner name NOT NULL DEFAULT current_user;
+UPDATE customer_segment.refresh_log l SET owner = s.registered_by
+  FROM customer_segment.sources s WHERE s.name OPERATOR(pg_catalog.=) l.source;
+UPDATE customer_segment.segment_history h SET owner = s.registered_by
+  FROM customer_segment.sources s WHERE s.name OPERATOR(pg_catalog.=) h.source;
+COMMENT ON COLUMN customer_segment.rfm_segment_rules.owner IS 'Role that may edit the rule set (every row of a set has one owner); default: who inserted it';
+COMMENT ON COLUMN customer_segment.tier_ladders.owner IS 'Role that may edit the ladder (every tier of a ladder has one owner); default: who inserted it';
+COMMENT ON COLUMN customer_segment.value_grid_cells.owner IS 'Role that may edit the naming scheme (every row of a scheme has one owner); default: who inserted it';
+COMMENT ON COLUMN customer_segment.refresh_log.note IS 'Why an ok refresh left the prediction columns NULL (SQLSTATE and message); NULL when it did not';
+COMMENT ON COLUMN customer_segment.refresh_log.owner IS 'Owner of the source at the time of the run; only roles acting as it see the row';
+COMMENT ON COLUMN customer_segment.segment_history.owner IS 'Owner of the source when the snapshot was taken; only roles acting as it see the row';
+
+-- History partitions belong to the extension's owner.
+-- The partitions belong to the extension's owner, whoever's refresh needs them: only the owner of a partitioned
+-- table may add or drop partitions, and a partition owned by one user would show that user every source's
+-- rows of its month (row security applies through the parent only).  These two functions are the extension's
+-- only SECURITY DEFINER code; they take no name from the caller and pin their search_path.
+CREATE FUNCTION customer_segment.create_history_partition(day date)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    part text := format('segment_history_%s', to_char(day, 'YYYY_MM'));
+BEGIN
+    IF day IS NULL OR NOT isfinite(day) THEN
+        RAISE EXCEPTION 'snapshot day must be a finite date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Two refreshes reaching a new month at once: the second waits here until the first has committed
+    -- the partition (IF NOT EXISTS then sees it), instead of failing on a duplicate name.
+    PERFORM pg_advisory_xact_lock(hashtext('customer_segment.segment_history'), hashtext(part));
+    IF to_regclass('customer_segment.' || part) IS NULL THEN
+        EXECUTE format('CREATE TABLE IF NOT EXISTS customer_segment.%I PARTITION OF customer_segment.segment_history
+                        FOR VALUES FROM (%L) TO (%L)', part, date_trunc('month', day)::date,
+                       (date_trunc('month', day) + interval '1 month')::date);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.create_history_partition(date) IS
+    'Creates the monthly partition of segment_history that holds a snapshot day, owned by the extension''s owner (SECURITY DEFINER)';
+
+CREATE OR REPLACE FUNCTION customer_segment.drop_empty_history_partitions()
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    part name;
+    has_rows boolean;
+BEGIN
+    FOR part IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'customer_segment.segment_history'::regclass LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM customer_segment.%I)', part) INTO has_rows;
+        IF NOT has_rows THEN
+            EXECUTE format('DROP TABLE customer_segment.%I', part);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.drop_empty_history_partitions() IS 'Drops the monthly partitions of segment_history that hold no rows';
+
+-- Existing partitions too.
+DO $update$
+DECLARE
+    part regclass;
+BEGIN
+    FOR part IN SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i
+                 WHERE i.inhparent = 'customer_segment.segment_history'::pg_catalog.regclass LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', part,
+            (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
+              WHERE c.oid = 'customer_segment.segment_history'::pg_catalog.regclass));
+    END LOOP;
+END
+$update$;
+
+CREATE OR REPLACE FUNCTION customer_segment.snapshot_history(src customer_segment.sources)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    day date;
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT max(as_of) FROM %I.%I', src.target_schema, src.name || '_customers') INTO day;
+    IF day IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM customer_segment.create_history_partition(day);
+    -- A second refresh of the same day replaces that day's snapshot.
+    DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
+    EXECUTE format('INSERT INTO customer_segment.segment_history
+                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %I.%I',
+                   src.name, src.registered_by, src.target_schema, src.name || '_customers');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- Retention: older snapshots of this source go; partitions left empty are dropped.
+    DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < day - src.history_days;
+    PERFORM customer_segment.drop_empty_history_partitions();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.snapshot_history(customer_segment.sources) IS
+    'Copies the customers view of a source into segment_history for its as_of day, applies the retention, drops empty partitions';
+
+-- Refresh: predictions optional, log rows carry the owner.
+-- Recomputes the helper views of a source, in the caller's subtransaction.
+CREATE FUNCTION customer_segment.refresh_views(src customer_segment.sources)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    v record;
+    n bigint;
+BEGIN
+    PERFORM customer_segment.check_source_views(src);
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+        -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
+        IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.view_name::regclass) THEN
+            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.view_name);
+        ELSE
+            EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
+        END IF;
+    END LOOP;
+    EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
+    IF src.history_days IS NOT NULL THEN
+        PERFORM customer_segment.snapshot_history(src);
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources) IS
+    'Recomputes the helper views of a source and takes its history snapshot; returns the customers; used by refresh';
+
+CREATE OR REPLACE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    started timestamptz;
+    n bigint;
+    state text := 'ok';
+    msg text;
+    note text;
+    caller_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    src := customer_segment.get_source(source);
+    -- One refresh of a source at a time; the lock ends with the transaction.
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source));
+    ELSIF NOT pg_try_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source)) THEN
+        RAISE NOTICE 'a refresh of source "%" is already running; skipped', source;
+        RETURN 'skipped';
+    END IF;
+    -- The work starts now; the wait for another refresh of this source is not part of it.
+    started := clock_timestamp();
+    -- Any other lock is waited for at most customer_segment.refresh_lock_timeout (default 1 minute): a
+    -- long transaction that read the history cannot stall the refresh, and every reader queued behind it.
+    PERFORM set_config('lock_timeout',
+        coalesce(nullif(current_setting('customer_segment.refresh_lock_timeout', true), ''), '1min'), true);
+    BEGIN
+        PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
+        n := customer_segment.refresh_views(src);
+    EXCEPTION WHEN OTHERS THEN
+        -- The subtransaction is rolled back: every view keeps its previous rows.
+        state := 'failed';
+        msg := SQLSTATE || ': ' || SQLERRM;
+    END;
+    -- The prediction columns are optional: when a data error (class 22: a model that cannot be fitted, a
+    -- prediction that overflows) stopped the refresh, it runs once more with them NULL, and the log says why.
+    IF state = 'failed' AND left(msg, 2) = '22' THEN
+        BEGIN
+            PERFORM set_config('customer_segment.refresh_predictions', 'off', true);
+            n := customer_segment.refresh_views(src);
+            state := 'ok';
+            note := 'prediction columns left NULL: ' || msg;
+            msg := NULL;
+            RAISE WARNING 'refresh of source "%": %', source, note;
+        EXCEPTION WHEN OTHERS THEN
+            msg := SQLSTATE || ': ' || SQLERRM;
+        END;
+    END IF;
+    IF state = 'failed' THEN
+        RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
+    END IF;
+    PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+    INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error, note, owner)
+    VALUES (source, started, clock_timestamp(), n, state, msg, note, src.registered_by);
+    RETURN state;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.refresh(text, boolean) IS
+    'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); '
+    'logs the run; a data error in the prediction columns leaves them NULL (logged note); any other failure keeps the previous results and returns failed';
+
+CREATE OR REPLACE FUNCTION customer_segment.source_customers(source text)
+RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+               refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+               monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+               monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+               fm_score float8, rfm_score float8, segment text, action text, lifecycle_stage text, quadrant text,
+               tier text, p_alive float8, expected_purchases_90d float8, expected_spend float8, clv_12m float8,
+               as_of date)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+#variable_conflict use_column
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+    -- refresh sets it off for a second attempt when the predictions failed on a data error
+    predict boolean := coalesce(nullif(current_setting('customer_segment.refresh_predictions', true), ''), 'on')::boolean;
+BEGIN
+    RETURN QUERY
+    WITH a AS MATERIALIZED (
+        SELECT a.*, d.as_of
+          FROM customer_segment.source_as_of(src.name) d,
+               LATERAL customer_segment.rfm_analyze(src.orders, src.customer_column, src.time_column, src.amount_column,
+                                                    d.as_of, src.bins, src.rule_set, zone => src.time_zone) a
+    ), fit AS (
+        -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
+        SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+               customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
+                   FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
+          FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
+                     FROM a WHERE orders > 0) f
+         WHERE a.orders > 0
+    )
+    SELECT a.customer_id, a.first_purchase, a.last_purchase, a.orders, a.purchase_days, a.refunds_count,
+           a.recency_days, a.tenure_days, a.revenue, a.refunds, a.monetary_total, a.monetary_avg,
+           a.frequency, a.recency, a.t, a.monetary_value, a.r_score, a.f_score, a.m_score, a.rfm_cell,
+           a.fm_score, a.rfm_score, a.segment, a.action,
+           customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, a.as_of),
+           CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders,
+                (customer_segment.score_breakpoints(a.monetary_total, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
+                (customer_segment.score_breakpoints(a.orders, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
+                'value', 'engagement') END,
+           CASE WHEN src.tier_ladder IS NOT NULL THEN customer_segment.tier_for(src.tier_ladder, a.monetary_total) END,
+           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_p_alive(fit.bg, a.frequency, a.recency, a.t) END,
+           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_expected_purchases(fit.bg, 90, a.frequency, a.recency, a.t) END,
+           p.spend,
+           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_clv(fit.bg, a.frequency, a.recency, a.t, p.spend, 12, 0.01, 30, 1) END,
+           a.as_of
+      FROM a CROSS JOIN fit,
+           LATERAL (SELECT CASE WHEN a.orders > 0 AND (fit.gg).q > 1 THEN customer_segment.gamma_gamma_expected_spend(fit.gg,
+                                a.frequency, greatest(a.monetary_value, 0)) END AS spend) p;
+END
+$$;
+
+-- Scheduling as the caller, and read grants that say when the schema cannot be granted.
+CREATE OR REPLACE FUNCTION customer_segment.require_pg_cron()
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF to_regprocedure('cron.schedule(text, text, text)') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Install the postgresql-15-cron package, set shared_preload_libraries = ''pg_cron'' and '
+                         'cron.database_name, restart, then CREATE EXTENSION pg_cron in that database.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.require_pg_cron() IS 'Raises 0A000 with installation hints unless pg_cron 1.4+ is installed in this database';
+
+CREATE OR REPLACE FUNCTION customer_segment.schedule_refresh(source text, schedule text DEFAULT '0 3 * * *')
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    job bigint;
+BEGIN
+    PERFORM customer_segment.get_source(source);
+    PERFORM customer_segment.require_pg_cron();
+    -- pg_cron lives in one database (cron.database_name), so a job it runs for this database is a job of that
+    -- one: cron.schedule, which every role with USAGE on schema cron may call, schedules it as the caller.
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+       INTO job
+      USING 'customer_segment refresh ' || source, schedule, format('CALL customer_segment.refresh_job(%L)', source);
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.schedule_refresh(text, text) IS
+    'Schedules CALL refresh_job(source) with pg_cron (cron syntax, default daily at 03:00) in this database as the current user '
+    '(needs USAGE on schema cron); a failed refresh is a failed run; returns the job id';
+
+COMMENT ON FUNCTION customer_segment.unschedule_refresh(text) IS 'Removes the current user''s pg_cron job of schedule_refresh(source)';
+
+-- Read access for a BI role: the helper views only, never the orders or the configuration.
+CREATE OR REPLACE FUNCTION customer_segment.grant_source_read(source text, role name)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    v record;
+BEGIN
+    src := customer_segment.get_source(source);
+    IF role IS NULL OR to_regrole(quote_ident(role)) IS NULL THEN
+        RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT has_schema_privilege(role, src.target_schema, 'USAGE') THEN
+        -- Only the schema's owner (or a holder of the grant option) can grant it; anyone else would get a
+        -- warning and no privilege, so ask for it clearly instead.
+        IF NOT has_schema_privilege(src.target_schema, 'USAGE WITH GRANT OPTION')
+           AND NOT pg_has_role((SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = src.target_schema), 'USAGE') THEN
+            RAISE EXCEPTION 'role "%" cannot use schema "%", and you cannot grant it', role, src.target_schema
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('Ask the owner of schema %I to run: GRANT USAGE ON SCHEMA %I TO %I;', src.target_schema, src.target_schema, role);
+        END IF;
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', src.target_schema, role);
+    END IF;
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+        EXECUTE format('GRANT SELECT ON %s TO %I', v.view_name, role);
+    END LOOP;
+END
+$$;
+
+-- Privileges: what an ordinary role may read and change in the extension's tables (README, "Privileges").
+--
+-- Every function runs with the rights of its caller (the history partition helpers excepted), so reading an
+-- orders table through the extension needs SELECT on it, and a refresh runs as the owner of the source's
+-- views.  The tables are shared by all roles that have USAGE on the schema; row-level security decides whose
+-- rows each role sees and changes:
+--   rule sets, tier ladders, value-grid names  readable by all, changed only by the set's owner;
+--   sources, refresh_log, segment_history      seen and changed only by the source's owner.
+-- "The owner" includes the roles that inherit its rights, as for PostgreSQL's own objects.
+
+-- True when the current role acts as role: is it, or inherits its rights.  A role that no longer exists is
+-- nobody's.  SQL-standard body: parsed once here, so no caller's search_path changes what it means, and small
+-- enough to be inlined into a policy, where pg_roles is read once per query, not once per row.
+CREATE FUNCTION customer_segment.acts_as(role name)
+RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT role OPERATOR(pg_catalog.=) CURRENT_USER
+        OR role IN (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'));
+END;
+COMMENT ON FUNCTION customer_segment.acts_as(name) IS
+    'True when the current role is role or inherits its rights (as PostgreSQL decides who may act as an object''s owner)';
+
+-- One owner per rule set, ladder or naming scheme: a role cannot add rows to, or move rows into, a set that
+-- has rows of a role it cannot act as.  TG_ARGV[0] names the column that names the set.
+CREATE FUNCTION customer_segment.check_set_owner()
+RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    set_name text := to_jsonb(NEW) ->> TG_ARGV[0];
+    other name;
+BEGIN
+    -- Two roles creating the same set at once: the second waits, then sees the first one's rows.
+    PERFORM pg_advisory_xact_lock(hashtext(TG_TABLE_NAME), hashtext(set_name));
+    EXECUTE format('SELECT t.owner FROM %I.%I t WHERE t.%I = $1 AND NOT customer_segment.acts_as(t.owner) LIMIT 1',
+                   TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[0])
+       INTO other USING set_name;
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION '% "%" of % belongs to role %', replace(TG_ARGV[0], '_', ' '), set_name, TG_TABLE_NAME, other
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Copy it under a %s of your own and edit the copy.', replace(TG_ARGV[0], '_', ' '));
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_set_owner() IS
+    'Trigger: raises 42501 when a row joins a set (rule set, ladder) that has rows of a role the current one cannot act as';
+CREATE TRIGGER check_set_owner BEFORE INSERT OR UPDATE ON customer_segment.rfm_segment_rules
+    FOR EACH ROW EXECUTE FUNCTION customer_segment.check_set_owner('rule_set');
+CREATE TRIGGER check_set_owner BEFORE INSERT OR UPDATE ON customer_segment.tier_ladders
+    FOR EACH ROW EXECUTE FUNCTION customer_segment.check_set_owner('ladder');
+CREATE TRIGGER check_set_owner BEFORE INSERT OR UPDATE ON customer_segment.value_grid_cells
+    FOR EACH ROW EXECUTE FUNCTION customer_segment.check_set_owner('rule_set');
+
+-- Rule sets, ladders and naming schemes: configuration, not customer data.  Everyone reads them; each role
+-- inserts rows as itself and changes only the rows it owns ('standard' is the installer's, and read-only).
+ALTER TABLE customer_segment.rfm_segment_rules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE customer_segment.tier_ladders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE customer_segment.value_grid_cells ENABLE ROW LEVEL SECURITY;
+CREATE POLICY read_all ON customer_segment.rfm_segment_rules FOR SELECT USING (true);
+CREATE POLICY owner_writes ON customer_segment.rfm_segment_rules FOR ALL
+    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
+CREATE POLICY read_all ON customer_segment.tier_ladders FOR SELECT USING (true);
+CREATE POLICY owner_writes ON customer_segment.tier_ladders FOR ALL
+    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
+CREATE POLICY read_all ON customer_segment.value_grid_cells FOR SELECT USING (true);
+CREATE POLICY owner_writes ON customer_segment.value_grid_cells FOR ALL
+    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
+GRANT SELECT, INSERT, UPDATE, DELETE ON customer_segment.rfm_segment_rules, customer_segment.tier_ladders,
+    customer_segment.value_grid_cells TO PUBLIC;
+
+-- Sources: a role sees and changes its own.  It registers them as itself (register_source), may change the
+-- settings a refresh reads, but not which table, columns or schema a source reads and writes.
+ALTER TABLE customer_segment.sources ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_reads ON customer_segment.sources FOR SELECT USING (customer_segment.acts_as(registered_by));
+CREATE POLICY owner_registers ON customer_segment.sources FOR INSERT WITH CHECK (registered_by OPERATOR(pg_catalog.=) CURRENT_USER);
+CREATE POLICY owner_changes ON customer_segment.sources FOR UPDATE USING (customer_segment.acts_as(registered_by));
+CREATE POLICY owner_unregisters ON customer_segment.sources FOR DELETE USING (customer_segment.acts_as(registered_by));
+GRANT SELECT, INSERT, DELETE ON customer_segment.sources TO PUBLIC;
+GRANT UPDATE (bins, rule_set, as_of, tier_ladder, history_days, time_zone) ON customer_segment.sources TO PUBLIC;
+
+-- The refresh log and the history: rows carry the owner of their source.  The log is append-only for users.
+ALTER TABLE customer_segment.refresh_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_reads ON customer_segment.refresh_log FOR SELECT USING (customer_segment.acts_as(owner));
+CREATE POLICY owner_logs ON customer_segment.refresh_log FOR INSERT WITH CHECK (customer_segment.acts_as(owner));
+GRANT SELECT, INSERT ON customer_segment.refresh_log TO PUBLIC;
+ALTER TABLE customer_segment.segment_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON customer_segment.segment_history FOR ALL
+    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
+GRANT SELECT, INSERT, DELETE ON customer_segment.segment_history TO PUBLIC;
