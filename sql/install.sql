@@ -19,12 +19,14 @@ SELECT p.oid::regprocedure AS aggregate, a.aggcombinefn <> 0 AS combine,
  WHERE p.pronamespace = 'customer_segment'::regnamespace
  ORDER BY p.oid::regprocedure::text;
 
--- Plain functions written in SQL or PL/pgSQL pin their search_path.
+-- Plain functions written in SQL or PL/pgSQL pin their search_path, or have an SQL-standard body
+-- (BEGIN ATOMIC), which is parsed once at creation so no caller's search_path changes what it means.
 SELECT p.oid::regprocedure
   FROM pg_proc p
  WHERE p.pronamespace = 'customer_segment'::regnamespace AND p.prokind = 'f'
    AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
    AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog'], false)
+   AND p.prosqlbody IS NULL
  ORDER BY p.oid::regprocedure::text;
 
 DROP EXTENSION customer_segment;

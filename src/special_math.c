@@ -63,6 +63,8 @@ hyp2f1_series(double a, double b, double c, double z)
 	return NAN;
 }
 
+static double hyp2f1_near_one(double a, double b, double c, double w);
+
 /* log((1 - z)^(c-a-b) 2F1(c-a, c-b; c; z)), Euler's transformation of 2F1(a, b; c; z). */
 static double
 hyp2f1_euler_log(double a, double b, double c, double z)
@@ -92,7 +94,11 @@ log_hyp2f1(double a, double b, double c, double z)
 		return isnan(v) ? log(hyp2f1_series(a, b, c, z)) : v;
 	}
 	v = log(hyp2f1_series(a, b, c, z));
-	return isnan(v) && euler_ok ? hyp2f1_euler_log(a, b, c, z) : v;
+	if (isnan(v) && euler_ok)
+		v = hyp2f1_euler_log(a, b, c, z);
+	if (isnan(v) && z > 0.5 && a > 0 && b > 0 && c > 0)	/* series in 1 - z, exact for z > 0.5 */
+		v = log(hyp2f1_near_one(a, b, c, 1 - z));
+	return v;
 }
 
 /*
@@ -283,16 +289,165 @@ log_hyp2f1_c_a1(double a, double b, double z)
 	return log_hyp2f1_c_a1_grad(a, b, z).v;
 }
 
-/* 2F1(a, b; c; z) by its series, or through Euler's transformation when the series does not converge. */
+/*
+ * Near z = 1 the series needs about 37 / (1 - z) terms (NaN beyond 0.99999 for
+ * 2F1(1, 1; 2; z)) and sums rounding errors all the way.  Within
+ * HYP2F1_NEAR_ONE of 1 (and wherever the series fails) 2F1 is computed from
+ * series in w = 1 - z, which converge at once (Abramowitz & Stegun 15.3.6,
+ * 15.3.10-12); farther away they can cancel badly for large a, b and the
+ * series in z is the accurate one.  With d = c - a - b:
+ *   d not an integer:  G(c)G(d)/(G(c-a)G(c-b)) F(a, b; 1-d; w)
+ *                      + w^d G(c)G(-d)/(G(a)G(b)) F(c-a, c-b; 1+d; w);
+ *   d = m = 0, 1, 2, ...: a finite sum and a series with digamma terms and log w
+ *                      (15.3.11; m = 0 is 15.3.10);
+ *   d a negative integer: Euler's transformation first, 2F1 = w^d F(c-a, c-b; c; z).
+ * Within NEAR_INTEGER of an integer the first form cancels (its two terms are
+ * of order 1/d), so 2F1 is interpolated in c through the integer form and the
+ * first form at d = m +- h, m +- 2h (h = 2 NEAR_INTEGER, where the first
+ * form loses about 1e-16 / (h |log w|)); the derivatives in c grow like
+ * log(w)^k, so the quartic's error stays far below 1e-10 down to w = 1e-12.
+ */
+#define HYP2F1_NEAR_ONE 1e-3
+#define NEAR_INTEGER 1e-5
+
+/* log|Gamma(x)| and the sign of Gamma(x), 0 at its poles. */
+static double
+log_abs_gamma(double x, int *sign)
+{
+	if (x <= 0 && x == floor(x))
+	{
+		*sign = 0;
+		return INFINITY;
+	}
+	*sign = x > 0 || fmod(floor(x), 2.0) == 0 ? 1 : -1;
+	return lgamma(x);
+}
+
+/* sign * exp(log_scale + log G(n1) + log G(n2) - log G(d1) - log G(d2)); 0 when a denominator is at a pole. */
+static double
+gamma_ratio(double log_scale, double n1, double n2, double d1, double d2)
+{
+	int			s1,
+				s2,
+				s3,
+				s4;
+	double		l = log_scale + log_abs_gamma(n1, &s1) + log_abs_gamma(n2, &s2);
+	double		m3 = log_abs_gamma(d1, &s3),
+				m4 = log_abs_gamma(d2, &s4);
+
+	if (s3 == 0 || s4 == 0)
+		return 0;
+	if (s1 == 0 || s2 == 0)
+		return NAN;
+	return s1 * s2 * s3 * s4 * exp(l - m3 - m4);
+}
+
+/* 15.3.6: d = c - a - b not an integer. */
+static double
+hyp2f1_w_general(double a, double b, double c, double w)
+{
+	double		d = c - a - b,
+				lw = log(w),
+				p = gamma_ratio(0, c, d, c - a, c - b),
+				q = gamma_ratio(d * lw, c, -d, a, b);
+
+	return (p == 0 ? 0 : p * hyp2f1_series(a, b, 1 - d, w))
+		+ (q == 0 ? 0 : q * hyp2f1_series(c - a, c - b, 1 + d, w));
+}
+
+/* 15.3.11 (m = 0: 15.3.10): c = a + b + m, m = 0, 1, 2, ... */
+static double
+hyp2f1_w_integer(double a, double b, int m, double w)
+{
+	double		c = a + b + m,
+				lw = log(w),
+				finite = 0,
+				term = 1,
+				sum = 0,
+				psi_n1 = digamma(1),
+				psi_nm1 = digamma(m + 1),
+				psi_anm = digamma(a + m),
+				psi_bnm = digamma(b + m);
+
+	for (int n = 0; n < m; n++)
+	{
+		finite += term;
+		term *= (a + n) * (b + n) / ((n + 1) * (1.0 - m + n)) * w;
+	}
+	if (m > 0)
+		finite *= gamma_ratio(0, m, c, a + m, b + m);
+	/* term_n = (a+m)_n (b+m)_n / (n! (n+m)!) w^n, times the bracket */
+	term = exp(-lgamma(m + 1.0));
+	for (int n = 0; n < HYP2F1_MAX_TERMS; n++)
+	{
+		double		bracket = lw - psi_n1 - psi_nm1 + psi_anm + psi_bnm,
+					ratio = (a + m + n) * (b + m + n) / ((n + 1.0) * (n + m + 1.0)) * w;
+
+		sum += term * bracket;
+		if (!isfinite(sum))
+			return NAN;
+		if (n > 2 && fabs(ratio) < 1 && fabs(term * ratio * (fabs(bracket) + 1)) <= 1e-17 * (1 - fabs(ratio)) * fabs(sum))
+			return finite - (m % 2 ? -1 : 1) * gamma_ratio(m * lw, c, 1, a, b) * sum;
+		psi_n1 += 1 / (n + 1.0);
+		psi_nm1 += 1 / (n + m + 1.0);
+		psi_anm += 1 / (a + m + n);
+		psi_bnm += 1 / (b + m + n);
+		term *= ratio;
+	}
+	return NAN;
+}
+
+/* 2F1(a, b; c; 1 - w) for small w > 0 from series in w; a and b not non-positive integers. */
+static double
+hyp2f1_near_one(double a, double b, double c, double w)
+{
+	double		d = c - a - b,
+				m = round(d);
+
+	if (fabs(d - m) >= NEAR_INTEGER)
+		return hyp2f1_w_general(a, b, c, w);
+	if (m < 0)					/* Euler: 2F1(a, b; c; z) = w^d 2F1(c - a, c - b; c; z), whose d is -d */
+		return exp(d * log(w)) * hyp2f1_near_one(c - a, c - b, c, w);
+	if (d == m)
+		return hyp2f1_w_integer(a, b, (int) m, w);
+	{
+		/* Lagrange interpolation in s = c - (a + b + m) through s = -2h, -h, 0, h, 2h, at s = d - m */
+		const double h = 2 * NEAR_INTEGER;
+		double		s = d - m,
+					v = 0;
+
+		for (int i = -2; i <= 2; i++)
+		{
+			double		fi = i == 0 ? hyp2f1_w_integer(a, b, (int) m, w)
+				: hyp2f1_w_general(a, b, a + b + m + i * h, w),
+						li = 1;
+
+			for (int j = -2; j <= 2; j++)
+				if (j != i)
+					li *= (s - j * h) / ((i - j) * h);
+			v += fi * li;
+		}
+		return v;
+	}
+}
+
+/* 2F1(a, b; c; z) for 0 <= z < 1: from series in 1 - z near 1, else the series (Euler's transformation when it does not converge). */
 double
 hyp2f1(double a, double b, double c, double z)
 {
-	double		v;
+	double		v = NAN;
+	bool		polynomial = (a <= 0 && a == floor(a)) || (b <= 0 && b == floor(b));
+
+	bool		near_one_ok = z > 0.5 && !polynomial && !(c <= 0 && c == floor(c));
 
 	if (z < 0 || z >= 1 || !isfinite(z))
 		return NAN;
+	if (near_one_ok && 1 - z < HYP2F1_NEAR_ONE)	/* 1 - z is exact for z > 0.5 */
+		return hyp2f1_near_one(a, b, c, 1 - z);
 	v = hyp2f1_series(a, b, c, z);
 	if (isnan(v) && c > a && c > b && a > 0 && b > 0)
 		v = exp(hyp2f1_euler_log(a, b, c, z));
+	if (isnan(v) && near_one_ok)
+		v = hyp2f1_near_one(a, b, c, 1 - z);
 	return v;
 }

@@ -1,7 +1,8 @@
 /*
  * special_math.h: special functions of the BTYD models, free of fmgr:
  * digamma, the Gauss hypergeometric function 2F1 (series, Euler's
- * transformation, quadrature near z = 1), and log-space sums.
+ * transformation, series in 1 - z near z = 1, quadrature for c = a + 1),
+ * and log-space sums.
  */
 #ifndef SPECIAL_MATH_H
 #define SPECIAL_MATH_H
@@ -11,7 +12,7 @@
 /* Terms a 2F1 series may take before it counts as not converging. */
 #define HYP2F1_MAX_TERMS 2000000
 
-/* Gauss hypergeometric 2F1(a, b; c; z) and its log for 0 <= z < 1 by series; NaN if they do not converge. */
+/* Gauss hypergeometric 2F1(a, b; c; z) and its log for 0 <= z < 1; NaN if their series do not converge. */
 double		hyp2f1(double a, double b, double c, double z);
 double		log_hyp2f1(double a, double b, double c, double z);
 double		log_hyp2f1_c_a1(double a, double b, double z);	/* log 2F1(a, b; a + 1; z), any z in [0, 1) */
