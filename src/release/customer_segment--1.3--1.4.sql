@@ -7,6 +7,8 @@
 -- by two SECURITY DEFINER functions, so they belong to the extension's owner.  schedule_refresh uses
 -- cron.schedule, which pg_cron lets every role with USAGE on schema cron call.  A refresh whose predictions
 -- fail on a data error runs once more with the prediction columns NULL and logs why (refresh_log.note).
+-- btyd_analyze and the customers view compute their predictions with one function, btyd_predict: expected
+-- spend and CLV are NULL when the Gamma-Gamma q <= 1 (btyd_analyze raised 22023 before).
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.4'" to load this file. \quit
 
 -- Owners of the configuration rows, and of the log and history rows.
@@ -26,7 +28,6 @@ COMMENT ON COLUMN customer_segment.refresh_log.note IS 'Why an ok refresh left t
 COMMENT ON COLUMN customer_segment.refresh_log.owner IS 'Owner of the source at the time of the run; only roles acting as it see the row';
 COMMENT ON COLUMN customer_segment.segment_history.owner IS 'Owner of the source when the snapshot was taken; only roles acting as it see the row';
 
--- History partitions belong to the extension's owner.
 -- The partitions belong to the extension's owner, whoever's refresh needs them: only the owner of a partitioned
 -- table may add or drop partitions, and a partition owned by one user would show that user every source's
 -- rows of its month (row security applies through the parent only).  These two functions are the extension's
@@ -238,16 +239,72 @@ BEGIN
                 (customer_segment.score_breakpoints(a.orders, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
                 'value', 'engagement') END,
            CASE WHEN src.tier_ladder IS NOT NULL THEN customer_segment.tier_for(src.tier_ladder, a.monetary_total) END,
-           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_p_alive(fit.bg, a.frequency, a.recency, a.t) END,
-           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_expected_purchases(fit.bg, 90, a.frequency, a.recency, a.t) END,
-           p.spend,
-           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_clv(fit.bg, a.frequency, a.recency, a.t, p.spend, 12, 0.01, 30, 1) END,
+           p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
            a.as_of
       FROM a CROSS JOIN fit,
-           LATERAL (SELECT CASE WHEN a.orders > 0 AND (fit.gg).q > 1 THEN customer_segment.gamma_gamma_expected_spend(fit.gg,
-                                a.frequency, greatest(a.monetary_value, 0)) END AS spend) p;
+           LATERAL customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                 a.frequency, a.recency, a.t, a.monetary_value, 90) p;
 END
 $$;
+
+-- The per-customer predictions of btyd_analyze and of a source's customers view: one definition.  A
+-- standard-SQL body, so it is parsed once here and inlined into the queries that call it.
+CREATE FUNCTION customer_segment.btyd_predict(bg customer_segment.bgnbd_model, gg customer_segment.gamma_gamma_model,
+    frequency float8, recency float8, t float8, monetary_value float8, horizon float8, months integer DEFAULT 12,
+    monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
+RETURNS TABLE (p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT customer_segment.bgnbd_p_alive(bg, frequency, recency, t),
+           customer_segment.bgnbd_expected_purchases(bg, horizon, frequency, recency, t),
+           e.spend,
+           customer_segment.bgnbd_clv(bg, frequency, recency, t, e.spend, months, monthly_discount, periods_per_month, margin)
+      FROM (SELECT CASE WHEN (gg).q OPERATOR(pg_catalog.>) 1
+                        THEN customer_segment.gamma_gamma_expected_spend(gg, frequency, pg_catalog.float8larger(monetary_value, 0)) END AS spend) e;
+END;
+COMMENT ON FUNCTION customer_segment.btyd_predict(customer_segment.bgnbd_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma; NULL when its q <= 1 leaves the mean spend undefined) and CLV of one customer from fitted models; NULLs for NULL models';
+
+CREATE OR REPLACE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
+    margin float8 DEFAULT 1, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    penalizer float8 DEFAULT 0, zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency bigint, recency float8, t float8, monetary_value float8,
+               p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    per_month float8;
+BEGIN
+    IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
+       OR monthly_discount IS NULL OR penalizer IS NULL THEN
+        RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH s AS MATERIALIZED (
+            SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
+        ), models AS (
+            SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) AS bg,
+                   customer_segment.gamma_gamma_fit(s.frequency, s.monetary_value, $8)
+                       FILTER (WHERE s.frequency = 0 OR s.monetary_value > 0) AS gg
+              FROM s WHERE s.orders > 0
+        )
+        SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
+               p.p_alive, p.expected_purchases, p.expected_spend, p.clv
+          FROM s CROSS JOIN models m,
+               LATERAL customer_segment.btyd_predict(m.bg, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
+                                                     $3, $5, $6, $7, $4) p
+         WHERE s.orders > 0
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text) IS
+    'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
+    '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
 
 -- Scheduling as the caller, and read grants that say when the schema cannot be granted.
 CREATE OR REPLACE FUNCTION customer_segment.require_pg_cron()

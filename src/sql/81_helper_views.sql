@@ -44,14 +44,11 @@ BEGIN
                 (customer_segment.score_breakpoints(a.orders, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
                 'value', 'engagement') END,
            CASE WHEN src.tier_ladder IS NOT NULL THEN customer_segment.tier_for(src.tier_ladder, a.monetary_total) END,
-           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_p_alive(fit.bg, a.frequency, a.recency, a.t) END,
-           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_expected_purchases(fit.bg, 90, a.frequency, a.recency, a.t) END,
-           p.spend,
-           CASE WHEN a.orders > 0 THEN customer_segment.bgnbd_clv(fit.bg, a.frequency, a.recency, a.t, p.spend, 12, 0.01, 30, 1) END,
+           p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
            a.as_of
       FROM a CROSS JOIN fit,
-           LATERAL (SELECT CASE WHEN a.orders > 0 AND (fit.gg).q > 1 THEN customer_segment.gamma_gamma_expected_spend(fit.gg,
-                                a.frequency, greatest(a.monetary_value, 0)) END AS spend) p;
+           LATERAL customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                 a.frequency, a.recency, a.t, a.monetary_value, 90) p;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers(text) IS

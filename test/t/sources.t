@@ -152,8 +152,8 @@ like(psql_fails($db, q{SELECT customer_segment.register_source('Bad Name', 'shop
 like(psql_fails($db, q{SELECT customer_segment.refresh('nope')}) // '', qr/not registered/, 'unknown source');
 
 # pg_dump -> restore into a new database -> refresh works.
-my ($rc, $restore) = dump_restore($db, 'cs_sources_copy');
-is($rc, 0, 'the dump restores') or diag($restore);
+my ($restore_rc, $restore) = dump_restore($db, 'cs_sources_copy');
+is($restore_rc, 0, 'the dump restores') or diag($restore);
 my ($refreshed) = psql_rows('cs_sources_copy', q{SELECT customer_segment.refresh('web');});
 my ($copy) = psql_rows('cs_sources_copy', q{SELECT (SELECT count(*) FROM customer_segment.sources), (SELECT count(*) FROM shop.web_customers);});
 is_deeply([$refreshed->[0], @$copy], ['ok', 2, $cmp->[0]], 'the sources came back and refresh in the restored database');
