@@ -15,7 +15,7 @@ OBJS         = src/cs_util.o src/rfm.o src/activity.o src/score.o src/sample.o s
 # writes the install script of the control file's default_version from
 # src/sql; test/t/upgrade.t fails when a released script changes, when src/sql
 # no longer equals the frozen current version, and when 1.0 plus every update
-# differs from a fresh install.  See README.md, "Upgrading".
+# differs from a fresh install.  See doc/operations.md, "Upgrading".
 EXTVERSION   = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 SQL_PARTS    = $(sort $(wildcard src/sql/*.sql))
 DATA         = $(wildcard src/release/$(EXTENSION)--*.sql)

@@ -1,4 +1,4 @@
--- customer_segment 1.3 -> 1.4: ordinary roles can use the extension (README, "Privileges"), and optional
+-- customer_segment 1.3 -> 1.4: ordinary roles can use the extension (doc/operations.md, Privileges), and optional
 -- prediction columns never abort a refresh.
 -- Row-level security on the extension's tables: rule sets, tier ladders and value-grid names are readable by
 -- all and changed only by their owner (a new owner column; rows that exist now belong to the role running
@@ -369,7 +369,7 @@ BEGIN
 END
 $$;
 
--- Privileges: what an ordinary role may read and change in the extension's tables (README, "Privileges").
+-- Privileges: what an ordinary role may read and change in the extension's tables (doc/operations.md, Privileges).
 --
 -- Every function runs with the rights of its caller (the history partition helpers excepted), so reading an
 -- orders table through the extension needs SELECT on it, and a refresh runs as the owner of the source's

@@ -1919,7 +1919,7 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.grant_source_read(text, name) IS
     'Lets a role read the helper views of a source (USAGE on their schema, SELECT on the views) and nothing else';
--- Privileges: what an ordinary role may read and change in the extension's tables (README, "Privileges").
+-- Privileges: what an ordinary role may read and change in the extension's tables (doc/operations.md, Privileges).
 --
 -- Every function runs with the rights of its caller (the history partition helpers excepted), so reading an
 -- orders table through the extension needs SELECT on it, and a refresh runs as the owner of the source's

@@ -1,4 +1,4 @@
--- Privileges: what an ordinary role may read and change in the extension's tables (README, "Privileges").
+-- Privileges: what an ordinary role may read and change in the extension's tables (doc/operations.md, Privileges).
 --
 -- Every function runs with the rights of its caller (the history partition helpers excepted), so reading an
 -- orders table through the extension needs SELECT on it, and a refresh runs as the owner of the source's

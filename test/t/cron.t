@@ -19,7 +19,7 @@ like(psql_fails($db, q{SELECT customer_segment.schedule_refresh('web')}) // '', 
 psql('postgres', "DROP DATABASE $db;");
 
 # pg_cron runs in cron.database_name (postgres here).  An ordinary role schedules its own source, with
-# the README's privileges recipe: every check below reads what that role itself can see.
+# the privileges recipe of doc/operations.md: every check below reads what that role itself can see.
 psql('postgres', q{DROP SCHEMA IF EXISTS cron_shop CASCADE; DROP SCHEMA IF EXISTS cron_views CASCADE;
     DROP EXTENSION IF EXISTS customer_segment CASCADE;
     DO $$BEGIN IF to_regrole('cs_cron_user') IS NOT NULL THEN DROP OWNED BY cs_cron_user; DROP ROLE cs_cron_user; END IF; END$$; CREATE ROLE cs_cron_user LOGIN;

@@ -1,5 +1,5 @@
-# Privileges: an ordinary LOGIN role with nothing but SELECT on its orders table, plus the README's
-# five-line recipe, uses the whole extension on its own data; another role cannot see, refresh, change or
+# Privileges: an ordinary LOGIN role with nothing but SELECT on its orders table, plus the five-line
+# recipe of doc/operations.md, uses the whole extension on its own data; another role cannot see, refresh, change or
 # read through the extension anything of the first one's.  Scheduling as an ordinary role: test/t/cron.t.
 use strict;
 use warnings;
@@ -8,11 +8,11 @@ use lib 't/lib', 'test/t/lib';
 use CsTest;
 
 my $root = project_root();
-open my $fh, '<', "$root/README.md" or die "README.md: $!";
+open my $fh, '<', "$root/doc/operations.md" or die "doc/operations.md: $!";
 my $readme = do { local $/; <$fh> };
 close $fh;
 my ($recipe) = $readme =~ /```sql recipe\n(.*?)```/s;
-ok(defined $recipe, 'README has the privileges recipe');
+ok(defined $recipe, 'doc/operations.md has the privileges recipe');
 my @lines = grep { /\S/ } split /\n/, $recipe;
 is(scalar(@lines), 5, 'the recipe is five statements');
 

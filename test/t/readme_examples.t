@@ -1,7 +1,7 @@
-# Every ```sql block of README.md runs, in order, in a fresh database, and prints what
-# test/t/readme_examples.expected says it prints: the examples a reader pastes work as printed.
-# A short output is kept as it is; a long one (more than 30 lines) as its line count and the md5 of its
-# sorted lines.
+# Every ```sql block of the documentation (README.md, then the doc/ files in the order of README's map) runs,
+# in order, in one fresh database, and prints what test/t/readme_examples.expected says it prints: the
+# examples a reader pastes work as printed.  A short output is kept as it is; a long one (more than 30
+# lines) as its line count and the md5 of its sorted lines.
 # After a deliberate change: CS_BLESS=1 prove test/t/readme_examples.t rewrites the expected file.
 use strict;
 use warnings;
@@ -11,11 +11,14 @@ use lib 't/lib', 'test/t/lib';
 use CsTest;
 
 my $root = project_root();
-open my $fh, '<', "$root/README.md" or die "README.md: $!";
-my $readme = do { local $/; <$fh> };
-close $fh;
-my @blocks = $readme =~ /```sql\n(.*?)```/sg;
-cmp_ok(scalar(@blocks), '>=', 5, scalar(@blocks) . ' SQL examples in README.md');
+sub slurp { my ($f) = @_; open my $fh, '<', "$root/$f" or die "$f: $!"; local $/; return <$fh>; }
+# The reading order: README, then each document as README's map lists it; every doc/*.md must be listed.
+my @docs = ('README.md', slurp('README.md') =~ /^\| \[(doc\/[\w.-]+\.md)\]/mg);
+my %listed = map { $_ => 1 } @docs;
+my @unlisted = grep { !$listed{$_} } map { s{^\Q$root\E/}{}r } glob("$root/doc/*.md");
+is_deeply(\@unlisted, [], 'README\'s map lists every document in doc/ (' . (@docs - 1) . ')');
+my @blocks = map { my $d = $_; map { [$d, $_] } slurp($d) =~ /```sql\n(.*?)```/sg } @docs;
+cmp_ok(scalar(@blocks), '>=', 5, scalar(@blocks) . ' SQL examples in the documentation');
 
 my $expected_file = "$root/test/t/readme_examples.expected";
 my %expected;
@@ -28,9 +31,10 @@ my $bless = $ENV{CS_BLESS};
 my $written = '';
 
 psql('postgres', 'DROP DATABASE IF EXISTS cs_readme; CREATE DATABASE cs_readme;');
-chdir $root or die;   # README paths are relative to the project root
+chdir $root or die;   # the examples' paths are relative to the project root
 my $i = 0;
-for my $sql (@blocks) {
+for my $block (@blocks) {
+    my ($doc, $sql) = @$block;
     $i++;
     my ($first) = $sql =~ /^(?:--[^\n]*\n)*\s*([^\n]*)/;
     SKIP: {
@@ -38,11 +42,11 @@ for my $sql (@blocks) {
         # the blocks after the load use its cdnow table.
         if ($sql =~ m{\.\./shared/data|\bcdnow\b} && !shared_data()) {
             $written .= "== block $i\n" . ($expected{$i} // '');
-            skip "README example $i needs ../shared/data", 1;
+            skip "example $i ($doc) needs ../shared/data", 1;
         }
         my $out = eval { psql('cs_readme', "SET client_min_messages = warning;\n$sql") };
         if (!defined $out) {
-            fail("README example $i runs: $first");
+            fail("example $i ($doc) runs: $first");
             diag($@);
             next;
         }
@@ -50,7 +54,7 @@ for my $sql (@blocks) {
         # a long output by count and md5 of its sorted lines: a plan may return unordered rows in any order
         my $shown = @lines > 30 ? sprintf("%d lines, md5 of the sorted lines %s\n", scalar(@lines), md5_hex(join("\n", sort @lines))) : $out;
         $written .= "== block $i\n$shown";
-        is($shown, $expected{$i} // '(no expected output recorded)', "README example $i runs and prints what it says: $first");
+        is($shown, $expected{$i} // '(no expected output recorded)', "example $i ($doc) runs and prints what it says: $first");
     }
 }
 psql('postgres', 'DROP DATABASE cs_readme;');
