@@ -90,7 +90,7 @@ DECLARE
     day date;
     n bigint;
 BEGIN
-    EXECUTE format('SELECT max(as_of) FROM %I.%I', src.target_schema, src.name || '_customers') INTO day;
+    EXECUTE format('SELECT max(as_of) FROM %s', customer_segment.source_customers_view(src)) INTO day;
     IF day IS NULL THEN
         RETURN 0;
     END IF;
@@ -98,8 +98,8 @@ BEGIN
     -- A second refresh of the same day replaces that day's snapshot.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
     EXECUTE format('INSERT INTO customer_segment.segment_history
-                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %I.%I',
-                   src.name, src.registered_by, src.target_schema, src.name || '_customers');
+                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %s',
+                   src.name, src.registered_by, customer_segment.source_customers_view(src));
     GET DIAGNOSTICS n = ROW_COUNT;
     -- Retention: older snapshots of this source go; partitions left empty are dropped.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < day - src.history_days;
@@ -127,7 +127,7 @@ BEGIN
             EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
         END IF;
     END LOOP;
-    EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
+    EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO n;
     IF src.history_days IS NOT NULL THEN
         PERFORM customer_segment.snapshot_history(src);
     END IF;
@@ -305,6 +305,75 @@ $$;
 COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text) IS
     'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
+
+-- The report finds the customers view as refresh and the history do.
+CREATE OR REPLACE FUNCTION customer_segment.report(source text, top integer DEFAULT 10)
+RETURNS SETOF text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    cust text;
+    r record;
+    line text;
+    max_n bigint;
+    shades text[] := ARRAY[' ', '░', '▒', '▓', '█'];
+BEGIN
+    IF top IS NULL THEN
+        RAISE EXCEPTION 'top must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF top < 0 THEN
+        RAISE EXCEPTION 'top must be a number of customers, 0 or more' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', top);
+    END IF;
+    src := customer_segment.get_source(source);
+    PERFORM customer_segment.check_source_views(src);
+    cust := customer_segment.source_customers_view(src);
+    IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = cust::regclass) THEN
+        RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('SELECT customer_segment.refresh(%L);', source);
+    END IF;
+    EXECUTE format('SELECT max(as_of)::text FROM %s', cust) INTO line;
+    RETURN NEXT format('Customer segments of %s as of %s', source, line);
+    RETURN NEXT '';
+    RETURN NEXT format('%-20s %9s %7s %14s  %s', 'segment', 'customers', 'share', 'revenue', '');
+    EXECUTE format('SELECT max(customers) FROM %I.%I', src.target_schema, src.name || '_segments') INTO max_n;
+    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY revenue DESC NULLS LAST', src.target_schema, src.name || '_segments') LOOP
+        RETURN NEXT format('%-20s %9s %6s%% %14s  %s', r.segment, r.customers, to_char(100 * r.share, 'FM990.0'),
+                           to_char(r.revenue, 'FM999,999,999,990'), repeat('■', greatest(1, (40.0 * r.customers / max_n)::int)));
+    END LOOP;
+    RETURN NEXT '';
+    RETURN NEXT 'Recency x frequency: customers per cell (shade = share of the busiest cell)';
+    RETURN NEXT format('%6s %s', 'R \ F', (SELECT string_agg(format('%8s', f), '') FROM generate_series(1, src.bins) f));
+    EXECUTE format('SELECT max(customers) FROM %I.%I WHERE r_score > 0', src.target_schema, src.name || '_rf_grid') INTO max_n;
+    FOR r IN EXECUTE format($q$
+        SELECT g.r, string_agg(format('%%s%%7s', ($1)[1 + least(4, ceil(4.0 * coalesce(x.customers, 0) / $2)::int)],
+                                      coalesce(x.customers, 0)), '' ORDER BY g2.f) AS cells
+          FROM generate_series(%1$s, 1, -1) g(r) CROSS JOIN LATERAL generate_series(1, %1$s) g2(f)
+          LEFT JOIN %2$I.%3$I x ON x.r_score = g.r AND x.f_score = g2.f
+         GROUP BY g.r ORDER BY g.r DESC$q$, src.bins, src.target_schema, src.name || '_rf_grid') USING shades, max_n LOOP
+        RETURN NEXT format('%6s %s', r.r, r.cells);
+    END LOOP;
+    RETURN NEXT '';
+    RETURN NEXT 'Lifecycle stages';
+    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY customers DESC', src.target_schema, src.name || '_lifecycle') LOOP
+        RETURN NEXT format('%-14s %9s', r.lifecycle_stage, r.customers);
+    END LOOP;
+    IF src.tier_ladder IS NOT NULL THEN
+        RETURN NEXT '';
+        RETURN NEXT format('Tiers (%s)', src.tier_ladder);
+        FOR r IN EXECUTE format('SELECT t.tier, t.customers FROM %I.%I t LEFT JOIN customer_segment.tier_ladders l
+                                  ON l.ladder = %L AND l.tier = t.tier ORDER BY l.rank DESC NULLS LAST',
+                                 src.target_schema, src.name || '_tiers', src.tier_ladder) LOOP
+            RETURN NEXT format('%-14s %9s', r.tier, r.customers);
+        END LOOP;
+    END IF;
+    RETURN NEXT '';
+    RETURN NEXT format('Top %s customers by net spend', top);
+    FOR r IN EXECUTE format('SELECT customer_id, rfm_cell, segment, orders, monetary_total FROM %s
+                              ORDER BY monetary_total DESC, customer_id LIMIT %s', cust, top) LOOP
+        RETURN NEXT format('%-12s %5s  %-20s %6s orders %12s', r.customer_id, r.rfm_cell, r.segment, r.orders,
+                           to_char(r.monetary_total, 'FM999,999,990.00'));
+    END LOOP;
+END
+$$;
 
 -- Scheduling as the caller, and read grants that say when the schema cannot be granted.
 CREATE OR REPLACE FUNCTION customer_segment.require_pg_cron()

@@ -1546,7 +1546,7 @@ BEGIN
             EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
         END IF;
     END LOOP;
-    EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
+    EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO n;
     IF src.history_days IS NOT NULL THEN
         PERFORM customer_segment.snapshot_history(src);
     END IF;
@@ -1725,7 +1725,7 @@ DECLARE
     day date;
     n bigint;
 BEGIN
-    EXECUTE format('SELECT max(as_of) FROM %I.%I', src.target_schema, src.name || '_customers') INTO day;
+    EXECUTE format('SELECT max(as_of) FROM %s', customer_segment.source_customers_view(src)) INTO day;
     IF day IS NULL THEN
         RETURN 0;
     END IF;
@@ -1733,8 +1733,8 @@ BEGIN
     -- A second refresh of the same day replaces that day's snapshot.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
     EXECUTE format('INSERT INTO customer_segment.segment_history
-                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %I.%I',
-                   src.name, src.registered_by, src.target_schema, src.name || '_customers');
+                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %s',
+                   src.name, src.registered_by, customer_segment.source_customers_view(src));
     GET DIAGNOSTICS n = ROW_COUNT;
     -- Retention: older snapshots of this source go; partitions left empty are dropped.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < day - src.history_days;
@@ -1794,7 +1794,7 @@ BEGIN
     END IF;
     src := customer_segment.get_source(source);
     PERFORM customer_segment.check_source_views(src);
-    cust := format('%I.%I', src.target_schema, src.name || '_customers');
+    cust := customer_segment.source_customers_view(src);
     IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = cust::regclass) THEN
         RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('SELECT customer_segment.refresh(%L);', source);

@@ -16,7 +16,7 @@ BEGIN
             EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
         END IF;
     END LOOP;
-    EXECUTE format('SELECT count(*) FROM %I.%I', src.target_schema, src.name || '_customers') INTO n;
+    EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO n;
     IF src.history_days IS NOT NULL THEN
         PERFORM customer_segment.snapshot_history(src);
     END IF;

@@ -71,7 +71,7 @@ DECLARE
     day date;
     n bigint;
 BEGIN
-    EXECUTE format('SELECT max(as_of) FROM %I.%I', src.target_schema, src.name || '_customers') INTO day;
+    EXECUTE format('SELECT max(as_of) FROM %s', customer_segment.source_customers_view(src)) INTO day;
     IF day IS NULL THEN
         RETURN 0;
     END IF;
@@ -79,8 +79,8 @@ BEGIN
     -- A second refresh of the same day replaces that day's snapshot.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
     EXECUTE format('INSERT INTO customer_segment.segment_history
-                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %I.%I',
-                   src.name, src.registered_by, src.target_schema, src.name || '_customers');
+                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %s',
+                   src.name, src.registered_by, customer_segment.source_customers_view(src));
     GET DIAGNOSTICS n = ROW_COUNT;
     -- Retention: older snapshots of this source go; partitions left empty are dropped.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < day - src.history_days;

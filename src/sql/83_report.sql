@@ -17,7 +17,7 @@ BEGIN
     END IF;
     src := customer_segment.get_source(source);
     PERFORM customer_segment.check_source_views(src);
-    cust := format('%I.%I', src.target_schema, src.name || '_customers');
+    cust := customer_segment.source_customers_view(src);
     IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = cust::regclass) THEN
         RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('SELECT customer_segment.refresh(%L);', source);
