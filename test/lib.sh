@@ -59,8 +59,10 @@ cs_start_cluster() {
     [ "$(id -u)" -eq 0 ] && chown postgres: "$CS_TMP"
     CS_PGDATA=$CS_TMP/data
     trap cs_stop_cluster EXIT
-    # The socket lives in our own directory and TCP is off, so any port number is free.
+    # The socket lives in our own directory; TCP listens on localhost only, for the JDBC test
+    # (test/t/bi_discovery.t), on a port nothing listens on yet.
     port=$((20000 + RANDOM % 20000))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((20000 + RANDOM % 20000)); done
     cs_as_dbuser "$bindir/initdb" -D "$CS_PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >"$CS_TMP/initdb.log" 2>&1 \
         || { cat "$CS_TMP/initdb.log" >&2; return 1; }
     # pg_cron, when installed, runs scheduled refreshes in background workers (test/t/cron.t).
@@ -69,7 +71,7 @@ cs_start_cluster() {
             >>"$CS_PGDATA/postgresql.conf"
     fi
     cat >>"$CS_PGDATA/postgresql.conf" <<CONF
-listen_addresses = ''
+listen_addresses = 'localhost'
 port = $port
 unix_socket_directories = '$CS_TMP'
 fsync = off
@@ -86,4 +88,4 @@ CONF
 
 # Packages a fresh Debian 12 needs to build, install and test.
 CS_BUILD_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15"
-CS_TEST_PACKAGES="perl python3 python3-scipy python3-pandas postgresql-15-cron"
+CS_TEST_PACKAGES="perl python3 python3-scipy python3-pandas postgresql-15-cron python3-sqlalchemy python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless"

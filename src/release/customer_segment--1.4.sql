@@ -1255,8 +1255,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.source_as_of(text) IS 'as_of of a source, or today in the source''s time zone when it has none';
 
--- The helper views of a source must still be the materialized views register_source made: owned by the
--- role that registered the source, with columns of built-in types only.  Refreshing them runs their query
+-- The materialized views behind a source's helper views must still be the ones register_source made: owned
+-- by the role that registered the source, with columns of built-in types only.  Refreshing them runs their query
 -- as that owner (REFRESH MATERIALIZED VIEW always does), never as the caller; reading them then runs nobody
 -- else's code either (a materialized view has no rules, triggers or policies), even when the schema's owner
 -- dropped one and put an object of their own in its place.
@@ -1265,7 +1265,7 @@ RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     bad record;
 BEGIN
-    SELECT v.view_name, CASE
+    SELECT v.data_name, CASE
              WHEN c.oid IS NULL THEN 'It does not exist.'
              WHEN c.relkind <> 'm' THEN 'It is not a materialized view.'
              WHEN pg_get_userbyid(c.relowner) <> src.registered_by
@@ -1274,38 +1274,64 @@ BEGIN
            END AS detail
       INTO bad
       FROM customer_segment.source_views(src) v
-      LEFT JOIN pg_class c ON c.oid = to_regclass(v.view_name)
+      LEFT JOIN pg_class c ON c.oid = to_regclass(v.data_name)
       LEFT JOIN LATERAL (SELECT x.attname, x.atttypid FROM pg_attribute x
                           WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384::oid
                           LIMIT 1) a ON true
      WHERE c.oid IS NULL OR c.relkind <> 'm' OR pg_get_userbyid(c.relowner) <> src.registered_by OR a.attname IS NOT NULL
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'helper view % of source "%" is not the one register_source created', bad.view_name, src.name
+        RAISE EXCEPTION 'helper view % of source "%" is not the one register_source created', bad.data_name, src.name
             USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = bad.detail,
                   HINT = format('Unregister the source and register it again: SELECT customer_segment.unregister_source(%L);', src.name);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.check_source_views(customer_segment.sources) IS
-    'Raises 55000 unless every helper view of the source is a materialized view owned by the source''s owner with built-in column types';
+    'Raises 55000 unless the materialized view behind every helper view of the source is owned by the source''s owner with built-in column types';
 
--- Creates the helper materialized views of a source (empty) with their unique indexes and comments.
+-- Creates the helper views of a source: each materialized view (empty) with its unique index, the plain view
+-- over it, and the comments of both and of every column.
 CREATE FUNCTION customer_segment.create_source_views(src customer_segment.sources)
 RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     v record;
 BEGIN
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
-        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.view_name, v.definition);
-        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.view_name, v.unique_key);
-        EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', v.view_name, v.comment || ' (customer_segment source ' || src.name || ')');
+        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.data_name, v.definition);
+        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.data_name, v.unique_key);
+        EXECUTE format('CREATE VIEW %s AS SELECT * FROM %s', v.view_name, v.data_name);
+        PERFORM customer_segment.comment_source_view(src, v.view_name, v.data_name, v.comment, v.helper);
         RETURN NEXT v.view_name;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.create_source_views(customer_segment.sources) IS
-    'Creates the helper materialized views of a source, empty, with their unique indexes and comments; returns their names';
+    'Creates the helper views of a source (plain views over empty materialized views with unique indexes) and their comments; returns the views'' names';
+
+-- The comments of a helper view, of the materialized view behind it and of every column of both.
+CREATE FUNCTION customer_segment.comment_source_view(src customer_segment.sources, view_name text, data_name text,
+    comment text, helper text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    c record;
+BEGIN
+    EXECUTE format('COMMENT ON VIEW %s IS %L', view_name, comment || ' (customer_segment source ' || src.name || ')');
+    EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', data_name,
+                   format('Data of %s, filled by customer_segment.refresh(%L); read the view', view_name, src.name));
+    FOR c IN SELECT a.attname, h.description FROM pg_attribute a
+               LEFT JOIN customer_segment.helper_columns() h ON h.helper = comment_source_view.helper AND h.column_name = a.attname
+              WHERE a.attrelid = to_regclass(data_name) AND a.attnum > 0 AND NOT a.attisdropped LOOP
+        IF c.description IS NULL THEN
+            RAISE EXCEPTION 'column % of helper % has no description', c.attname, helper USING ERRCODE = 'internal_error';
+        END IF;
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', view_name, c.attname, c.description);
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', data_name, c.attname, c.description);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.comment_source_view(customer_segment.sources, text, text, text, text) IS
+    'Comments a helper view, the materialized view behind it and every column of both (helper_columns)';
 
 CREATE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
     time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
@@ -1340,7 +1366,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer, text, text) IS
-    'Registers an orders table with its business time zone (default: the session''s) and creates its helper materialized views (empty until the first refresh); returns their names';
+    'Registers an orders table with its business time zone (default: the session''s) and creates its helper views (empty until the first refresh); returns their names';
 
 -- The business time zone of a source; the next refresh uses it.
 CREATE FUNCTION customer_segment.set_source_time_zone(source text, time_zone text)
@@ -1365,9 +1391,14 @@ DECLARE
     dependents text;
 BEGIN
     src := customer_segment.get_source(name);
-    FOR v IN SELECT * FROM customer_segment.source_views(src) ORDER BY 1 DESC LOOP
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         BEGIN
-            EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', v.view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+            -- the plain view goes when it is the one over this source's data (not an object of the user's)
+            IF EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                        WHERE r.ev_class = to_regclass(v.view_name) AND d.refobjid = to_regclass(v.data_name)) THEN
+                EXECUTE format('DROP VIEW %s %s', v.view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+            END IF;
+            EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', v.data_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
         EXCEPTION WHEN dependent_objects_still_exist THEN
             -- the user's own objects are never dropped silently; PostgreSQL's detail names them
             GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;
@@ -1384,9 +1415,81 @@ $$;
 COMMENT ON FUNCTION customer_segment.unregister_source(text, boolean) IS
     'Drops the helper views and the history of a source and forgets it (the orders table is untouched); refuses (2BP01) when other objects depend on the views, unless cascade';
 
--- What the helper views of a source compute.  Each helper view is a materialized view whose query is one
--- call, SELECT * FROM customer_segment.source_<helper>(name): the computation lives in the extension, so
--- a release changes these functions, not objects in users' schemas.
+-- What every column of the helper views means, with its unit and range: the comments BI tools show as
+-- descriptions (Metabase, DBeaver, Superset through SQLAlchemy, JDBC's REMARKS).  create_source_views puts
+-- them on the plain views and on the materialized views behind them; a test keeps this list equal to the
+-- result columns of the source_<helper> functions.
+CREATE FUNCTION customer_segment.helper_columns()
+RETURNS TABLE (helper text, column_name name, description text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT v.helper, v.column_name::name, v.description FROM (VALUES
+    ('customers', 'customer_id', 'Customer, as text'),
+    ('customers', 'first_purchase', 'Day of the first purchase on or before as_of (business time zone); NULL with refunds only'),
+    ('customers', 'last_purchase', 'Day of the last purchase on or before as_of; NULL with refunds only'),
+    ('customers', 'orders', 'Purchase rows (amount >= 0) up to as_of; 0 with refunds only'),
+    ('customers', 'purchase_days', 'Distinct days with a purchase'),
+    ('customers', 'refunds_count', 'Refund rows (amount < 0)'),
+    ('customers', 'recency_days', 'Days from the last purchase to as_of (0 = bought on as_of)'),
+    ('customers', 'tenure_days', 'Days from the first purchase to as_of'),
+    ('customers', 'revenue', 'Sum of purchase amounts, in the currency of the orders'),
+    ('customers', 'refunds', 'Refunded total as a positive amount, in the currency of the orders'),
+    ('customers', 'monetary_total', 'Net spend: revenue - refunds, in the currency of the orders (negative with refunds only)'),
+    ('customers', 'monetary_avg', 'Net spend per purchase row: monetary_total / orders'),
+    ('customers', 'frequency', 'Repeat purchase days: distinct purchase days - 1 (lifetimes'' frequency)'),
+    ('customers', 'recency', 'Days from the first to the last purchase day (lifetimes'' recency, unit: day)'),
+    ('customers', 't', 'Days from the first purchase day to as_of (lifetimes'' T, unit: day)'),
+    ('customers', 'monetary_value', 'Mean spend per repeat purchase day, the first day excluded; 0 when frequency = 0 (lifetimes'' monetary_value)'),
+    ('customers', 'r_score', 'Recency score 1..bins of the source (higher = more recent); NULL with refunds only'),
+    ('customers', 'f_score', 'Frequency score 1..bins, on orders (higher = more orders); NULL with refunds only'),
+    ('customers', 'm_score', 'Monetary score 1..bins, on monetary_total (higher = more spend); NULL with refunds only'),
+    ('customers', 'rfm_cell', 'R, F and M scores as one code, e.g. 545'),
+    ('customers', 'fm_score', 'Mean of f_score and m_score, 1..bins'),
+    ('customers', 'rfm_score', 'Mean of the three scores, 1..bins'),
+    ('customers', 'segment', 'Named RFM segment of the source''s rule set (e.g. Champions, At Risk)'),
+    ('customers', 'action', 'Recommended marketing action of the segment'),
+    ('customers', 'lifecycle_stage', 'prospect, new, active, at risk, lapsed or reactivated as of as_of (see lifecycle_stage)'),
+    ('customers', 'quadrant', 'High/Low value (net spend) x High/Low engagement (orders), cut at the medians of buying customers'),
+    ('customers', 'tier', 'Tier of the source''s tier ladder by net spend; NULL without a ladder'),
+    ('customers', 'p_alive', 'BG/NBD probability that the customer is still active, 0..1; NULL when no model could be fitted'),
+    ('customers', 'expected_purchases_90d', 'BG/NBD expected repeat purchase days in the next 90 days, >= 0'),
+    ('customers', 'expected_spend', 'Gamma-Gamma expected spend per future purchase, in the currency of the orders; NULL when the model has q <= 1'),
+    ('customers', 'clv_12m', 'Expected net spend of the next 12 months, discounted at 1% a month, in the currency of the orders'),
+    ('customers', 'as_of', 'Last day of the observation window of this refresh (the source''s as_of, or the day of the refresh in its time zone)'),
+    ('segments', 'segment', 'Named RFM segment; (not scored) for customers with refunds only'),
+    ('segments', 'customers', 'Customers in the segment'),
+    ('segments', 'share', 'Share of all customers, 0..1'),
+    ('segments', 'revenue', 'Net spend of the segment''s customers, in the currency of the orders'),
+    ('segments', 'avg_revenue', 'Mean net spend per customer of the segment'),
+    ('segments', 'avg_recency_days', 'Mean days since the last purchase'),
+    ('segments', 'avg_orders', 'Mean purchase rows per customer'),
+    ('rf_grid', 'r_score', 'Recency score 1..bins (0 = not scored: refunds only)'),
+    ('rf_grid', 'f_score', 'Frequency score 1..bins (0 = not scored)'),
+    ('rf_grid', 'customers', 'Customers in the R x F cell'),
+    ('rf_grid', 'revenue', 'Net spend of the cell''s customers, in the currency of the orders'),
+    ('lifecycle', 'lifecycle_stage', 'prospect, new, active, at risk, lapsed or reactivated'),
+    ('lifecycle', 'customers', 'Customers in the stage'),
+    ('lifecycle', 'revenue', 'Net spend of the stage''s customers, in the currency of the orders'),
+    ('tiers', 'tier', 'Tier of the source''s ladder; (none) without a ladder or below its lowest bound'),
+    ('tiers', 'customers', 'Customers in the tier'),
+    ('tiers', 'revenue', 'Net spend of the tier''s customers, in the currency of the orders'),
+    ('cohorts', 'cohort', 'First day of the month of the customers'' first purchase (acquisition cohort)'),
+    ('cohorts', 'period_offset', 'Months since the cohort month, 0 = the cohort month itself'),
+    ('cohorts', 'cohort_size', 'Customers acquired in the cohort month'),
+    ('cohorts', 'observed', 'Customers of the cohort observed this many months after it (the month is on or before as_of)'),
+    ('cohorts', 'active', 'Customers of the cohort who bought in this month'),
+    ('cohorts', 'active_share', 'active / cohort_size, 0..1'),
+    ('cohorts', 'at_risk', 'Customers active in this month and observed in the next'),
+    ('cohorts', 'retained', 'Customers active in this month and in the next'),
+    ('cohorts', 'retention', 'retained / at_risk, 0..1, month-over-month retention; NULL in the last observed month')
+    ) v(helper, column_name, description)
+$$;
+COMMENT ON FUNCTION customer_segment.helper_columns() IS
+    'Description, unit and range of every column of the helper views (the column comments BI tools show)';
+-- What the helper views of a source compute.  Each helper is a plain view, <name>_<helper>, that BI tools
+-- find through information_schema and JDBC like any view, over a materialized view <name>_<helper>_data
+-- whose query is one call, SELECT * FROM customer_segment.source_<helper>(name): the computation lives in
+-- the extension, so a release changes these functions, not objects in users' schemas.  refresh fills the
+-- materialized views; the extension itself reads only them.
 
 -- Per customer: the RFM analysis, lifecycle stage, quadrant, tier and BTYD predictions, as of the source's day.
 CREATE FUNCTION customer_segment.source_customers(source text)
@@ -1441,13 +1544,13 @@ COMMENT ON FUNCTION customer_segment.source_customers(text) IS
     'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone, '
     'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
 
--- The summaries below read the source's customers view, so they show what its last refresh computed.
+-- The summaries below read the source's customers data, so they show what its last refresh computed.
 CREATE FUNCTION customer_segment.source_customers_view(src customer_segment.sources)
 RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT format('%I.%I', src.target_schema, src.name || '_customers')
+    SELECT format('%I.%I', src.target_schema, src.name || '_customers_data')
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers_view(customer_segment.sources) IS
-    'Qualified name of the customers helper view of a source';
+    'Qualified name of the materialized view behind the customers helper view of a source';
 
 CREATE FUNCTION customer_segment.source_segments(source text)
 RETURNS TABLE (segment text, customers bigint, share numeric, revenue numeric, avg_revenue numeric,
@@ -1508,12 +1611,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''s cohorts helper view: monthly cohort retention in the source''s time zone';
 
--- The helper views of a source, in refresh order, with their unique keys.
+-- The helper views of a source, in refresh order: the plain view, the materialized view behind it, its query,
+-- unique key and comment.
 CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
-RETURNS TABLE (view_name text, definition text, unique_key text, comment text)
+RETURNS TABLE (view_name text, data_name text, definition text, unique_key text, comment text, helper text)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT format('%I.%I', src.target_schema, src.name || v.suffix),
-           format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment
+    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), format('%I.%I', src.target_schema, src.name || v.suffix || '_data'),
+           format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment, substr(v.suffix, 2)
       FROM (VALUES
         (1, '_customers', 'customer_id',
          'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
@@ -1527,7 +1631,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
       ) v(ord, suffix, unique_key, comment)
      ORDER BY v.ord
 $$;
-COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS 'Helper views of a source: name, query, unique key, comment';
+COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS
+    'Helper views of a source: the plain view, the materialized view behind it, its query, unique key, comment and helper name';
 -- Refresh: recompute a source's helper views, one refresh at a time, logged; refresh_job for schedulers.
 
 -- Recomputes the helper views of a source, in the caller's subtransaction.
@@ -1540,10 +1645,10 @@ BEGIN
     PERFORM customer_segment.check_source_views(src);
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
-        IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.view_name::regclass) THEN
-            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.view_name);
+        IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.data_name::regclass) THEN
+            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.data_name);
         ELSE
-            EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
+            EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.data_name);
         END IF;
     END LOOP;
     EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO n;
@@ -1803,26 +1908,26 @@ BEGIN
     RETURN NEXT format('Customer segments of %s as of %s', source, line);
     RETURN NEXT '';
     RETURN NEXT format('%-20s %9s %7s %14s  %s', 'segment', 'customers', 'share', 'revenue', '');
-    EXECUTE format('SELECT max(customers) FROM %I.%I', src.target_schema, src.name || '_segments') INTO max_n;
-    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY revenue DESC NULLS LAST', src.target_schema, src.name || '_segments') LOOP
+    EXECUTE format('SELECT max(customers) FROM %I.%I', src.target_schema, src.name || '_segments_data') INTO max_n;
+    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY revenue DESC NULLS LAST', src.target_schema, src.name || '_segments_data') LOOP
         RETURN NEXT format('%-20s %9s %6s%% %14s  %s', r.segment, r.customers, to_char(100 * r.share, 'FM990.0'),
                            to_char(r.revenue, 'FM999,999,999,990'), repeat('■', greatest(1, (40.0 * r.customers / max_n)::int)));
     END LOOP;
     RETURN NEXT '';
     RETURN NEXT 'Recency x frequency: customers per cell (shade = share of the busiest cell)';
     RETURN NEXT format('%6s %s', 'R \ F', (SELECT string_agg(format('%8s', f), '') FROM generate_series(1, src.bins) f));
-    EXECUTE format('SELECT max(customers) FROM %I.%I WHERE r_score > 0', src.target_schema, src.name || '_rf_grid') INTO max_n;
+    EXECUTE format('SELECT max(customers) FROM %I.%I WHERE r_score > 0', src.target_schema, src.name || '_rf_grid_data') INTO max_n;
     FOR r IN EXECUTE format($q$
         SELECT g.r, string_agg(format('%%s%%7s', ($1)[1 + least(4, ceil(4.0 * coalesce(x.customers, 0) / $2)::int)],
                                       coalesce(x.customers, 0)), '' ORDER BY g2.f) AS cells
           FROM generate_series(%1$s, 1, -1) g(r) CROSS JOIN LATERAL generate_series(1, %1$s) g2(f)
           LEFT JOIN %2$I.%3$I x ON x.r_score = g.r AND x.f_score = g2.f
-         GROUP BY g.r ORDER BY g.r DESC$q$, src.bins, src.target_schema, src.name || '_rf_grid') USING shades, max_n LOOP
+         GROUP BY g.r ORDER BY g.r DESC$q$, src.bins, src.target_schema, src.name || '_rf_grid_data') USING shades, max_n LOOP
         RETURN NEXT format('%6s %s', r.r, r.cells);
     END LOOP;
     RETURN NEXT '';
     RETURN NEXT 'Lifecycle stages';
-    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY customers DESC', src.target_schema, src.name || '_lifecycle') LOOP
+    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY customers DESC', src.target_schema, src.name || '_lifecycle_data') LOOP
         RETURN NEXT format('%-14s %9s', r.lifecycle_stage, r.customers);
     END LOOP;
     IF src.tier_ladder IS NOT NULL THEN
@@ -1830,7 +1935,7 @@ BEGIN
         RETURN NEXT format('Tiers (%s)', src.tier_ladder);
         FOR r IN EXECUTE format('SELECT t.tier, t.customers FROM %I.%I t LEFT JOIN customer_segment.tier_ladders l
                                   ON l.ladder = %L AND l.tier = t.tier ORDER BY l.rank DESC NULLS LAST',
-                                 src.target_schema, src.name || '_tiers', src.tier_ladder) LOOP
+                                 src.target_schema, src.name || '_tiers_data', src.tier_ladder) LOOP
             RETURN NEXT format('%-14s %9s', r.tier, r.customers);
         END LOOP;
     END IF;

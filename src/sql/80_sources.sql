@@ -79,8 +79,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.source_as_of(text) IS 'as_of of a source, or today in the source''s time zone when it has none';
 
--- The helper views of a source must still be the materialized views register_source made: owned by the
--- role that registered the source, with columns of built-in types only.  Refreshing them runs their query
+-- The materialized views behind a source's helper views must still be the ones register_source made: owned
+-- by the role that registered the source, with columns of built-in types only.  Refreshing them runs their query
 -- as that owner (REFRESH MATERIALIZED VIEW always does), never as the caller; reading them then runs nobody
 -- else's code either (a materialized view has no rules, triggers or policies), even when the schema's owner
 -- dropped one and put an object of their own in its place.
@@ -89,7 +89,7 @@ RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     bad record;
 BEGIN
-    SELECT v.view_name, CASE
+    SELECT v.data_name, CASE
              WHEN c.oid IS NULL THEN 'It does not exist.'
              WHEN c.relkind <> 'm' THEN 'It is not a materialized view.'
              WHEN pg_get_userbyid(c.relowner) <> src.registered_by
@@ -98,38 +98,64 @@ BEGIN
            END AS detail
       INTO bad
       FROM customer_segment.source_views(src) v
-      LEFT JOIN pg_class c ON c.oid = to_regclass(v.view_name)
+      LEFT JOIN pg_class c ON c.oid = to_regclass(v.data_name)
       LEFT JOIN LATERAL (SELECT x.attname, x.atttypid FROM pg_attribute x
                           WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384::oid
                           LIMIT 1) a ON true
      WHERE c.oid IS NULL OR c.relkind <> 'm' OR pg_get_userbyid(c.relowner) <> src.registered_by OR a.attname IS NOT NULL
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'helper view % of source "%" is not the one register_source created', bad.view_name, src.name
+        RAISE EXCEPTION 'helper view % of source "%" is not the one register_source created', bad.data_name, src.name
             USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = bad.detail,
                   HINT = format('Unregister the source and register it again: SELECT customer_segment.unregister_source(%L);', src.name);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.check_source_views(customer_segment.sources) IS
-    'Raises 55000 unless every helper view of the source is a materialized view owned by the source''s owner with built-in column types';
+    'Raises 55000 unless the materialized view behind every helper view of the source is owned by the source''s owner with built-in column types';
 
--- Creates the helper materialized views of a source (empty) with their unique indexes and comments.
+-- Creates the helper views of a source: each materialized view (empty) with its unique index, the plain view
+-- over it, and the comments of both and of every column.
 CREATE FUNCTION customer_segment.create_source_views(src customer_segment.sources)
 RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     v record;
 BEGIN
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
-        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.view_name, v.definition);
-        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.view_name, v.unique_key);
-        EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', v.view_name, v.comment || ' (customer_segment source ' || src.name || ')');
+        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.data_name, v.definition);
+        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.data_name, v.unique_key);
+        EXECUTE format('CREATE VIEW %s AS SELECT * FROM %s', v.view_name, v.data_name);
+        PERFORM customer_segment.comment_source_view(src, v.view_name, v.data_name, v.comment, v.helper);
         RETURN NEXT v.view_name;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.create_source_views(customer_segment.sources) IS
-    'Creates the helper materialized views of a source, empty, with their unique indexes and comments; returns their names';
+    'Creates the helper views of a source (plain views over empty materialized views with unique indexes) and their comments; returns the views'' names';
+
+-- The comments of a helper view, of the materialized view behind it and of every column of both.
+CREATE FUNCTION customer_segment.comment_source_view(src customer_segment.sources, view_name text, data_name text,
+    comment text, helper text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    c record;
+BEGIN
+    EXECUTE format('COMMENT ON VIEW %s IS %L', view_name, comment || ' (customer_segment source ' || src.name || ')');
+    EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', data_name,
+                   format('Data of %s, filled by customer_segment.refresh(%L); read the view', view_name, src.name));
+    FOR c IN SELECT a.attname, h.description FROM pg_attribute a
+               LEFT JOIN customer_segment.helper_columns() h ON h.helper = comment_source_view.helper AND h.column_name = a.attname
+              WHERE a.attrelid = to_regclass(data_name) AND a.attnum > 0 AND NOT a.attisdropped LOOP
+        IF c.description IS NULL THEN
+            RAISE EXCEPTION 'column % of helper % has no description', c.attname, helper USING ERRCODE = 'internal_error';
+        END IF;
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', view_name, c.attname, c.description);
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', data_name, c.attname, c.description);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.comment_source_view(customer_segment.sources, text, text, text, text) IS
+    'Comments a helper view, the materialized view behind it and every column of both (helper_columns)';
 
 CREATE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
     time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
@@ -164,7 +190,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer, text, text) IS
-    'Registers an orders table with its business time zone (default: the session''s) and creates its helper materialized views (empty until the first refresh); returns their names';
+    'Registers an orders table with its business time zone (default: the session''s) and creates its helper views (empty until the first refresh); returns their names';
 
 -- The business time zone of a source; the next refresh uses it.
 CREATE FUNCTION customer_segment.set_source_time_zone(source text, time_zone text)
@@ -189,9 +215,14 @@ DECLARE
     dependents text;
 BEGIN
     src := customer_segment.get_source(name);
-    FOR v IN SELECT * FROM customer_segment.source_views(src) ORDER BY 1 DESC LOOP
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         BEGIN
-            EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', v.view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+            -- the plain view goes when it is the one over this source's data (not an object of the user's)
+            IF EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                        WHERE r.ev_class = to_regclass(v.view_name) AND d.refobjid = to_regclass(v.data_name)) THEN
+                EXECUTE format('DROP VIEW %s %s', v.view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+            END IF;
+            EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', v.data_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
         EXCEPTION WHEN dependent_objects_still_exist THEN
             -- the user's own objects are never dropped silently; PostgreSQL's detail names them
             GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;

@@ -1,6 +1,8 @@
--- What the helper views of a source compute.  Each helper view is a materialized view whose query is one
--- call, SELECT * FROM customer_segment.source_<helper>(name): the computation lives in the extension, so
--- a release changes these functions, not objects in users' schemas.
+-- What the helper views of a source compute.  Each helper is a plain view, <name>_<helper>, that BI tools
+-- find through information_schema and JDBC like any view, over a materialized view <name>_<helper>_data
+-- whose query is one call, SELECT * FROM customer_segment.source_<helper>(name): the computation lives in
+-- the extension, so a release changes these functions, not objects in users' schemas.  refresh fills the
+-- materialized views; the extension itself reads only them.
 
 -- Per customer: the RFM analysis, lifecycle stage, quadrant, tier and BTYD predictions, as of the source's day.
 CREATE FUNCTION customer_segment.source_customers(source text)
@@ -55,13 +57,13 @@ COMMENT ON FUNCTION customer_segment.source_customers(text) IS
     'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone, '
     'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
 
--- The summaries below read the source's customers view, so they show what its last refresh computed.
+-- The summaries below read the source's customers data, so they show what its last refresh computed.
 CREATE FUNCTION customer_segment.source_customers_view(src customer_segment.sources)
 RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT format('%I.%I', src.target_schema, src.name || '_customers')
+    SELECT format('%I.%I', src.target_schema, src.name || '_customers_data')
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers_view(customer_segment.sources) IS
-    'Qualified name of the customers helper view of a source';
+    'Qualified name of the materialized view behind the customers helper view of a source';
 
 CREATE FUNCTION customer_segment.source_segments(source text)
 RETURNS TABLE (segment text, customers bigint, share numeric, revenue numeric, avg_revenue numeric,
@@ -122,12 +124,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''s cohorts helper view: monthly cohort retention in the source''s time zone';
 
--- The helper views of a source, in refresh order, with their unique keys.
+-- The helper views of a source, in refresh order: the plain view, the materialized view behind it, its query,
+-- unique key and comment.
 CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
-RETURNS TABLE (view_name text, definition text, unique_key text, comment text)
+RETURNS TABLE (view_name text, data_name text, definition text, unique_key text, comment text, helper text)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT format('%I.%I', src.target_schema, src.name || v.suffix),
-           format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment
+    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), format('%I.%I', src.target_schema, src.name || v.suffix || '_data'),
+           format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment, substr(v.suffix, 2)
       FROM (VALUES
         (1, '_customers', 'customer_id',
          'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
@@ -141,4 +144,5 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
       ) v(ord, suffix, unique_key, comment)
      ORDER BY v.ord
 $$;
-COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS 'Helper views of a source: name, query, unique key, comment';
+COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS
+    'Helper views of a source: the plain view, the materialized view behind it, its query, unique key, comment and helper name';

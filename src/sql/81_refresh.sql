@@ -10,10 +10,10 @@ BEGIN
     PERFORM customer_segment.check_source_views(src);
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
-        IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.view_name::regclass) THEN
-            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.view_name);
+        IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.data_name::regclass) THEN
+            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.data_name);
         ELSE
-            EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.view_name);
+            EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.data_name);
         END IF;
     END LOOP;
     EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO n;

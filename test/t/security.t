@@ -76,15 +76,15 @@ my $st = (psql_rows($db, q{SET client_min_messages = warning; SELECT customer_se
 is_deeply($st, ['refreshed', 40, '(0)'], 'a superuser refreshes a source on that table');
 ok(!is_superuser(), "... and ran none of cs_alice's code");
 
-# The schema's owner swaps a helper view for her own: refresh and report refuse to read it.
+# The schema's owner swaps the data of a helper view for a view of her own: refresh and report refuse to read it.
 psql($db, q{SET ROLE cs_alice;
     SET client_min_messages = warning;
-    DROP MATERIALIZED VIEW a.ext_customers CASCADE;
-    CREATE VIEW a.ext_customers AS SELECT '(1)'::text AS customer_id, a.to_text(ROW(1)) AS as_of;});
+    DROP MATERIALIZED VIEW a.ext_customers_data CASCADE;
+    CREATE VIEW a.ext_customers_data AS SELECT '(1)'::text AS customer_id, a.to_text(ROW(1)) AS as_of;});
 $st = (psql_rows($db, q{SET client_min_messages = error; SELECT customer_segment.refresh('ext');}))[-1];
 is($st->[0], 'failed', 'refresh fails when a helper view is no longer the one register_source made');
 my ($log) = psql_rows($db, q{SELECT error FROM customer_segment.refresh_log WHERE source = 'ext' ORDER BY id DESC LIMIT 1;});
-like($log->[0], qr/^55000: helper view a\.ext_customers of source "ext" is not the one register_source created/, '... and logs why');
+like($log->[0], qr/^55000: helper view a\.ext_customers_data of source "ext" is not the one register_source created/, '... and logs why');
 like(psql_fails($db, q{SELECT * FROM customer_segment.report('ext')}) // '', qr/not a materialized view/, 'report refuses it too');
 ok(!is_superuser(), "... and neither ran cs_alice's code");
 

@@ -25,8 +25,8 @@ my %released = (
     'customer_segment--1.2.sql'      => '15eda6e5540bb5b96f777d91f6261032',
     'customer_segment--1.2--1.3.sql' => 'cf8c7ed59f6f6613d3db4b32bb41638e',
     'customer_segment--1.3.sql'      => '01ee8664c2947fb36279ffa9c67fd690',
-    'customer_segment--1.3--1.4.sql' => 'e855ce5aced3fdcdacc88a792e0f602c',
-    'customer_segment--1.4.sql'      => '2b3c20bc368d99702943b67d66c8e0ef',
+    'customer_segment--1.3--1.4.sql' => 'f639fbd41ed961b4337a735359ab5352',
+    'customer_segment--1.4.sql'      => 'a0ed211f4c94a3c4b23ebbdba70cb1be',
 );
 my @shipped = map { s{.*/}{}r } glob("$root/src/release/*.sql");
 is_deeply([sort @shipped], [sort keys %released], 'src/release holds exactly the released scripts');
@@ -113,6 +113,16 @@ my ($hv) = psql_rows($db, q{SELECT count(*) FILTER (WHERE pg_get_viewdef(c.oid) 
            count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e'))
       FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace AND c.relkind = 'm';});
 is_deeply($hv, [6, 6, 6, 0], 'the six helper views call source_<helper>(name), keep their owner and the BI grant, and belong to the user');
+# 1.4: each helper's name is now a plain view over <name>_<helper>_data, owned by the user, granted to the BI
+# role, and every column has a comment.
+my ($pv) = psql_rows($db, q{SELECT count(*), count(*) FILTER (WHERE pg_get_viewdef(c.oid) LIKE '%FROM shop.' || c.relname || '\_data%'),
+           count(*) FILTER (WHERE has_table_privilege('cs_upgrade_bi', c.oid, 'SELECT')),
+           count(*) FILTER (WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)),
+           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')),
+           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                                             AND coalesce(col_description(c.oid, a.attnum), '') = ''))
+      FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace AND c.relkind = 'v' AND c.relname LIKE 'web\_%';});
+is_deeply($pv, [6, 6, 6, 6, 0, 0], 'the update put a plain view over each, owned by the user, granted to the BI role, every column commented');
 my ($tz) = psql_rows($db, q{SELECT time_zone = current_setting('TimeZone') FROM customer_segment.sources WHERE name = 'web';});
 is($tz->[0], 't', 'a source registered before 1.3 got the TimeZone of the session that updated');
 

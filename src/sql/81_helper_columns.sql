@@ -1,0 +1,70 @@
+-- What every column of the helper views means, with its unit and range: the comments BI tools show as
+-- descriptions (Metabase, DBeaver, Superset through SQLAlchemy, JDBC's REMARKS).  create_source_views puts
+-- them on the plain views and on the materialized views behind them; a test keeps this list equal to the
+-- result columns of the source_<helper> functions.
+CREATE FUNCTION customer_segment.helper_columns()
+RETURNS TABLE (helper text, column_name name, description text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT v.helper, v.column_name::name, v.description FROM (VALUES
+    ('customers', 'customer_id', 'Customer, as text'),
+    ('customers', 'first_purchase', 'Day of the first purchase on or before as_of (business time zone); NULL with refunds only'),
+    ('customers', 'last_purchase', 'Day of the last purchase on or before as_of; NULL with refunds only'),
+    ('customers', 'orders', 'Purchase rows (amount >= 0) up to as_of; 0 with refunds only'),
+    ('customers', 'purchase_days', 'Distinct days with a purchase'),
+    ('customers', 'refunds_count', 'Refund rows (amount < 0)'),
+    ('customers', 'recency_days', 'Days from the last purchase to as_of (0 = bought on as_of)'),
+    ('customers', 'tenure_days', 'Days from the first purchase to as_of'),
+    ('customers', 'revenue', 'Sum of purchase amounts, in the currency of the orders'),
+    ('customers', 'refunds', 'Refunded total as a positive amount, in the currency of the orders'),
+    ('customers', 'monetary_total', 'Net spend: revenue - refunds, in the currency of the orders (negative with refunds only)'),
+    ('customers', 'monetary_avg', 'Net spend per purchase row: monetary_total / orders'),
+    ('customers', 'frequency', 'Repeat purchase days: distinct purchase days - 1 (lifetimes'' frequency)'),
+    ('customers', 'recency', 'Days from the first to the last purchase day (lifetimes'' recency, unit: day)'),
+    ('customers', 't', 'Days from the first purchase day to as_of (lifetimes'' T, unit: day)'),
+    ('customers', 'monetary_value', 'Mean spend per repeat purchase day, the first day excluded; 0 when frequency = 0 (lifetimes'' monetary_value)'),
+    ('customers', 'r_score', 'Recency score 1..bins of the source (higher = more recent); NULL with refunds only'),
+    ('customers', 'f_score', 'Frequency score 1..bins, on orders (higher = more orders); NULL with refunds only'),
+    ('customers', 'm_score', 'Monetary score 1..bins, on monetary_total (higher = more spend); NULL with refunds only'),
+    ('customers', 'rfm_cell', 'R, F and M scores as one code, e.g. 545'),
+    ('customers', 'fm_score', 'Mean of f_score and m_score, 1..bins'),
+    ('customers', 'rfm_score', 'Mean of the three scores, 1..bins'),
+    ('customers', 'segment', 'Named RFM segment of the source''s rule set (e.g. Champions, At Risk)'),
+    ('customers', 'action', 'Recommended marketing action of the segment'),
+    ('customers', 'lifecycle_stage', 'prospect, new, active, at risk, lapsed or reactivated as of as_of (see lifecycle_stage)'),
+    ('customers', 'quadrant', 'High/Low value (net spend) x High/Low engagement (orders), cut at the medians of buying customers'),
+    ('customers', 'tier', 'Tier of the source''s tier ladder by net spend; NULL without a ladder'),
+    ('customers', 'p_alive', 'BG/NBD probability that the customer is still active, 0..1; NULL when no model could be fitted'),
+    ('customers', 'expected_purchases_90d', 'BG/NBD expected repeat purchase days in the next 90 days, >= 0'),
+    ('customers', 'expected_spend', 'Gamma-Gamma expected spend per future purchase, in the currency of the orders; NULL when the model has q <= 1'),
+    ('customers', 'clv_12m', 'Expected net spend of the next 12 months, discounted at 1% a month, in the currency of the orders'),
+    ('customers', 'as_of', 'Last day of the observation window of this refresh (the source''s as_of, or the day of the refresh in its time zone)'),
+    ('segments', 'segment', 'Named RFM segment; (not scored) for customers with refunds only'),
+    ('segments', 'customers', 'Customers in the segment'),
+    ('segments', 'share', 'Share of all customers, 0..1'),
+    ('segments', 'revenue', 'Net spend of the segment''s customers, in the currency of the orders'),
+    ('segments', 'avg_revenue', 'Mean net spend per customer of the segment'),
+    ('segments', 'avg_recency_days', 'Mean days since the last purchase'),
+    ('segments', 'avg_orders', 'Mean purchase rows per customer'),
+    ('rf_grid', 'r_score', 'Recency score 1..bins (0 = not scored: refunds only)'),
+    ('rf_grid', 'f_score', 'Frequency score 1..bins (0 = not scored)'),
+    ('rf_grid', 'customers', 'Customers in the R x F cell'),
+    ('rf_grid', 'revenue', 'Net spend of the cell''s customers, in the currency of the orders'),
+    ('lifecycle', 'lifecycle_stage', 'prospect, new, active, at risk, lapsed or reactivated'),
+    ('lifecycle', 'customers', 'Customers in the stage'),
+    ('lifecycle', 'revenue', 'Net spend of the stage''s customers, in the currency of the orders'),
+    ('tiers', 'tier', 'Tier of the source''s ladder; (none) without a ladder or below its lowest bound'),
+    ('tiers', 'customers', 'Customers in the tier'),
+    ('tiers', 'revenue', 'Net spend of the tier''s customers, in the currency of the orders'),
+    ('cohorts', 'cohort', 'First day of the month of the customers'' first purchase (acquisition cohort)'),
+    ('cohorts', 'period_offset', 'Months since the cohort month, 0 = the cohort month itself'),
+    ('cohorts', 'cohort_size', 'Customers acquired in the cohort month'),
+    ('cohorts', 'observed', 'Customers of the cohort observed this many months after it (the month is on or before as_of)'),
+    ('cohorts', 'active', 'Customers of the cohort who bought in this month'),
+    ('cohorts', 'active_share', 'active / cohort_size, 0..1'),
+    ('cohorts', 'at_risk', 'Customers active in this month and observed in the next'),
+    ('cohorts', 'retained', 'Customers active in this month and in the next'),
+    ('cohorts', 'retention', 'retained / at_risk, 0..1, month-over-month retention; NULL in the last observed month')
+    ) v(helper, column_name, description)
+$$;
+COMMENT ON FUNCTION customer_segment.helper_columns() IS
+    'Description, unit and range of every column of the helper views (the column comments BI tools show)';
