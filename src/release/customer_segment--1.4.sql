@@ -1174,6 +1174,54 @@ $$;
 COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text) IS
     'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
+-- Behavioural clusters: k-means on feature vectors (doc/clusters.md).
+
+CREATE TYPE customer_segment.kmeans_model AS (
+    k integer, dims integer, centroids float8[], inertia float8, iterations integer, converged boolean,
+    sizes float8[], transform text, shift float8[], scale float8[], rows bigint, points bigint, seed bigint);
+COMMENT ON TYPE customer_segment.kmeans_model IS
+    'Fitted k-means model: centroids (k x dims) in the transformed space, where a feature vector x becomes '
+    '(f(x) - shift) / scale, f = log1p for the log1p transforms; inertia and sizes by weight; rows fitted and points kept';
+CREATE TYPE customer_segment.kmeans_k_score AS (k integer, inertia float8, silhouette float8, silhouette_points bigint);
+COMMENT ON TYPE customer_segment.kmeans_k_score IS
+    'One k of kmeans_scan: the best inertia of the restarts and the mean silhouette on silhouette_points points';
+
+CREATE FUNCTION customer_segment.kmeans_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.kmeans_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.kmeans_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.kmeans_fit_final(internal)
+RETURNS customer_segment.kmeans_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.kmeans_scan_final(internal)
+RETURNS customer_segment.kmeans_k_score[] AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'kmeans_combine',
+                                          'kmeans_serialize', 'kmeans_deserialize', 'IMMUTABLE', v.comment)
+  FROM (VALUES
+    ('kmeans_fit', ARRAY['features float8[], k integer', 'features float8[], k integer, seed bigint',
+                         'features float8[], k integer, seed bigint, transform text',
+                         'features float8[], k integer, seed bigint, transform text, weight float8'],
+     'kmeans_fit_trans', 'kmeans_fit_final',
+     'k-means of the feature vectors: k-means++ seeding from seed (default 0), best of 10 restarts, Lloyd to tol 1e-4; '
+     'transform none (default), zscore, minmax, log1p, log1p+zscore or log1p+minmax; optional weight; NULL rows skipped'),
+    ('kmeans_scan', ARRAY['features float8[], k_min integer, k_max integer', 'features float8[], k_min integer, k_max integer, seed bigint',
+                          'features float8[], k_min integer, k_max integer, seed bigint, transform text',
+                          'features float8[], k_min integer, k_max integer, seed bigint, transform text, weight float8'],
+     'kmeans_scan_trans', 'kmeans_scan_final',
+     'For every k from k_min to k_max: the inertia of kmeans_fit and the mean silhouette (exact up to 4,000 points, '
+     'else on a seeded sample of 4,000), to choose k by the elbow or the best silhouette')
+  ) v(agg, sigs, c_trans, final, comment);
+
+CREATE FUNCTION customer_segment.kmeans_assign(model customer_segment.kmeans_model, features float8[])
+RETURNS integer AS 'MODULE_PATHNAME', 'kmeans_assign_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.kmeans_assign(customer_segment.kmeans_model, float8[]) IS
+    'Cluster 1..k of a feature vector: the nearest centroid after the model''s transform (the lowest on ties)';
+CREATE FUNCTION customer_segment.kmeans_distance(model customer_segment.kmeans_model, features float8[])
+RETURNS float8 AS 'MODULE_PATHNAME', 'kmeans_distance_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.kmeans_distance(customer_segment.kmeans_model, float8[]) IS
+    'Euclidean distance, in the transformed space, from a feature vector to its nearest centroid';
 -- Registered sources: the registry, the refresh log table, the helper views a source gets, register and unregister.
 
 CREATE TABLE customer_segment.sources (

@@ -19,6 +19,13 @@ my $dt = time() - $t0;
 like($err // '', qr/canceling statement due to statement timeout/, 'statement_timeout cancels a long Pareto/NBD fit');
 cmp_ok($dt, '<', 2.5, sprintf('... within %.2f s of a 1 s timeout (psql start-up included)', $dt));
 
+# k-means too: a scan over k = 2..40 of 200,000 points takes far longer than the timeout.
+$t0 = time();
+$err = psql_fails($db, q{SET statement_timeout = '1s'; SELECT customer_segment.kmeans_scan(ARRAY[g % 997, g % 101, g % 13]::float8[], 2, 40) FROM generate_series(1, 200000) g;});
+$dt = time() - $t0;
+like($err // '', qr/canceling statement due to statement timeout/, 'statement_timeout cancels a long k-means scan');
+cmp_ok($dt, '<', 2.5, sprintf('... within %.2f s of a 1 s timeout', $dt));
+
 for my $case (['Pareto/NBD, 30 ordinary rows (over 20 minutes before)',
                q{SELECT customer_segment.pareto_nbd_fit(x, tx, t) FROM (SELECT (g%5)::float8, CASE WHEN g%5=0 THEN 0 ELSE g%9+0.5 END::float8, (10+g%11)::float8 FROM generate_series(1,30) g) v(x,tx,t)}, 5],
               ['Pareto/NBD, 20 "all dead" rows (50 s before)',

@@ -1,0 +1,671 @@
+/*
+ * kmeans.c: SQL glue for k-means: the kmeans_fit and kmeans_scan aggregates
+ * (one state: the points and the transform's statistics), kmeans_assign and
+ * kmeans_distance.  The math is in kmeans_math.c.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "cs_util.h"
+#include "kmeans_math.h"
+
+typedef struct KmState
+{
+	int			k_min;
+	int			k_max;
+	int64		seed;
+	KmeansTransform transform;
+	int64		skipped;
+	KmeansPoints points;		/* dims 0 until the first row */
+} KmState;
+
+static const char *const transform_names[] = {"none", "zscore", "minmax", "log1p", "log1p+zscore", "log1p+minmax"};
+
+static KmeansTransform
+parse_transform(text *t)
+{
+	char	   *s = text_to_cstring(t);
+
+	for (int i = 0; i < (int) lengthof(transform_names); i++)
+		if (strcmp(s, transform_names[i]) == 0)
+			return (KmeansTransform) i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown k-means transform \"%s\"", s),
+			 errhint("Use none, zscore, minmax, log1p, log1p+zscore or log1p+minmax.")));
+	return KM_NONE;
+}
+
+static void
+check_k(int k, const char *what)
+{
+	if (k < 1 || k > KMEANS_MAX_K)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 1 and %d", what, KMEANS_MAX_K),
+				 errdetail("Got %d.", k)));
+}
+
+/* A feature vector: a one-dimensional float8 array of 1..KMEANS_MAX_DIMS finite values, no NULLs. */
+static int
+feature_values(ArrayType *a, double *out)
+{
+	int			n;
+
+	if (ARR_NDIM(a) > 1 || ARR_ELEMTYPE(a) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k-means features must be a one-dimensional float8 array")));
+	n = ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
+	if (n < 1 || n > KMEANS_MAX_DIMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k-means features must have 1 to %d values", KMEANS_MAX_DIMS),
+				 errdetail("Got %d.", n)));
+	if (ARR_HASNULL(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("k-means features must not contain NULL"),
+				 errhint("Exclude such rows, or fill the values in (coalesce).")));
+	memcpy(out, ARR_DATA_PTR(a), sizeof(double) * n);
+	for (int j = 0; j < n; j++)
+		cs_check_finite(out[j], "every k-means feature");
+	return n;
+}
+
+/* log1p of every value for the log transforms; a value <= -1 has none. */
+static void
+apply_log(KmeansTransform t, double *x, int dims)
+{
+	if (!kmeans_transform_uses_log(t))
+		return;
+	for (int j = 0; j < dims; j++)
+	{
+		if (x[j] <= -1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the log1p transform needs features greater than -1"),
+					 errdetail("Got %g.", x[j])));
+		x[j] = log1p(x[j]);
+	}
+}
+
+/*
+ * Transition of both aggregates: features, then k (or k_min, k_max), then optionally seed, transform and
+ * weight.  The knobs must be the same on every row.
+ */
+static Datum
+km_trans(FunctionCallInfo fcinfo, bool scan)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, scan ? "kmeans_scan" : "kmeans_fit");
+	CsAllocator alloc = cs_allocator(aggctx);
+	int			nk = scan ? 2 : 1;
+	int			seed_arg = 2 + nk,
+				transform_arg = 3 + nk,
+				weight_arg = 4 + nk;
+	KmState    *st = PG_ARGISNULL(0) ? NULL : (KmState *) PG_GETARG_POINTER(0);
+	int			k_min,
+				k_max;
+	int64		seed = 0;
+	KmeansTransform transform = KM_NONE;
+	double		w = 1,
+				x[KMEANS_MAX_DIMS];
+	int			dims;
+
+	for (int i = 2; i < 2 + nk; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("k must not be NULL")));
+	k_min = PG_GETARG_INT32(2);
+	k_max = scan ? PG_GETARG_INT32(3) : k_min;
+	if (PG_NARGS() > seed_arg)
+	{
+		if (PG_ARGISNULL(seed_arg))
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("seed must not be NULL")));
+		seed = PG_GETARG_INT64(seed_arg);
+	}
+	if (PG_NARGS() > transform_arg)
+	{
+		if (PG_ARGISNULL(transform_arg))
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("transform must not be NULL")));
+		transform = parse_transform(PG_GETARG_TEXT_PP(transform_arg));
+	}
+	if (st == NULL)
+	{
+		check_k(k_min, scan ? "k_min" : "k");
+		check_k(k_max, "k_max");
+		if (k_max < k_min)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("k_max must not be below k_min"),
+					 errdetail("Got k_min %d, k_max %d.", k_min, k_max)));
+		st = MemoryContextAllocZero(aggctx, sizeof(KmState));
+		st->k_min = k_min;
+		st->k_max = k_max;
+		st->seed = seed;
+		st->transform = transform;
+	}
+	cs_check_constant(st->k_min == k_min && st->k_max == k_max, scan ? "kmeans_scan" : "kmeans_fit", "k");
+	cs_check_constant(st->seed == seed, "k-means", "seed");
+	cs_check_constant(st->transform == transform, "k-means", "transform");
+	if (PG_NARGS() > weight_arg)
+	{
+		if (PG_ARGISNULL(weight_arg))
+		{
+			st->skipped++;
+			PG_RETURN_POINTER(st);
+		}
+		w = PG_GETARG_FLOAT8(weight_arg);
+		cs_check_finite(w, "a k-means weight");
+		if (w < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("k-means weights must not be negative"),
+					 errdetail("Got %g.", w)));
+	}
+	if (PG_ARGISNULL(1) || w == 0)
+	{
+		st->skipped++;
+		PG_RETURN_POINTER(st);
+	}
+	dims = feature_values(PG_GETARG_ARRAYTYPE_P(1), x);
+	if (st->points.dims == 0)
+		kmeans_points_init(&st->points, dims, &alloc);
+	else if (st->points.dims != dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k-means features must have the same number of values on every row"),
+				 errdetail("Got %d after %d.", dims, st->points.dims)));
+	apply_log(st->transform, x, dims);
+	kmeans_points_add(&st->points, x, w, (uint64) st->seed, &alloc);
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(kmeans_fit_trans);
+Datum
+kmeans_fit_trans(PG_FUNCTION_ARGS)
+{
+	return km_trans(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(kmeans_scan_trans);
+Datum
+kmeans_scan_trans(PG_FUNCTION_ARGS)
+{
+	return km_trans(fcinfo, true);
+}
+
+PG_FUNCTION_INFO_V1(kmeans_combine);
+Datum
+kmeans_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "kmeans_combine");
+	CsAllocator alloc = cs_allocator(aggctx);
+	KmState    *dst = PG_ARGISNULL(0) ? NULL : (KmState *) PG_GETARG_POINTER(0);
+	KmState    *src = PG_ARGISNULL(1) ? NULL : (KmState *) PG_GETARG_POINTER(1);
+
+	if (src == NULL)
+		PG_RETURN_POINTER(dst);
+	if (dst == NULL)
+	{
+		dst = MemoryContextAllocZero(aggctx, sizeof(KmState));
+		*dst = *src;
+		dst->points.n = dst->points.cap = 0;
+		dst->points.x = dst->points.w = dst->points.priority = NULL;
+		dst->points.rows = 0;
+		dst->points.total_weight = 0;
+		dst->points.tau = 0;
+		for (int j = 0; j < KMEANS_MAX_DIMS; j++)
+		{
+			memset(&dst->points.stats[j], 0, sizeof(KmeansDimStats));
+			dst->points.stats[j].min = INFINITY;
+			dst->points.stats[j].max = -INFINITY;
+		}
+		dst->skipped = 0;
+	}
+	cs_check_constant(dst->k_min == src->k_min && dst->k_max == src->k_max, "k-means", "k");
+	cs_check_constant(dst->seed == src->seed, "k-means", "seed");
+	cs_check_constant(dst->transform == src->transform, "k-means", "transform");
+	if (dst->points.dims == 0)
+		dst->points.dims = src->points.dims;
+	else if (src->points.dims != 0 && src->points.dims != dst->points.dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k-means features must have the same number of values on every row"),
+				 errdetail("Got %d and %d.", src->points.dims, dst->points.dims)));
+	if (src->points.dims != 0)
+		kmeans_points_merge(&dst->points, &src->points, &alloc);
+	dst->skipped += src->skipped;
+	PG_RETURN_POINTER(dst);
+}
+
+/* Serial form: the KmState header (pointers zeroed), then x, w and priority of the points. */
+PG_FUNCTION_INFO_V1(kmeans_serialize);
+Datum
+kmeans_serialize(PG_FUNCTION_ARGS)
+{
+	KmState    *st;
+	KmState		head;
+	int64		n;
+	Size		size;
+	bytea	   *out;
+	char	   *p;
+
+	cs_agg_context(fcinfo, "kmeans_serialize");
+	st = (KmState *) PG_GETARG_POINTER(0);
+	n = st->points.n;
+	head = *st;
+	head.points.x = head.points.w = head.points.priority = NULL;
+	head.points.cap = n;
+	size = sizeof(KmState) + sizeof(double) * n * (st->points.dims + 2);
+	out = (bytea *) palloc_extended(VARHDRSZ + size, MCXT_ALLOC_HUGE);
+	SET_VARSIZE(out, VARHDRSZ + size);
+	p = VARDATA(out);
+	memcpy(p, &head, sizeof(KmState));
+	p += sizeof(KmState);
+	if (n > 0)
+	{
+		memcpy(p, st->points.x, sizeof(double) * n * st->points.dims);
+		p += sizeof(double) * n * st->points.dims;
+		memcpy(p, st->points.w, sizeof(double) * n);
+		p += sizeof(double) * n;
+		memcpy(p, st->points.priority, sizeof(double) * n);
+	}
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(kmeans_deserialize);
+Datum
+kmeans_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx = cs_agg_context(fcinfo, "kmeans_deserialize");
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(in);
+	Size		len = VARSIZE_ANY_EXHDR(in);
+	KmState    *st = MemoryContextAllocZero(aggctx, sizeof(KmState));
+	int64		n;
+	int			dims;
+
+	if (len < sizeof(KmState))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("malformed k-means state")));
+	memcpy(st, p, sizeof(KmState));
+	p += sizeof(KmState);
+	n = st->points.n;
+	dims = st->points.dims;
+	if (n < 0 || dims < 0 || dims > KMEANS_MAX_DIMS || len != sizeof(KmState) + sizeof(double) * n * (dims + 2))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("malformed k-means state")));
+	st->points.cap = Max(n, 1);
+	st->points.x = MemoryContextAllocHuge(aggctx, sizeof(double) * st->points.cap * Max(dims, 1));
+	st->points.w = MemoryContextAllocHuge(aggctx, sizeof(double) * st->points.cap);
+	st->points.priority = MemoryContextAllocHuge(aggctx, sizeof(double) * st->points.cap);
+	if (n > 0)
+	{
+		memcpy(st->points.x, p, sizeof(double) * n * dims);
+		p += sizeof(double) * n * dims;
+		memcpy(st->points.w, p, sizeof(double) * n);
+		p += sizeof(double) * n;
+		memcpy(st->points.priority, p, sizeof(double) * n);
+	}
+	PG_RETURN_POINTER(st);
+}
+
+/* The held points, bounded and transformed, with their estimated weights; NULL state or no points: false. */
+typedef struct KmData
+{
+	int64		n;
+	int			dims;
+	double	   *x;
+	double	   *w;
+	double		shift[KMEANS_MAX_DIMS];
+	double		scale[KMEANS_MAX_DIMS];
+} KmData;
+
+/* Points in a fixed order, whatever the order of rows or the plan: priority, then coordinates, then weight. */
+static int
+point_order(const void *a, const void *b, void *arg)
+{
+	const KmeansPoints *p = (const KmeansPoints *) arg;
+	int64		i = *(const int64 *) a,
+				j = *(const int64 *) b;
+
+	if (p->priority[i] != p->priority[j])
+		return p->priority[i] > p->priority[j] ? -1 : 1;
+	for (int c = 0; c < p->dims; c++)
+		if (p->x[i * p->dims + c] != p->x[j * p->dims + c])
+			return p->x[i * p->dims + c] < p->x[j * p->dims + c] ? -1 : 1;
+	return p->w[i] < p->w[j] ? -1 : p->w[i] > p->w[j];
+}
+
+static void
+sort_points(KmeansPoints *p)
+{
+	int64	   *order = palloc_extended(sizeof(int64) * p->n, MCXT_ALLOC_HUGE);
+	double	   *x = palloc_extended(sizeof(double) * p->n * p->dims, MCXT_ALLOC_HUGE);
+	double	   *w = palloc_extended(sizeof(double) * p->n, MCXT_ALLOC_HUGE);
+	double	   *q = palloc_extended(sizeof(double) * p->n, MCXT_ALLOC_HUGE);
+
+	for (int64 i = 0; i < p->n; i++)
+		order[i] = i;
+	qsort_arg(order, p->n, sizeof(int64), point_order, p);
+	for (int64 i = 0; i < p->n; i++)
+	{
+		memcpy(x + i * p->dims, p->x + order[i] * p->dims, sizeof(double) * p->dims);
+		w[i] = p->w[order[i]];
+		q[i] = p->priority[order[i]];
+	}
+	memcpy(p->x, x, sizeof(double) * p->n * p->dims);
+	memcpy(p->w, w, sizeof(double) * p->n);
+	memcpy(p->priority, q, sizeof(double) * p->n);
+	pfree(order);
+	pfree(x);
+	pfree(w);
+	pfree(q);
+}
+
+/* The statistics of the transform from the points themselves, in their fixed order, when they are all the rows. */
+static void
+points_stats(KmeansPoints *p)
+{
+	for (int j = 0; j < p->dims; j++)
+	{
+		KmeansDimStats *s = &p->stats[j];
+		double		sw = 0,
+					sx = 0,
+					m2 = 0;
+
+		for (int64 i = 0; i < p->n; i++)
+		{
+			sw += p->w[i];
+			sx += p->w[i] * p->x[i * p->dims + j];
+		}
+		for (int64 i = 0; i < p->n; i++)
+		{
+			double		d = p->x[i * p->dims + j] - sx / sw;
+
+			m2 += p->w[i] * d * d;
+		}
+		s->weight = sw;
+		s->mean = sx / sw;
+		s->m2 = m2;
+	}
+}
+
+static bool
+km_data(KmState *st, KmData *d, int k_needed)
+{
+	CsAllocator alloc = cs_allocator(CurrentMemoryContext);
+	KmeansPoints *p = &st->points;
+
+	if (p->n == 0)
+		return false;
+	kmeans_points_bound(p, KMEANS_MAX_POINTS, &alloc);
+	sort_points(p);
+	if (p->tau == 0)
+		points_stats(p);
+	if (p->n < k_needed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k-means with k = %d needs at least %d points, got " INT64_FORMAT, k_needed, k_needed, p->n)));
+	d->n = p->n;
+	d->dims = p->dims;
+	kmeans_transform_params(p, st->transform, d->shift, d->scale);
+	d->x = palloc_extended(sizeof(double) * p->n * p->dims, MCXT_ALLOC_HUGE);
+	d->w = palloc_extended(sizeof(double) * p->n, MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < p->n; i++)
+	{
+		for (int j = 0; j < p->dims; j++)
+			d->x[i * p->dims + j] = (p->x[i * p->dims + j] - d->shift[j]) / d->scale[j];
+		d->w[i] = p->tau > p->w[i] ? p->tau : p->w[i];
+	}
+	return true;
+}
+
+static ArrayType *
+float8_array(const double *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Float8GetDatum(v[i]);
+	return construct_array(d, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+PG_FUNCTION_INFO_V1(kmeans_fit_final);
+Datum
+kmeans_fit_final(PG_FUNCTION_ARGS)
+{
+	KmState    *st;
+	KmData		d;
+	KmeansResult r;
+	CsAllocator alloc = cs_allocator(CurrentMemoryContext);
+	TupleDesc	desc;
+	Datum		values[13];
+	bool		nulls[13] = {0};
+	Datum	   *cd;
+	int			dims_[2],
+				lbs[2] = {1, 1};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (KmState *) PG_GETARG_POINTER(0);
+	if (!km_data(st, &d, st->k_min))
+		PG_RETURN_NULL();
+	kmeans_fit(d.x, d.w, d.n, d.dims, st->k_min, (uint64) st->seed, KMEANS_RESTARTS, &alloc, &r);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != 13)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("unexpected result type of kmeans_fit")));
+	desc = BlessTupleDesc(desc);
+	cd = palloc(sizeof(Datum) * st->k_min * d.dims);
+	for (int i = 0; i < st->k_min * d.dims; i++)
+		cd[i] = Float8GetDatum(r.centroids[i]);
+	dims_[0] = st->k_min;
+	dims_[1] = d.dims;
+	values[0] = Int32GetDatum(st->k_min);
+	values[1] = Int32GetDatum(d.dims);
+	values[2] = PointerGetDatum(construct_md_array(cd, NULL, 2, dims_, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[3] = Float8GetDatum(r.inertia);
+	values[4] = Int32GetDatum(r.iterations);
+	values[5] = BoolGetDatum(r.converged);
+	values[6] = PointerGetDatum(float8_array(r.sizes, st->k_min));
+	values[7] = CStringGetTextDatum(transform_names[st->transform]);
+	values[8] = PointerGetDatum(float8_array(d.shift, d.dims));
+	values[9] = PointerGetDatum(float8_array(d.scale, d.dims));
+	values[10] = Int64GetDatum(st->points.rows);
+	values[11] = Int64GetDatum(d.n);
+	values[12] = Int64GetDatum(st->seed);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(kmeans_scan_final);
+Datum
+kmeans_scan_final(PG_FUNCTION_ARGS)
+{
+	KmState    *st;
+	KmData		d;
+	CsAllocator alloc = cs_allocator(CurrentMemoryContext);
+	Oid			elemtype;
+	TupleDesc	desc;
+	Datum	   *rows;
+	int			nk;
+	int64		ns;
+	double	   *sx;
+	int		   *label;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (KmState *) PG_GETARG_POINTER(0);
+	if (!km_data(st, &d, st->k_max))
+		PG_RETURN_NULL();
+	elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	if (!OidIsValid(elemtype))
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("unexpected result type of kmeans_scan")));
+	desc = lookup_rowtype_tupdesc_copy(elemtype, -1);
+	desc = BlessTupleDesc(desc);
+	/* the silhouette sample: the points of highest priority (all of them when few) */
+	ns = Min(d.n, KMEANS_SILHOUETTE_SAMPLE);
+	sx = palloc(sizeof(double) * ns * d.dims);
+	label = palloc(sizeof(int) * ns);
+	{
+		KmeansPoints sample = st->points;
+		CsAllocator a2 = alloc;
+
+		sample.x = palloc_extended(sizeof(double) * d.n * d.dims, MCXT_ALLOC_HUGE);
+		sample.w = palloc_extended(sizeof(double) * d.n, MCXT_ALLOC_HUGE);
+		sample.priority = palloc_extended(sizeof(double) * d.n, MCXT_ALLOC_HUGE);
+		memcpy(sample.x, d.x, sizeof(double) * d.n * d.dims);
+		memcpy(sample.w, d.w, sizeof(double) * d.n);
+		memcpy(sample.priority, st->points.priority, sizeof(double) * d.n);
+		sample.n = sample.cap = d.n;
+		kmeans_points_bound(&sample, ns, &a2);
+		memcpy(sx, sample.x, sizeof(double) * ns * d.dims);
+	}
+	nk = st->k_max - st->k_min + 1;
+	rows = palloc(sizeof(Datum) * nk);
+	for (int k = st->k_min; k <= st->k_max; k++)
+	{
+		KmeansResult r;
+		Datum		values[4];
+		bool		nulls[4] = {0};
+		double		sil;
+
+		kmeans_fit(d.x, d.w, d.n, d.dims, k, (uint64) st->seed, KMEANS_RESTARTS, &alloc, &r);
+		for (int64 i = 0; i < ns; i++)
+			label[i] = kmeans_nearest(sx + i * d.dims, r.centroids, k, d.dims, NULL);
+		sil = kmeans_silhouette(sx, label, ns, d.dims, k, &alloc);
+		values[0] = Int32GetDatum(k);
+		values[1] = Float8GetDatum(r.inertia);
+		values[2] = Float8GetDatum(sil);
+		nulls[2] = isnan(sil);
+		values[3] = Int64GetDatum(ns);
+		rows[k - st->k_min] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(rows, nk, elemtype, -1, false, TYPALIGN_DOUBLE));
+}
+
+/* A model's centroids and transform, parsed once per distinct model value. */
+typedef struct KmModel
+{
+	bytea	   *image;			/* the composite's bytes, to recognise the same model */
+	int			k;
+	int			dims;
+	KmeansTransform transform;
+	double	   *centroids;
+	double		shift[KMEANS_MAX_DIMS];
+	double		scale[KMEANS_MAX_DIMS];
+} KmModel;
+
+static void
+model_array(Datum v, bool isnull, int expect, double *out, const char *what)
+{
+	ArrayType  *a;
+
+	if (isnull)
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("k-means model %s must not be NULL", what)));
+	a = DatumGetArrayTypeP(v);
+	if (ARR_ELEMTYPE(a) != FLOAT8OID || ARR_HASNULL(a) || ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != expect)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k-means model %s must hold %d values", what, expect)));
+	memcpy(out, ARR_DATA_PTR(a), sizeof(double) * expect);
+	for (int i = 0; i < expect; i++)
+		cs_check_finite(out[i], "every k-means model value");
+}
+
+static KmModel *
+km_model(FunctionCallInfo fcinfo)
+{
+	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(0);
+	Size		len = HeapTupleHeaderGetDatumLength(rec);
+	KmModel    *m = (KmModel *) fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+	TupleDesc	desc;
+	HeapTupleData tuple;
+	Datum		values[13];
+	bool		nulls[13];
+
+	if (m != NULL && VARSIZE(m->image) - VARHDRSZ == len && memcmp(VARDATA(m->image), rec, len) == 0)
+		return m;
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (m == NULL)
+		m = palloc0(sizeof(KmModel));
+	else
+	{
+		pfree(m->image);
+		pfree(m->centroids);
+	}
+	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec), HeapTupleHeaderGetTypMod(rec));
+	if (desc->natts != 13)
+	{
+		ReleaseTupleDesc(desc);
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("not a k-means model")));
+	}
+	tuple.t_len = len;
+	ItemPointerSetInvalid(&(tuple.t_self));
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	heap_deform_tuple(&tuple, desc, values, nulls);
+	ReleaseTupleDesc(desc);
+	if (nulls[0] || nulls[1] || nulls[7])
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("k-means model k, dims and transform must not be NULL")));
+	m->k = DatumGetInt32(values[0]);
+	m->dims = DatumGetInt32(values[1]);
+	if (m->k < 1 || m->k > KMEANS_MAX_K || m->dims < 1 || m->dims > KMEANS_MAX_DIMS)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("k-means model k or dims out of range")));
+	m->transform = parse_transform(DatumGetTextPP(values[7]));
+	m->centroids = palloc(sizeof(double) * m->k * m->dims);
+	model_array(values[2], nulls[2], m->k * m->dims, m->centroids, "centroids");
+	model_array(values[8], nulls[8], m->dims, m->shift, "shift");
+	model_array(values[9], nulls[9], m->dims, m->scale, "scale");
+	for (int j = 0; j < m->dims; j++)
+		if (m->scale[j] <= 0)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("k-means model scales must be positive")));
+	m->image = palloc(VARHDRSZ + len);
+	SET_VARSIZE(m->image, VARHDRSZ + len);
+	memcpy(VARDATA(m->image), rec, len);
+	fcinfo->flinfo->fn_extra = m;
+	MemoryContextSwitchTo(old);
+	return m;
+}
+
+/* The nearest centroid of a feature vector (after the model's transform) and the squared distance. */
+static int
+km_nearest(FunctionCallInfo fcinfo, double *d2)
+{
+	KmModel    *m = km_model(fcinfo);
+	double		x[KMEANS_MAX_DIMS];
+	int			dims = feature_values(PG_GETARG_ARRAYTYPE_P(1), x);
+
+	if (dims != m->dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model has %d features, got %d", m->dims, dims)));
+	apply_log(m->transform, x, dims);
+	for (int j = 0; j < dims; j++)
+		x[j] = (x[j] - m->shift[j]) / m->scale[j];
+	return kmeans_nearest(x, m->centroids, m->k, dims, d2);
+}
+
+PG_FUNCTION_INFO_V1(kmeans_assign_sql);
+Datum
+kmeans_assign_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(km_nearest(fcinfo, NULL) + 1);
+}
+
+PG_FUNCTION_INFO_V1(kmeans_distance_sql);
+Datum
+kmeans_distance_sql(PG_FUNCTION_ARGS)
+{
+	double		d2;
+
+	km_nearest(fcinfo, &d2);
+	PG_RETURN_FLOAT8(sqrt(d2));
+}
