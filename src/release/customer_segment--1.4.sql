@@ -1238,7 +1238,8 @@ CREATE TABLE customer_segment.sources (
     history_days     integer CHECK (history_days > 0),
     registered_at    timestamptz NOT NULL DEFAULT now(),
     registered_by    name NOT NULL DEFAULT current_user,
-    time_zone        text NOT NULL DEFAULT current_setting('TimeZone')
+    time_zone        text NOT NULL DEFAULT current_setting('TimeZone'),
+    clusters         integer CHECK (clusters BETWEEN 2 AND 20)
 );
 COMMENT ON TABLE customer_segment.sources IS 'Orders tables registered with register_source; their helper views live in target_schema';
 COMMENT ON COLUMN customer_segment.sources.name IS 'Source name, the prefix of its helper views';
@@ -1255,6 +1256,7 @@ COMMENT ON COLUMN customer_segment.sources.history_days IS 'Keep a per-customer 
 COMMENT ON COLUMN customer_segment.sources.registered_at IS 'When the source was registered';
 COMMENT ON COLUMN customer_segment.sources.registered_by IS 'Who registered it';
 COMMENT ON COLUMN customer_segment.sources.time_zone IS 'Business time zone: the day of a timestamptz order, and today when as_of is NULL, are taken in it';
+COMMENT ON COLUMN customer_segment.sources.clusters IS 'k of the k-means clusters of the customers (set_source_clusters); NULL = no cluster views';
 SELECT pg_catalog.pg_extension_config_dump('customer_segment.sources', '');
 
 CREATE TABLE customer_segment.refresh_log (
@@ -1345,17 +1347,22 @@ RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     v record;
 BEGIN
-    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+    FOR v IN SELECT * FROM customer_segment.source_views(src) s WHERE to_regclass(s.data_name) IS NULL LOOP
         EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.data_name, v.definition);
         EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.data_name, v.unique_key);
         EXECUTE format('CREATE VIEW %s AS SELECT * FROM %s', v.view_name, v.data_name);
+        IF current_user <> src.registered_by THEN
+            -- a superuser or a member of the owning role: the views belong to the source's owner all the same
+            EXECUTE format('ALTER MATERIALIZED VIEW %s OWNER TO %I', v.data_name, src.registered_by);
+            EXECUTE format('ALTER VIEW %s OWNER TO %I', v.view_name, src.registered_by);
+        END IF;
         PERFORM customer_segment.comment_source_view(src, v.view_name, v.data_name, v.comment, v.helper);
         RETURN NEXT v.view_name;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.create_source_views(customer_segment.sources) IS
-    'Creates the helper views of a source (plain views over empty materialized views with unique indexes) and their comments; returns the views'' names';
+    'Creates the helper views of a source that do not exist yet (plain views over empty materialized views with unique indexes) and their comments; returns the views'' names';
 
 -- The comments of a helper view, of the materialized view behind it and of every column of both.
 CREATE FUNCTION customer_segment.comment_source_view(src customer_segment.sources, view_name text, data_name text,
@@ -1431,26 +1438,67 @@ $$;
 COMMENT ON FUNCTION customer_segment.set_source_time_zone(text, text) IS
     'Sets the business time zone of a source (22023 for a zone AT TIME ZONE does not know); the next refresh uses it';
 
+-- Clusters of a source's customers: k-means with k clusters on log1p + z-score of (recency_days, orders,
+-- monetary_total), two more helper views, computed at each refresh; NULL drops them.
+CREATE FUNCTION customer_segment.set_source_clusters(source text, k integer)
+RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+    v record;
+BEGIN
+    IF k IS NULL THEN
+        FOR v IN SELECT * FROM customer_segment.source_views(src) s WHERE s.helper IN ('clusters', 'cluster_profiles') LOOP
+            PERFORM customer_segment.drop_source_view(src, v.view_name, v.data_name, false);
+        END LOOP;
+    ELSIF k < 2 OR k > 20 THEN
+        RAISE EXCEPTION 'k must be between 2 and 20' USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', k);
+    END IF;
+    UPDATE customer_segment.sources s SET clusters = set_source_clusters.k WHERE s.name = src.name RETURNING * INTO src;
+    RETURN QUERY SELECT customer_segment.create_source_views(src);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.set_source_clusters(text, integer) IS
+    'Gives a source k-means clusters (k = 2..20) of its customers in two more helper views, <name>_clusters and <name>_cluster_profiles, '
+    'filled at each refresh; NULL drops them; returns the views created';
+
+-- Drops one helper view of a source and the data behind it; the user's own objects are never dropped silently.
+CREATE FUNCTION customer_segment.drop_source_view(src customer_segment.sources, view_name text, data_name text, cascade boolean)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    dependents text;
+BEGIN
+    -- the plain view goes when it is the one over this source's data (not an object of the user's)
+    IF EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                WHERE r.ev_class = to_regclass(view_name) AND d.refobjid = to_regclass(data_name)) THEN
+        EXECUTE format('DROP VIEW %s %s', view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+    END IF;
+    EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', data_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+EXCEPTION WHEN dependent_objects_still_exist THEN
+    -- PostgreSQL's detail names them
+    GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;
+    RAISE EXCEPTION 'objects of yours depend on helper view % of source "%"', view_name, src.name
+        USING ERRCODE = 'dependent_objects_still_exist', DETAIL = dependents,
+              HINT = 'Drop them first, or pass cascade => true to drop them too.';
+END
+$$;
+COMMENT ON FUNCTION customer_segment.drop_source_view(customer_segment.sources, text, text, boolean) IS
+    'Drops a helper view of a source and its materialized view; 2BP01 naming the user''s dependent objects unless cascade';
+
 CREATE FUNCTION customer_segment.unregister_source(name text, cascade boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
     v record;
+    msg text;
     dependents text;
 BEGIN
     src := customer_segment.get_source(name);
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         BEGIN
-            -- the plain view goes when it is the one over this source's data (not an object of the user's)
-            IF EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-                        WHERE r.ev_class = to_regclass(v.view_name) AND d.refobjid = to_regclass(v.data_name)) THEN
-                EXECUTE format('DROP VIEW %s %s', v.view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
-            END IF;
-            EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', v.data_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+            PERFORM customer_segment.drop_source_view(src, v.view_name, v.data_name, cascade);
         EXCEPTION WHEN dependent_objects_still_exist THEN
-            -- the user's own objects are never dropped silently; PostgreSQL's detail names them
-            GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;
-            RAISE EXCEPTION 'cannot unregister source "%": objects of yours depend on its helper view %', name, v.view_name
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, dependents = PG_EXCEPTION_DETAIL;
+            RAISE EXCEPTION 'cannot unregister source "%": %', name, msg
                 USING ERRCODE = 'dependent_objects_still_exist', DETAIL = dependents,
                       HINT = format('Drop them first, or SELECT customer_segment.unregister_source(%L, cascade => true); to drop them too.', name);
         END;
@@ -1528,7 +1576,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     ('cohorts', 'active_share', 'active / cohort_size, 0..1'),
     ('cohorts', 'at_risk', 'Customers active in this month and observed in the next'),
     ('cohorts', 'retained', 'Customers active in this month and in the next'),
-    ('cohorts', 'retention', 'retained / at_risk, 0..1, month-over-month retention; NULL in the last observed month')
+    ('cohorts', 'retention', 'retained / at_risk, 0..1, month-over-month retention; NULL in the last observed month'),
+    ('clusters', 'customer_id', 'Customer, as text (buying customers with a positive net spend)'),
+    ('clusters', 'cluster', 'k-means cluster, 1..k of the source'),
+    ('clusters', 'distance', 'Distance to the cluster''s centre in the transformed space (log1p, then z-score), >= 0'),
+    ('cluster_profiles', 'cluster', 'k-means cluster, 1..k of the source'),
+    ('cluster_profiles', 'customers', 'Customers in the cluster'),
+    ('cluster_profiles', 'share', 'Share of the clustered customers, 0..1'),
+    ('cluster_profiles', 'avg_recency_days', 'Mean days since the last purchase'),
+    ('cluster_profiles', 'avg_orders', 'Mean purchase rows per customer'),
+    ('cluster_profiles', 'avg_spend', 'Mean net spend per customer, in the currency of the orders'),
+    ('cluster_profiles', 'top_segment', 'Commonest RFM segment of the cluster'),
+    ('cluster_profiles', 'top_lifecycle_stage', 'Commonest lifecycle stage of the cluster')
     ) v(helper, column_name, description)
 $$;
 COMMENT ON FUNCTION customer_segment.helper_columns() IS
@@ -1659,6 +1718,53 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''s cohorts helper view: monthly cohort retention in the source''s time zone';
 
+-- Clusters: k-means on log1p + z-score of (recency_days, orders, monetary_total) of the buying customers
+-- with a positive net spend, k from the source, seed 0.
+CREATE FUNCTION customer_segment.source_clusters(source text)
+RETURNS TABLE (customer_id text, cluster integer, distance float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+BEGIN
+    IF src.clusters IS NULL THEN
+        RAISE EXCEPTION 'source "%" has no clusters', source USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('SELECT customer_segment.set_source_clusters(%L, 4);', source);
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH c AS MATERIALIZED (
+            SELECT customer_id, ARRAY[recency_days, orders, monetary_total]::float8[] AS f
+              FROM %s WHERE orders > 0 AND monetary_total > 0
+        ), m AS (
+            -- no clusters while there are fewer such customers than k
+            SELECT customer_segment.kmeans_fit(c.f, $1, 0, 'log1p+zscore') FILTER (WHERE n.customers >= $1) AS m
+              FROM c, (SELECT count(*) AS customers FROM c) n
+        )
+        SELECT c.customer_id, customer_segment.kmeans_assign(m.m, c.f), customer_segment.kmeans_distance(m.m, c.f)
+          FROM c, m WHERE m.m IS NOT NULL$q$, customer_segment.source_customers_view(src))
+    USING src.clusters;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_clusters(text) IS
+    'Rows of a source''s clusters helper view: k-means cluster of every buying customer with a positive net spend';
+
+CREATE FUNCTION customer_segment.source_cluster_profiles(source text)
+RETURNS TABLE (cluster integer, customers bigint, share numeric, avg_recency_days numeric, avg_orders numeric,
+               avg_spend numeric, top_segment text, top_lifecycle_stage text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT k.cluster, count(*), round(count(*)::numeric / sum(count(*)) OVER (), 4),
+               round(avg(c.recency_days), 1), round(avg(c.orders), 2), round(avg(c.monetary_total)::numeric, 2),
+               mode() WITHIN GROUP (ORDER BY c.segment), mode() WITHIN GROUP (ORDER BY c.lifecycle_stage)
+          FROM %s k JOIN %s c USING (customer_id) GROUP BY 1$q$,
+        format('%I.%I', src.target_schema, src.name || '_clusters_data'), customer_segment.source_customers_view(src));
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_cluster_profiles(text) IS
+    'Rows of a source''s cluster_profiles helper view: per cluster the size, share, mean recency, orders and spend, and the commonest segment and stage';
+
 -- The helper views of a source, in refresh order: the plain view, the materialized view behind it, its query,
 -- unique key and comment.
 CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
@@ -1675,8 +1781,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
         (3, '_rf_grid', 'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
         (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
         (5, '_tiers', 'tier', 'Customers and revenue per tier ((none) without a ladder or below it)'),
-        (6, '_cohorts', 'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later')
+        (6, '_cohorts', 'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later'),
+        (7, '_clusters', 'customer_id', 'k-means cluster of every buying customer with a positive net spend (log1p + z-score of recency, orders, net spend)'),
+        (8, '_cluster_profiles', 'cluster', 'Per k-means cluster: size, share, mean recency, orders and net spend, commonest segment and lifecycle stage')
       ) v(ord, suffix, unique_key, comment)
+     WHERE v.ord <= 6 OR src.clusters IS NOT NULL
      ORDER BY v.ord
 $$;
 COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS
@@ -2149,7 +2258,7 @@ CREATE POLICY owner_registers ON customer_segment.sources FOR INSERT WITH CHECK 
 CREATE POLICY owner_changes ON customer_segment.sources FOR UPDATE USING (customer_segment.acts_as(registered_by));
 CREATE POLICY owner_unregisters ON customer_segment.sources FOR DELETE USING (customer_segment.acts_as(registered_by));
 GRANT SELECT, INSERT, DELETE ON customer_segment.sources TO PUBLIC;
-GRANT UPDATE (bins, rule_set, as_of, tier_ladder, history_days, time_zone) ON customer_segment.sources TO PUBLIC;
+GRANT UPDATE (bins, rule_set, as_of, tier_ladder, history_days, time_zone, clusters) ON customer_segment.sources TO PUBLIC;
 
 -- The refresh log and the history: rows carry the owner of their source.  The log is append-only for users.
 ALTER TABLE customer_segment.refresh_log ENABLE ROW LEVEL SECURITY;

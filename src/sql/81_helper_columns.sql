@@ -63,7 +63,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     ('cohorts', 'active_share', 'active / cohort_size, 0..1'),
     ('cohorts', 'at_risk', 'Customers active in this month and observed in the next'),
     ('cohorts', 'retained', 'Customers active in this month and in the next'),
-    ('cohorts', 'retention', 'retained / at_risk, 0..1, month-over-month retention; NULL in the last observed month')
+    ('cohorts', 'retention', 'retained / at_risk, 0..1, month-over-month retention; NULL in the last observed month'),
+    ('clusters', 'customer_id', 'Customer, as text (buying customers with a positive net spend)'),
+    ('clusters', 'cluster', 'k-means cluster, 1..k of the source'),
+    ('clusters', 'distance', 'Distance to the cluster''s centre in the transformed space (log1p, then z-score), >= 0'),
+    ('cluster_profiles', 'cluster', 'k-means cluster, 1..k of the source'),
+    ('cluster_profiles', 'customers', 'Customers in the cluster'),
+    ('cluster_profiles', 'share', 'Share of the clustered customers, 0..1'),
+    ('cluster_profiles', 'avg_recency_days', 'Mean days since the last purchase'),
+    ('cluster_profiles', 'avg_orders', 'Mean purchase rows per customer'),
+    ('cluster_profiles', 'avg_spend', 'Mean net spend per customer, in the currency of the orders'),
+    ('cluster_profiles', 'top_segment', 'Commonest RFM segment of the cluster'),
+    ('cluster_profiles', 'top_lifecycle_stage', 'Commonest lifecycle stage of the cluster')
     ) v(helper, column_name, description)
 $$;
 COMMENT ON FUNCTION customer_segment.helper_columns() IS

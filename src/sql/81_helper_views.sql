@@ -124,6 +124,53 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''s cohorts helper view: monthly cohort retention in the source''s time zone';
 
+-- Clusters: k-means on log1p + z-score of (recency_days, orders, monetary_total) of the buying customers
+-- with a positive net spend, k from the source, seed 0.
+CREATE FUNCTION customer_segment.source_clusters(source text)
+RETURNS TABLE (customer_id text, cluster integer, distance float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+BEGIN
+    IF src.clusters IS NULL THEN
+        RAISE EXCEPTION 'source "%" has no clusters', source USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('SELECT customer_segment.set_source_clusters(%L, 4);', source);
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH c AS MATERIALIZED (
+            SELECT customer_id, ARRAY[recency_days, orders, monetary_total]::float8[] AS f
+              FROM %s WHERE orders > 0 AND monetary_total > 0
+        ), m AS (
+            -- no clusters while there are fewer such customers than k
+            SELECT customer_segment.kmeans_fit(c.f, $1, 0, 'log1p+zscore') FILTER (WHERE n.customers >= $1) AS m
+              FROM c, (SELECT count(*) AS customers FROM c) n
+        )
+        SELECT c.customer_id, customer_segment.kmeans_assign(m.m, c.f), customer_segment.kmeans_distance(m.m, c.f)
+          FROM c, m WHERE m.m IS NOT NULL$q$, customer_segment.source_customers_view(src))
+    USING src.clusters;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_clusters(text) IS
+    'Rows of a source''s clusters helper view: k-means cluster of every buying customer with a positive net spend';
+
+CREATE FUNCTION customer_segment.source_cluster_profiles(source text)
+RETURNS TABLE (cluster integer, customers bigint, share numeric, avg_recency_days numeric, avg_orders numeric,
+               avg_spend numeric, top_segment text, top_lifecycle_stage text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT k.cluster, count(*), round(count(*)::numeric / sum(count(*)) OVER (), 4),
+               round(avg(c.recency_days), 1), round(avg(c.orders), 2), round(avg(c.monetary_total)::numeric, 2),
+               mode() WITHIN GROUP (ORDER BY c.segment), mode() WITHIN GROUP (ORDER BY c.lifecycle_stage)
+          FROM %s k JOIN %s c USING (customer_id) GROUP BY 1$q$,
+        format('%I.%I', src.target_schema, src.name || '_clusters_data'), customer_segment.source_customers_view(src));
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_cluster_profiles(text) IS
+    'Rows of a source''s cluster_profiles helper view: per cluster the size, share, mean recency, orders and spend, and the commonest segment and stage';
+
 -- The helper views of a source, in refresh order: the plain view, the materialized view behind it, its query,
 -- unique key and comment.
 CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
@@ -140,8 +187,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
         (3, '_rf_grid', 'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
         (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
         (5, '_tiers', 'tier', 'Customers and revenue per tier ((none) without a ladder or below it)'),
-        (6, '_cohorts', 'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later')
+        (6, '_cohorts', 'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later'),
+        (7, '_clusters', 'customer_id', 'k-means cluster of every buying customer with a positive net spend (log1p + z-score of recency, orders, net spend)'),
+        (8, '_cluster_profiles', 'cluster', 'Per k-means cluster: size, share, mean recency, orders and net spend, commonest segment and lifecycle stage')
       ) v(ord, suffix, unique_key, comment)
+     WHERE v.ord <= 6 OR src.clusters IS NOT NULL
      ORDER BY v.ord
 $$;
 COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS

@@ -1,6 +1,6 @@
 # BI tools find and describe the helper views on their own: as the read-only role of grant_source_read,
 # information_schema, SQLAlchemy's inspector (Superset) and the JDBC driver's DatabaseMetaData (Metabase,
-# DBeaver, Tableau) list all six helpers as views with every column and a non-empty description, equal to
+# DBeaver, Tableau) list all eight helpers (with clusters) as views with every column and a non-empty description, equal to
 # helper_columns(); the table of views and columns in doc/bi-tools.md is the catalog's (CS_BLESS=1 rewrites
 # it after a deliberate change), which pins names and types.
 use strict;
@@ -15,11 +15,21 @@ psql('postgres', q{DROP ROLE IF EXISTS cs_bi_reader; CREATE ROLE cs_bi_reader LO
 psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('shop', 600, 4);
     SELECT count(*) FROM customer_segment.register_source('shop', 'shop.orders', 'customer_id', 'ordered_at', 'amount',
         as_of => DATE '2025-12-31', tier_ladder => NULL);
+    SELECT count(*) FROM customer_segment.set_source_clusters('shop', 4);
     SELECT customer_segment.refresh('shop');
     SELECT customer_segment.grant_source_read('shop', 'cs_bi_reader');});
 my @helpers = map { { view => $_->[0], helper => $_->[1] } } psql_rows($db,
     q{SELECT split_part(view_name, '.', 2), helper FROM customer_segment.source_views(customer_segment.get_source('shop'));});
-is(scalar(@helpers), 6, 'six helpers: ' . join(' ', map { $_->{view} } @helpers));
+is(scalar(@helpers), 8, 'eight helpers (six, and two with clusters): ' . join(' ', map { $_->{view} } @helpers));
+my ($cl) = psql_rows($db, q{SELECT (SELECT count(*) FROM shop.shop_clusters),
+    (SELECT count(*) FROM shop.shop_customers WHERE orders > 0 AND monetary_total > 0),
+    (SELECT count(*) FROM shop.shop_cluster_profiles), (SELECT sum(customers) FROM shop.shop_cluster_profiles),
+    (SELECT round(sum(share), 3) FROM shop.shop_cluster_profiles),
+    (SELECT count(*) FROM shop.shop_clusters c, (SELECT customer_segment.kmeans_fit(ARRAY[recency_days, orders, monetary_total]::float8[], 4, 0, 'log1p+zscore') AS m
+                                                  FROM shop.shop_customers WHERE orders > 0 AND monetary_total > 0) f, shop.shop_customers u
+      WHERE u.customer_id = c.customer_id AND customer_segment.kmeans_assign(f.m, ARRAY[u.recency_days, u.orders, u.monetary_total]::float8[]) <> c.cluster);});
+is_deeply($cl, [$cl->[1], $cl->[1], 4, $cl->[1], '1.000', 0],
+          "the clusters view holds the $cl->[1] customers with a positive spend, as kmeans_fit assigns them; four profiles cover them");
 
 # The catalog's truth: columns, types and comments of the plain views.
 my %truth;          # view => [ [column, type, description] ... ]
@@ -51,7 +61,7 @@ sub compare {
             push @missing, "$v.$c->[0]" . (defined $r ? " ($r)" : ' (not listed)') if !defined $r || $r ne $c->[2];
         }
     }
-    is_deeply(\@missing, [], "$tool lists all six helpers with every column and its description");
+    is_deeply(\@missing, [], "$tool lists all eight helpers with every column and its description");
 }
 sub as_bi { local $ENV{PGUSER} = 'cs_bi_reader'; return psql($db, $_[0]); }
 
@@ -68,7 +78,7 @@ for (split /\n/, as_bi(q{SELECT table_name, column_name, coalesce(col_descriptio
     $is{$t}{columns}{$c} = $d if $is{$t};
 }
 compare('information_schema', \%is);
-is_deeply([ map { $is{ $_->{view} }{type} // '' } @helpers ], [ ('VIEW') x 6 ], '... as views');
+is_deeply([ map { $is{ $_->{view} }{type} // '' } @helpers ], [ ('VIEW') x 8 ], '... as views');
 ok(!grep({ /_data$/ || /^orders$/ } keys %is), '... and the BI role sees neither the data behind them nor the orders');
 
 # SQLAlchemy's inspector, as the BI role.
@@ -101,7 +111,7 @@ SKIP: {
         $jd{ $f[1] }{columns}{ $f[2] } = $f[4] if $f[0] eq 'column' && $jd{ $f[1] };
     }
     compare('JDBC DatabaseMetaData', \%jd);
-    is_deeply([ map { $type{ $_->{view} } // '' } @helpers ], [ ('VIEW') x 6 ], '... as views (getTables TABLE_TYPE)');
+    is_deeply([ map { $type{ $_->{view} } // '' } @helpers ], [ ('VIEW') x 8 ], '... as views (getTables TABLE_TYPE)');
 }
 
 # doc/bi-tools.md shows the catalog's views and columns, generated here.

@@ -116,6 +116,7 @@ my $source = record_calls(q{
     SELECT count(*) FROM customer_segment.register_source('a_shop', 'shop.orders', 'customer_id', 'ordered_at', 'amount',
         target_schema => 'analyst_views', rule_set => 'a_rules', tier_ladder => 'a_club', history_days => 400,
         as_of => DATE '2025-11-30', time_zone => 'Europe/Berlin');
+    SELECT count(*) FROM customer_segment.set_source_clusters('a_shop', 3);
     SELECT customer_segment.refresh('a_shop');
     UPDATE customer_segment.sources SET as_of = DATE '2025-12-31' WHERE name = 'a_shop';
     SELECT customer_segment.set_source_time_zone('a_shop', 'UTC');
@@ -126,7 +127,7 @@ my $source = record_calls(q{
     CALL customer_segment.refresh_job('a_shop');
 });
 my $s_out = as('cs_analyst', $source);
-like($s_out, qr/\A6\nok\n\nok\n\d+\n\d+\n\n\z/, 'it registers a source on the table it reads, refreshes it (also as a job), reads migrations and the report');
+like($s_out, qr/\A6\n2\nok\n\nok\n\d+\n\d+\n\n\z/, 'it registers a source on the table it reads, refreshes it (also as a job), reads migrations and the report');
 my ($mine) = rows_as('cs_analyst', q{SELECT (SELECT count(*) FROM customer_segment.sources),
     (SELECT count(*) FROM customer_segment.refresh_log WHERE status = 'ok' AND owner = 'cs_analyst'),
     (SELECT count(DISTINCT snapshot_date) FROM customer_segment.segment_history),

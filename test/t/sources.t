@@ -163,7 +163,7 @@ cmp_ok($hist_copy->[0], '>', 1000, "the history ($hist_copy->[0] rows) came back
 # Unregister refuses to drop a user's own view built on a helper view, unless asked to cascade.
 psql($db, q{CREATE VIEW shop.my_champions AS SELECT customer_id FROM shop.web_customers WHERE segment = 'Champions';});
 like(psql_fails($db, q{SELECT customer_segment.unregister_source('web')}) // '',
-     qr/cannot unregister source "web": objects of yours depend on its helper view shop.web_customers.*\n.*view shop.my_champions depends/s,
+     qr/cannot unregister source "web": objects of yours depend on helper view shop.web_customers.*\n.*view shop.my_champions depends/s,
      'unregister_source refuses when a user view depends on a helper view, and names it');
 my ($still) = psql_rows($db, q{SELECT count(*) FROM customer_segment.sources WHERE name = 'web';});
 is($still->[0], 1, '... and changed nothing');
