@@ -40,6 +40,15 @@ cs_check_interrupts(void)
 		cs_interrupt_hook();
 }
 
+/* splitmix64 finaliser: a bijective 64-bit mix with good avalanche (seeded draws, hashes of points). */
+static inline uint64_t
+cs_mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
 /* Compensated (Neumaier) sum, so millions of cents add up exactly enough. */
 typedef struct CsSum
 {

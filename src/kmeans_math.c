@@ -21,14 +21,6 @@
 #include <math.h>
 #include <string.h>
 
-static uint64_t
-mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 /* Uniform in (0, 1] from 53 bits. */
 static double
 unit_of(uint64_t h)
@@ -39,7 +31,7 @@ unit_of(uint64_t h)
 double
 kmeans_point_uniform(const double *x, int dims, uint64_t seed)
 {
-	uint64_t	h = mix64(seed ^ UINT64_C(0x9e3779b97f4a7c15));
+	uint64_t	h = cs_mix64(seed ^ UINT64_C(0x9e3779b97f4a7c15));
 
 	for (int j = 0; j < dims; j++)
 	{
@@ -47,7 +39,7 @@ kmeans_point_uniform(const double *x, int dims, uint64_t seed)
 		double		v = x[j] == 0 ? 0 : x[j];	/* -0 and 0 are one point */
 
 		memcpy(&bits, &v, sizeof(bits));
-		h = mix64(h ^ bits);
+		h = cs_mix64(h ^ bits);
 	}
 	return unit_of(h);
 }
@@ -61,7 +53,7 @@ static double
 rng_uniform(Rng *r)
 {
 	r->state += UINT64_C(0x9e3779b97f4a7c15);
-	return unit_of(mix64(r->state));
+	return unit_of(cs_mix64(r->state));
 }
 
 static void *
@@ -508,7 +500,7 @@ kmeans_fit(const double *x, const double *w, int64_t n, int dims, int k, uint64_
 	int		   *label = a->alloc(a->ctx, sizeof(int) * n);
 	double		tol = 0,
 				total = 0;
-	Rng			rng = {mix64(seed)};
+	Rng			rng = {cs_mix64(seed)};
 
 	/* tolerance: KMEANS_TOL x the mean (weighted) variance of the dimensions, as scikit-learn */
 	for (int64_t i = 0; i < n; i++)

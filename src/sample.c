@@ -9,21 +9,13 @@
 #include <math.h>
 
 #include "fmgr.h"
-
-/* splitmix64 finaliser: a bijective 64-bit mix with good avalanche. */
-static uint64
-mix64(uint64 z)
-{
-	z = (z ^ (z >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
+#include "cs_math.h"
 
 /* Uniform on the open interval (0, 1). */
 static double
 uniform_of(uint64 key, int64 seed)
 {
-	uint64		h = mix64(key + mix64((uint64) seed + UINT64CONST(0x9e3779b97f4a7c15)));
+	uint64		h = cs_mix64(key + cs_mix64((uint64) seed + UINT64CONST(0x9e3779b97f4a7c15)));
 
 	return ((double) (h >> 11) + 0.5) / 9007199254740992.0;
 }
