@@ -1174,6 +1174,117 @@ $$;
 COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text) IS
     'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
+-- How good a BTYD forecast is: a calibration/holdout split of an orders table, the models fitted on the
+-- calibration window and scored on the holdout (doc/btyd.md, "Holdout evaluation").
+
+-- Per customer first seen by calibration_end: the calibration summary and what happened in the holdout, as
+-- lifetimes' calibration_and_holdout_data (freq 'D') defines them.
+CREATE FUNCTION customer_segment.btyd_holdout(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency_cal bigint, recency_cal float8, t_cal float8, monetary_value_cal float8,
+               frequency_holdout bigint, monetary_value_holdout float8, duration_holdout float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    days_per_unit float8;
+BEGIN
+    IF calibration_end IS NULL OR observation_end IS NULL OR unit IS NULL THEN
+        RAISE EXCEPTION 'btyd_holdout dates and unit must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF observation_end <= calibration_end OR NOT isfinite(calibration_end) OR NOT isfinite(observation_end) THEN
+        RAISE EXCEPTION 'observation_end must be a finite date after calibration_end' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got calibration_end %s, observation_end %s.', calibration_end, observation_end);
+    END IF;
+    days_per_unit := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 30.436875 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH o AS MATERIALIZED (
+            SELECT %1$s::text AS customer_id, %2$s AS ts, (%2$s)::date AS day, %3$s AS amount
+              FROM %4$s WHERE %1$s IS NOT NULL
+        ), cal AS (
+            SELECT o.customer_id, (customer_segment.rfm_summary(o.ts, o.amount, $1, 'day', $3)).*
+              FROM o WHERE o.day <= $1 GROUP BY 1
+        ), hold AS (
+            SELECT o.customer_id, (customer_segment.rfm_summary(o.ts, o.amount, $2, 'day', $3)).*
+              FROM o WHERE o.day > $1 AND o.day <= $2 GROUP BY 1
+        )
+        SELECT c.customer_id, c.frequency, c.recency, c.t, c.monetary_value,
+               coalesce(h.purchase_days, 0), coalesce(h.revenue / nullif(h.purchase_days, 0), 0), ($2 - $1) / $4
+          FROM cal c LEFT JOIN hold h USING (customer_id)
+         WHERE c.orders > 0
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING calibration_end, observation_end, unit, days_per_unit;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_holdout(regclass, name, name, name, date, date, text, text) IS
+    'Calibration/holdout split: per customer who bought by calibration_end, the calibration frequency, recency, T and monetary_value '
+    '(rfm_summary, day periods, in unit) and the holdout purchase days, mean spend per purchase day and length (in unit)';
+
+-- Both models fitted on the calibration window, and each customer's holdout forecast from them.
+CREATE FUNCTION customer_segment.btyd_holdout_predictions(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency_cal bigint, recency_cal float8, t_cal float8, frequency_holdout bigint,
+               duration_holdout float8, bgnbd_expected float8, pareto_nbd_expected float8,
+               bgnbd_probability float8, pareto_nbd_probability float8,
+               bgnbd customer_segment.bgnbd_model, pareto_nbd customer_segment.pareto_nbd_model)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    WITH h AS MATERIALIZED (
+        SELECT * FROM customer_segment.btyd_holdout(source, customer_column, time_column, amount_column,
+                                                    calibration_end, observation_end, unit, zone)
+    ), m AS (
+        SELECT customer_segment.bgnbd_fit(h.frequency_cal, h.recency_cal, h.t_cal) AS bg,
+               customer_segment.pareto_nbd_fit(h.frequency_cal, h.recency_cal, h.t_cal) AS pn
+          FROM h
+    )
+    SELECT h.customer_id, h.frequency_cal, h.recency_cal, h.t_cal, h.frequency_holdout, h.duration_holdout,
+           customer_segment.bgnbd_expected_purchases(m.bg, h.duration_holdout, h.frequency_cal, h.recency_cal, h.t_cal),
+           customer_segment.pareto_nbd_expected_purchases(m.pn, h.duration_holdout, h.frequency_cal, h.recency_cal, h.t_cal),
+           customer_segment.bgnbd_probability_purchases(m.bg, h.duration_holdout, h.frequency_holdout, h.frequency_cal, h.recency_cal, h.t_cal),
+           customer_segment.pareto_nbd_probability_purchases(m.pn, h.duration_holdout, h.frequency_holdout, h.frequency_cal, h.recency_cal, h.t_cal),
+           m.bg, m.pn
+      FROM h, m
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_holdout_predictions(regclass, name, name, name, date, date, text, text) IS
+    'btyd_holdout with BG/NBD and Pareto/NBD fitted on the calibration window: each customer''s expected holdout purchases '
+    'and the probability of the holdout purchases observed, by both models';
+
+-- The metrics a user chooses a model by, one row per model.
+CREATE FUNCTION customer_segment.btyd_evaluate(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (model text, customers bigint, actual_purchases bigint, predicted_purchases float8, total_error float8,
+               mae float8, rmse float8, bias float8, holdout_log_likelihood float8, converged boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    WITH p AS MATERIALIZED (
+        SELECT * FROM customer_segment.btyd_holdout_predictions(source, customer_column, time_column, amount_column,
+                                                                calibration_end, observation_end, unit, zone)
+    ), per_model AS (
+        SELECT 'bgnbd' AS model, p.frequency_holdout AS actual, p.bgnbd_expected AS predicted,
+               p.bgnbd_probability AS probability, (p.bgnbd).converged AS converged FROM p
+        UNION ALL
+        SELECT 'pareto_nbd', p.frequency_holdout, p.pareto_nbd_expected, p.pareto_nbd_probability, (p.pareto_nbd).converged FROM p
+    )
+    SELECT x.model, count(*), sum(x.actual)::bigint, sum(x.predicted),
+           (sum(x.predicted) - sum(x.actual)) / nullif(sum(x.actual), 0),
+           avg(abs(x.predicted - x.actual)), sqrt(avg((x.predicted - x.actual) ^ 2)), avg(x.predicted - x.actual),
+           CASE WHEN min(x.probability) > 0 THEN sum(ln(x.probability)) END, bool_and(x.converged)
+      FROM per_model x GROUP BY x.model ORDER BY x.model
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_evaluate(regclass, name, name, name, date, date, text, text) IS
+    'Holdout metrics of BG/NBD and Pareto/NBD fitted on the calibration window: total purchases actual and predicted, '
+    'relative total error, MAE, RMSE and bias per customer, and the holdout log-likelihood (NULL when a customer''s count has probability 0)';
+
+-- Conditional expectations: holdout purchases, actual and predicted, by calibration repeat purchases (7 = 7+).
+CREATE FUNCTION customer_segment.btyd_conditional_expectations(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (frequency_cal integer, customers bigint, actual float8, bgnbd float8, pareto_nbd float8)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT least(p.frequency_cal, 7)::integer, count(*), avg(p.frequency_holdout), avg(p.bgnbd_expected), avg(p.pareto_nbd_expected)
+      FROM customer_segment.btyd_holdout_predictions(source, customer_column, time_column, amount_column,
+                                                     calibration_end, observation_end, unit, zone) p
+     GROUP BY 1 ORDER BY 1
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_conditional_expectations(regclass, name, name, name, date, date, text, text) IS
+    'Mean holdout purchases per customer by calibration frequency (7 = 7 or more), actual and as BG/NBD and Pareto/NBD predict them';
 -- Behavioural clusters: k-means on feature vectors (doc/clusters.md).
 
 CREATE TYPE customer_segment.kmeans_model AS (

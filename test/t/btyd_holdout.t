@@ -1,0 +1,135 @@
+# Holdout evaluation against independent computations: the calibration/holdout split equals a pandas
+# reimplementation of lifetimes' calibration_and_holdout_data (day periods, weeks); the BG/NBD holdout
+# forecasts equal the scipy formulas of btyd_reference.py for the fitted parameters; btyd_evaluate's metrics
+# and btyd_conditional_expectations equal pandas' over the per-customer rows.
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib', 'test/t/lib';
+use CsTest;
+
+my $root = project_root();
+plan skip_all => 'python3-pandas is not installed' if system('/usr/bin/python3 -c "import pandas, scipy" 2>/dev/null') != 0;
+sub python {
+    my ($script, $args, $stdin) = @_;
+    my $tmp = "/tmp/btyd_holdout.$$";
+    open my $fh, '>', $tmp or die;
+    print $fh $stdin;
+    close $fh;
+    my $out = `/usr/bin/python3 $script $args < $tmp`;
+    die "python $script failed" if $? != 0;
+    unlink $tmp;
+    return $out;
+}
+
+my $db = new_database('cs_btyd_holdout');
+psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('shop', 2000, 5);});
+my $args = q{'shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2024-12-31', DATE '2025-12-31', 'week', 'UTC'};
+
+# The split, against pandas.
+my $orders = psql($db, q{COPY (SELECT customer_id, (ordered_at AT TIME ZONE 'UTC')::date, amount FROM shop.orders) TO STDOUT (FORMAT csv);});
+my $pandas = <<'PY';
+import sys
+import pandas as pd
+o = pd.read_csv(sys.stdin, names=["customer_id", "day", "amount"], parse_dates=["day"])
+cal_end, obs_end = pd.Timestamp("2024-12-31"), pd.Timestamp("2025-12-31")
+buys = o[o.amount >= 0].groupby(["customer_id", "day"]).amount.sum().reset_index()
+cal = buys[buys.day <= cal_end]
+hold = buys[(buys.day > cal_end) & (buys.day <= obs_end)]
+rows = []
+for cid, g in cal.groupby("customer_id"):
+    g = g.sort_values("day")
+    first, last = g.day.iloc[0], g.day.iloc[-1]
+    freq = len(g) - 1
+    h = hold[hold.customer_id == cid]
+    rows.append((cid, freq, (last - first).days / 7, (cal_end - first).days / 7,
+                 g.amount.iloc[1:].mean() if freq > 0 else 0.0, len(h), h.amount.mean() if len(h) else 0.0,
+                 (obs_end - cal_end).days / 7))
+for r in sorted(rows):
+    print(",".join(repr(float(v)) if isinstance(v, float) else str(v) for v in r))
+PY
+open my $ph, '>', "/tmp/btyd_holdout_split.$$.py" or die;
+print $ph $pandas;
+close $ph;
+my @ref = map { [ split /,/ ] } split /\n/, python("/tmp/btyd_holdout_split.$$.py", '', $orders);
+unlink "/tmp/btyd_holdout_split.$$.py";
+my @ours = psql_rows($db, qq{SELECT customer_id::int, frequency_cal, recency_cal, t_cal, monetary_value_cal, frequency_holdout,
+    monetary_value_holdout, duration_holdout FROM customer_segment.btyd_holdout($args) ORDER BY 1;});
+is(scalar(@ours), scalar(@ref), scalar(@ref) . ' customers bought in the calibration window, in both');
+my ($worst, $at) = (0, 'none');
+for my $i (0 .. $#ref) {
+    for my $j (0 .. 7) {
+        my $d = abs($ours[$i][$j] - $ref[$i][$j]) / (1 + abs($ref[$i][$j]));
+        ($worst, $at) = ($d, "customer $ref[$i][0], column $j") if $d > $worst;
+    }
+}
+cmp_ok($worst, '<', 1e-9, sprintf('every calibration and holdout column equals pandas (worst %.1e at %s)', $worst, $at));
+my ($active) = psql_rows($db, qq{SELECT count(*) FILTER (WHERE frequency_holdout > 0), count(*) FILTER (WHERE frequency_cal > 0) FROM customer_segment.btyd_holdout($args);});
+ok($active->[0] > 100 && $active->[1] > 100, "the split is not trivial: $active->[0] customers bought in the holdout, $active->[1] repeated in calibration");
+
+# BG/NBD holdout forecasts: the scipy formulas with the fitted parameters.
+my @pred = psql_rows($db, qq{SELECT frequency_cal, recency_cal, t_cal, bgnbd_expected, duration_holdout,
+    (bgnbd).r, (bgnbd).alpha, (bgnbd).a, (bgnbd).b FROM customer_segment.btyd_holdout_predictions($args) ORDER BY customer_id::int;});
+my $p0 = $pred[0];
+my $scipy = python("'$root/test/t/btyd_reference.py'", "predict $p0->[5] $p0->[6] $p0->[7] $p0->[8] $p0->[4]",
+                   join('', map { "$_->[0],$_->[1],$_->[2]\n" } @pred));
+my @sp = map { [ split /,/ ] } split /\n/, $scipy;
+my $wp = 0;
+for my $i (0 .. $#pred) {
+    my $d = abs($pred[$i][3] - $sp[$i][1]) / (1e-12 + abs($sp[$i][1]));
+    $wp = $d if $d > $wp;
+}
+cmp_ok($wp, '<', 1e-9, sprintf('BG/NBD expected holdout purchases equal scipy\'s for all %d customers (worst %.1e)', scalar(@pred), $wp));
+
+# The metrics and the conditional expectations, against pandas over the per-customer rows.
+my $rows = psql($db, qq{COPY (SELECT frequency_cal, frequency_holdout, bgnbd_expected, pareto_nbd_expected, bgnbd_probability, pareto_nbd_probability
+    FROM customer_segment.btyd_holdout_predictions($args)) TO STDOUT (FORMAT csv);});
+my $metrics = <<'PY';
+import sys
+import numpy as np
+import pandas as pd
+p = pd.read_csv(sys.stdin, names=["f", "x", "bg", "pn", "pbg", "ppn"])
+for m, e, pr in (("bgnbd", "bg", "pbg"), ("pareto_nbd", "pn", "ppn")):
+    err = p[e] - p.x
+    print(f"{m},{len(p)},{p.x.sum()},{p[e].sum()!r},{(p[e].sum() - p.x.sum()) / p.x.sum()!r},{err.abs().mean()!r},"
+          f"{np.sqrt((err ** 2).mean())!r},{err.mean()!r},{np.log(p[pr]).sum()!r}")
+c = p.assign(f=p.f.clip(upper=7)).groupby("f").agg(n=("x", "size"), x=("x", "mean"), bg=("bg", "mean"), pn=("pn", "mean"))
+for f, r in c.iterrows():
+    print(f"cond,{f},{int(r.n)},{r.x!r},{r.bg!r},{r.pn!r}")
+PY
+open $ph, '>', "/tmp/btyd_holdout_metrics.$$.py" or die;
+print $ph $metrics;
+close $ph;
+my @mref = map { [ split /,/ ] } split /\n/, python("/tmp/btyd_holdout_metrics.$$.py", '', $rows);
+unlink "/tmp/btyd_holdout_metrics.$$.py";
+my @ev = psql_rows($db, qq{SELECT model, customers, actual_purchases, predicted_purchases, total_error, mae, rmse, bias, holdout_log_likelihood
+    FROM customer_segment.btyd_evaluate($args) ORDER BY model;});
+for my $i (0 .. 1) {
+    my ($wm) = (0);
+    for my $j (1 .. 8) {
+        my $d = abs($ev[$i][$j] - $mref[$i][$j]) / (1e-12 + abs($mref[$i][$j]));
+        $wm = $d if $d > $wm;
+    }
+    cmp_ok($wm, '<', 1e-9, sprintf('%s: total %d vs %.1f predicted (%+.1f%%), MAE %.4f, RMSE %.4f, bias %+.4f, log-likelihood %.1f, as pandas computes them',
+                                   $ev[$i][0], $ev[$i][2], $ev[$i][3], 100 * $ev[$i][4], $ev[$i][5], $ev[$i][6], $ev[$i][7], $ev[$i][8]));
+}
+my @ce = psql_rows($db, qq{SELECT * FROM customer_segment.btyd_conditional_expectations($args);});
+my @cref = grep { $_->[0] eq 'cond' } @mref;
+is(scalar(@ce), scalar(@cref), 'conditional expectations: ' . scalar(@ce) . ' frequency groups (7 = 7+)');
+my $wc = 0;
+for my $i (0 .. $#cref) {
+    for my $j (0 .. 4) {
+        my $d = abs($ce[$i][$j] - $cref[$i][$j + 1]) / (1e-12 + abs($cref[$i][$j + 1]));
+        $wc = $d if $d > $wc;
+    }
+}
+cmp_ok($wc, '<', 1e-9, sprintf('... equal to pandas\' group means (worst %.1e)', $wc));
+
+# Bad input.
+like(psql_fails($db, q{SELECT * FROM customer_segment.btyd_holdout('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', DATE '2025-12-31')}) // '',
+     qr/observation_end must be a finite date after calibration_end/, 'an empty holdout window is 22023');
+like(psql_fails($db, q{SELECT * FROM customer_segment.btyd_holdout('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2024-12-31', DATE '2025-12-31', 'fortnight')}) // '',
+     qr/unknown unit/, 'an unknown unit is 22023');
+
+psql('postgres', "DROP DATABASE $db;");
+done_testing();
