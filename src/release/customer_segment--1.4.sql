@@ -1285,6 +1285,98 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.btyd_conditional_expectations(regclass, name, name, name, date, date, text, text) IS
     'Mean holdout purchases per customer by calibration frequency (7 = 7 or more), actual and as BG/NBD and Pareto/NBD predict them';
+
+-- Period transactions: customers by calibration repeat purchases (7 = 7+), actual and as each model expects
+-- them for customers with the same T (the new-customer P(X(T) = x) summed over the customers).
+CREATE FUNCTION customer_segment.btyd_period_transactions(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (frequency_cal integer, actual bigint, bgnbd float8, pareto_nbd float8)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    WITH p AS MATERIALIZED (
+        SELECT * FROM customer_segment.btyd_holdout_predictions(source, customer_column, time_column, amount_column,
+                                                                calibration_end, observation_end, unit, zone)
+    ), m AS (
+        SELECT p.bgnbd AS bg, p.pareto_nbd AS pn FROM p LIMIT 1
+    ), by_t AS (   -- customers sharing T share the expectation
+        SELECT p.t_cal, count(*) AS customers FROM p GROUP BY 1
+    ), expected AS (
+        SELECT x, sum(b.customers * customer_segment.bgnbd_probability_purchases(m.bg, b.t_cal, x)) AS bg,
+                  sum(b.customers * customer_segment.pareto_nbd_probability_purchases(m.pn, b.t_cal, x)) AS pn
+          FROM by_t b, m, generate_series(0, 6) x GROUP BY x
+    ), actual AS (
+        SELECT least(p.frequency_cal, 7)::integer AS x, count(*) AS n FROM p GROUP BY 1
+    )
+    SELECT g.x, coalesce(a.n, 0),
+           CASE WHEN g.x < 7 THEN e.bg ELSE (SELECT count(*) FROM p) - (SELECT sum(bg) FROM expected) END,
+           CASE WHEN g.x < 7 THEN e.pn ELSE (SELECT count(*) FROM p) - (SELECT sum(pn) FROM expected) END
+      FROM generate_series(0, 7) g(x) LEFT JOIN actual a ON a.x = g.x LEFT JOIN expected e ON e.x = g.x
+     ORDER BY g.x
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_period_transactions(regclass, name, name, name, date, date, text, text) IS
+    'Customers by calibration repeat purchases 0..6 and 7+ (the last row), actual and expected by BG/NBD and Pareto/NBD for customers with the same T';
+
+-- Tracking (Fader, Hardie & Lee 2005, figure 2): repeat purchase days per period over calibration and holdout,
+-- actual and expected, of the customers acquired by calibration_end; cumulative and incremental.
+CREATE FUNCTION customer_segment.btyd_tracking(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (period integer, period_end date, holdout boolean, actual bigint, bgnbd float8, pareto_nbd float8,
+               actual_cumulative bigint, bgnbd_cumulative float8, pareto_nbd_cumulative float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    step integer;
+    days_per_unit float8;
+BEGIN
+    IF calibration_end IS NULL OR observation_end IS NULL OR unit IS NULL THEN
+        RAISE EXCEPTION 'btyd_tracking dates and unit must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    days_per_unit := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 30.436875 END;
+    step := CASE unit WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 0 END;   -- months step by calendar month
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH p AS MATERIALIZED (
+            SELECT * FROM customer_segment.btyd_holdout_predictions($7, $8, $9, $10, $1, $2, $3, $4)
+        ), m AS (
+            SELECT p.bgnbd AS bg, p.pareto_nbd AS pn FROM p LIMIT 1
+        ), days AS MATERIALIZED (   -- purchase days of the customers in p, up to observation_end
+            SELECT DISTINCT %1$s::text AS customer_id, (%2$s)::date AS day
+              FROM %4$s WHERE %1$s IS NOT NULL AND %3$s >= 0 AND (%2$s)::date <= $2
+        ), firsts AS (
+            SELECT d.customer_id, min(d.day) AS first_day FROM days d
+             WHERE d.customer_id IN (SELECT p.customer_id FROM p) GROUP BY 1
+        ), ends AS (        -- period k runs from start + (k - 1) steps to the day before start + k steps (or observation_end)
+            SELECT k, b.period_start, least(CASE WHEN $5 > 0 THEN s.start + k * $5
+                                                 ELSE (s.start + make_interval(months => k))::date END - 1, $2) AS period_end
+              FROM (SELECT min(first_day) AS start FROM firsts) s, generate_series(1, 100000) k,
+                   LATERAL (SELECT CASE WHEN $5 > 0 THEN s.start + (k - 1) * $5
+                                        ELSE (s.start + make_interval(months => k - 1))::date END AS period_start) b
+             WHERE b.period_start <= $2
+        ), by_first AS (
+            SELECT first_day, count(*) AS customers FROM firsts GROUP BY 1
+        ), expected AS (
+            SELECT e.k,
+                   sum(b.customers * customer_segment.bgnbd_expected_purchases_new(m.bg, (e.period_end - b.first_day + 1) / $6)) AS bg,
+                   sum(b.customers * customer_segment.pareto_nbd_expected_purchases_new(m.pn, (e.period_end - b.first_day + 1) / $6)) AS pn
+              FROM ends e, by_first b, m WHERE b.first_day <= e.period_end GROUP BY e.k
+        ), actual AS (      -- repeat purchase days (after each customer's first) by period
+            SELECT width_bucket(d.day, s.starts) AS k, count(*) AS n
+              FROM days d JOIN firsts f USING (customer_id), (SELECT array_agg(period_start ORDER BY k) AS starts FROM ends) s
+             WHERE d.day > f.first_day GROUP BY 1
+        )
+        SELECT e.k::integer, e.period_end, e.period_end > $1,
+               coalesce(a.n, 0), coalesce(x.bg, 0) - coalesce(lag(x.bg) OVER w, 0),
+               coalesce(x.pn, 0) - coalesce(lag(x.pn) OVER w, 0),
+               (sum(coalesce(a.n, 0)) OVER w)::bigint, coalesce(x.bg, 0), coalesce(x.pn, 0)
+          FROM ends e LEFT JOIN actual a USING (k) LEFT JOIN expected x USING (k)
+        WINDOW w AS (ORDER BY e.k)
+         ORDER BY e.k
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING calibration_end, observation_end, unit, zone, step, days_per_unit, source, customer_column, time_column, amount_column;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_tracking(regclass, name, name, name, date, date, text, text) IS
+    'Repeat purchase days per period (unit; periods from the first purchase day) of the customers acquired by calibration_end, '
+    'actual and expected by BG/NBD and Pareto/NBD fitted on the calibration window, incremental and cumulative, through the holdout';
 -- Behavioural clusters: k-means on feature vectors (doc/clusters.md).
 
 CREATE TYPE customer_segment.kmeans_model AS (

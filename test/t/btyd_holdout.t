@@ -125,6 +125,55 @@ for my $i (0 .. $#cref) {
 }
 cmp_ok($wc, '<', 1e-9, sprintf('... equal to pandas\' group means (worst %.1e)', $wc));
 
+# Period transactions: actual from the split; expected as a plain per-customer sum of the new-customer P(X(T) = x).
+my @pt = psql_rows($db, qq{SELECT * FROM customer_segment.btyd_period_transactions($args);});
+my %buckets;
+$buckets{ $_->[1] > 7 ? 7 : $_->[1] }++ for @ref;
+is_deeply([ map { $_->[1] } @pt ], [ map { $buckets{$_} // 0 } 0 .. 7 ], 'period transactions: the actual counts 0..7+ are the split\'s');
+my ($ptx) = psql_rows($db, qq{WITH p AS (SELECT * FROM customer_segment.btyd_holdout_predictions($args)),
+         e AS (SELECT x, sum(customer_segment.bgnbd_probability_purchases(p.bgnbd, p.t_cal, x)) AS bg,
+                         sum(customer_segment.pareto_nbd_probability_purchases(p.pareto_nbd, p.t_cal, x)) AS pn
+                 FROM p, generate_series(0, 6) x GROUP BY x)
+    SELECT max(abs(t.bgnbd - e.bg) / e.bg), max(abs(t.pareto_nbd - e.pn) / e.pn),
+           (SELECT abs(sum(bgnbd) - sum(actual)) + abs(sum(pareto_nbd) - sum(actual)) FROM customer_segment.btyd_period_transactions($args))
+      FROM customer_segment.btyd_period_transactions($args) t JOIN e ON e.x = t.frequency_cal;});
+ok($ptx->[0] < 1e-9 && $ptx->[1] < 1e-9 && $ptx->[2] < 1e-6,
+   "... the expected counts equal a per-customer sum (worst $ptx->[0], $ptx->[1]) and add up to the customers");
+
+# Tracking: actual repeat purchase days per week against pandas; expected against a plain per-customer sum.
+my @tr = psql_rows($db, qq{SELECT period, period_end, actual, actual_cumulative, bgnbd_cumulative, holdout FROM customer_segment.btyd_tracking($args);});
+my $weekly = <<'PY';
+import sys
+import pandas as pd
+o = pd.read_csv(sys.stdin, names=["customer_id", "day", "amount"], parse_dates=["day"])
+cal_end, obs_end = pd.Timestamp("2024-12-31"), pd.Timestamp("2025-12-31")
+days = o[(o.amount >= 0) & (o.day <= obs_end)].drop_duplicates(["customer_id", "day"])
+first = days.groupby("customer_id").day.min()
+first = first[first <= cal_end]
+days = days[days.customer_id.isin(first.index)]
+repeat = days[days.day > days.customer_id.map(first)]
+start = first.min()
+weeks = ((repeat.day - start).dt.days // 7 + 1).value_counts().sort_index()
+n = (obs_end - start).days // 7 + 1
+for k in range(1, n + 1):
+    print(f"{k},{int(weeks.get(k, 0))}")
+PY
+open my $wh, '>', "/tmp/btyd_tracking.$$.py" or die;
+print $wh $weekly;
+close $wh;
+my @wref = map { [ split /,/ ] } split /\n/, python("/tmp/btyd_tracking.$$.py", '', $orders);
+unlink "/tmp/btyd_tracking.$$.py";
+is_deeply([ map { "$_->[0]:$_->[2]" } @tr ], [ map { "$_->[0]:$_->[1]" } @wref ],
+          'tracking: ' . scalar(@tr) . ' weeks of actual repeat purchase days, as pandas counts them');
+my ($last) = grep { $_->[0] == $tr[-1][0] } @tr;
+my ($plain) = psql_rows($db, qq{WITH p AS (SELECT * FROM customer_segment.btyd_holdout_predictions($args)),
+         f AS (SELECT customer_id::text, min((ordered_at AT TIME ZONE 'UTC')::date) AS first_day FROM shop.orders WHERE amount >= 0 GROUP BY 1)
+    SELECT sum(customer_segment.bgnbd_expected_purchases_new(p.bgnbd, (DATE '$last->[1]' - f.first_day + 1) / 7.0))
+      FROM p JOIN f USING (customer_id);});
+cmp_ok(abs($last->[4] - $plain->[0]) / $plain->[0], '<', 1e-9,
+       sprintf('... the expected cumulative repeat purchases at the end (%.1f; actual %d) equal a plain per-customer sum', $last->[4], $last->[3]));
+is(scalar(grep { $_->[5] eq 't' } @tr), scalar(grep { $_->[1] gt '2024-12-31' } @tr), '... and the holdout flag marks the weeks after calibration_end');
+
 # Bad input.
 like(psql_fails($db, q{SELECT * FROM customer_segment.btyd_holdout('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', DATE '2025-12-31')}) // '',
      qr/observation_end must be a finite date after calibration_end/, 'an empty holdout window is 22023');
