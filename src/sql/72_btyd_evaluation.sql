@@ -201,3 +201,69 @@ $$;
 COMMENT ON FUNCTION customer_segment.btyd_tracking(regclass, name, name, name, date, date, text, text) IS
     'Repeat purchase days per period (unit; periods from the first purchase day) of the customers acquired by calibration_end, '
     'actual and expected by BG/NBD and Pareto/NBD fitted on the calibration window, incremental and cumulative, through the holdout';
+
+-- Heat maps: expected purchases in horizon and P(alive) over a grid of frequency (0..max_frequency) and
+-- recency (0..t in recency_steps equal steps) for customers observed for t, as each model predicts them.
+CREATE FUNCTION customer_segment.btyd_frequency_recency_matrix(bgnbd customer_segment.bgnbd_model,
+    pareto_nbd customer_segment.pareto_nbd_model, t float8, horizon float8, max_frequency integer DEFAULT 20,
+    recency_steps integer DEFAULT 20)
+RETURNS TABLE (frequency integer, recency float8, bgnbd_expected float8, bgnbd_p_alive float8,
+               pareto_nbd_expected float8, pareto_nbd_p_alive float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF t IS NULL OR horizon IS NULL OR max_frequency IS NULL OR recency_steps IS NULL THEN
+        RAISE EXCEPTION 'btyd_frequency_recency_matrix arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT (t > 0 AND t < 'Infinity') OR max_frequency NOT BETWEEN 0 AND 1000 OR recency_steps NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'btyd_frequency_recency_matrix needs 0 < t, max_frequency 0..1000 and recency_steps 1..1000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT f::integer, t * s / recency_steps,
+           customer_segment.bgnbd_expected_purchases(bgnbd, horizon, f, t * s / recency_steps, t),
+           customer_segment.bgnbd_p_alive(bgnbd, f, t * s / recency_steps, t),
+           customer_segment.pareto_nbd_expected_purchases(pareto_nbd, horizon, f, t * s / recency_steps, t),
+           customer_segment.pareto_nbd_p_alive(pareto_nbd, f, t * s / recency_steps, t)
+      FROM generate_series(0, max_frequency) f, generate_series(0, recency_steps) s
+     WHERE f > 0 OR s = 0      -- without a repeat purchase, recency is 0 by definition
+     ORDER BY 1, 2;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_frequency_recency_matrix(customer_segment.bgnbd_model, customer_segment.pareto_nbd_model, float8, float8, integer, integer) IS
+    'Expected purchases in horizon and P(alive) by both models over a frequency x recency grid at observation length t (NULL model: NULL columns)';
+
+-- The P(alive) history of one customer: at the end of every period from the first purchase to end_date,
+-- P(alive) given the purchases up to then (the line of lifetimes' plot_history_alive).
+CREATE FUNCTION customer_segment.btyd_p_alive_history(source regclass, customer_column name, time_column name,
+    amount_column name, customer text, bgnbd customer_segment.bgnbd_model, end_date date, unit text DEFAULT 'week',
+    zone text DEFAULT NULL)
+RETURNS TABLE (day date, frequency bigint, recency float8, t float8, p_alive float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    days_per_unit float8;
+BEGIN
+    IF customer IS NULL OR bgnbd IS NULL OR end_date IS NULL OR unit IS NULL OR NOT isfinite(end_date) THEN
+        RAISE EXCEPTION 'btyd_p_alive_history arguments must not be NULL or infinite' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    days_per_unit := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 30.436875 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH d AS MATERIALIZED (
+            SELECT DISTINCT (%2$s)::date AS day FROM %4$s
+             WHERE %1$s::text = $1 AND %3$s >= 0 AND (%2$s)::date <= $2
+        ), first AS (
+            SELECT min(d.day) AS first_day FROM d
+        )
+        SELECT g.day::date, x.n - 1, (x.last - f.first_day) / $3, (g.day::date - f.first_day) / $3,
+               customer_segment.bgnbd_p_alive($4, x.n - 1, (x.last - f.first_day) / $3, (g.day::date - f.first_day) / $3)
+          FROM first f, generate_series(f.first_day, $2, make_interval(days => $3::int)) g(day),
+               LATERAL (SELECT count(*) AS n, max(d.day) AS last FROM d WHERE d.day <= g.day) x
+         WHERE f.first_day IS NOT NULL
+         ORDER BY 1
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING customer, end_date, days_per_unit, bgnbd;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_p_alive_history(regclass, name, name, name, text, customer_segment.bgnbd_model, date, text, text) IS
+    'BG/NBD P(alive) of one customer at every period (unit) from the first purchase to end_date, given the purchase days up to then';

@@ -174,6 +174,42 @@ cmp_ok(abs($last->[4] - $plain->[0]) / $plain->[0], '<', 1e-9,
        sprintf('... the expected cumulative repeat purchases at the end (%.1f; actual %d) equal a plain per-customer sum', $last->[4], $last->[3]));
 is(scalar(grep { $_->[5] eq 't' } @tr), scalar(grep { $_->[1] gt '2024-12-31' } @tr), '... and the holdout flag marks the weeks after calibration_end');
 
+# The frequency x recency matrix: both models' expectations and P(alive) against scipy.
+my ($models) = psql_rows($db, qq{SELECT (bgnbd).r, (bgnbd).alpha, (bgnbd).a, (bgnbd).b, (pareto_nbd).r, (pareto_nbd).alpha, (pareto_nbd).s, (pareto_nbd).beta
+    FROM customer_segment.btyd_holdout_predictions($args) LIMIT 1;});
+my @mx = psql_rows($db, qq{WITH m AS (SELECT bgnbd, pareto_nbd FROM customer_segment.btyd_holdout_predictions($args) LIMIT 1)
+    SELECT x.* FROM m, customer_segment.btyd_frequency_recency_matrix(m.bgnbd, m.pareto_nbd, 104, 52, 10, 8) x;});
+my $grid = join('', map { "$_->[0],$_->[1],104\n" } @mx);
+my @bgr = map { [ split /,/ ] } split /\n/, python("'$root/test/t/btyd_reference.py'", "predict @$models[0 .. 3] 52", $grid);
+my @pnr = map { [ split /,/ ] } split /\n/, python("'$root/test/t/btyd_reference.py'", "pnbdpredict @$models[4 .. 7] 52", $grid);
+my $wmx = 0;
+for my $i (0 .. $#mx) {
+    for my $pair ([$mx[$i][2], $bgr[$i][1]], [$mx[$i][3], $bgr[$i][0]], [$mx[$i][4], $pnr[$i][1]], [$mx[$i][5], $pnr[$i][0]]) {
+        my $d = abs($pair->[0] - $pair->[1]) / (1e-12 + abs($pair->[1]));
+        $wmx = $d if $d > $wmx;
+    }
+}
+cmp_ok($wmx, '<', 1e-8, sprintf('frequency x recency matrix: %d cells of expectations and P(alive) by both models equal scipy\'s (worst %.1e)', scalar(@mx), $wmx));
+
+# The P(alive) history of the customer with the most purchase days: its (x, t_x, T) from its orders, P(alive) as scipy.
+my ($who) = psql_rows($db, q{SELECT customer_id FROM shop.orders WHERE amount >= 0 GROUP BY 1 ORDER BY count(DISTINCT (ordered_at AT TIME ZONE 'UTC')::date) DESC, 1 LIMIT 1;});
+my @hist = psql_rows($db, qq{WITH m AS (SELECT bgnbd FROM customer_segment.btyd_holdout_predictions($args) LIMIT 1)
+    SELECT h.* FROM m, customer_segment.btyd_p_alive_history('shop.orders', 'customer_id', 'ordered_at', 'amount', '$who->[0]', m.bgnbd, DATE '2025-12-31', 'week', 'UTC') h;});
+my @pdays = map { $_->[0] } psql_rows($db, qq{SELECT DISTINCT (ordered_at AT TIME ZONE 'UTC')::date FROM shop.orders WHERE customer_id = $who->[0] AND amount >= 0 ORDER BY 1;});
+my $hist_ok = 0;
+for my $h (@hist) {
+    my @upto = grep { $_ le $h->[0] } @pdays;
+    $hist_ok++ if $h->[1] == @upto - 1;
+}
+is($hist_ok, scalar(@hist), "P(alive) history of customer $who->[0] (" . scalar(@pdays) . ' purchase days): the repeat purchases at each of ' . scalar(@hist) . ' weeks are its orders\'');
+my @hr = map { [ split /,/ ] } split /\n/, python("'$root/test/t/btyd_reference.py'", "predict @$models[0 .. 3] 1", join('', map { "$_->[1],$_->[2],$_->[3]\n" } @hist));
+my $wh = 0;
+for my $i (0 .. $#hist) {
+    my $d = abs($hist[$i][4] - $hr[$i][0]);
+    $wh = $d if $d > $wh;
+}
+cmp_ok($wh, '<', 1e-12, sprintf('... and its P(alive) is scipy\'s (worst %.1e; from %.3f to %.3f)', $wh, $hist[0][4], $hist[-1][4]));
+
 # Bad input.
 like(psql_fails($db, q{SELECT * FROM customer_segment.btyd_holdout('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', DATE '2025-12-31')}) // '',
      qr/observation_end must be a finite date after calibration_end/, 'an empty holdout window is 22023');
