@@ -113,6 +113,12 @@ bgnbd_fit(const BtydRows *rows, double penalizer)
 	return btyd_fit(bgnbd_objective, rows, penalizer, 4, 0xD, start);	/* shapes: r, a, b */
 }
 
+bool
+bgnbd_covariance(const BtydRows *rows, const double *params, double *cov)
+{
+	return btyd_covariance(bgnbd_objective, rows, 4, params, cov);
+}
+
 double
 bgnbd_p_alive(const double *p, double x, double tx, double T)
 {

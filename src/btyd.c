@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "btyd_math.h"
 #include "cs_util.h"
 #include "funcapi.h"
@@ -266,8 +267,10 @@ model_datum(FunctionCallInfo fcinfo, const BtydFit *fit, int nparams, double cus
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
-static Datum
-fit_final(FunctionCallInfo fcinfo, BtydModel model)
+
+/* Fits the model of a fit state (NULL when it holds no customer), with the checks and the NOTICE. */
+static FitState *
+run_fit(FunctionCallInfo fcinfo, BtydModel model, BtydFit *out, double *customers_out)
 {
 	FitState   *st;
 	double		customers;
@@ -276,12 +279,12 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 	const char *name = model == MODEL_BGNBD ? "BG/NBD" : model == MODEL_PNBD ? "Pareto/NBD" : "Gamma-Gamma";
 
 	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
+		return NULL;
 	st = (FitState *) PG_GETARG_POINTER(0);
 	btyd_rows_compact(&st->rows);
 	customers = btyd_rows_weight(&st->rows);
 	if (customers == 0)
-		PG_RETURN_NULL();
+		return NULL;
 	for (int64 i = 0; i < st->rows.n; i++)
 		any_repeat |= st->rows.rows[i].x > 0;
 	if (customers < BTYD_MIN_CUSTOMERS)
@@ -314,7 +317,105 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 						   : "No step lowers the objective any more",
 						   fit.gradient),
 				 errhint("Try a small penalizer such as 0.001, or a simpler model.")));
+	*out = fit;
+	*customers_out = customers;
+	return st;
+}
+
+static Datum
+fit_final(FunctionCallInfo fcinfo, BtydModel model)
+{
+	BtydFit		fit;
+	double		customers;
+	FitState   *st = run_fit(fcinfo, model, &fit, &customers);
+
+	if (st == NULL)
+		PG_RETURN_NULL();
 	return model_datum(fcinfo, &fit, model == MODEL_GG ? 3 : 4, customers, st->rows.n);
+}
+
+/*
+ * The fit with its parameter uncertainty: estimates, standard errors and 95% intervals from the observed
+ * information (btyd_covariance), the intervals taken on the log scale so they stay positive.
+ */
+static Datum
+uncertainty_final(FunctionCallInfo fcinfo, BtydModel model)
+{
+	static const char *const names[3][4] = {{"r", "alpha", "a", "b"}, {"r", "alpha", "s", "beta"}, {"p", "q", "gamma", NULL}};
+	BtydFit		fit;
+	double		customers;
+	FitState   *st = run_fit(fcinfo, model, &fit, &customers);
+	int			n = model == MODEL_GG ? 3 : 4;
+	double		cov[16],
+				se[4],
+				lo[4],
+				hi[4];
+	bool		ok;
+	TupleDesc	desc;
+	Datum		values[9];
+	bool		nulls[9] = {0};
+	Datum		name_d[4],
+				cov_d[16];
+	int			dims[2] = {n, n},
+				lbs[2] = {1, 1};
+
+	if (st == NULL)
+		PG_RETURN_NULL();
+	ok = model == MODEL_BGNBD ? bgnbd_covariance(&st->rows, fit.params, cov)
+		: model == MODEL_PNBD ? pnbd_covariance(&st->rows, fit.params, cov)
+		: gg_covariance(&st->rows, fit.params, cov);
+	for (int i = 0; i < n * n && ok; i++)
+		ok = isfinite(cov[i]);
+	if (!ok)
+		ereport(NOTICE,
+				(errmsg("the observed information of this fit is not positive definite: no standard errors"),
+				 errhint("The likelihood has no interior maximum here; see the fit's converged and the NOTICE it gave.")));
+	for (int i = 0; i < n; i++)
+	{
+		double		se_log = ok ? sqrt(cov[i * n + i]) / fit.params[i] : 0;
+
+		se[i] = ok ? sqrt(cov[i * n + i]) : 0;
+		lo[i] = fit.params[i] * exp(-1.959963984540054 * se_log);
+		hi[i] = fit.params[i] * exp(1.959963984540054 * se_log);
+		name_d[i] = CStringGetTextDatum(names[model == MODEL_BGNBD ? 0 : model == MODEL_PNBD ? 1 : 2][i]);
+	}
+	for (int i = 0; i < n * n; i++)
+		cov_d[i] = Float8GetDatum(ok ? cov[i] : 0);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != 9)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("unexpected result type of a BTYD uncertainty")));
+	desc = BlessTupleDesc(desc);
+	values[0] = PointerGetDatum(construct_array(name_d, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(cs_float8_array(fit.params, n));
+	values[2] = PointerGetDatum(cs_float8_array(se, n));
+	values[3] = PointerGetDatum(cs_float8_array(lo, n));
+	values[4] = PointerGetDatum(cs_float8_array(hi, n));
+	values[5] = PointerGetDatum(construct_md_array(cov_d, NULL, 2, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	nulls[2] = nulls[3] = nulls[4] = nulls[5] = !ok;
+	values[6] = Float8GetDatum(fit.loglik);
+	values[7] = Int64GetDatum((int64) customers);
+	values[8] = BoolGetDatum(fit.converged);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_uncertainty_final);
+Datum
+bgnbd_uncertainty_final(PG_FUNCTION_ARGS)
+{
+	return uncertainty_final(fcinfo, MODEL_BGNBD);
+}
+
+PG_FUNCTION_INFO_V1(pnbd_uncertainty_final);
+Datum
+pnbd_uncertainty_final(PG_FUNCTION_ARGS)
+{
+	return uncertainty_final(fcinfo, MODEL_PNBD);
+}
+
+PG_FUNCTION_INFO_V1(gg_uncertainty_final);
+Datum
+gg_uncertainty_final(PG_FUNCTION_ARGS)
+{
+	return uncertainty_final(fcinfo, MODEL_GG);
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_fit_final);

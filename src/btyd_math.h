@@ -29,11 +29,15 @@ double		gg_loglik(const double *p, double x, double m);	/* p = p, q, gamma */
 /* Fits; penalizer adds penalizer * sum(params^2) to the mean negative log-likelihood (as lifetimes). */
 BtydFit		bgnbd_fit(const BtydRows *rows, double penalizer);
 BtydFit		gg_fit(const BtydRows *rows, double penalizer);
+/* Covariance of the parameters at params from the observed information (row-major); false if not positive definite. */
+bool		bgnbd_covariance(const BtydRows *rows, const double *params, double *cov);
+bool		gg_covariance(const BtydRows *rows, const double *params, double *cov);
 
 /* Pareto/NBD (Schmittlein, Morrison & Colombo 1987) on (x, t_x, T): p = r, alpha, s, beta. */
 double		pnbd_loglik(const double *p, double x, double tx, double T);
 double		pnbd_loglik_grad(const double *p, double x, double tx, double T, double *grad);	/* d/d(r, alpha, s, beta) */
 BtydFit		pnbd_fit(const BtydRows *rows, double penalizer);
+bool		pnbd_covariance(const BtydRows *rows, const double *params, double *cov);
 double		pnbd_p_alive(const double *p, double x, double tx, double T);
 double		pnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional */
 double		pnbd_expected_new(const double *p, double t);	/* unconditional, a new customer */

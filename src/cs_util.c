@@ -324,3 +324,13 @@ cs_order_day(CsOrderArgs *args, Datum value, const char *what)
 	args->cached = args->day_end - args->day_start == USECS_PER_DAY && ts >= args->day_start && ts < args->day_end;
 	return day;
 }
+
+ArrayType *
+cs_float8_array(const double *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Float8GetDatum(v[i]);
+	return construct_array(d, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}

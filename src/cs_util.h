@@ -9,8 +9,12 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "utils/array.h"
 #include "cs_math.h"
 #include "retention_math.h"
+
+/* A one-dimensional float8[] of n values. */
+extern ArrayType *cs_float8_array(const double *v, int n);
 
 /* Memory context of the calling aggregate; refuses plain function calls. */
 extern MemoryContext cs_agg_context(FunctionCallInfo fcinfo, const char *fname);

@@ -316,6 +316,92 @@ btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned sh
 }
 
 /*
+ * The covariance of the n parameters at params from the observed information: the Hessian of the total
+ * negative log-likelihood (no penalty) in the log-parameters, by central differences of f's analytic
+ * gradient (step 1e-5), symmetrised and inverted by Cholesky; then cov(p_i, p_j) = p_i p_j cov(log p_i,
+ * log p_j) (the delta method).  False when the Hessian is not positive definite (no interior maximum).
+ */
+bool
+btyd_covariance(Objective f, const BtydRows *rows, int n, const double *params, double *cov)
+{
+	FitCtx		ctx = {rows, btyd_rows_weight(rows), 0, 0};
+	const double h = 1e-5;
+	double		theta[4],
+				hess[4][4],
+				chol[4][4],
+				inv[4][4];
+
+	for (int k = 0; k < n; k++)
+		theta[k] = log(params[k]);
+	for (int j = 0; j < n; j++)
+	{
+		double		up[4],
+					down[4],
+					gp[4],
+					gm[4];
+
+		memcpy(up, theta, sizeof(up));
+		memcpy(down, theta, sizeof(down));
+		up[j] += h;
+		down[j] -= h;
+		f(up, gp, &ctx);
+		f(down, gm, &ctx);
+		for (int i = 0; i < n; i++)
+			hess[i][j] = (gp[i] - gm[i]) / (2 * h) * ctx.weight;	/* the objective is a mean */
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < i; j++)
+			hess[i][j] = hess[j][i] = (hess[i][j] + hess[j][i]) / 2;
+	/* Cholesky: hess = L L' */
+	memset(chol, 0, sizeof(chol));
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j <= i; j++)
+		{
+			double		s = hess[i][j];
+
+			for (int k = 0; k < j; k++)
+				s -= chol[i][k] * chol[j][k];
+			if (i == j)
+			{
+				if (!(s > 0) || !isfinite(s))
+					return false;
+				chol[i][i] = sqrt(s);
+			}
+			else
+				chol[i][j] = s / chol[j][j];
+		}
+	/* inverse column by column: L y = e_c, L' x = y */
+	for (int c = 0; c < n; c++)
+	{
+		double		y[4],
+					x[4];
+
+		for (int i = 0; i < n; i++)
+		{
+			double		s = i == c ? 1 : 0;
+
+			for (int k = 0; k < i; k++)
+				s -= chol[i][k] * y[k];
+			y[i] = s / chol[i][i];
+		}
+		for (int i = n - 1; i >= 0; i--)
+		{
+			double		s = y[i];
+
+			for (int k = i + 1; k < n; k++)
+				s -= chol[k][i] * x[k];
+			x[i] = s / chol[i][i];
+		}
+		for (int i = 0; i < n; i++)
+			inv[i][c] = x[i];
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			cov[i * n + j] = params[i] * params[j] * inv[i][j];
+	return true;
+}
+
+/*
  * Where fits start: every parameter at 1, as lifetimes does, except the
  * Gamma-Gamma spend scale gamma at the mean spend, so a fit in cents or in a
  * currency of large units starts as near its optimum as one in dollars (the

@@ -81,4 +81,7 @@ double		penalised_objective(FitCtx *ctx, double ll, const double *dll, const dou
  */
 BtydFit		btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned shapes, const double *start);
 
+/* Covariance (n x n, row-major) of the parameters at params from the observed information; false if none. */
+bool		btyd_covariance(Objective f, const BtydRows *rows, int n, const double *params, double *cov);
+
 #endif

@@ -72,6 +72,12 @@ gg_fit(const BtydRows *rows, double penalizer)
 	return btyd_fit(gg_objective, rows, penalizer, 3, 0x3, start);	/* shapes: p, q */
 }
 
+bool
+gg_covariance(const BtydRows *rows, const double *params, double *cov)
+{
+	return btyd_covariance(gg_objective, rows, 3, params, cov);
+}
+
 double
 gg_expected_spend(const double *prm, double x, double m)
 {

@@ -429,15 +429,6 @@ km_data(KmState *st, KmData *d, int k_needed)
 	return true;
 }
 
-static ArrayType *
-float8_array(const double *v, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		d[i] = Float8GetDatum(v[i]);
-	return construct_array(d, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-}
 
 PG_FUNCTION_INFO_V1(kmeans_fit_final);
 Datum
@@ -474,10 +465,10 @@ kmeans_fit_final(PG_FUNCTION_ARGS)
 	values[3] = Float8GetDatum(r.inertia);
 	values[4] = Int32GetDatum(r.iterations);
 	values[5] = BoolGetDatum(r.converged);
-	values[6] = PointerGetDatum(float8_array(r.sizes, st->k_min));
+	values[6] = PointerGetDatum(cs_float8_array(r.sizes, st->k_min));
 	values[7] = CStringGetTextDatum(transform_names[st->transform]);
-	values[8] = PointerGetDatum(float8_array(d.shift, d.dims));
-	values[9] = PointerGetDatum(float8_array(d.scale, d.dims));
+	values[8] = PointerGetDatum(cs_float8_array(d.shift, d.dims));
+	values[9] = PointerGetDatum(cs_float8_array(d.scale, d.dims));
 	values[10] = Int64GetDatum(st->points.rows);
 	values[11] = Int64GetDatum(d.n);
 	values[12] = Int64GetDatum(st->seed);

@@ -122,6 +122,12 @@ pnbd_objective(const double *theta, double *grad, const void *vctx)
 	return penalised_objective(ctx, ll, g, params, 4, grad);
 }
 
+bool
+pnbd_covariance(const BtydRows *rows, const double *params, double *cov)
+{
+	return btyd_covariance(pnbd_objective, rows, 4, params, cov);
+}
+
 BtydFit
 pnbd_fit(const BtydRows *rows, double penalizer)
 {

@@ -1443,6 +1443,73 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.btyd_p_alive_history(regclass, name, name, name, text, customer_segment.bgnbd_model, date, text, text) IS
     'BG/NBD P(alive) of one customer at every period (unit) from the first purchase to end_date, given the purchase days up to then';
+
+-- Parameter uncertainty: the fits again, with standard errors from the observed information.
+CREATE TYPE customer_segment.btyd_uncertainty AS (
+    parameter text[], estimate float8[], standard_error float8[], lower_95 float8[], upper_95 float8[],
+    covariance float8[], log_likelihood float8, customers bigint, converged boolean);
+COMMENT ON TYPE customer_segment.btyd_uncertainty IS
+    'A BTYD fit with its uncertainty: per parameter the estimate, standard error (observed information, delta method) '
+    'and 95% interval (on the log scale, so it stays positive), the covariance matrix of the parameters';
+CREATE FUNCTION customer_segment.bgnbd_uncertainty_final(internal)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.pnbd_uncertainty_final(internal)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.gg_uncertainty_final(internal)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
+                                          'btyd_fit_serialize', 'btyd_fit_deserialize', 'IMMUTABLE', v.comment)
+  FROM (VALUES
+    ('bgnbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
+     'bgnbd_fit_trans', 'bgnbd_uncertainty_final',
+     'bgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum'),
+    ('pareto_nbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
+     'bgnbd_fit_trans', 'pnbd_uncertainty_final',
+     'pareto_nbd_fit with standard errors and 95% intervals of r, alpha, s, beta from the observed information at the maximum'),
+    ('gamma_gamma_fit_uncertainty', ARRAY['frequency float8, monetary_value float8', 'frequency float8, monetary_value float8, penalizer float8'],
+     'gg_fit_trans', 'gg_uncertainty_final',
+     'gamma_gamma_fit with standard errors and 95% intervals of p, q, gamma from the observed information at the maximum')
+  ) v(agg, sigs, c_trans, final, comment);
+
+-- A customer's expected purchases with a 95% interval from the parameter uncertainty (delta method: the
+-- gradient in the parameters by central differences, variance g' C g, estimate +- 1.96 sd, floored at 0).
+CREATE FUNCTION customer_segment.bgnbd_expected_purchases_interval(model customer_segment.bgnbd_model,
+    uncertainty customer_segment.btyd_uncertainty, horizon float8, frequency float8, recency float8, t float8,
+    OUT estimate float8, OUT lower_95 float8, OUT upper_95 float8)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    p float8[] := ARRAY[model.r, model.alpha, model.a, model.b];
+    g float8[] := '{}';
+    up float8[];
+    down float8[];
+    h float8;
+    v float8 := 0;
+BEGIN
+    IF model IS NULL OR uncertainty IS NULL OR uncertainty.covariance IS NULL THEN
+        RETURN;
+    END IF;
+    estimate := customer_segment.bgnbd_expected_purchases(model, horizon, frequency, recency, t);
+    FOR i IN 1..4 LOOP
+        h := 1e-6 * p[i];
+        up := p;
+        down := p;
+        up[i] := p[i] + h;
+        down[i] := p[i] - h;
+        g[i] := (customer_segment.bgnbd_expected_purchases(ROW(up[1], up[2], up[3], up[4], NULL, NULL, NULL, NULL, NULL), horizon, frequency, recency, t)
+               - customer_segment.bgnbd_expected_purchases(ROW(down[1], down[2], down[3], down[4], NULL, NULL, NULL, NULL, NULL), horizon, frequency, recency, t))
+              / (2 * h);
+    END LOOP;
+    FOR i IN 1..4 LOOP
+        FOR j IN 1..4 LOOP
+            v := v + g[i] * uncertainty.covariance[i][j] * g[j];
+        END LOOP;
+    END LOOP;
+    lower_95 := greatest(estimate - 1.959963984540054 * sqrt(greatest(v, 0)), 0);
+    upper_95 := estimate + 1.959963984540054 * sqrt(greatest(v, 0));
+END
+$$;
+COMMENT ON FUNCTION customer_segment.bgnbd_expected_purchases_interval(customer_segment.bgnbd_model, customer_segment.btyd_uncertainty, float8, float8, float8, float8) IS
+    'bgnbd_expected_purchases with a 95% interval from the parameter uncertainty of bgnbd_fit_uncertainty (delta method, floored at 0)';
 -- Behavioural clusters: k-means on feature vectors (doc/clusters.md).
 
 CREATE TYPE customer_segment.kmeans_model AS (

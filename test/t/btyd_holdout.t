@@ -203,12 +203,68 @@ for my $h (@hist) {
 }
 is($hist_ok, scalar(@hist), "P(alive) history of customer $who->[0] (" . scalar(@pdays) . ' purchase days): the repeat purchases at each of ' . scalar(@hist) . ' weeks are its orders\'');
 my @hr = map { [ split /,/ ] } split /\n/, python("'$root/test/t/btyd_reference.py'", "predict @$models[0 .. 3] 1", join('', map { "$_->[1],$_->[2],$_->[3]\n" } @hist));
-my $wh = 0;
+my $whist = 0;
 for my $i (0 .. $#hist) {
     my $d = abs($hist[$i][4] - $hr[$i][0]);
-    $wh = $d if $d > $wh;
+    $whist = $d if $d > $whist;
 }
-cmp_ok($wh, '<', 1e-12, sprintf('... and its P(alive) is scipy\'s (worst %.1e; from %.3f to %.3f)', $wh, $hist[0][4], $hist[-1][4]));
+cmp_ok($whist, "<", 1e-12, sprintf("... and its P(alive) is scipy's (worst %.1e; from %.3f to %.3f)", $whist, $hist[0][4], $hist[-1][4]));
+
+# Parameter uncertainty: the standard errors and covariance equal the inverse of scipy's numerical Hessian.
+my $cal = psql($db, qq{COPY (SELECT frequency_cal, recency_cal, t_cal FROM customer_segment.btyd_holdout($args)) TO STDOUT (FORMAT csv);});
+for my $m (['bgnbd', 'bgnbd_fit_uncertainty', 'bgnbd_fit'], ['pareto_nbd', 'pareto_nbd_fit_uncertainty', 'pareto_nbd_fit']) {
+    my ($model, $agg, $fit) = @$m;
+    my ($u) = psql_rows($db, qq{SELECT array_to_string((u).estimate, ' '), array_to_string((u).standard_error, ' '),
+        array_to_string((u).covariance, ' '), array_to_string((u).lower_95, ' '), array_to_string((u).upper_95, ' '),
+        array_to_string(ARRAY[(f).r, (f).alpha, @{[ $model eq 'bgnbd' ? '(f).a, (f).b' : '(f).s, (f).beta' ]}], ' ')
+      FROM (SELECT customer_segment.$agg(frequency_cal, recency_cal, t_cal) AS u, customer_segment.$fit(frequency_cal, recency_cal, t_cal) AS f
+              FROM customer_segment.btyd_holdout($args)) x;});
+    my @est = split / /, $u->[0];
+    is($u->[0], $u->[5], "$model: the uncertainty's estimates are the fit's ($u->[0])");
+    my @ref = map { [ split /,/ ] } split /\n/, python("'$root/test/t/btyd_reference.py'", "hessian $model @est", $cal);
+    my @se = split / /, $u->[1];
+    my @cov = split / /, $u->[2];
+    my ($wse, $wcov) = (0, 0);
+    for my $i (0 .. 3) {
+        my $d = abs($se[$i] - $ref[0][$i]) / $ref[0][$i];
+        $wse = $d if $d > $wse;
+        for my $j (0 .. 3) {
+            my $c = abs($cov[$i * 4 + $j] - $ref[$i + 1][$j]) / sqrt(abs($ref[$i + 1][$i] * $ref[$j + 1][$j]));
+            $wcov = $c if $c > $wcov;
+        }
+    }
+    cmp_ok($wse, '<', 1e-4, sprintf('%s: standard errors %s equal scipy\'s numerical Hessian (worst %.1e relative; covariance %.1e)',
+                                    $model, join(' ', map { sprintf('%.4g', $_) } @se), $wse, $wcov));
+    cmp_ok($wcov, '<', 1e-4, '... and so does the covariance');
+    my @lo = split / /, $u->[3];
+    my @hi = split / /, $u->[4];
+    ok(!grep({ !($lo[$_] < $est[$_] && $est[$_] < $hi[$_] && abs(log($hi[$_] / $est[$_]) - 1.959963984540054 * $se[$_] / $est[$_]) < 1e-9) } 0 .. 3),
+       '... the 95% intervals are estimate x exp(+-1.96 SE / estimate)');
+}
+{
+    my $gcal = psql($db, qq{COPY (SELECT frequency_cal, monetary_value_cal FROM customer_segment.btyd_holdout($args)
+                                  WHERE frequency_cal > 0 AND monetary_value_cal > 0) TO STDOUT (FORMAT csv);});
+    my ($g) = psql_rows($db, qq{SELECT array_to_string((u).estimate, ' '), array_to_string((u).standard_error, ' ')
+      FROM (SELECT customer_segment.gamma_gamma_fit_uncertainty(frequency_cal, monetary_value_cal) AS u
+              FROM customer_segment.btyd_holdout($args) WHERE frequency_cal > 0 AND monetary_value_cal > 0) x;});
+    my @gref = map { [ split /,/ ] } split /\n/, python("'$root/test/t/btyd_reference.py'", "hessian gamma_gamma $g->[0]", $gcal);
+    my @gse = split / /, $g->[1];
+    my $wg = 0;
+    for my $i (0 .. 2) {
+        my $d = abs($gse[$i] - $gref[0][$i]) / $gref[0][$i];
+        $wg = $d if $d > $wg;
+    }
+    cmp_ok($wg, '<', 1e-4, sprintf('gamma_gamma: standard errors %s equal scipy\'s numerical Hessian (worst %.1e relative)',
+                                   join(' ', map { sprintf('%.4g', $_) } @gse), $wg));
+}
+my ($iv) = psql_rows($db, qq{WITH d AS (SELECT * FROM customer_segment.btyd_holdout($args)),
+         m AS (SELECT customer_segment.bgnbd_fit(frequency_cal, recency_cal, t_cal) AS f,
+                      customer_segment.bgnbd_fit_uncertainty(frequency_cal, recency_cal, t_cal) AS u FROM d)
+    SELECT count(*), count(*) FILTER (WHERE i.lower_95 <= i.estimate AND i.estimate <= i.upper_95 AND i.upper_95 > i.lower_95
+                                        AND abs(i.estimate - customer_segment.bgnbd_expected_purchases(m.f, 52, d.frequency_cal, d.recency_cal, d.t_cal)) < 1e-12),
+           round(avg((i.upper_95 - i.lower_95) / nullif(i.estimate, 0))::numeric, 4)
+      FROM d, m, customer_segment.bgnbd_expected_purchases_interval(m.f, m.u, 52, d.frequency_cal, d.recency_cal, d.t_cal) i;});
+is($iv->[0], $iv->[1], "expected purchases in 52 weeks with a 95% interval for all $iv->[0] customers (mean relative width $iv->[2])");
 
 # Bad input.
 like(psql_fails($db, q{SELECT * FROM customer_segment.btyd_holdout('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', DATE '2025-12-31')}) // '',

@@ -12,6 +12,9 @@
   btyd_reference.py ggfit                       stdin: x,m rows (x > 0) -> p,q,gamma,loglik
   btyd_reference.py ggloglik p q gamma          stdin: x,m rows -> per-row log-likelihoods
   btyd_reference.py simulate n seed r alpha a b -> x,tx,T rows simulated from BG/NBD, T ~ U(20, 80)
+  btyd_reference.py hessian MODEL p1 p2 ...     stdin: x,tx,T rows (x,m for gg) -> standard errors, then the
+                                                covariance row by row: the inverse of minus the Hessian of the
+                                                summed log-likelihood, by central second differences
 
 Formulas as in Fader, Hardie & Lee (2005) and the lifetimes library.
 """
@@ -95,7 +98,7 @@ def fit(ll, data, n):
 
 def main():
     cmd = sys.argv[1]
-    args = [float(v) for v in sys.argv[2:]]
+    args = [float(v) for v in sys.argv[2:]] if cmd != "hessian" else []
     if cmd == "loglik":
         x, tx, T = read_rows(3)
         for v in bgnbd_ll(args[:4], x, tx, T):
@@ -153,6 +156,23 @@ def main():
         x, m = read_rows(2)
         for v in gg_ll(args[:3], x, m):
             print(repr(float(v)))
+    elif cmd == "hessian":
+        model = sys.argv[2]
+        p = np.array([float(v) for v in sys.argv[3:]])
+        ll = {"bgnbd": bgnbd_ll, "pareto_nbd": pnbd_ll, "gamma_gamma": gg_ll}[model]
+        cols = read_rows(2 if model == "gamma_gamma" else 3)
+        total = lambda q: float(np.sum(ll(q, *cols)))
+        n = len(p)
+        h = 1e-4 * p
+        hess = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                e_i, e_j = np.eye(n)[i] * h[i], np.eye(n)[j] * h[j]
+                hess[i, j] = (total(p + e_i + e_j) - total(p + e_i - e_j) - total(p - e_i + e_j) + total(p - e_i - e_j)) / (4 * h[i] * h[j])
+        cov = np.linalg.inv(-hess)
+        print(",".join(repr(float(v)) for v in np.sqrt(np.diag(cov))))
+        for row in cov:
+            print(",".join(repr(float(v)) for v in row))
     elif cmd == "simulate":
         n, seed = int(args[0]), int(args[1])
         r, alpha, a, b = args[2:6]
