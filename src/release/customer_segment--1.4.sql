@@ -1116,23 +1116,29 @@ COMMENT ON FUNCTION customer_segment.pareto_nbd_clv(customer_segment.pareto_nbd_
     'Discounted CLV over months under Pareto/NBD: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month';
 
 -- Fit both models on an orders table and score every customer in one call.
--- The per-customer predictions of btyd_analyze and of a source's customers view: one definition.  A
--- standard-SQL body, so it is parsed once here and inlined into the queries that call it.
-CREATE FUNCTION customer_segment.btyd_predict(bg customer_segment.bgnbd_model, gg customer_segment.gamma_gamma_model,
-    frequency float8, recency float8, t float8, monetary_value float8, horizon float8, months integer DEFAULT 12,
-    monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
+-- The per-customer predictions of btyd_analyze and of a source's customers view: one definition, from the
+-- BG/NBD model or, when it is NULL, the Pareto/NBD one.  A standard-SQL body, so it is parsed once here and
+-- inlined into the queries that call it.
+CREATE FUNCTION customer_segment.btyd_predict(bg customer_segment.bgnbd_model, pn customer_segment.pareto_nbd_model,
+    gg customer_segment.gamma_gamma_model, frequency float8, recency float8, t float8, monetary_value float8,
+    horizon float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 30,
+    margin float8 DEFAULT 1)
 RETURNS TABLE (p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 BEGIN ATOMIC
-    SELECT customer_segment.bgnbd_p_alive(bg, frequency, recency, t),
-           customer_segment.bgnbd_expected_purchases(bg, horizon, frequency, recency, t),
+    SELECT coalesce(customer_segment.bgnbd_p_alive(bg, frequency, recency, t),
+                    customer_segment.pareto_nbd_p_alive(pn, frequency, recency, t)),
+           coalesce(customer_segment.bgnbd_expected_purchases(bg, horizon, frequency, recency, t),
+                    customer_segment.pareto_nbd_expected_purchases(pn, horizon, frequency, recency, t)),
            e.spend,
-           customer_segment.bgnbd_clv(bg, frequency, recency, t, e.spend, months, monthly_discount, periods_per_month, margin)
+           coalesce(customer_segment.bgnbd_clv(bg, frequency, recency, t, e.spend, months, monthly_discount, periods_per_month, margin),
+                    customer_segment.pareto_nbd_clv(pn, frequency, recency, t, e.spend, months, monthly_discount, periods_per_month, margin))
       FROM (SELECT CASE WHEN (gg).q OPERATOR(pg_catalog.>) 1
                         THEN customer_segment.gamma_gamma_expected_spend(gg, frequency, pg_catalog.float8larger(monetary_value, 0)) END AS spend) e;
 END;
-COMMENT ON FUNCTION customer_segment.btyd_predict(customer_segment.bgnbd_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
-    'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma; NULL when its q <= 1 leaves the mean spend undefined) and CLV of one customer from fitted models; NULLs for NULL models';
+COMMENT ON FUNCTION customer_segment.btyd_predict(customer_segment.bgnbd_model, customer_segment.pareto_nbd_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma; NULL when its q <= 1 leaves the mean spend undefined) and CLV '
+    'of one customer from a BG/NBD model, or the Pareto/NBD one when that is NULL; NULLs for NULL models';
 
 CREATE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
     amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
@@ -1164,7 +1170,7 @@ BEGIN
         SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
                p.p_alive, p.expected_purchases, p.expected_spend, p.clv
           FROM s CROSS JOIN models m,
-               LATERAL customer_segment.btyd_predict(m.bg, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
+               LATERAL customer_segment.btyd_predict(m.bg, NULL, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
                                                      $3, $5, $6, $7, $4) p
          WHERE s.orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
@@ -1575,7 +1581,8 @@ CREATE TABLE customer_segment.sources (
     registered_at    timestamptz NOT NULL DEFAULT now(),
     registered_by    name NOT NULL DEFAULT current_user,
     time_zone        text NOT NULL DEFAULT current_setting('TimeZone'),
-    clusters         integer CHECK (clusters BETWEEN 2 AND 20)
+    clusters         integer CHECK (clusters BETWEEN 2 AND 20),
+    prediction_model text NOT NULL DEFAULT 'bgnbd' CHECK (prediction_model IN ('bgnbd', 'pareto_nbd'))
 );
 COMMENT ON TABLE customer_segment.sources IS 'Orders tables registered with register_source; their helper views live in target_schema';
 COMMENT ON COLUMN customer_segment.sources.name IS 'Source name, the prefix of its helper views';
@@ -1592,6 +1599,7 @@ COMMENT ON COLUMN customer_segment.sources.history_days IS 'Keep a per-customer 
 COMMENT ON COLUMN customer_segment.sources.registered_at IS 'When the source was registered';
 COMMENT ON COLUMN customer_segment.sources.registered_by IS 'Who registered it';
 COMMENT ON COLUMN customer_segment.sources.time_zone IS 'Business time zone: the day of a timestamptz order, and today when as_of is NULL, are taken in it';
+COMMENT ON COLUMN customer_segment.sources.prediction_model IS 'Purchase model of the customers view''s predictions: bgnbd (default) or pareto_nbd';
 COMMENT ON COLUMN customer_segment.sources.clusters IS 'k of the k-means clusters of the customers (set_source_clusters); NULL = no cluster views';
 SELECT pg_catalog.pg_extension_config_dump('customer_segment.sources', '');
 
@@ -1882,8 +1890,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     ('customers', 'lifecycle_stage', 'prospect, new, active, at risk, lapsed or reactivated as of as_of (see lifecycle_stage)'),
     ('customers', 'quadrant', 'High/Low value (net spend) x High/Low engagement (orders), cut at the medians of buying customers'),
     ('customers', 'tier', 'Tier of the source''s tier ladder by net spend; NULL without a ladder'),
-    ('customers', 'p_alive', 'BG/NBD probability that the customer is still active, 0..1; NULL when no model could be fitted'),
-    ('customers', 'expected_purchases_90d', 'BG/NBD expected repeat purchase days in the next 90 days, >= 0'),
+    ('customers', 'p_alive', 'Probability that the customer is still active, 0..1, by the source''s prediction_model (BG/NBD or Pareto/NBD); NULL when no model could be fitted'),
+    ('customers', 'expected_purchases_90d', 'Expected repeat purchase days in the next 90 days by the source''s prediction_model, >= 0'),
     ('customers', 'expected_spend', 'Gamma-Gamma expected spend per future purchase, in the currency of the orders; NULL when the model has q <= 1'),
     ('customers', 'clv_12m', 'Expected net spend of the next 12 months, discounted at 1% a month, in the currency of the orders'),
     ('customers', 'as_of', 'Last day of the observation window of this refresh (the source''s as_of, or the day of the refresh in its time zone)'),
@@ -1959,7 +1967,9 @@ BEGIN
     ), fit AS (
         -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
         SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
-                   FILTER (WHERE predict AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+                   FILTER (WHERE predict AND src.prediction_model = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+               customer_segment.pareto_nbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
                customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
                    FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
           FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
@@ -1979,7 +1989,8 @@ BEGIN
            p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
            a.as_of
       FROM a CROSS JOIN fit,
-           LATERAL customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.gg END,
+           LATERAL customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
+                                                 CASE WHEN a.orders > 0 THEN fit.gg END,
                                                  a.frequency, a.recency, a.t, a.monetary_value, 90) p;
 END
 $$;
@@ -2111,8 +2122,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
       FROM (VALUES
         (1, '_customers', 'customer_id',
          'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
-         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), BG/NBD P(alive) and expected '
-         'purchases in 90 days, Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
+         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), P(alive) and expected '
+         'purchases in 90 days (BG/NBD, or Pareto/NBD: the source''s prediction_model), Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
         (2, '_segments', 'segment', 'Segment sizes, shares and revenue'),
         (3, '_rf_grid', 'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
         (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
@@ -2594,7 +2605,7 @@ CREATE POLICY owner_registers ON customer_segment.sources FOR INSERT WITH CHECK 
 CREATE POLICY owner_changes ON customer_segment.sources FOR UPDATE USING (customer_segment.acts_as(registered_by));
 CREATE POLICY owner_unregisters ON customer_segment.sources FOR DELETE USING (customer_segment.acts_as(registered_by));
 GRANT SELECT, INSERT, DELETE ON customer_segment.sources TO PUBLIC;
-GRANT UPDATE (bins, rule_set, as_of, tier_ladder, history_days, time_zone, clusters) ON customer_segment.sources TO PUBLIC;
+GRANT UPDATE (bins, rule_set, as_of, tier_ladder, history_days, time_zone, clusters, prediction_model) ON customer_segment.sources TO PUBLIC;
 
 -- The refresh log and the history: rows carry the owner of their source.  The log is append-only for users.
 ALTER TABLE customer_segment.refresh_log ENABLE ROW LEVEL SECURITY;

@@ -125,23 +125,29 @@ COMMENT ON FUNCTION customer_segment.pareto_nbd_clv(customer_segment.pareto_nbd_
     'Discounted CLV over months under Pareto/NBD: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month';
 
 -- Fit both models on an orders table and score every customer in one call.
--- The per-customer predictions of btyd_analyze and of a source's customers view: one definition.  A
--- standard-SQL body, so it is parsed once here and inlined into the queries that call it.
-CREATE FUNCTION customer_segment.btyd_predict(bg customer_segment.bgnbd_model, gg customer_segment.gamma_gamma_model,
-    frequency float8, recency float8, t float8, monetary_value float8, horizon float8, months integer DEFAULT 12,
-    monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
+-- The per-customer predictions of btyd_analyze and of a source's customers view: one definition, from the
+-- BG/NBD model or, when it is NULL, the Pareto/NBD one.  A standard-SQL body, so it is parsed once here and
+-- inlined into the queries that call it.
+CREATE FUNCTION customer_segment.btyd_predict(bg customer_segment.bgnbd_model, pn customer_segment.pareto_nbd_model,
+    gg customer_segment.gamma_gamma_model, frequency float8, recency float8, t float8, monetary_value float8,
+    horizon float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 30,
+    margin float8 DEFAULT 1)
 RETURNS TABLE (p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 BEGIN ATOMIC
-    SELECT customer_segment.bgnbd_p_alive(bg, frequency, recency, t),
-           customer_segment.bgnbd_expected_purchases(bg, horizon, frequency, recency, t),
+    SELECT coalesce(customer_segment.bgnbd_p_alive(bg, frequency, recency, t),
+                    customer_segment.pareto_nbd_p_alive(pn, frequency, recency, t)),
+           coalesce(customer_segment.bgnbd_expected_purchases(bg, horizon, frequency, recency, t),
+                    customer_segment.pareto_nbd_expected_purchases(pn, horizon, frequency, recency, t)),
            e.spend,
-           customer_segment.bgnbd_clv(bg, frequency, recency, t, e.spend, months, monthly_discount, periods_per_month, margin)
+           coalesce(customer_segment.bgnbd_clv(bg, frequency, recency, t, e.spend, months, monthly_discount, periods_per_month, margin),
+                    customer_segment.pareto_nbd_clv(pn, frequency, recency, t, e.spend, months, monthly_discount, periods_per_month, margin))
       FROM (SELECT CASE WHEN (gg).q OPERATOR(pg_catalog.>) 1
                         THEN customer_segment.gamma_gamma_expected_spend(gg, frequency, pg_catalog.float8larger(monetary_value, 0)) END AS spend) e;
 END;
-COMMENT ON FUNCTION customer_segment.btyd_predict(customer_segment.bgnbd_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
-    'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma; NULL when its q <= 1 leaves the mean spend undefined) and CLV of one customer from fitted models; NULLs for NULL models';
+COMMENT ON FUNCTION customer_segment.btyd_predict(customer_segment.bgnbd_model, customer_segment.pareto_nbd_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma; NULL when its q <= 1 leaves the mean spend undefined) and CLV '
+    'of one customer from a BG/NBD model, or the Pareto/NBD one when that is NULL; NULLs for NULL models';
 
 CREATE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
     amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
@@ -173,7 +179,7 @@ BEGIN
         SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
                p.p_alive, p.expected_purchases, p.expected_spend, p.clv
           FROM s CROSS JOIN models m,
-               LATERAL customer_segment.btyd_predict(m.bg, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
+               LATERAL customer_segment.btyd_predict(m.bg, NULL, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
                                                      $3, $5, $6, $7, $4) p
          WHERE s.orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)

@@ -29,7 +29,9 @@ BEGIN
     ), fit AS (
         -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
         SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
-                   FILTER (WHERE predict AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+                   FILTER (WHERE predict AND src.prediction_model = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+               customer_segment.pareto_nbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
                customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
                    FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
           FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
@@ -49,7 +51,8 @@ BEGIN
            p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
            a.as_of
       FROM a CROSS JOIN fit,
-           LATERAL customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.gg END,
+           LATERAL customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
+                                                 CASE WHEN a.orders > 0 THEN fit.gg END,
                                                  a.frequency, a.recency, a.t, a.monetary_value, 90) p;
 END
 $$;
@@ -181,8 +184,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
       FROM (VALUES
         (1, '_customers', 'customer_id',
          'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
-         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), BG/NBD P(alive) and expected '
-         'purchases in 90 days, Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
+         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), P(alive) and expected '
+         'purchases in 90 days (BG/NBD, or Pareto/NBD: the source''s prediction_model), Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
         (2, '_segments', 'segment', 'Segment sizes, shares and revenue'),
         (3, '_rf_grid', 'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
         (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),

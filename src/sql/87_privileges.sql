@@ -75,7 +75,7 @@ CREATE POLICY owner_registers ON customer_segment.sources FOR INSERT WITH CHECK 
 CREATE POLICY owner_changes ON customer_segment.sources FOR UPDATE USING (customer_segment.acts_as(registered_by));
 CREATE POLICY owner_unregisters ON customer_segment.sources FOR DELETE USING (customer_segment.acts_as(registered_by));
 GRANT SELECT, INSERT, DELETE ON customer_segment.sources TO PUBLIC;
-GRANT UPDATE (bins, rule_set, as_of, tier_ladder, history_days, time_zone, clusters) ON customer_segment.sources TO PUBLIC;
+GRANT UPDATE (bins, rule_set, as_of, tier_ladder, history_days, time_zone, clusters, prediction_model) ON customer_segment.sources TO PUBLIC;
 
 -- The refresh log and the history: rows carry the owner of their source.  The log is append-only for users.
 ALTER TABLE customer_segment.refresh_log ENABLE ROW LEVEL SECURITY;

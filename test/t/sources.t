@@ -40,6 +40,20 @@ my ($bt) = psql_rows($db, q{WITH m AS (SELECT customer_segment.bgnbd_fit(frequen
       FROM shop.web_customers, m WHERE orders > 0;});
 ok($bt->[0] > 1500 && $bt->[1] == 0 && $bt->[2] == 0,
    "P(alive), expected purchases, spend and CLV of $bt->[0] customers are valid and equal the direct BG/NBD computation");
+# With prediction_model = 'pareto_nbd' the same columns come from a Pareto/NBD fit of the same summary.
+psql($db, q{UPDATE customer_segment.sources SET prediction_model = 'pareto_nbd' WHERE name = 'web';
+            SET client_min_messages = warning; SELECT customer_segment.refresh('web');});
+my ($pn) = psql_rows($db, q{WITH m AS (SELECT customer_segment.pareto_nbd_fit(frequency, recency, t) AS pn,
+                                              customer_segment.gamma_gamma_fit(frequency, monetary_value) FILTER (WHERE frequency = 0 OR monetary_value > 0) AS gg
+                                         FROM shop.web_customers WHERE orders > 0)
+    SELECT count(*), count(*) FILTER (WHERE abs(p_alive - customer_segment.pareto_nbd_p_alive(m.pn, frequency, recency, t)) > 1e-12
+                                         OR abs(expected_purchases_90d - customer_segment.pareto_nbd_expected_purchases(m.pn, 90, frequency, recency, t)) > 1e-9
+                                         OR abs(clv_12m - customer_segment.pareto_nbd_clv(m.pn, frequency, recency, t, expected_spend, 12, 0.01, 30, 1)) > 1e-9 * (1 + clv_12m))
+      FROM shop.web_customers, m WHERE orders > 0;});
+is_deeply($pn, [$bt->[0], 0], "prediction_model pareto_nbd: P(alive), expected purchases and CLV of all $pn->[0] customers are the direct Pareto/NBD computation");
+like(psql_fails($db, q{UPDATE customer_segment.sources SET prediction_model = 'mbgnbd' WHERE name = 'web'}) // '', qr/check constraint/, '... and an unknown model is refused');
+psql($db, q{UPDATE customer_segment.sources SET prediction_model = 'bgnbd' WHERE name = 'web';
+            SET client_min_messages = warning; SELECT customer_segment.refresh('web');});
 my ($comments) = psql_rows($db, q{SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace
     AND c.relkind = 'm' AND obj_description(c.oid, 'pg_class') IS NOT NULL;});
 is($comments->[0], 6, 'every helper view has a comment');
