@@ -827,6 +827,29 @@ $$;
 -- How good a BTYD forecast is: a calibration/holdout split of an orders table, the models fitted on the
 -- calibration window and scored on the holdout (doc/btyd.md, "Holdout evaluation").
 
+-- Days in one unit of recency and T (rfm_summary's units), and the checks of a calibration/holdout window.
+CREATE FUNCTION customer_segment.unit_days(unit text)
+RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 30.436875 END::float8
+$$;
+COMMENT ON FUNCTION customer_segment.unit_days(text) IS 'Days in a day, week or month (30.436875) unit; 22023 for another';
+
+CREATE FUNCTION customer_segment.check_holdout_window(calibration_end date, observation_end date, unit text)
+RETURNS float8 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+BEGIN
+    IF calibration_end IS NULL OR observation_end IS NULL OR unit IS NULL THEN
+        RAISE EXCEPTION 'the calibration and holdout dates and the unit must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF observation_end <= calibration_end OR NOT isfinite(calibration_end) OR NOT isfinite(observation_end) THEN
+        RAISE EXCEPTION 'observation_end must be a finite date after calibration_end' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got calibration_end %s, observation_end %s.', calibration_end, observation_end);
+    END IF;
+    RETURN customer_segment.unit_days(unit);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_holdout_window(date, date, text) IS
+    'Raises 22004/22023 unless calibration_end < observation_end are finite and unit is day, week or month; returns the days per unit';
+
 -- Per customer first seen by calibration_end: the calibration summary and what happened in the holdout, as
 -- lifetimes' calibration_and_holdout_data (freq 'D') defines them.
 CREATE FUNCTION customer_segment.btyd_holdout(source regclass, customer_column name, time_column name,
@@ -838,14 +861,7 @@ DECLARE
     src record;
     days_per_unit float8;
 BEGIN
-    IF calibration_end IS NULL OR observation_end IS NULL OR unit IS NULL THEN
-        RAISE EXCEPTION 'btyd_holdout dates and unit must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF observation_end <= calibration_end OR NOT isfinite(calibration_end) OR NOT isfinite(observation_end) THEN
-        RAISE EXCEPTION 'observation_end must be a finite date after calibration_end' USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = format('Got calibration_end %s, observation_end %s.', calibration_end, observation_end);
-    END IF;
-    days_per_unit := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 30.436875 END;
+    days_per_unit := customer_segment.check_holdout_window(calibration_end, observation_end, unit);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
         WITH o AS MATERIALIZED (
@@ -977,10 +993,7 @@ DECLARE
     step integer;
     days_per_unit float8;
 BEGIN
-    IF calibration_end IS NULL OR observation_end IS NULL OR unit IS NULL THEN
-        RAISE EXCEPTION 'btyd_tracking dates and unit must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    days_per_unit := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 30.436875 END;
+    days_per_unit := customer_segment.check_holdout_window(calibration_end, observation_end, unit);
     step := CASE unit WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 0 END;   -- months step by calendar month
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
@@ -1072,7 +1085,7 @@ BEGIN
     IF customer IS NULL OR bgnbd IS NULL OR end_date IS NULL OR unit IS NULL OR NOT isfinite(end_date) THEN
         RAISE EXCEPTION 'btyd_p_alive_history arguments must not be NULL or infinite' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    days_per_unit := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 30.436875 END;
+    days_per_unit := customer_segment.unit_days(unit);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
         WITH d AS MATERIALIZED (
@@ -1093,6 +1106,7 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.btyd_p_alive_history(regclass, name, name, name, text, customer_segment.bgnbd_model, date, text, text) IS
     'BG/NBD P(alive) of one customer at every period (unit) from the first purchase to end_date, given the purchase days up to then';
+
 
 -- k-means (doc/clusters.md).
 -- Install-time helper, dropped at the end of this script: an aggregate over
