@@ -9,7 +9,8 @@
 -- fail on a data error runs once more with the prediction columns NULL and logs why (refresh_log.note).
 -- btyd_analyze and the customers view compute their predictions with one function, btyd_predict: expected
 -- spend and CLV are NULL when the Gamma-Gamma q <= 1 (btyd_analyze raised 22023 before); a source's
--- prediction_model (bgnbd, the default, or pareto_nbd) chooses the purchase model of its customers view.
+-- prediction_model (bgnbd, the default, or pareto_nbd) chooses the purchase model of its customers view, and
+-- btyd_analyze's new last parameter model its own (the update refuses while objects of users call btyd_analyze).
 -- The helper views become plain views (what BI tools list through information_schema and JDBC) over
 -- materialized views <name>_<helper>_data, and every column of both has a comment.
 -- New: holdout evaluation (btyd_holdout, btyd_holdout_predictions, btyd_evaluate,
@@ -285,10 +286,30 @@ COMMENT ON FUNCTION customer_segment.btyd_predict(customer_segment.bgnbd_model, 
     'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma; NULL when its q <= 1 leaves the mean spend undefined) and CLV '
     'of one customer from a BG/NBD model, or the Pareto/NBD one when that is NULL; NULLs for NULL models';
 
-CREATE OR REPLACE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
+-- btyd_analyze gains a last parameter, model: the old signature is dropped, so objects of users that call it
+-- stop the update before anything changes.
+DO $update$
+DECLARE
+    found text;
+BEGIN
+    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%s depends on %s', r.ev_class::pg_catalog.regclass,
+               'customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text)'), '; ')
+      INTO found
+      FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+     WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND d.refobjid = 'customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text)'::pg_catalog.regprocedure;
+    IF found IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot update customer_segment to 1.4: objects of yours depend on btyd_analyze, whose signature changes'
+            USING ERRCODE = 'dependent_objects_still_exist', DETAIL = found,
+                  HINT = 'Save their definitions, drop them, update, and create them again.';
+    END IF;
+END
+$update$;
+DROP FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text);
+CREATE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
     amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
     margin float8 DEFAULT 1, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
-    penalizer float8 DEFAULT 0, zone text DEFAULT NULL)
+    penalizer float8 DEFAULT 0, zone text DEFAULT NULL, model text DEFAULT 'bgnbd')
 RETURNS TABLE (customer_id text, frequency bigint, recency float8, t float8, monetary_value float8,
                p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
@@ -300,6 +321,10 @@ BEGIN
        OR monthly_discount IS NULL OR penalizer IS NULL THEN
         RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF model IS NULL OR model NOT IN ('bgnbd', 'pareto_nbd') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''bgnbd'' or ''pareto_nbd''; btyd_evaluate compares them on a holdout.';
+    END IF;
     per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
@@ -307,7 +332,8 @@ BEGIN
             SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
               FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
         ), models AS (
-            SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) AS bg,
+            SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'bgnbd') AS bg,
+                   customer_segment.pareto_nbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'pareto_nbd') AS pn,
                    customer_segment.gamma_gamma_fit(s.frequency, s.monetary_value, $8)
                        FILTER (WHERE s.frequency = 0 OR s.monetary_value > 0) AS gg
               FROM s WHERE s.orders > 0
@@ -315,15 +341,16 @@ BEGIN
         SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
                p.p_alive, p.expected_purchases, p.expected_spend, p.clv
           FROM s CROSS JOIN models m,
-               LATERAL customer_segment.btyd_predict(m.bg, NULL, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
+               LATERAL customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
                                                      $3, $5, $6, $7, $4) p
          WHERE s.orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
-    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer;
+    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text) IS
-    'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
+COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text) IS
+    'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), '
+    'fits BG/NBD (or Pareto/NBD: model) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
 
 -- Helper views that BI tools find: each helper becomes a plain view over a materialized view named

@@ -1143,7 +1143,7 @@ COMMENT ON FUNCTION customer_segment.btyd_predict(customer_segment.bgnbd_model, 
 CREATE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
     amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
     margin float8 DEFAULT 1, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
-    penalizer float8 DEFAULT 0, zone text DEFAULT NULL)
+    penalizer float8 DEFAULT 0, zone text DEFAULT NULL, model text DEFAULT 'bgnbd')
 RETURNS TABLE (customer_id text, frequency bigint, recency float8, t float8, monetary_value float8,
                p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
@@ -1155,6 +1155,10 @@ BEGIN
        OR monthly_discount IS NULL OR penalizer IS NULL THEN
         RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF model IS NULL OR model NOT IN ('bgnbd', 'pareto_nbd') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''bgnbd'' or ''pareto_nbd''; btyd_evaluate compares them on a holdout.';
+    END IF;
     per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
@@ -1162,7 +1166,8 @@ BEGIN
             SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
               FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
         ), models AS (
-            SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) AS bg,
+            SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'bgnbd') AS bg,
+                   customer_segment.pareto_nbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'pareto_nbd') AS pn,
                    customer_segment.gamma_gamma_fit(s.frequency, s.monetary_value, $8)
                        FILTER (WHERE s.frequency = 0 OR s.monetary_value > 0) AS gg
               FROM s WHERE s.orders > 0
@@ -1170,15 +1175,16 @@ BEGIN
         SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
                p.p_alive, p.expected_purchases, p.expected_spend, p.clv
           FROM s CROSS JOIN models m,
-               LATERAL customer_segment.btyd_predict(m.bg, NULL, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
+               LATERAL customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
                                                      $3, $5, $6, $7, $4) p
          WHERE s.orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
-    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer;
+    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text) IS
-    'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), fits BG/NBD and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
+COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text) IS
+    'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), '
+    'fits BG/NBD (or Pareto/NBD: model) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
 -- How good a BTYD forecast is: a calibration/holdout split of an orders table, the models fitted on the
 -- calibration window and scored on the holdout (doc/btyd.md, "Holdout evaluation").

@@ -266,6 +266,18 @@ my ($iv) = psql_rows($db, qq{WITH d AS (SELECT * FROM customer_segment.btyd_hold
       FROM d, m, customer_segment.bgnbd_expected_purchases_interval(m.f, m.u, 52, d.frequency_cal, d.recency_cal, d.t_cal) i;});
 is($iv->[0], $iv->[1], "expected purchases in 52 weeks with a 95% interval for all $iv->[0] customers (mean relative width $iv->[2])");
 
+# btyd_analyze with model => 'pareto_nbd': the Pareto/NBD of the calibration summary.
+my ($ba) = psql_rows($db, q{WITH a AS (SELECT * FROM customer_segment.btyd_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount',
+                                             DATE '2024-12-31', 52, 'week', zone => 'UTC', model => 'pareto_nbd')),
+         h AS (SELECT * FROM customer_segment.btyd_holdout('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2024-12-31', DATE '2025-12-31', 'week', 'UTC')),
+         m AS (SELECT customer_segment.pareto_nbd_fit(frequency_cal, recency_cal, t_cal) AS pn FROM h)
+    SELECT count(*), count(*) FILTER (WHERE abs(a.p_alive - customer_segment.pareto_nbd_p_alive(m.pn, h.frequency_cal, h.recency_cal, h.t_cal)) < 1e-12
+                                        AND abs(a.expected_purchases - customer_segment.pareto_nbd_expected_purchases(m.pn, 52, h.frequency_cal, h.recency_cal, h.t_cal)) < 1e-9)
+      FROM a JOIN h USING (customer_id), m;});
+is_deeply($ba, [$ba->[0], $ba->[0]], "btyd_analyze(model => 'pareto_nbd') predicts all $ba->[0] customers with the Pareto/NBD fit of their summary");
+like(psql_fails($db, q{SELECT count(*) FROM customer_segment.btyd_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2024-12-31', model => 'mbgnbd')}) // '',
+     qr/unknown purchase model "mbgnbd"/, '... and an unknown model is 22023');
+
 # Bad input.
 like(psql_fails($db, q{SELECT * FROM customer_segment.btyd_holdout('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', DATE '2025-12-31')}) // '',
      qr/observation_end must be a finite date after calibration_end/, 'an empty holdout window is 22023');

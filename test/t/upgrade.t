@@ -25,8 +25,8 @@ my %released = (
     'customer_segment--1.2.sql'      => '15eda6e5540bb5b96f777d91f6261032',
     'customer_segment--1.2--1.3.sql' => 'cf8c7ed59f6f6613d3db4b32bb41638e',
     'customer_segment--1.3.sql'      => '01ee8664c2947fb36279ffa9c67fd690',
-    'customer_segment--1.3--1.4.sql' => 'd13675a9a9216374cc2880137b7c7d9f',
-    'customer_segment--1.4.sql'      => '09d3859062b9d9a0644602f44b9c2f71',
+    'customer_segment--1.3--1.4.sql' => '82b98e1c2e9050b008e95fef6f32287e',
+    'customer_segment--1.4.sql'      => '22a8f2fea8dc11ffcd05381dd23640d3',
 );
 my @shipped = map { s{.*/}{}r } glob("$root/src/release/*.sql");
 is_deeply([sort @shipped], [sort keys %released], 'src/release holds exactly the released scripts');
@@ -166,6 +166,14 @@ my $fresh_objects = psql('cs_upgrade_fresh', $catalog);
 my $updated_objects = psql($db, $catalog);
 cmp_ok(scalar(split /\n/, $fresh_objects), '>', 150, "a fresh $current install has its objects");
 is($updated_objects, $fresh_objects, '1.0 plus every update and a fresh install have the same objects, definitions and comments');
+# 1.4 changes btyd_analyze's signature: an update from 1.3 refuses while a view of the user calls it.
+psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_from; CREATE DATABASE cs_upgrade_from;');
+psql('cs_upgrade_from', q{CREATE EXTENSION customer_segment VERSION '1.3'; CREATE TABLE o (c int, d date, a numeric);
+    CREATE VIEW my_btyd AS SELECT * FROM customer_segment.btyd_analyze('o', 'c', 'd', 'a', DATE '2025-01-01');});
+like(psql_fails('cs_upgrade_from', q{ALTER EXTENSION customer_segment UPDATE}) // '',
+     qr/objects of yours depend on btyd_analyze.*my_btyd depends on/s, 'the update from 1.3 refuses while a view calls btyd_analyze, and names it');
+psql('cs_upgrade_from', q{DROP VIEW my_btyd; ALTER EXTENSION customer_segment UPDATE;});
+psql('postgres', 'DROP DATABASE cs_upgrade_from;');
 # And from every later release too.
 for my $from (grep { $_ ne '1.0' && $_ ne $current } map { /--([\d.]+)--/ ? $1 : () } sort keys %released) {
     psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_from; CREATE DATABASE cs_upgrade_from;');
