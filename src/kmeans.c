@@ -179,7 +179,7 @@ km_trans(FunctionCallInfo fcinfo, bool scan)
 	}
 	dims = feature_values(PG_GETARG_ARRAYTYPE_P(1), x);
 	if (st->points.dims == 0)
-		kmeans_points_init(&st->points, dims, &alloc);
+		kmeans_points_init(&st->points, dims);
 	else if (st->points.dims != dims)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -218,19 +218,11 @@ kmeans_combine(PG_FUNCTION_ARGS)
 	if (dst == NULL)
 	{
 		dst = MemoryContextAllocZero(aggctx, sizeof(KmState));
-		*dst = *src;
-		dst->points.n = dst->points.cap = 0;
-		dst->points.x = dst->points.w = dst->points.priority = NULL;
-		dst->points.rows = 0;
-		dst->points.total_weight = 0;
-		dst->points.tau = 0;
-		for (int j = 0; j < KMEANS_MAX_DIMS; j++)
-		{
-			memset(&dst->points.stats[j], 0, sizeof(KmeansDimStats));
-			dst->points.stats[j].min = INFINITY;
-			dst->points.stats[j].max = -INFINITY;
-		}
-		dst->skipped = 0;
+		dst->k_min = src->k_min;
+		dst->k_max = src->k_max;
+		dst->seed = src->seed;
+		dst->transform = src->transform;
+		kmeans_points_init(&dst->points, src->points.dims);
 	}
 	cs_check_constant(dst->k_min == src->k_min && dst->k_max == src->k_max, "k-means", "k");
 	cs_check_constant(dst->seed == src->seed, "k-means", "seed");
@@ -500,24 +492,10 @@ kmeans_scan_final(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("unexpected result type of kmeans_scan")));
 	desc = lookup_rowtype_tupdesc_copy(elemtype, -1);
 	desc = BlessTupleDesc(desc);
-	/* the silhouette sample: the points of highest priority (all of them when few) */
+	/* the silhouette sample: the points of highest priority, the first ones (km_data sorts by priority) */
 	ns = Min(d.n, KMEANS_SILHOUETTE_SAMPLE);
-	sx = palloc(sizeof(double) * ns * d.dims);
+	sx = d.x;
 	label = palloc(sizeof(int) * ns);
-	{
-		KmeansPoints sample = st->points;
-		CsAllocator a2 = alloc;
-
-		sample.x = palloc_extended(sizeof(double) * d.n * d.dims, MCXT_ALLOC_HUGE);
-		sample.w = palloc_extended(sizeof(double) * d.n, MCXT_ALLOC_HUGE);
-		sample.priority = palloc_extended(sizeof(double) * d.n, MCXT_ALLOC_HUGE);
-		memcpy(sample.x, d.x, sizeof(double) * d.n * d.dims);
-		memcpy(sample.w, d.w, sizeof(double) * d.n);
-		memcpy(sample.priority, st->points.priority, sizeof(double) * d.n);
-		sample.n = sample.cap = d.n;
-		kmeans_points_bound(&sample, ns, &a2);
-		memcpy(sx, sample.x, sizeof(double) * ns * d.dims);
-	}
 	nk = st->k_max - st->k_min + 1;
 	rows = palloc(sizeof(Datum) * nk);
 	for (int k = st->k_min; k <= st->k_max; k++)

@@ -70,7 +70,7 @@ grow(const CsAllocator *a, void *old, size_t old_size, size_t new_size)
 }
 
 void
-kmeans_points_init(KmeansPoints *p, int dims, const CsAllocator *a)
+kmeans_points_init(KmeansPoints *p, int dims)
 {
 	memset(p, 0, sizeof(*p));
 	p->dims = dims;
@@ -79,7 +79,6 @@ kmeans_points_init(KmeansPoints *p, int dims, const CsAllocator *a)
 		p->stats[j].min = INFINITY;
 		p->stats[j].max = -INFINITY;
 	}
-	(void) a;
 }
 
 static void

@@ -60,7 +60,7 @@ typedef struct KmeansPoints
 	KmeansDimStats stats[KMEANS_MAX_DIMS];
 } KmeansPoints;
 
-void		kmeans_points_init(KmeansPoints *p, int dims, const CsAllocator *a);
+void		kmeans_points_init(KmeansPoints *p, int dims);
 void		kmeans_points_add(KmeansPoints *p, const double *x, double w, uint64_t seed, const CsAllocator *a);
 void		kmeans_points_merge(KmeansPoints *dst, const KmeansPoints *src, const CsAllocator *a);
 /* Keep at most KMEANS_MAX_POINTS points: the largest priorities; kept weights become max(w, tau). */

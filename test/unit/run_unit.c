@@ -856,9 +856,9 @@ test_kmeans_sample(void)
 				b;
 	double	   *all = malloc(sizeof(double) * 5000);
 
-	kmeans_points_init(&one, 2, &alloc);
-	kmeans_points_init(&a, 2, &alloc);
-	kmeans_points_init(&b, 2, &alloc);
+	kmeans_points_init(&one, 2);
+	kmeans_points_init(&a, 2);
+	kmeans_points_init(&b, 2);
 	for (int i = 0; i < 5000; i++)
 	{
 		double		x[2] = {i % 97, (i * 7) % 13},
