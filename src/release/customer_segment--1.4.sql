@@ -2017,10 +2017,18 @@ COMMENT ON FUNCTION customer_segment.source_customers(text) IS
     'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone, '
     'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
 
+-- The materialized view behind a helper view: the only name the extension reads a helper's rows by.
+CREATE FUNCTION customer_segment.source_data(src customer_segment.sources, helper text)
+RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT format('%I.%I', src.target_schema, src.name || '_' || helper || '_data')
+$$;
+COMMENT ON FUNCTION customer_segment.source_data(customer_segment.sources, text) IS
+    'Qualified name of the materialized view behind a helper view of a source (<name>_<helper>_data)';
+
 -- The summaries below read the source's customers data, so they show what its last refresh computed.
 CREATE FUNCTION customer_segment.source_customers_view(src customer_segment.sources)
 RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT format('%I.%I', src.target_schema, src.name || '_customers_data')
+    SELECT customer_segment.source_data(src, 'customers')
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers_view(customer_segment.sources) IS
     'Qualified name of the materialized view behind the customers helper view of a source';
@@ -2125,7 +2133,7 @@ BEGIN
                round(avg(c.recency_days), 1), round(avg(c.orders), 2), round(avg(c.monetary_total)::numeric, 2),
                mode() WITHIN GROUP (ORDER BY c.segment), mode() WITHIN GROUP (ORDER BY c.lifecycle_stage)
           FROM %s k JOIN %s c USING (customer_id) GROUP BY 1$q$,
-        format('%I.%I', src.target_schema, src.name || '_clusters_data'), customer_segment.source_customers_view(src));
+        customer_segment.source_data(src, 'clusters'), customer_segment.source_customers_view(src));
 END
 $$;
 COMMENT ON FUNCTION customer_segment.source_cluster_profiles(text) IS
@@ -2136,7 +2144,7 @@ COMMENT ON FUNCTION customer_segment.source_cluster_profiles(text) IS
 CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
 RETURNS TABLE (view_name text, data_name text, definition text, unique_key text, comment text, helper text)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), format('%I.%I', src.target_schema, src.name || v.suffix || '_data'),
+    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), customer_segment.source_data(src, substr(v.suffix, 2)),
            format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment, substr(v.suffix, 2)
       FROM (VALUES
         (1, '_customers', 'customer_id',
@@ -2431,34 +2439,34 @@ BEGIN
     RETURN NEXT format('Customer segments of %s as of %s', source, line);
     RETURN NEXT '';
     RETURN NEXT format('%-20s %9s %7s %14s  %s', 'segment', 'customers', 'share', 'revenue', '');
-    EXECUTE format('SELECT max(customers) FROM %I.%I', src.target_schema, src.name || '_segments_data') INTO max_n;
-    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY revenue DESC NULLS LAST', src.target_schema, src.name || '_segments_data') LOOP
+    EXECUTE format('SELECT max(customers) FROM %s', customer_segment.source_data(src, 'segments')) INTO max_n;
+    FOR r IN EXECUTE format('SELECT * FROM %s ORDER BY revenue DESC NULLS LAST', customer_segment.source_data(src, 'segments')) LOOP
         RETURN NEXT format('%-20s %9s %6s%% %14s  %s', r.segment, r.customers, to_char(100 * r.share, 'FM990.0'),
                            to_char(r.revenue, 'FM999,999,999,990'), repeat('■', greatest(1, (40.0 * r.customers / max_n)::int)));
     END LOOP;
     RETURN NEXT '';
     RETURN NEXT 'Recency x frequency: customers per cell (shade = share of the busiest cell)';
     RETURN NEXT format('%6s %s', 'R \ F', (SELECT string_agg(format('%8s', f), '') FROM generate_series(1, src.bins) f));
-    EXECUTE format('SELECT max(customers) FROM %I.%I WHERE r_score > 0', src.target_schema, src.name || '_rf_grid_data') INTO max_n;
+    EXECUTE format('SELECT max(customers) FROM %s WHERE r_score > 0', customer_segment.source_data(src, 'rf_grid')) INTO max_n;
     FOR r IN EXECUTE format($q$
         SELECT g.r, string_agg(format('%%s%%7s', ($1)[1 + least(4, ceil(4.0 * coalesce(x.customers, 0) / $2)::int)],
                                       coalesce(x.customers, 0)), '' ORDER BY g2.f) AS cells
           FROM generate_series(%1$s, 1, -1) g(r) CROSS JOIN LATERAL generate_series(1, %1$s) g2(f)
-          LEFT JOIN %2$I.%3$I x ON x.r_score = g.r AND x.f_score = g2.f
-         GROUP BY g.r ORDER BY g.r DESC$q$, src.bins, src.target_schema, src.name || '_rf_grid_data') USING shades, max_n LOOP
+          LEFT JOIN %2$s x ON x.r_score = g.r AND x.f_score = g2.f
+         GROUP BY g.r ORDER BY g.r DESC$q$, src.bins, customer_segment.source_data(src, 'rf_grid')) USING shades, max_n LOOP
         RETURN NEXT format('%6s %s', r.r, r.cells);
     END LOOP;
     RETURN NEXT '';
     RETURN NEXT 'Lifecycle stages';
-    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY customers DESC', src.target_schema, src.name || '_lifecycle_data') LOOP
+    FOR r IN EXECUTE format('SELECT * FROM %s ORDER BY customers DESC', customer_segment.source_data(src, 'lifecycle')) LOOP
         RETURN NEXT format('%-14s %9s', r.lifecycle_stage, r.customers);
     END LOOP;
     IF src.tier_ladder IS NOT NULL THEN
         RETURN NEXT '';
         RETURN NEXT format('Tiers (%s)', src.tier_ladder);
-        FOR r IN EXECUTE format('SELECT t.tier, t.customers FROM %I.%I t LEFT JOIN customer_segment.tier_ladders l
+        FOR r IN EXECUTE format('SELECT t.tier, t.customers FROM %s t LEFT JOIN customer_segment.tier_ladders l
                                   ON l.ladder = %L AND l.tier = t.tier ORDER BY l.rank DESC NULLS LAST',
-                                 src.target_schema, src.name || '_tiers_data', src.tier_ladder) LOOP
+                                 customer_segment.source_data(src, 'tiers'), src.tier_ladder) LOOP
             RETURN NEXT format('%-14s %9s', r.tier, r.customers);
         END LOOP;
     END IF;

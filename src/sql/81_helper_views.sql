@@ -60,10 +60,18 @@ COMMENT ON FUNCTION customer_segment.source_customers(text) IS
     'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone, '
     'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
 
+-- The materialized view behind a helper view: the only name the extension reads a helper's rows by.
+CREATE FUNCTION customer_segment.source_data(src customer_segment.sources, helper text)
+RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT format('%I.%I', src.target_schema, src.name || '_' || helper || '_data')
+$$;
+COMMENT ON FUNCTION customer_segment.source_data(customer_segment.sources, text) IS
+    'Qualified name of the materialized view behind a helper view of a source (<name>_<helper>_data)';
+
 -- The summaries below read the source's customers data, so they show what its last refresh computed.
 CREATE FUNCTION customer_segment.source_customers_view(src customer_segment.sources)
 RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT format('%I.%I', src.target_schema, src.name || '_customers_data')
+    SELECT customer_segment.source_data(src, 'customers')
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers_view(customer_segment.sources) IS
     'Qualified name of the materialized view behind the customers helper view of a source';
@@ -168,7 +176,7 @@ BEGIN
                round(avg(c.recency_days), 1), round(avg(c.orders), 2), round(avg(c.monetary_total)::numeric, 2),
                mode() WITHIN GROUP (ORDER BY c.segment), mode() WITHIN GROUP (ORDER BY c.lifecycle_stage)
           FROM %s k JOIN %s c USING (customer_id) GROUP BY 1$q$,
-        format('%I.%I', src.target_schema, src.name || '_clusters_data'), customer_segment.source_customers_view(src));
+        customer_segment.source_data(src, 'clusters'), customer_segment.source_customers_view(src));
 END
 $$;
 COMMENT ON FUNCTION customer_segment.source_cluster_profiles(text) IS
@@ -179,7 +187,7 @@ COMMENT ON FUNCTION customer_segment.source_cluster_profiles(text) IS
 CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
 RETURNS TABLE (view_name text, data_name text, definition text, unique_key text, comment text, helper text)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), format('%I.%I', src.target_schema, src.name || v.suffix || '_data'),
+    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), customer_segment.source_data(src, substr(v.suffix, 2)),
            format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment, substr(v.suffix, 2)
       FROM (VALUES
         (1, '_customers', 'customer_id',

@@ -26,34 +26,34 @@ BEGIN
     RETURN NEXT format('Customer segments of %s as of %s', source, line);
     RETURN NEXT '';
     RETURN NEXT format('%-20s %9s %7s %14s  %s', 'segment', 'customers', 'share', 'revenue', '');
-    EXECUTE format('SELECT max(customers) FROM %I.%I', src.target_schema, src.name || '_segments_data') INTO max_n;
-    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY revenue DESC NULLS LAST', src.target_schema, src.name || '_segments_data') LOOP
+    EXECUTE format('SELECT max(customers) FROM %s', customer_segment.source_data(src, 'segments')) INTO max_n;
+    FOR r IN EXECUTE format('SELECT * FROM %s ORDER BY revenue DESC NULLS LAST', customer_segment.source_data(src, 'segments')) LOOP
         RETURN NEXT format('%-20s %9s %6s%% %14s  %s', r.segment, r.customers, to_char(100 * r.share, 'FM990.0'),
                            to_char(r.revenue, 'FM999,999,999,990'), repeat('■', greatest(1, (40.0 * r.customers / max_n)::int)));
     END LOOP;
     RETURN NEXT '';
     RETURN NEXT 'Recency x frequency: customers per cell (shade = share of the busiest cell)';
     RETURN NEXT format('%6s %s', 'R \ F', (SELECT string_agg(format('%8s', f), '') FROM generate_series(1, src.bins) f));
-    EXECUTE format('SELECT max(customers) FROM %I.%I WHERE r_score > 0', src.target_schema, src.name || '_rf_grid_data') INTO max_n;
+    EXECUTE format('SELECT max(customers) FROM %s WHERE r_score > 0', customer_segment.source_data(src, 'rf_grid')) INTO max_n;
     FOR r IN EXECUTE format($q$
         SELECT g.r, string_agg(format('%%s%%7s', ($1)[1 + least(4, ceil(4.0 * coalesce(x.customers, 0) / $2)::int)],
                                       coalesce(x.customers, 0)), '' ORDER BY g2.f) AS cells
           FROM generate_series(%1$s, 1, -1) g(r) CROSS JOIN LATERAL generate_series(1, %1$s) g2(f)
-          LEFT JOIN %2$I.%3$I x ON x.r_score = g.r AND x.f_score = g2.f
-         GROUP BY g.r ORDER BY g.r DESC$q$, src.bins, src.target_schema, src.name || '_rf_grid_data') USING shades, max_n LOOP
+          LEFT JOIN %2$s x ON x.r_score = g.r AND x.f_score = g2.f
+         GROUP BY g.r ORDER BY g.r DESC$q$, src.bins, customer_segment.source_data(src, 'rf_grid')) USING shades, max_n LOOP
         RETURN NEXT format('%6s %s', r.r, r.cells);
     END LOOP;
     RETURN NEXT '';
     RETURN NEXT 'Lifecycle stages';
-    FOR r IN EXECUTE format('SELECT * FROM %I.%I ORDER BY customers DESC', src.target_schema, src.name || '_lifecycle_data') LOOP
+    FOR r IN EXECUTE format('SELECT * FROM %s ORDER BY customers DESC', customer_segment.source_data(src, 'lifecycle')) LOOP
         RETURN NEXT format('%-14s %9s', r.lifecycle_stage, r.customers);
     END LOOP;
     IF src.tier_ladder IS NOT NULL THEN
         RETURN NEXT '';
         RETURN NEXT format('Tiers (%s)', src.tier_ladder);
-        FOR r IN EXECUTE format('SELECT t.tier, t.customers FROM %I.%I t LEFT JOIN customer_segment.tier_ladders l
+        FOR r IN EXECUTE format('SELECT t.tier, t.customers FROM %s t LEFT JOIN customer_segment.tier_ladders l
                                   ON l.ladder = %L AND l.tier = t.tier ORDER BY l.rank DESC NULLS LAST',
-                                 src.target_schema, src.name || '_tiers_data', src.tier_ladder) LOOP
+                                 customer_segment.source_data(src, 'tiers'), src.tier_ladder) LOOP
             RETURN NEXT format('%-14s %9s', r.tier, r.customers);
         END LOOP;
     END IF;
