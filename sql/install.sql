@@ -12,10 +12,13 @@ SELECT p.proname, p.provolatile, p.proparallel
    AND (p.proparallel <> 's' OR p.provolatile = 'v')
  ORDER BY 1;
 
--- Every aggregate has combine, serial and deserial functions and is PARALLEL SAFE.
+-- Every aggregate has a combine function and is PARALLEL SAFE; its state moves between processes
+-- through serial/deserial functions (internal state) or as a value of a real type (Citus needs the latter).
 SELECT p.oid::regprocedure AS aggregate, a.aggcombinefn <> 0 AS combine,
-       a.aggserialfn <> 0 AS serial, a.aggdeserialfn <> 0 AS deserial, p.proparallel
-  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+       CASE WHEN a.aggtranstype = 'internal'::regtype THEN a.aggserialfn <> 0 AND a.aggdeserialfn <> 0
+            ELSE a.aggserialfn = 0 AND t.typinput <> 0 AND t.typreceive <> 0 END AS moves,
+       a.aggtranstype::regtype AS state, p.proparallel
+  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid JOIN pg_type t ON t.oid = a.aggtranstype
  WHERE p.pronamespace = 'customer_segment'::regnamespace
  ORDER BY p.oid::regprocedure::text;
 

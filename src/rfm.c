@@ -14,6 +14,7 @@
 #include "libpq/pqformat.h"
 #include "rfm_math.h"
 #include "utils/builtins.h"
+#include "common/base64.h"
 #include "utils/date.h"
 
 #define RFM_RESULT_NATTS 17
@@ -42,31 +43,164 @@ rfm_knob(FunctionCallInfo fcinfo, int argno, const char *what, int (*parse) (con
 }
 
 /*
- * One transition for rfm_summary and purchase_activity (activity.c); the knobs
- * and the zone sit at different argument positions in the two (argument number
- * -1 or past the last argument: the knob is absent, i.e. 'day').
+ * The state as an SQL value (type rfm_summary_state): a varlena holding a
+ * format mark and rfm_math's serial form.  The data starts 8 bytes in, so a
+ * state palloc'd by us or copied by the executor can be worked on in place:
+ * the transition and combine functions change it where it lies and return
+ * the same pointer, and make a new one only when the day bitmap must grow.
+ */
+#define RFM_STATE_MARK 0x31534652	/* "RFS1" read as little-endian */
+
+typedef struct RfmFlat
+{
+	int32		vl_len_;
+	uint32		mark;
+	char		data[FLEXIBLE_ARRAY_MEMBER];	/* RfmState, then the day words */
+} RfmFlat;
+
+#define RFM_FLAT_HEADER offsetof(RfmFlat, data)
+
+static RfmFlat *
+rfm_flat_pack(const RfmState *st, MemoryContext ctx)
+{
+	size_t		size = RFM_FLAT_HEADER + rfm_state_serial_size(st);
+	RfmFlat    *flat;
+
+	if (size > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("rfm_summary state of %zu bytes is too large", size),
+				 errdetail("A customer's purchase days span %d days.", st->days.nwords * 64)));
+	flat = MemoryContextAlloc(ctx, size);
+	SET_VARSIZE(flat, size);
+	flat->mark = RFM_STATE_MARK;
+	rfm_state_serialize(st, flat->data);
+	return flat;
+}
+
+/* The state inside a flat value of ours (aligned, writable), its set pointing into it. */
+static RfmState *
+rfm_flat_open(RfmFlat *flat)
+{
+	RfmState   *st = (RfmState *) (void *) flat->data;
+
+	st->days.words = st->days.nwords > 0 ? (uint64 *) (void *) (flat->data + sizeof(RfmState)) : NULL;
+	return st;
+}
+
+/* A state value from anywhere (a table, another node), read without changing it. */
+void
+rfm_state_read(Datum value, RfmState *st)
+{
+	struct varlena *v = PG_DETOAST_DATUM(value);
+	const char *buf = VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+	uint32		mark;
+	bool		ok;
+
+	if (len < sizeof(uint32))
+		ok = false;
+	else
+	{
+		memcpy(&mark, buf, sizeof(mark));
+		buf += sizeof(uint32);
+		len -= sizeof(uint32);
+		if (mark != RFM_STATE_MARK)
+			ok = false;
+		else if (((uintptr_t) buf % sizeof(uint64)) == 0)
+			ok = rfm_state_view(st, buf, len);
+		else
+		{
+			CsAllocator alloc = cs_allocator(CurrentMemoryContext);
+
+			ok = rfm_state_deserialize(st, buf, len, &alloc);
+		}
+	}
+	if (!ok || !rfm_state_valid(st))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed rfm_summary_state value"),
+				 errdetail("The value was not made by this version of customer_segment's rfm_state or rfm_summary.")));
+}
+
+/* Words the bitmap grows out of are left to the per-tuple context: they may lie inside the flat state. */
+static void
+keep_words(void *ctx, void *ptr)
+{
+	(void) ctx;
+	(void) ptr;
+}
+
+/*
+ * Where a new state value goes.  The executor copies a new rfm_summary_state
+ * value into the aggregate's context and frees the one it replaces, so ours
+ * is made in the per-call context.  Releases before 1.5 declared the state
+ * internal, which the executor neither copies nor frees: for them (a library
+ * newer than the installed SQL, until ALTER EXTENSION UPDATE) it goes in the
+ * aggregate's context and the old value is freed here.
+ */
+static bool
+rfm_state_is_internal(FunctionCallInfo fcinfo)
+{
+	return get_fn_expr_argtype(fcinfo->flinfo, 0) == INTERNALOID;
+}
+
+static Datum
+rfm_flat_new(FunctionCallInfo fcinfo, MemoryContext aggctx, const RfmState *st, RfmFlat *old)
+{
+	bool		internal = rfm_state_is_internal(fcinfo);
+	RfmFlat    *flat = rfm_flat_pack(st, internal ? aggctx : CurrentMemoryContext);
+
+	if (internal && old != NULL)
+		pfree(old);
+	return PointerGetDatum(flat);
+}
+
+/* The value to return after changing st in place: flat itself, or a larger copy when the set moved out. */
+static Datum
+rfm_flat_result(FunctionCallInfo fcinfo, MemoryContext aggctx, RfmFlat *flat, RfmState *st)
+{
+	if (st->days.nwords == 0 || (char *) st->days.words == flat->data + sizeof(RfmState))
+		return PointerGetDatum(flat);
+	return rfm_flat_new(fcinfo, aggctx, st, flat);
+}
+
+/*
+ * One transition for rfm_summary, rfm_state and purchase_activity
+ * (activity.c): as_of, the knobs and the zone sit at different argument
+ * positions (argument number -1 or past the last argument: absent; no as_of
+ * is an open state, an absent knob is 'day').
  */
 Datum
-rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int granularity_argno, int unit_argno, int zone_argno)
+rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int as_of_argno, int granularity_argno,
+					 int unit_argno, int zone_argno)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, fname);
-	CsOrderArgs *args = cs_order_args(fcinfo, 1, 2, zone_argno, fname);
-	uint32		zone = cs_order_zone(fcinfo, args);
+	MemoryContext aggctx;
+	CsOrderArgs *args;
+	uint32		zone;
+	RfmFlat    *flat = NULL;
+	RfmState	fresh;
 	RfmState   *st;
-	int32		as_of;
-	CsAllocator alloc = cs_allocator(aggctx);
+	int32		as_of = RFM_OPEN_AS_OF;
+	CsAllocator alloc = {cs_allocator(CurrentMemoryContext).alloc, keep_words, CurrentMemoryContext};
 	double		amount;
 
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("rfm_summary as_of must not be NULL"),
-				 errhint("Pass the last day of the observation window, e.g. current_date.")));
-	as_of = cs_day_of(PG_GETARG_DATUM(3), DATEOID, "rfm_summary as_of");
+	aggctx = cs_agg_context(fcinfo, fname);
+	args = cs_order_args(fcinfo, 1, 2, zone_argno, fname);
+	zone = cs_order_zone(fcinfo, args);
+	if (as_of_argno >= 0)
+	{
+		if (PG_ARGISNULL(as_of_argno))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s as_of must not be NULL", fname),
+					 errhint("Pass the last day of the observation window, e.g. current_date.")));
+		as_of = cs_day_of(PG_GETARG_DATUM(as_of_argno), DATEOID, "rfm_summary as_of");
+	}
 
 	if (PG_ARGISNULL(0))
 	{
-		st = MemoryContextAlloc(aggctx, sizeof(RfmState));
+		st = &fresh;
 		rfm_state_init(st,
 					   rfm_knob(fcinfo, granularity_argno, "granularity", rfm_parse_granularity),
 					   rfm_knob(fcinfo, unit_argno, "unit", rfm_parse_unit),
@@ -75,11 +209,12 @@ rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int granularity
 	}
 	else
 	{
-		st = (RfmState *) PG_GETARG_POINTER(0);
+		flat = (RfmFlat *) PG_GETARG_POINTER(0);
+		st = rfm_flat_open(flat);
 		cs_check_constant(st->as_of == as_of, fname, "as_of");
 		cs_check_constant(st->zone == zone, fname, "zone");
 		/* knobs are parsed again only when they are not constants of the query (found once, in args) */
-		if (args->varying & ((uint32) 1 << granularity_argno))
+		if (granularity_argno >= 0 && (args->varying & ((uint32) 1 << granularity_argno)))
 			cs_check_constant(st->granularity == rfm_knob(fcinfo, granularity_argno, "granularity", rfm_parse_granularity),
 							  fname, "granularity");
 		if (unit_argno >= 0 && (args->varying & ((uint32) 1 << unit_argno)))
@@ -87,14 +222,16 @@ rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int granularity
 	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
 		st->skipped_rows++;
-		PG_RETURN_POINTER(st);
+	else
+	{
+		amount = cs_amount_to_double(PG_GETARG_DATUM(2), args->amount_type);
+		cs_check_finite(amount, "rfm_summary amount");
+		rfm_state_add(st, cs_order_day(args, PG_GETARG_DATUM(1), "rfm_summary ordered_at"), amount, &alloc);
 	}
-	amount = cs_amount_to_double(PG_GETARG_DATUM(2), args->amount_type);
-	cs_check_finite(amount, "rfm_summary amount");
-	rfm_state_add(st, cs_order_day(args, PG_GETARG_DATUM(1), "rfm_summary ordered_at"), amount, &alloc);
-	PG_RETURN_POINTER(st);
+	if (flat == NULL)
+		return rfm_flat_new(fcinfo, aggctx, st, NULL);
+	return rfm_flat_result(fcinfo, aggctx, flat, st);
 }
 
 /* rfm_summary(ordered_at, amount, as_of [, granularity, unit [, zone]]) */
@@ -102,52 +239,56 @@ PG_FUNCTION_INFO_V1(rfm_summary_trans);
 Datum
 rfm_summary_trans(PG_FUNCTION_ARGS)
 {
-	return rfm_summary_trans_at(fcinfo, "rfm_summary", 4, 5, 6);
+	return rfm_summary_trans_at(fcinfo, "rfm_summary", 3, 4, 5, 6);
 }
 
+/* rfm_state(ordered_at, amount [, zone]): every row counts, as_of comes when the state is finalised. */
+PG_FUNCTION_INFO_V1(rfm_state_trans);
+Datum
+rfm_state_trans(PG_FUNCTION_ARGS)
+{
+	return rfm_summary_trans_at(fcinfo, "rfm_state", -1, -1, -1, 3);
+}
+
+/*
+ * Combine of rfm_summary, rfm_state and purchase_activity, and the transition
+ * of rfm_state_merge(state): the first state is ours (in place), the second
+ * is read from wherever it lies.
+ */
 PG_FUNCTION_INFO_V1(rfm_summary_combine);
 Datum
 rfm_summary_combine(PG_FUNCTION_ARGS)
 {
+	CsAllocator alloc = {cs_allocator(CurrentMemoryContext).alloc, keep_words, CurrentMemoryContext};
 	MemoryContext aggctx = cs_agg_context(fcinfo, "rfm_summary_combine");
-	CsAllocator alloc = cs_allocator(aggctx);
+	RfmFlat    *flat;
 	RfmState   *dst;
-	RfmState   *src;
+	RfmState	src;
 
 	if (PG_ARGISNULL(1))
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	src = (RfmState *) PG_GETARG_POINTER(1);
-	if (PG_ARGISNULL(0))
 	{
-		/* Copy, never hand out the second argument. */
-		dst = MemoryContextAlloc(aggctx, sizeof(RfmState));
-		rfm_state_init(dst, src->granularity, src->unit, src->as_of);
-		dst->zone = src->zone;
-		rfm_state_combine(dst, src, &alloc);
-		PG_RETURN_POINTER(dst);
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	dst = (RfmState *) PG_GETARG_POINTER(0);
-	cs_check_constant(dst->as_of == src->as_of && dst->granularity == src->granularity && dst->unit == src->unit
-					  && dst->zone == src->zone, "rfm_summary", "as_of, granularity, unit and zone");
-	rfm_state_combine(dst, src, &alloc);
-	PG_RETURN_POINTER(dst);
+	rfm_state_read(PG_GETARG_DATUM(1), &src);
+	if (PG_ARGISNULL(0))
+		return rfm_flat_new(fcinfo, aggctx, &src, NULL);
+	flat = (RfmFlat *) PG_GETARG_POINTER(0);
+	dst = rfm_flat_open(flat);
+	cs_check_constant(dst->as_of == src.as_of && dst->granularity == src.granularity && dst->unit == src.unit
+					  && dst->zone == src.zone, "rfm_summary", "as_of, granularity, unit and zone");
+	rfm_state_combine(dst, &src, &alloc);
+	return rfm_flat_result(fcinfo, aggctx, flat, dst);
 }
 
+/* Serial functions of the internal state of releases before 1.5: the value is the flat state itself. */
 PG_FUNCTION_INFO_V1(rfm_summary_serialize);
 Datum
 rfm_summary_serialize(PG_FUNCTION_ARGS)
 {
-	RfmState   *st;
-	size_t		size;
-	bytea	   *out;
-
 	cs_agg_context(fcinfo, "rfm_summary_serialize");
-	st = (RfmState *) PG_GETARG_POINTER(0);
-	size = rfm_state_serial_size(st);
-	out = (bytea *) palloc(VARHDRSZ + size);
-	SET_VARSIZE(out, VARHDRSZ + size);
-	rfm_state_serialize(st, VARDATA(out));
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(DatumGetByteaPCopy(PG_GETARG_DATUM(0)));
 }
 
 PG_FUNCTION_INFO_V1(rfm_summary_deserialize);
@@ -155,15 +296,74 @@ Datum
 rfm_summary_deserialize(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggctx = cs_agg_context(fcinfo, "rfm_summary_deserialize");
-	CsAllocator alloc = cs_allocator(aggctx);
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	RfmState   *st = MemoryContextAlloc(aggctx, sizeof(RfmState));
+	RfmState	st;
 
-	if (!rfm_state_deserialize(st, VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), &alloc))
+	rfm_state_read(PG_GETARG_DATUM(0), &st);
+	PG_RETURN_POINTER(rfm_flat_pack(&st, aggctx));
+}
+
+PG_FUNCTION_INFO_V1(rfm_summary_state_in);
+Datum
+rfm_summary_state_in(PG_FUNCTION_ARGS)
+{
+	char	   *text = PG_GETARG_CSTRING(0);
+	int			len = (int) strlen(text);
+	int			max = pg_b64_dec_len(len);
+	struct varlena *v = palloc(VARHDRSZ + max);
+	int			n = pg_b64_decode(text, len, VARDATA(v), max);
+	RfmState	st;
+
+	if (n < 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("malformed rfm_summary state")));
-	PG_RETURN_POINTER(st);
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type rfm_summary_state"),
+				 errdetail("The text form of a state is base64.")));
+	SET_VARSIZE(v, VARHDRSZ + n);
+	rfm_state_read(PointerGetDatum(v), &st);
+	PG_RETURN_POINTER(rfm_flat_pack(&st, CurrentMemoryContext));
+}
+
+PG_FUNCTION_INFO_V1(rfm_summary_state_out);
+Datum
+rfm_summary_state_out(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	int			len = (int) VARSIZE_ANY_EXHDR(v);
+	int			max = pg_b64_enc_len(len) + 1;
+	char	   *out = palloc(max);
+	int			n = pg_b64_encode(VARDATA_ANY(v), len, out, max);
+
+	if (n < 0)
+		elog(ERROR, "could not encode rfm_summary_state");
+	out[n] = '\0';
+	PG_RETURN_CSTRING(out);
+}
+
+PG_FUNCTION_INFO_V1(rfm_summary_state_recv);
+Datum
+rfm_summary_state_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			len = buf->len - buf->cursor;
+	struct varlena *v = palloc(VARHDRSZ + len);
+	RfmState	st;
+
+	SET_VARSIZE(v, VARHDRSZ + len);
+	pq_copymsgbytes(buf, VARDATA(v), len);
+	rfm_state_read(PointerGetDatum(v), &st);
+	PG_RETURN_POINTER(rfm_flat_pack(&st, CurrentMemoryContext));
+}
+
+PG_FUNCTION_INFO_V1(rfm_summary_state_send);
+Datum
+rfm_summary_state_send(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(v), (int) VARSIZE_ANY_EXHDR(v));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
 /* The blessed customer_summary descriptor, built once per query. */
@@ -191,20 +391,16 @@ rfm_result_desc(FunctionCallInfo fcinfo)
 	return desc;
 }
 
-PG_FUNCTION_INFO_V1(rfm_summary_final);
-Datum
-rfm_summary_final(PG_FUNCTION_ARGS)
+/* The customer_summary of a state, or NULL when it counted no row. */
+static Datum
+rfm_summary_datum(FunctionCallInfo fcinfo, const RfmState *st)
 {
-	RfmState   *st;
 	RfmResult	r;
 	TupleDesc	desc;
 	Datum		values[RFM_RESULT_NATTS];
 	bool		nulls[RFM_RESULT_NATTS] = {0};
 	int			i = 0;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	st = (RfmState *) PG_GETARG_POINTER(0);
 	if (!rfm_state_result(st, &r))
 		PG_RETURN_NULL();
 	/* Sums of amounts near DBL_MAX overflow; every other field derives from these. */
@@ -243,4 +439,65 @@ rfm_summary_final(PG_FUNCTION_ARGS)
 	Assert(i == lengthof(values));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(rfm_summary_final);
+Datum
+rfm_summary_final(PG_FUNCTION_ARGS)
+{
+	RfmState	st;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	rfm_state_read(PG_GETARG_DATUM(0), &st);
+	return rfm_summary_datum(fcinfo, &st);
+}
+
+/*
+ * An open state (rfm_state, rfm_state_merge) with as_of and the knobs given
+ * now: the copy st of the state, ready for rfm_math's results.
+ */
+void
+rfm_state_close(FunctionCallInfo fcinfo, RfmState *st, const char *fname, int granularity_argno, int unit_argno)
+{
+	int32		as_of;
+
+	rfm_state_read(PG_GETARG_DATUM(0), st);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s as_of must not be NULL", fname),
+				 errhint("Pass the last day of the observation window, e.g. current_date.")));
+	as_of = cs_day_of(PG_GETARG_DATUM(1), DATEOID, "rfm_summary as_of");
+	if (st->as_of != RFM_OPEN_AS_OF && st->as_of != as_of)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: the state was built for as_of %s", fname,
+						DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(st->as_of)))),
+				 errhint("Build states with rfm_state, which takes as_of when it is finalised.")));
+	if ((st->orders > 0 || st->refund_rows > 0) && st->last_row_day > as_of)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: the state holds orders after as_of %s", fname,
+						DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(as_of)))),
+				 errdetail("Its latest order is on %s.",
+						   DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(st->last_row_day)))),
+				 errhint("A state cannot forget orders: finalise it on or after its latest order, "
+						 "or build it from the orders up to as_of.")));
+	st->as_of = as_of;
+	st->granularity = rfm_knob(fcinfo, granularity_argno, "granularity", rfm_parse_granularity);
+	st->unit = rfm_knob(fcinfo, unit_argno, "unit", rfm_parse_unit);
+}
+
+/* rfm_state_summary(state, as_of, granularity, unit) -> customer_summary */
+PG_FUNCTION_INFO_V1(rfm_state_summary);
+Datum
+rfm_state_summary(PG_FUNCTION_ARGS)
+{
+	RfmState	st;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	rfm_state_close(fcinfo, &st, "rfm_state_summary", 2, 3);
+	return rfm_summary_datum(fcinfo, &st);
 }

@@ -201,16 +201,26 @@ rfm_state_init(RfmState *st, int granularity, int unit, int32_t as_of)
 	st->as_of = as_of;
 }
 
+/* Whether day falls in the first period of granularity g of a customer whose first purchase is first_day. */
+static bool
+in_first_period(int32_t day, int32_t first_day, int g)
+{
+	/* No week or month spans more than 31 days: the calendar is only consulted near the first day. */
+	if ((int64_t) day - first_day > 31)
+		return false;
+	return rfm_period_index(day, g) == rfm_period_index(first_day, g);
+}
+
 void
 rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a)
 {
-	int64_t		period;
-
 	if (day > st->as_of)
 	{
 		st->excluded_rows++;
 		return;
 	}
+	if ((st->orders == 0 && st->refund_rows == 0) || day > st->last_row_day)
+		st->last_row_day = day;
 	if (amount < 0)
 	{
 		st->refund_rows++;
@@ -218,40 +228,44 @@ rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a)
 		return;
 	}
 
-	period = rfm_period_index(day, st->granularity);
 	if (st->orders == 0 || day < st->first_day)
 	{
-		if (st->orders == 0 || period != st->first_period)
-			st->first_period_revenue = (CsSum) {0, 0};
+		for (int g = 0; g < RFM_GRANULARITIES; g++)
+			if (st->orders == 0 || !in_first_period(st->first_day, day, g))
+				st->first_revenue[g] = (CsSum) {0, 0};
 		st->first_day = day;
-		st->first_period = period;
 	}
 	if (st->orders == 0 || day > st->last_day)
 		st->last_day = day;
-	if (period == st->first_period)
-		cs_sum_add(&st->first_period_revenue, amount);
+	for (int g = 0; g < RFM_GRANULARITIES; g++)
+		if (in_first_period(day, st->first_day, g))
+			cs_sum_add(&st->first_revenue[g], amount);
 	st->orders++;
 	cs_sum_add(&st->revenue, amount);
 	periodset_add(&st->days, day, a);
-	if (st->granularity != RFM_GRAN_DAY)
-		periodset_add(&st->periods, period, a);
 }
 
 void
 rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a)
 {
+	bool		dst_rows = dst->orders > 0 || dst->refund_rows > 0;
+
+	if ((src->orders > 0 || src->refund_rows > 0) && (!dst_rows || src->last_row_day > dst->last_row_day))
+		dst->last_row_day = src->last_row_day;
 	if (src->orders > 0)
 	{
-		if (dst->orders == 0 || src->first_period < dst->first_period)
-			dst->first_period_revenue = src->first_period_revenue;
-		else if (src->first_period == dst->first_period)
-			cs_sum_merge(&dst->first_period_revenue, &src->first_period_revenue);
-
-		if (dst->orders == 0 || src->first_day < dst->first_day)
+		for (int g = 0; g < RFM_GRANULARITIES; g++)
 		{
-			dst->first_day = src->first_day;
-			dst->first_period = src->first_period;
+			int64_t		s = rfm_period_index(src->first_day, g);
+			int64_t		d = rfm_period_index(dst->first_day, g);
+
+			if (dst->orders == 0 || s < d)
+				dst->first_revenue[g] = src->first_revenue[g];
+			else if (s == d)
+				cs_sum_merge(&dst->first_revenue[g], &src->first_revenue[g]);
 		}
+		if (dst->orders == 0 || src->first_day < dst->first_day)
+			dst->first_day = src->first_day;
 		if (dst->orders == 0 || src->last_day > dst->last_day)
 			dst->last_day = src->last_day;
 	}
@@ -262,7 +276,60 @@ rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a)
 	cs_sum_merge(&dst->revenue, &src->revenue);
 	cs_sum_merge(&dst->refunds, &src->refunds);
 	periodset_union(&dst->days, &src->days, a);
-	periodset_union(&dst->periods, &src->periods, a);
+}
+
+/*
+ * Calls visit(period, arg) for each distinct purchase period, in increasing
+ * order: the purchase days are visited in order, so a period repeats only on
+ * consecutive days.
+ */
+static void
+for_each_period(const RfmState *st, void (*visit) (int64_t period, void *arg), void *arg)
+{
+	const PeriodSet *set = &st->days;
+	int64_t		prev = 0;
+	bool		any = false;
+
+	for (int32_t w = 0; w < set->nwords; w++)
+	{
+		uint64_t	bits = set->words[w];
+
+		if ((w & 1023) == 0)
+			cs_check_interrupts();
+		while (bits != 0)
+		{
+			int			b = __builtin_ctzll(bits);
+			int64_t		period = rfm_period_index((int32_t) (set->base + 64 * (int64_t) w + b), st->granularity);
+
+			bits &= bits - 1;
+			if (!any || period != prev)
+				visit(period, arg);
+			prev = period;
+			any = true;
+		}
+	}
+}
+
+static void
+count_period(int64_t period, void *arg)
+{
+	(void) period;
+	(*(int64_t *) arg)++;
+}
+
+typedef struct ActivityBits
+{
+	int64_t		first;
+	uint8_t    *bits;
+} ActivityBits;
+
+static void
+set_activity_bit(int64_t period, void *arg)
+{
+	ActivityBits *ab = arg;
+	int64_t		k = period - ab->first;
+
+	ab->bits[k / 8] |= (uint8_t) (0x80 >> (k % 8));	/* the inverse of activity_bit */
 }
 
 int64_t
@@ -270,21 +337,17 @@ rfm_activity_length(const RfmState *st)
 {
 	if (st->orders == 0)
 		return 0;
-	return rfm_period_index(st->as_of, st->granularity) - st->first_period + 1;
+	return rfm_period_index(st->as_of, st->granularity) - rfm_period_index(st->first_day, st->granularity) + 1;
 }
 
 void
 rfm_activity_bits(const RfmState *st, uint8_t *bits)
 {
-	int64_t		n = rfm_activity_length(st);
-	const PeriodSet *set = st->granularity == RFM_GRAN_DAY ? &st->days : &st->periods;
+	ActivityBits ab = {rfm_period_index(st->first_day, st->granularity), bits};
 
-	memset(bits, 0, (size_t) ((n + 7) / 8));
-	for (int64_t k = 0; k < n; k++)
-	{
-		if (periodset_contains(set, st->first_period + k))
-			bits[k / 8] |= (uint8_t) (0x80 >> (k % 8));	/* the inverse of activity_bit */
-	}
+	memset(bits, 0, (size_t) ((rfm_activity_length(st) + 7) / 8));
+	if (st->orders > 0)
+		for_each_period(st, set_activity_bit, &ab);
 }
 
 /* Distance between two period starts, in the reporting unit. */
@@ -310,6 +373,8 @@ period_distance(const RfmState *st, int64_t from, int64_t to)
 bool
 rfm_state_result(const RfmState *st, RfmResult *out)
 {
+	int64_t		first_period;
+
 	memset(out, 0, sizeof(*out));
 	if (st->orders == 0 && st->refund_rows == 0)
 		return false;
@@ -331,24 +396,45 @@ rfm_state_result(const RfmState *st, RfmResult *out)
 	out->tenure_days = st->as_of - st->first_day;
 	out->monetary_avg = out->monetary_total / (double) st->orders;
 
-	out->frequency = (st->granularity == RFM_GRAN_DAY ? out->purchase_days : periodset_count(&st->periods)) - 1;
-	out->recency = period_distance(st, st->first_period, rfm_period_index(st->last_day, st->granularity));
-	out->T = period_distance(st, st->first_period, rfm_period_index(st->as_of, st->granularity));
+	if (st->granularity == RFM_GRAN_DAY)
+		out->frequency = out->purchase_days;
+	else
+		for_each_period(st, count_period, &out->frequency);
+	out->frequency--;
+	first_period = rfm_period_index(st->first_day, st->granularity);
+	out->recency = period_distance(st, first_period, rfm_period_index(st->last_day, st->granularity));
+	out->T = period_distance(st, first_period, rfm_period_index(st->as_of, st->granularity));
 	out->monetary_value = out->frequency > 0
-		? (out->revenue - cs_sum_value(&st->first_period_revenue)) / (double) out->frequency
+		? (out->revenue - cs_sum_value(&st->first_revenue[st->granularity])) / (double) out->frequency
 		: 0.0;
 	return true;
 }
 
+bool
+rfm_state_valid(const RfmState *st)
+{
+	bool		rows = st->orders > 0 || st->refund_rows > 0;
+
+	return st->granularity >= 0 && st->granularity < RFM_GRANULARITIES
+		&& st->unit >= RFM_UNIT_DAY && st->unit <= RFM_UNIT_MONTH
+		&& st->orders >= 0 && st->refund_rows >= 0 && st->skipped_rows >= 0 && st->excluded_rows >= 0
+		&& st->days.nwords >= 0 && st->days.base % 64 == 0
+		&& (st->orders == 0) == (st->days.nwords == 0)
+		&& (!rows || st->last_row_day <= st->as_of)
+		&& (st->orders == 0 || (st->first_day <= st->last_day && st->last_day <= st->last_row_day
+								&& periodset_contains(&st->days, st->first_day)
+								&& periodset_contains(&st->days, st->last_day)));
+}
+
 /*
- * Serial form: the fixed part of RfmState (set pointers cleared), then the
- * words of both sets.  PostgreSQL only moves serialised states between
- * processes of one server build, so the native layout is fine.
+ * PostgreSQL moves serialised states between processes of one server build,
+ * and stored states carry a format mark checked by the SQL glue, so the
+ * native layout is fine.
  */
 size_t
 rfm_state_serial_size(const RfmState *st)
 {
-	return sizeof(RfmState) + sizeof(uint64_t) * ((size_t) st->days.nwords + (size_t) st->periods.nwords);
+	return sizeof(RfmState) + sizeof(uint64_t) * (size_t) st->days.nwords;
 }
 
 void
@@ -357,43 +443,44 @@ rfm_state_serialize(const RfmState *st, char *buf)
 	RfmState	fixed = *st;
 
 	fixed.days.words = NULL;
-	fixed.periods.words = NULL;
 	memcpy(buf, &fixed, sizeof(fixed));
-	buf += sizeof(fixed);
 	if (st->days.nwords > 0)
-		memcpy(buf, st->days.words, sizeof(uint64_t) * (size_t) st->days.nwords);
-	buf += sizeof(uint64_t) * (size_t) st->days.nwords;
-	if (st->periods.nwords > 0)
-		memcpy(buf, st->periods.words, sizeof(uint64_t) * (size_t) st->periods.nwords);
+		memcpy(buf + sizeof(fixed), st->days.words, sizeof(uint64_t) * (size_t) st->days.nwords);
 }
 
-static void
-periodset_read(PeriodSet *set, const char **buf, const CsAllocator *a)
+/* The fixed part of buf into st, when len is the size it announces. */
+static bool
+read_fixed(RfmState *st, const char *buf, size_t len)
 {
-	size_t		bytes = sizeof(uint64_t) * (size_t) set->nwords;
-
-	set->words = NULL;
-	if (set->nwords == 0)
-		return;
-	set->words = a->alloc(a->ctx, bytes);
-	memcpy(set->words, *buf, bytes);
-	*buf += bytes;
+	if (len < sizeof(RfmState))
+		return false;
+	memcpy(st, buf, sizeof(RfmState));
+	st->days.words = NULL;
+	return st->days.nwords >= 0 && len == sizeof(RfmState) + sizeof(uint64_t) * (size_t) st->days.nwords;
 }
 
 bool
 rfm_state_deserialize(RfmState *st, const char *buf, size_t len, const CsAllocator *a)
 {
-	RfmState	fixed;
+	size_t		bytes;
 
-	if (len < sizeof(fixed))
+	if (!read_fixed(st, buf, len))
 		return false;
-	memcpy(&fixed, buf, sizeof(fixed));
-	if (fixed.days.nwords < 0 || fixed.periods.nwords < 0 ||
-		len != sizeof(fixed) + sizeof(uint64_t) * ((size_t) fixed.days.nwords + (size_t) fixed.periods.nwords))
+	bytes = sizeof(uint64_t) * (size_t) st->days.nwords;
+	if (bytes > 0)
+	{
+		st->days.words = a->alloc(a->ctx, bytes);
+		memcpy(st->days.words, buf + sizeof(RfmState), bytes);
+	}
+	return true;
+}
+
+bool
+rfm_state_view(RfmState *st, const char *buf, size_t len)
+{
+	if (!read_fixed(st, buf, len))
 		return false;
-	*st = fixed;
-	buf += sizeof(fixed);
-	periodset_read(&st->days, &buf, a);
-	periodset_read(&st->periods, &buf, a);
+	if (st->days.nwords > 0)
+		st->days.words = (uint64_t *) (void *) (buf + sizeof(RfmState));
 	return true;
 }

@@ -3,9 +3,11 @@
  *
  * Days are PostgreSQL day numbers (DateADT: days since 2000-01-01).  A
  * purchase period is a day, a Monday-based ISO week or a calendar month,
- * identified by an integer period index.  The state is flat apart from two
- * bitmaps of distinct purchase days / periods, whose size depends on the span
- * of days a customer bought in, never on the number of orders.
+ * identified by an integer period index.  The state is flat apart from one
+ * bitmap of distinct purchase days, whose size depends on the span of days a
+ * customer bought in, never on the number of orders; purchase periods of any
+ * granularity are read off it when the state is finalised, so a state can be
+ * finalised with a granularity, a unit and an as_of chosen later.
  */
 #ifndef RFM_MATH_H
 #define RFM_MATH_H
@@ -41,11 +43,16 @@ typedef struct PeriodSet
 	uint64_t   *words;
 } PeriodSet;
 
+#define RFM_GRANULARITIES 3
+
+/* as_of of an open state (rfm_state): no row is excluded, as_of is given when it is finalised. */
+#define RFM_OPEN_AS_OF INT32_MAX
+
 typedef struct RfmState
 {
-	int32_t		granularity;
+	int32_t		granularity;	/* how the state is finalised (rfm_summary's knobs) */
 	int32_t		unit;
-	int32_t		as_of;			/* last day of the observation window */
+	int32_t		as_of;			/* last day of the observation window, or RFM_OPEN_AS_OF */
 	uint32_t	zone;			/* time zone the days were taken in: 0 = session TimeZone (cs_order_zone) */
 	int64_t		orders;			/* rows with amount >= 0 on or before as_of */
 	int64_t		refund_rows;	/* rows with amount < 0 on or before as_of */
@@ -53,12 +60,12 @@ typedef struct RfmState
 	int64_t		excluded_rows;	/* rows after as_of */
 	int32_t		first_day;		/* valid when orders > 0 */
 	int32_t		last_day;
-	int64_t		first_period;	/* period index of first_day */
+	int32_t		last_row_day;	/* latest day of a counted row, refunds included; valid when orders + refund_rows > 0 */
+	int32_t		reserved;
 	CsSum		revenue;		/* sum of purchase amounts */
 	CsSum		refunds;		/* sum of -amount over refunds (>= 0) */
-	CsSum		first_period_revenue;
+	CsSum		first_revenue[RFM_GRANULARITIES];	/* purchase amounts in the first day, week, month */
 	PeriodSet	days;			/* distinct purchase days */
-	PeriodSet	periods;		/* distinct purchase periods (unused for day granularity) */
 } RfmState;
 
 typedef struct RfmResult
@@ -95,6 +102,7 @@ void		periodset_union(PeriodSet *dst, const PeriodSet *src, const CsAllocator *a
 int64_t		periodset_count(const PeriodSet *set);
 bool		periodset_contains(const PeriodSet *set, int64_t idx);
 
+/* as_of = RFM_OPEN_AS_OF: an open state, for rfm_state. */
 void		rfm_state_init(RfmState *st, int granularity, int unit, int32_t as_of);
 void		rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a);
 void		rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a);
@@ -108,12 +116,21 @@ int64_t		rfm_activity_length(const RfmState *st);
 
 void		rfm_activity_bits(const RfmState *st, uint8_t *bits);
 
+/* Whether the stored knobs and as_of are valid values (input of a state's text form). */
+bool		rfm_state_valid(const RfmState *st);
+
 /* false when the state holds no counted row (the aggregate then returns NULL). */
 bool		rfm_state_result(const RfmState *st, RfmResult *out);
 
+/*
+ * Serial form: the fixed part of RfmState (the set's pointer cleared), then the
+ * set's words.  rfm_state_deserialize copies; rfm_state_view points the set
+ * into buf instead (buf must be 8-byte aligned and outlive st).  Both return
+ * false on a malformed buffer.
+ */
 size_t		rfm_state_serial_size(const RfmState *st);
 void		rfm_state_serialize(const RfmState *st, char *buf);
-/* Returns false on a malformed buffer. */
 bool		rfm_state_deserialize(RfmState *st, const char *buf, size_t len, const CsAllocator *a);
+bool		rfm_state_view(RfmState *st, const char *buf, size_t len);
 
 #endif

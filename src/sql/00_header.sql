@@ -4,20 +4,24 @@ COMMENT ON SCHEMA customer_segment IS 'customer_segment extension: RFM, CLV, tie
 
 -- Install-time helper, dropped at the end of this script: an aggregate over
 -- several signatures, each with its transition function declared from one C
--- symbol (CREATE OR REPLACE: aggregates may share transition functions).
+-- symbol (CREATE OR REPLACE: aggregates may share transition functions).  An
+-- internal state moves between processes through serial/deserial; a state of
+-- a real type (stype) through the type itself, and serial/deserial are NULL.
 CREATE FUNCTION customer_segment.install_aggregate(agg text, signatures text[], c_trans text, sql_trans text,
-    final text, combine text, serial text, deserial text, volatility text, comment text)
+    final text, combine text, serial text, deserial text, volatility text, comment text, stype text DEFAULT 'internal')
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     sig text;
+    st text := CASE WHEN stype = 'internal' THEN 'internal' ELSE format('customer_segment.%I', stype) END;
+    moves text := CASE WHEN stype = 'internal' THEN format(', SERIALFUNC = customer_segment.%I, DESERIALFUNC = customer_segment.%I',
+                                                          serial, deserial) ELSE '' END;
 BEGIN
     FOREACH sig IN ARRAY signatures LOOP
-        EXECUTE format('CREATE OR REPLACE FUNCTION customer_segment.%I(internal, %s) RETURNS internal
-                        AS %L, %L LANGUAGE C %s PARALLEL SAFE', sql_trans, sig, 'MODULE_PATHNAME', c_trans, volatility);
-        EXECUTE format('CREATE AGGREGATE customer_segment.%I(%s) (SFUNC = customer_segment.%I, STYPE = internal,
-                        FINALFUNC = customer_segment.%I, COMBINEFUNC = customer_segment.%I,
-                        SERIALFUNC = customer_segment.%I, DESERIALFUNC = customer_segment.%I, PARALLEL = SAFE)',
-                       agg, sig, sql_trans, final, combine, serial, deserial);
+        EXECUTE format('CREATE OR REPLACE FUNCTION customer_segment.%I(%s, %s) RETURNS %s
+                        AS %L, %L LANGUAGE C %s PARALLEL SAFE', sql_trans, st, sig, st, 'MODULE_PATHNAME', c_trans, volatility);
+        EXECUTE format('CREATE AGGREGATE customer_segment.%I(%s) (SFUNC = customer_segment.%I, STYPE = %s,
+                        FINALFUNC = customer_segment.%I, COMBINEFUNC = customer_segment.%I%s, PARALLEL = SAFE)',
+                       agg, sig, sql_trans, st, final, combine, moves);
         EXECUTE format('COMMENT ON AGGREGATE customer_segment.%I(%s) IS %L', agg, sig, comment);
     END LOOP;
 END

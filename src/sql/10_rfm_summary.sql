@@ -38,13 +38,30 @@ COMMENT ON COLUMN customer_segment.customer_summary.monetary_value IS 'BTYD mone
 COMMENT ON COLUMN customer_segment.customer_summary.skipped_rows IS 'Rows skipped because the time or the amount was NULL';
 COMMENT ON COLUMN customer_segment.customer_summary.excluded_rows IS 'Rows excluded because they fall after as_of';
 
-CREATE FUNCTION customer_segment.rfm_summary_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_serialize(internal)
+-- The aggregates' state as a value: it can travel between nodes (Citus runs
+-- the aggregates in two phases: partial states on the workers, combined on the
+-- coordinator), be stored, merged with the state of newer orders and
+-- finalised later with an as_of (rfm_state, rfm_state_merge,
+-- rfm_state_summary).  Text form: base64 of the binary form.
+CREATE TYPE customer_segment.rfm_summary_state;
+CREATE FUNCTION customer_segment.rfm_summary_state_in(cstring)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.rfm_summary_state_out(customer_segment.rfm_summary_state)
+RETURNS cstring AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.rfm_summary_state_recv(internal)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.rfm_summary_state_send(customer_segment.rfm_summary_state)
 RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_final(internal)
+CREATE TYPE customer_segment.rfm_summary_state (
+    INPUT = customer_segment.rfm_summary_state_in, OUTPUT = customer_segment.rfm_summary_state_out,
+    RECEIVE = customer_segment.rfm_summary_state_recv, SEND = customer_segment.rfm_summary_state_send,
+    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended);
+COMMENT ON TYPE customer_segment.rfm_summary_state IS 'Mergeable per-customer purchase summary (state of rfm_summary, purchase_activity and rfm_state): '
+    'counts, sums, first/last days and a bitmap of purchase days, about 180 bytes plus one bit per day of the customer''s span';
+
+CREATE FUNCTION customer_segment.rfm_summary_combine(customer_segment.rfm_summary_state, customer_segment.rfm_summary_state)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.rfm_summary_final(customer_segment.rfm_summary_state)
 RETURNS customer_segment.customer_summary AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- Eight signatures: date or timestamptz time, numeric or float8 amount, with or
@@ -54,14 +71,48 @@ SELECT customer_segment.install_aggregate('rfm_summary',
           'date, numeric, date, text, text', 'date, float8, date, text, text',
           'timestamptz, numeric, date, text, text', 'timestamptz, float8, date, text, text'],
     'rfm_summary_trans', 'rfm_summary_trans', 'rfm_summary_final', 'rfm_summary_combine',
-    'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
+    NULL, NULL, 'STABLE',
     'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; '
-    'NULL times/amounts are skipped and counted, negative amounts are refunds');
+    'NULL times/amounts are skipped and counted, negative amounts are refunds', 'rfm_summary_state');
 -- And with a business time zone: the day of a timestamptz is its date in zone, whatever the session's.
 SELECT customer_segment.install_aggregate('rfm_summary',
     ARRAY['timestamptz, numeric, date, text, text, text', 'timestamptz, float8, date, text, text, text'],
     'rfm_summary_trans', 'rfm_summary_trans', 'rfm_summary_final', 'rfm_summary_combine',
-    'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
+    NULL, NULL, 'STABLE',
     'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of, '
     'each order on its date in zone (NULL: the session''s TimeZone); '
-    'NULL times/amounts are skipped and counted, negative amounts are refunds');
+    'NULL times/amounts are skipped and counted, negative amounts are refunds', 'rfm_summary_state');
+
+-- Open states: every order counts; as_of, granularity and unit are chosen when the state is finalised.
+DO $$
+DECLARE
+    sig text;
+BEGIN
+    FOREACH sig IN ARRAY ARRAY['date, numeric', 'date, float8', 'timestamptz, numeric', 'timestamptz, float8',
+                               'timestamptz, numeric, text', 'timestamptz, float8, text'] LOOP
+        EXECUTE format('CREATE FUNCTION customer_segment.rfm_state_trans(customer_segment.rfm_summary_state, %s)
+                        RETURNS customer_segment.rfm_summary_state AS %L, %L LANGUAGE C STABLE PARALLEL SAFE',
+                       sig, 'MODULE_PATHNAME', 'rfm_state_trans');
+        EXECUTE format('CREATE AGGREGATE customer_segment.rfm_state(%s) (SFUNC = customer_segment.rfm_state_trans,
+                        STYPE = customer_segment.rfm_summary_state, COMBINEFUNC = customer_segment.rfm_summary_combine,
+                        PARALLEL = SAFE)', sig);
+        EXECUTE format('COMMENT ON AGGREGATE customer_segment.rfm_state(%s) IS %L', sig,
+                       'Open per-customer state of all the given orders (with a zone: each on its date in zone), '
+                       'to store, merge with rfm_state_merge and finalise with rfm_state_summary; '
+                       'NULL times/amounts are skipped and counted');
+    END LOOP;
+END
+$$;
+CREATE AGGREGATE customer_segment.rfm_state_merge(customer_segment.rfm_summary_state) (
+    SFUNC = customer_segment.rfm_summary_combine, STYPE = customer_segment.rfm_summary_state,
+    COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_state_merge(customer_segment.rfm_summary_state) IS
+    'One state of the orders of all the given states (rfm_state of old orders merged with rfm_state of new ones); '
+    'states must share their zone';
+
+CREATE FUNCTION customer_segment.rfm_state_summary(state customer_segment.rfm_summary_state, as_of date,
+    granularity text DEFAULT 'day', unit text DEFAULT 'day')
+RETURNS customer_segment.customer_summary AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.rfm_state_summary(customer_segment.rfm_summary_state, date, text, text) IS
+    'customer_summary of an open state as of as_of (= rfm_summary of the same orders); '
+    'error when the state holds an order after as_of; NULL state: NULL';

@@ -41,22 +41,28 @@ SELECT customer_segment.install_aggregate('clv_historical',
     '(NULL: the session''s TimeZone); NULL rows skipped');
 
 -- purchase_activity: per customer, bit k = bought in the k-th period since the first purchase period.
-CREATE FUNCTION customer_segment.rfm_activity_final(internal)
+CREATE FUNCTION customer_segment.rfm_activity_final(customer_segment.rfm_summary_state)
 RETURNS varbit AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 SELECT customer_segment.install_aggregate('purchase_activity',
     ARRAY['date, numeric, date, text', 'date, float8, date, text',
           'timestamptz, numeric, date, text', 'timestamptz, float8, date, text'],
     'rfm_summary_trans', 'rfm_summary_trans', 'rfm_activity_final', 'rfm_summary_combine',
-    'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
+    NULL, NULL, 'STABLE',
     'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; '
-    'bit k set = bought in period k; refunds are not purchases');
+    'bit k set = bought in period k; refunds are not purchases', 'rfm_summary_state');
 SELECT customer_segment.install_aggregate('purchase_activity',
     ARRAY['timestamptz, numeric, date, text, text', 'timestamptz, float8, date, text, text'],
     'rfm_activity_trans', 'rfm_activity_trans', 'rfm_activity_final', 'rfm_summary_combine',
-    'rfm_summary_serialize', 'rfm_summary_deserialize', 'STABLE',
+    NULL, NULL, 'STABLE',
     'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period, '
     'each order on its date in zone (NULL: the session''s TimeZone); bit k set = bought in period k; '
-    'refunds are not purchases');
+    'refunds are not purchases', 'rfm_summary_state');
+CREATE FUNCTION customer_segment.rfm_state_activity(state customer_segment.rfm_summary_state, as_of date,
+    granularity text DEFAULT 'day')
+RETURNS varbit AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.rfm_state_activity(customer_segment.rfm_summary_state, date, text) IS
+    'purchase_activity of an open state as of as_of (= purchase_activity of the same orders); '
+    'error when the state holds an order after as_of; NULL state: NULL';
 
 CREATE TYPE customer_segment.retention_counts AS (
     customers  bigint,

@@ -27,6 +27,8 @@ my %released = (
     'customer_segment--1.3.sql'      => '01ee8664c2947fb36279ffa9c67fd690',
     'customer_segment--1.3--1.4.sql' => '547539f73eefdc8b46804312c31bf296',
     'customer_segment--1.4.sql'      => 'a7bb5106dfadad9fd0d3431df5d08544',
+    'customer_segment--1.4--1.5.sql' => '613aac1985ca22e81f459673cf391da8',
+    'customer_segment--1.5.sql'      => '8614e7e87284b707dbe7c1ed61ac0c8c',
 );
 my @shipped = map { s{.*/}{}r } glob("$root/src/release/*.sql");
 is_deeply([sort @shipped], [sort keys %released], 'src/release holds exactly the released scripts');
@@ -142,6 +144,12 @@ my $catalog = q{
       LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid AND p.prokind <> 'a'
      WHERE d.deptype = 'e'
     UNION ALL
+    SELECT format('aggregate %s: sfunc %s stype %s final %s combine %s serial %s deserial %s initcond %s',
+                  a.aggfnoid::regprocedure, a.aggtransfn::regprocedure, format_type(a.aggtranstype, NULL),
+                  a.aggfinalfn::regprocedure, a.aggcombinefn::regprocedure, a.aggserialfn::regprocedure,
+                  a.aggdeserialfn::regprocedure, a.agginitval)
+      FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid WHERE p.pronamespace = 'customer_segment'::regnamespace
+    UNION ALL
     SELECT format('table %s acl %s rls %s', c.oid::regclass, c.relacl, c.relrowsecurity)
       FROM pg_class c WHERE c.relnamespace = 'customer_segment'::regnamespace AND c.relkind IN ('r', 'p')
        AND c.relname NOT LIKE 'segment\_history\_%'
@@ -174,11 +182,33 @@ like(psql_fails('cs_upgrade_from', q{ALTER EXTENSION customer_segment UPDATE}) /
      qr/objects of yours depend on btyd_analyze.*my_btyd depends on/s, 'the update from 1.3 refuses while a view calls btyd_analyze, and names it');
 psql('cs_upgrade_from', q{DROP VIEW my_btyd; ALTER EXTENSION customer_segment UPDATE;});
 psql('postgres', 'DROP DATABASE cs_upgrade_from;');
-# And from every later release too.
+# And from every later release too, with a view and a materialized view of the user calling every aggregate of
+# that release (1.5 changes the state type of rfm_summary and purchase_activity: the update must keep them).
+my $every_aggregate = q{
+    SELECT string_agg(format('(SELECT %s(%s) FROM (SELECT 1 WHERE false) z)::text AS a%s', p.oid::regproc,
+                             (SELECT string_agg(format('NULL::%s', format_type(t, NULL)), ', ') FROM unnest(p.proargtypes) t),
+                             p.oid), ', ')
+      FROM pg_proc p WHERE p.prokind = 'a' AND p.pronamespace = 'customer_segment'::regnamespace;};
+my $summaries = q{SELECT c, customer_segment.rfm_summary(d, a, DATE '2025-03-31', 'week', 'month')::text AS s,
+                         customer_segment.purchase_activity(d, a, DATE '2025-03-31', 'week')::text AS p FROM o GROUP BY c};
 for my $from (grep { $_ ne '1.0' && $_ ne $current } map { /--([\d.]+)--/ ? $1 : () } sort keys %released) {
     psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_from; CREATE DATABASE cs_upgrade_from;');
-    psql('cs_upgrade_from', "CREATE EXTENSION customer_segment VERSION '$from'; ALTER EXTENSION customer_segment UPDATE;");
-    is(psql('cs_upgrade_from', $catalog), $fresh_objects, "installed as $from and updated: the objects of a fresh install");
+    psql('cs_upgrade_from', "CREATE EXTENSION customer_segment VERSION '$from';
+        CREATE TABLE o AS SELECT g % 40 AS c, TIMESTAMPTZ '2024-01-01 12:00+00' + (g * 7 % 400) * interval '1 day' AS d,
+                                 ((g * 37) % 200 - 20)::numeric AS a FROM generate_series(1, 2000) g;");
+    my $calls = psql('cs_upgrade_from', $every_aggregate);
+    chomp $calls;
+    psql('cs_upgrade_from', "CREATE VIEW my_every_aggregate AS SELECT $calls;
+        CREATE MATERIALIZED VIEW my_every_aggregate_m AS SELECT $calls;
+        CREATE VIEW my_summaries AS $summaries; CREATE MATERIALIZED VIEW my_summaries_m AS $summaries;");
+    my $before_update = psql('cs_upgrade_from', 'SELECT * FROM my_summaries ORDER BY c');
+    psql('cs_upgrade_from', 'ALTER EXTENSION customer_segment UPDATE;');
+    my ($n) = psql_rows('cs_upgrade_from', q{SELECT count(*) FROM pg_class WHERE relname LIKE 'my\_%'});
+    is($n->[0], 4, "installed as $from, the user's views and materialized views over the aggregates survive the update");
+    psql('cs_upgrade_from', 'REFRESH MATERIALIZED VIEW my_every_aggregate_m; REFRESH MATERIALIZED VIEW my_summaries_m;');
+    is(psql('cs_upgrade_from', 'SELECT * FROM my_summaries ORDER BY c'), $before_update, '... the view computes what it did before');
+    is(psql('cs_upgrade_from', 'SELECT * FROM my_summaries_m ORDER BY c'), $before_update, '... and so does the refreshed materialized view');
+    is(psql('cs_upgrade_from', $catalog), $fresh_objects, "... and the extension has the objects of a fresh install");
     psql('postgres', 'DROP DATABASE cs_upgrade_from;');
 }
 

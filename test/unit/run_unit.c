@@ -173,8 +173,8 @@ test_periodset(void)
 			  "8000 orders 400 days apart: 8000 purchase days, frequency 7999");
 		CHECK(m.peak < 2 * 1024 * 1024, "order %d: peak %zu bytes, under 2 MB", order, m.peak);
 		CHECK(m.total < 4 * 1024 * 1024, "order %d: %zu bytes allocated in all, under 4 MB", order, m.total);
-		CHECK(m.live == sizeof(uint64_t) * (size_t) (st.days.nwords + st.periods.nwords),
-			  "order %d: only the current bitmaps are live (%zu bytes)", order, m.live);
+		CHECK(m.live == sizeof(uint64_t) * (size_t) (st.days.nwords),
+			  "order %d: only the current bitmap is live (%zu bytes)", order, m.live);
 	}
 }
 
@@ -246,7 +246,11 @@ test_rfm_state(void)
 	rfm_state_add(&st, 5, -3, &alloc);
 	CHECK(rfm_state_result(&st, &r) && r.orders == 0 && r.monetary_total == -3, "refund-only state");
 
-	/* Property: any split into two states, combined, or serialised and read back, equals one pass. */
+	/*
+	 * Property: any split into two states, combined, or serialised and read
+	 * back, equals one pass; so does an open state (no as_of, no knobs) of the
+	 * rows up to as_of, closed afterwards with as_of and any granularity/unit.
+	 */
 	for (int round = 0; round < 500; round++)
 	{
 		Order		o[200];
@@ -258,10 +262,13 @@ test_rfm_state(void)
 		RfmState	whole,
 					left,
 					right,
-					back;
+					back,
+					open,
+					view;
 		RfmResult	rw,
 					rc,
-					rb;
+					rb,
+					ro;
 		char	   *buf;
 
 		for (int i = 0; i < n; i++)
@@ -280,11 +287,28 @@ test_rfm_state(void)
 		CHECK(rfm_state_deserialize(&back, buf, rfm_state_serial_size(&right), &alloc), "deserialize");
 		CHECK(!rfm_state_deserialize(&back, buf, rfm_state_serial_size(&right) - 1, &alloc), "short buffer refused");
 		rfm_state_deserialize(&back, buf, rfm_state_serial_size(&right), &alloc);
+		CHECK(rfm_state_valid(&back), "round %d: a state read back is valid", round);
+		CHECK(rfm_state_view(&view, buf, rfm_state_serial_size(&right)) && rfm_state_valid(&view)
+			  && view.days.nwords == right.days.nwords
+			  && (right.days.nwords == 0 || memcmp(view.days.words, right.days.words, 8 * (size_t) right.days.nwords) == 0),
+			  "round %d: a viewed state has the same bits", round);
 		rfm_state_combine(&left, &back, &alloc);
 		rfm_state_result(&whole, &rw);
 		rfm_state_result(&left, &rc);
 		rfm_state_result(&right, &rb);
 		CHECK(same_result(&rw, &rc), "round %d: split at %d of %d differs from one pass", round, split, n);
+
+		rfm_state_init(&open, (int) (rng() % 3), (int) (rng() % 3), RFM_OPEN_AS_OF);
+		for (int i = 0; i < n; i++)
+			if (o[i].day <= as_of)
+				rfm_state_add(&open, o[i].day, o[i].amount, &alloc);
+		CHECK(open.excluded_rows == 0 && rfm_state_valid(&open), "round %d: open state excludes nothing", round);
+		open.as_of = as_of;
+		open.granularity = g;
+		open.unit = u;
+		open.excluded_rows = whole.excluded_rows;
+		CHECK(rfm_state_result(&open, &ro) == rfm_state_result(&whole, &rw) && (rw.orders + rw.refund_rows == 0 || same_result(&rw, &ro)),
+			  "round %d: open state closed at as_of %d (g %d u %d) differs from one pass", round, as_of, g, u);
 		free(buf);
 	}
 }
