@@ -156,13 +156,31 @@ rfm_flat_new(FunctionCallInfo fcinfo, MemoryContext aggctx, const RfmState *st, 
 	return PointerGetDatum(flat);
 }
 
-/* The value to return after changing st in place: flat itself, or a larger copy when the set moved out. */
+/*
+ * The value to return after changing st in place: flat itself (its set
+ * pointer cleared, so the bytes of a value never hold an address), or a
+ * larger copy when the set moved out.
+ */
 static Datum
 rfm_flat_result(FunctionCallInfo fcinfo, MemoryContext aggctx, RfmFlat *flat, RfmState *st)
 {
 	if (st->days.nwords == 0 || (char *) st->days.words == flat->data + sizeof(RfmState))
+	{
+		st->days.words = NULL;
 		return PointerGetDatum(flat);
+	}
 	return rfm_flat_new(fcinfo, aggctx, st, flat);
+}
+
+/* A state as stored or sent: without the bitmap's spare words, so equal states have equal bytes. */
+static RfmFlat *
+rfm_flat_canonical(Datum value)
+{
+	RfmState	st;
+
+	rfm_state_read(value, &st);
+	periodset_trim(&st.days);
+	return rfm_flat_pack(&st, CurrentMemoryContext);
 }
 
 /*
@@ -327,7 +345,7 @@ PG_FUNCTION_INFO_V1(rfm_summary_state_out);
 Datum
 rfm_summary_state_out(PG_FUNCTION_ARGS)
 {
-	struct varlena *v = PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	struct varlena *v = (struct varlena *) rfm_flat_canonical(PG_GETARG_DATUM(0));
 	int			len = (int) VARSIZE_ANY_EXHDR(v);
 	int			max = pg_b64_enc_len(len) + 1;
 	char	   *out = palloc(max);
@@ -358,7 +376,7 @@ PG_FUNCTION_INFO_V1(rfm_summary_state_send);
 Datum
 rfm_summary_state_send(PG_FUNCTION_ARGS)
 {
-	struct varlena *v = PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	struct varlena *v = (struct varlena *) rfm_flat_canonical(PG_GETARG_DATUM(0));
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);

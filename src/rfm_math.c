@@ -182,6 +182,21 @@ periodset_count(const PeriodSet *set)
 	return n;
 }
 
+void
+periodset_trim(PeriodSet *set)
+{
+	int32_t		lo = 0;
+	int32_t		hi = set->nwords;
+
+	while (lo < hi && set->words[lo] == 0)
+		lo++;
+	while (hi > lo && set->words[hi - 1] == 0)
+		hi--;
+	set->base += 64 * (int64_t) lo;
+	set->nwords = hi - lo;
+	set->words = hi > lo ? set->words + lo : NULL;
+}
+
 bool
 periodset_contains(const PeriodSet *set, int64_t idx)
 {
@@ -418,7 +433,7 @@ rfm_state_valid(const RfmState *st)
 	return st->granularity >= 0 && st->granularity < RFM_GRANULARITIES
 		&& st->unit >= RFM_UNIT_DAY && st->unit <= RFM_UNIT_MONTH
 		&& st->orders >= 0 && st->refund_rows >= 0 && st->skipped_rows >= 0 && st->excluded_rows >= 0
-		&& st->days.nwords >= 0 && st->days.base % 64 == 0
+		&& st->days.nwords >= 0 && st->days.base % 64 == 0 && st->days.spare == 0 && st->reserved == 0
 		&& (st->orders == 0) == (st->days.nwords == 0)
 		&& (!rows || st->last_row_day <= st->as_of)
 		&& (st->orders == 0 || (st->first_day <= st->last_day && st->last_day <= st->last_row_day

@@ -40,6 +40,7 @@ typedef struct PeriodSet
 {
 	int64_t		base;			/* multiple of 64 */
 	int32_t		nwords;
+	int32_t		spare;			/* zero: the serial form has no padding */
 	uint64_t   *words;
 } PeriodSet;
 
@@ -100,6 +101,8 @@ int32_t		rfm_period_start(int64_t period, int granularity);
 void		periodset_add(PeriodSet *set, int64_t idx, const CsAllocator *a);
 void		periodset_union(PeriodSet *dst, const PeriodSet *src, const CsAllocator *a);
 int64_t		periodset_count(const PeriodSet *set);
+/* Drops the all-zero words at both ends (the canonical form of a set). */
+void		periodset_trim(PeriodSet *set);
 bool		periodset_contains(const PeriodSet *set, int64_t idx);
 
 /* as_of = RFM_OPEN_AS_OF: an open state, for rfm_state. */
