@@ -3,6 +3,8 @@
  */
 #include "postgres.h"
 
+#include "utils/lsyscache.h"
+
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
@@ -232,6 +234,26 @@ set_order_zone(FunctionCallInfo fcinfo, CsOrderArgs *args, text *zone)
 	args->zone_id = zone_id_of(zone);
 }
 
+/*
+ * The type of an argument: from the call's expression, or, when the caller
+ * built the call without one (Citus's worker_partial_agg calls transition
+ * functions so), from the function's declaration.
+ */
+Oid
+cs_arg_type(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	Oid		   *types;
+	int			nargs;
+
+	if (OidIsValid(type) || !OidIsValid(fcinfo->flinfo->fn_oid))
+		return type;
+	get_func_signature(fcinfo->flinfo->fn_oid, &types, &nargs);
+	type = argno < nargs ? types[argno] : InvalidOid;
+	pfree(types);
+	return type;
+}
+
 CsOrderArgs *
 cs_order_args(FunctionCallInfo fcinfo, int day_argno, int amount_argno, int zone_argno, const char *fname)
 {
@@ -240,8 +262,8 @@ cs_order_args(FunctionCallInfo fcinfo, int day_argno, int amount_argno, int zone
 	if (args == NULL)
 	{
 		args = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CsOrderArgs));
-		args->day_type = get_fn_expr_argtype(fcinfo->flinfo, day_argno);
-		args->amount_type = get_fn_expr_argtype(fcinfo->flinfo, amount_argno);
+		args->day_type = cs_arg_type(fcinfo, day_argno);
+		args->amount_type = cs_arg_type(fcinfo, amount_argno);
 		if (args->day_type != DATEOID && args->day_type != TIMESTAMPTZOID)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),

@@ -110,6 +110,9 @@ typedef struct CsOrderArgs
 	uint32		varying;		/* bit k: argument k is not a query constant (cs_arg_varies), found once */
 } CsOrderArgs;
 
+/* The type of argument argno of the call (see cs_util.c). */
+extern Oid	cs_arg_type(FunctionCallInfo fcinfo, int argno);
+
 extern CsOrderArgs *cs_order_args(FunctionCallInfo fcinfo, int day_argno, int amount_argno, int zone_argno,
 								  const char *fname);
 

@@ -142,7 +142,7 @@ keep_words(void *ctx, void *ptr)
 static bool
 rfm_state_is_internal(FunctionCallInfo fcinfo)
 {
-	return get_fn_expr_argtype(fcinfo->flinfo, 0) == INTERNALOID;
+	return cs_arg_type(fcinfo, 0) == INTERNALOID;
 }
 
 static Datum

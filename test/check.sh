@@ -7,6 +7,7 @@ set -uo pipefail
 
 cs_ensure_packages $CS_BUILD_PACKAGES $CS_TEST_PACKAGES || exit 1
 cs_build_install strict || { echo "0 passed, 1 failed"; exit 1; }
+cs_ensure_citus || cs_log "Citus could not be built: test/t/citus.t will fail"
 cs_start_cluster || { echo "0 passed, 1 failed"; exit 1; }
 cd "$CS_ROOT"
 passed=0

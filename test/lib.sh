@@ -86,6 +86,28 @@ CONF
     cs_log "cluster up: socket $PGHOST port $PGPORT"
 }
 
+# Citus from ../shared/citus (test/t/citus.t), built once per machine: the build tree is kept in
+# CS_CITUS_CACHE and skipped when PostgreSQL already has this version installed.  No archive: nothing to do
+# (the test reports itself skipped).
+CS_CITUS_VERSION=12.1.12
+CS_CITUS_ARCHIVE=$CS_ROOT/../shared/citus/citus-$CS_CITUS_VERSION.tar.gz
+CS_CITUS_CACHE=${CS_CITUS_CACHE:-/var/cache/customer_segment}
+cs_ensure_citus() {
+    local src=$CS_CITUS_CACHE/citus-$CS_CITUS_VERSION
+    [ -f "$CS_CITUS_ARCHIVE" ] || return 0
+    if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ] && [ -f "$src/.installed" ]; then return 0; fi
+    cs_ensure_packages liblz4-dev libzstd-dev libkrb5-dev || return 1
+    cs_log "building Citus $CS_CITUS_VERSION (once per machine, about 3 minutes; log: $CS_CITUS_CACHE/citus-build.log)"
+    cs_as_root mkdir -p "$CS_CITUS_CACHE" && cs_as_root chown "$(id -u):$(id -g)" "$CS_CITUS_CACHE" || return 1
+    if [ ! -f "$src/src/backend/distributed/citus.so" ]; then
+        rm -rf "$src" && tar xzf "$CS_CITUS_ARCHIVE" -C "$CS_CITUS_CACHE" || return 1
+        (cd "$src" && ./configure --without-libcurl && make -j"$(nproc)") \
+            >"$CS_CITUS_CACHE/citus-build.log" 2>&1 || { tail -30 "$CS_CITUS_CACHE/citus-build.log" >&2; return 1; }
+    fi
+    cs_as_root make -C "$src" install >>"$CS_CITUS_CACHE/citus-build.log" 2>&1 || return 1
+    touch "$src/.installed"
+}
+
 # Packages a fresh Debian 12 needs to build, install and test.
 CS_BUILD_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15"
 CS_TEST_PACKAGES="perl python3 python3-scipy python3-pandas python3-sklearn postgresql-15-cron python3-sqlalchemy python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless"

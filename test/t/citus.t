@@ -1,0 +1,185 @@
+# Scale-out: a Citus 12.1 coordinator and two workers on this machine (Citus built from ../shared/citus by
+# test/check.sh, see cs_ensure_citus in test/lib.sh).  Orders distributed by customer and by order id give
+# every aggregate and one-call function the results of a local copy, and the aggregates whose state is a real
+# type (not internal) run in two phases when not grouped by the distribution column: worker_partial_agg on
+# the workers, coord_combine_agg on the coordinator.  The nodes run in different time zones from the
+# coordinator: with an explicit zone the answer is the same everywhere.
+use strict;
+use warnings;
+use Test::More;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use lib 't/lib', 'test/t/lib';
+use CsTest;
+
+my $root = project_root();
+my $archive = "$root/../shared/citus/citus-12.1.12.tar.gz";
+plan skip_all => "no Citus source: $archive is absent" unless -f $archive;
+my $pg_config = $ENV{PG_CONFIG} // 'pg_config';
+my $bindir = `$pg_config --bindir`;
+my $libdir = `$pg_config --pkglibdir`;
+chomp($bindir, $libdir);
+ok(-f "$libdir/citus.so", 'Citus is installed (test/check.sh builds it from ../shared/citus)')
+    or BAIL_OUT('Citus is not installed: run test/check.sh as root once (cs_ensure_citus)');
+
+# Three clusters as a non-root OS user, each on a free localhost port.
+my @as_db = $> == 0 ? ('runuser', '-u', 'postgres', '--') : ();
+my $dir = tempdir('cs_citus.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $dir;
+system('chown', 'postgres:', $dir) if $> == 0;
+sub free_port {
+    for (1 .. 100) {
+        my $p = 20000 + int(rand(20000));
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Listen => 1, ReuseAddr => 1);
+        if ($s) { close $s; return $p; }
+    }
+    die 'no free port';
+}
+my %node;
+for my $name (qw(coordinator worker1 worker2)) {
+    my $port = free_port();
+    my $data = "$dir/$name";
+    system(@as_db, 'sh', '-c', "'$bindir/initdb' -D '$data' -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >'$dir/$name.initdb.log' 2>&1") == 0
+        or die "initdb $name failed: " . `cat $dir/$name.initdb.log`;
+    my $zone = $name eq 'coordinator' ? 'America/Los_Angeles' : 'Pacific/Kiritimati';
+    system(@as_db, 'sh', '-c', qq{cat >> $data/postgresql.conf <<EOF
+shared_preload_libraries = 'citus'
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+fsync = off
+max_worker_processes = 16
+timezone = '$zone'
+citus.shard_count = 8
+EOF
+echo 'host all all 127.0.0.1/32 trust' >> $data/pg_hba.conf}) == 0 or die;
+    system(@as_db, 'sh', '-c', "'$bindir/pg_ctl' -D '$data' -l '$dir/$name.log' -w start >/dev/null") == 0
+        or die "cannot start $name: " . `cat $dir/$name.log`;
+    $node{$name} = $port;
+}
+END { system(@as_db, 'sh', '-c', "'$bindir/pg_ctl' -D '$dir/$_' -m immediate stop >/dev/null") for grep { $node{$_} } keys %node; }
+
+sub on {
+    my ($name, $sql) = @_;
+    local $ENV{PGHOST} = '127.0.0.1';
+    local $ENV{PGPORT} = $node{$name};
+    local $ENV{PGUSER} = 'postgres';
+    return psql('postgres', $sql);
+}
+on($_, 'CREATE EXTENSION citus;') for qw(coordinator worker1 worker2);
+on('coordinator', "SELECT citus_set_coordinator_host('127.0.0.1', $node{coordinator});
+    SELECT citus_add_node('127.0.0.1', $node{worker1}); SELECT citus_add_node('127.0.0.1', $node{worker2});");
+on('coordinator', 'CREATE EXTENSION customer_segment;');
+is(on('worker1', q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment'}),
+   on('coordinator', q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment'}),
+   'CREATE EXTENSION on the coordinator reached the workers');
+
+# A local copy and two distributed copies of the sample store's orders.
+on('coordinator', q{
+    CREATE SCHEMA loc;
+    SELECT customer_segment.create_sample_store('loc', 3000, 5);
+    CREATE TABLE by_customer (LIKE loc.orders);
+    SELECT create_distributed_table('by_customer', 'customer_id');
+    INSERT INTO by_customer SELECT * FROM loc.orders;
+    CREATE TABLE by_order (LIKE loc.orders);
+    SELECT create_distributed_table('by_order', 'order_id');
+    INSERT INTO by_order SELECT * FROM loc.orders;
+    -- Stored per-customer states, as an incremental refresh keeps them.
+    CREATE TABLE loc.orders_states AS
+    SELECT customer_id, customer_segment.rfm_state(ordered_at, amount, 'UTC') AS s FROM loc.orders GROUP BY 1;
+    CREATE TABLE by_customer_states (LIKE loc.orders_states);
+    SELECT create_distributed_table('by_customer_states', 'customer_id');
+    INSERT INTO by_customer_states SELECT customer_id, customer_segment.rfm_state(ordered_at, amount, 'UTC') FROM by_order GROUP BY 1;
+    CREATE TABLE by_order_states (LIKE by_customer_states);
+    SELECT create_distributed_table('by_order_states', 'customer_id');
+    INSERT INTO by_order_states SELECT * FROM by_customer_states;});
+my ($n) = split /\n/, on('coordinator', 'SELECT count(*) FROM by_order');
+cmp_ok($n, '>', 20000, "$n orders on the workers");
+
+# Same answer: every number within 1e-9 relative (sums may add up in another order), everything else equal.
+sub same_answer {
+    my ($got, $want, $what) = @_;
+    my @g = split /(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)/i, $got;
+    my @w = split /(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)/i, $want;
+    my $ok = @g == @w && length($want) > 0;
+    for (my $i = 0; $ok && $i < @w; $i++) {
+        if ($i % 2) { $ok = abs($g[$i] - $w[$i]) <= 1e-9 * (abs($w[$i]) + 1e-300) || $g[$i] eq $w[$i]; }
+        else { $ok = $g[$i] eq $w[$i]; }
+    }
+    ok($ok, $what) or diag("distributed: " . substr($got, 0, 300) . "\nlocal:       " . substr($want, 0, 300));
+}
+
+my $as_of = q{DATE '2025-12-31'};
+my $summaries = qq{(SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, $as_of, 'day', 'week', 'UTC') s FROM %T GROUP BY 1) x};
+# Each query reads %T (the orders) and yields one ordered text.
+my @queries = (
+    [ 'rfm_summary per customer',
+      qq{SELECT customer_id, customer_segment.rfm_summary(ordered_at, amount, $as_of, 'week', 'week', 'UTC') FROM %T GROUP BY 1 ORDER BY 1}, 'rfm_summary' ],
+    [ 'rfm_summary per customer group (not the distribution column)',
+      qq{SELECT customer_id % 7, customer_segment.rfm_summary(ordered_at, amount, $as_of, 'month', 'month', 'UTC') FROM %T GROUP BY 1 ORDER BY 1}, 'rfm_summary' ],
+    [ 'rfm_summary of the whole table',
+      qq{SELECT customer_segment.rfm_summary((ordered_at AT TIME ZONE 'UTC')::date, amount, $as_of) FROM %T}, 'rfm_summary' ],
+    [ 'purchase_activity per customer group',
+      qq{SELECT customer_id % 5, customer_segment.purchase_activity(ordered_at, amount, $as_of, 'week', 'UTC') FROM %T GROUP BY 1 ORDER BY 1}, 'purchase_activity' ],
+    [ 'rfm_state finalised per month of order',
+      qq{SELECT date_trunc('month', ordered_at AT TIME ZONE 'UTC'), customer_segment.rfm_state_summary(customer_segment.rfm_state(ordered_at, amount, 'UTC'), $as_of, 'week')
+           FROM %T GROUP BY 1 ORDER BY 1}, 'rfm_state' ],
+    [ 'rfm_state_merge of stored per-customer states, per customer group',
+      qq{SELECT customer_id % 7, customer_segment.rfm_state_summary(customer_segment.rfm_state_merge(s), $as_of, 'month', 'week')
+           FROM %T_states GROUP BY 1 ORDER BY 1}, 'rfm_state_merge' ],
+    [ 'clv_historical per customer group',
+      qq{SELECT customer_id % 7, customer_segment.clv_historical(ordered_at, amount, $as_of, 0.1, 1.0, 'annual', 'UTC') FROM %T GROUP BY 1 ORDER BY 1}, 'clv_historical' ],
+    [ 'score_breakpoints of amounts',
+      qq{SELECT customer_segment.score_breakpoints(amount::float8, 5) FROM %T}, 'score_breakpoints' ],
+    [ 'retention_curve of activities',
+      qq{SELECT customer_segment.retention_curve(a) FROM (SELECT customer_id, customer_segment.purchase_activity(ordered_at, amount, $as_of, 'month', 'UTC') a FROM %T GROUP BY 1) x},
+      'retention_curve' ],
+    [ 'bgnbd_fit', qq{SELECT customer_segment.bgnbd_fit((s).frequency, (s).recency, (s).t) FROM $summaries WHERE (s).orders > 0}, 'bgnbd_fit' ],
+    [ 'pareto_nbd_fit', qq{SELECT customer_segment.pareto_nbd_fit((s).frequency, (s).recency, (s).t) FROM $summaries WHERE (s).orders > 0}, 'pareto_nbd_fit' ],
+    [ 'gamma_gamma_fit', qq{SELECT customer_segment.gamma_gamma_fit((s).frequency, (s).monetary_value) FROM $summaries WHERE (s).frequency > 0}, 'gamma_gamma_fit' ],
+    [ 'bgnbd_fit_uncertainty', qq{SELECT customer_segment.bgnbd_fit_uncertainty((s).frequency, (s).recency, (s).t) FROM $summaries WHERE (s).orders > 0}, 'bgnbd_fit_uncertainty' ],
+    [ 'kmeans_fit', qq{SELECT (customer_segment.kmeans_fit(ARRAY[(s).recency_days, (s).frequency, ln(1 + greatest((s).monetary_total, 0))]::float8[], 3, 7)).inertia
+           FROM $summaries WHERE (s).orders > 0}, 'kmeans_fit' ],
+    [ 'rfm_analyze', q{SELECT count(*), string_agg(segment || ':' || n, ',' ORDER BY segment) FROM (
+           SELECT segment, count(*) n FROM customer_segment.rfm_analyze('%T', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', zone => 'UTC') GROUP BY 1) x} ],
+    [ 'clv_analyze', q{SELECT count(*), round(sum(total_clv)::numeric, 4) FROM customer_segment.clv_analyze('%T', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', zone => 'UTC')} ],
+    [ 'cohort_retention', q{SELECT string_agg(cohort || '/' || period_offset || '/' || retained, ',' ORDER BY cohort, period_offset)
+           FROM customer_segment.cohort_retention('%T', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', zone => 'UTC')} ],
+    [ 'btyd_analyze', q{SELECT count(*), round(sum(expected_purchases)::numeric, 6) FROM customer_segment.btyd_analyze('%T', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', zone => 'UTC')} ],
+);
+for my $q (@queries) {
+    my ($what, $sql) = @$q;
+    (my $local = $sql) =~ s/%T/loc.orders/g;
+    my $want = on('coordinator', $local);
+    for my $t (qw(by_customer by_order)) {
+        (my $dist = $sql) =~ s/%T/$t/g;
+        same_answer(on('coordinator', $dist), $want, "$what: orders distributed by " . ($t eq 'by_order' ? 'order' : 'customer') . ' = local copy');
+    }
+}
+
+# The plans: an aggregate with a real state type runs partial on the workers and combines on the coordinator
+# when the grouping is not the distribution column; an internal state is gathered row by row.
+my %two_phase = map { split /,/ } split /\n/, on('coordinator', q{
+    SELECT DISTINCT p.proname, a.aggtranstype <> 'internal'::regtype FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+     WHERE p.pronamespace = 'customer_segment'::regnamespace});
+for my $q (grep { defined $_->[2] } @queries) {
+    my ($what, $sql, $agg) = @$q;
+    (my $dist = $sql) =~ s/%T/by_order/g;
+    my $plan = on('coordinator', "EXPLAIN (VERBOSE, COSTS OFF) $dist");
+    my $partial = $plan =~ /worker_partial_agg\('customer_segment\.$agg\(/ && $plan =~ /coord_combine_agg\(/;
+    if ($two_phase{$agg} eq 't') {
+        ok($partial, "$what: $agg runs partial on the workers, combined on the coordinator") or diag($plan);
+    } else {
+        ok(!$partial, "$what: $agg (internal state) is not split by Citus") or diag($plan);
+    }
+}
+is(scalar(grep { $_ eq 't' } values %two_phase), 4, 'rfm_summary, purchase_activity, rfm_state and rfm_state_merge have a real state type');
+
+# A zone given explicitly means the same days on every node whatever their TimeZone (the workers run in
+# Pacific/Kiritimati, the coordinator in America/Los_Angeles).
+my $zq = q{SELECT customer_id % 3, customer_segment.rfm_summary(ordered_at, amount, DATE '2025-12-31', 'day', 'day', 'Asia/Kathmandu') FROM %T GROUP BY 1 ORDER BY 1};
+(my $zl = $zq) =~ s/%T/loc.orders/;
+(my $zd = $zq) =~ s/%T/by_order/;
+is(on('coordinator', $zd), on('coordinator', $zl), 'explicit zone: same days on workers in another TimeZone');
+
+done_testing();
