@@ -10,6 +10,7 @@
 #include "catalog/pg_type.h"
 #include "btyd_math.h"
 #include "cs_util.h"
+#include "state.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -83,20 +84,88 @@ penalizer_arg(FunctionCallInfo fcinfo, int argno)
 	return penalizer;
 }
 
+/*
+ * The state as a value (type btyd_fit_state): penalizer, skipped rows, then
+ * the weighted distinct rows, compacted first.
+ */
+#define FIT_HEADER (sizeof(double) + 2 * sizeof(int64))
+
+static Size
+fit_flat_size(void *state)
+{
+	FitState   *st = state;
+
+	btyd_rows_compact(&st->rows);
+	return FIT_HEADER + sizeof(BtydRow) * st->rows.n;
+}
+
+static void
+fit_flatten(void *state, char *buf)
+{
+	FitState   *st = state;
+
+	memcpy(buf, &st->penalizer, sizeof(double));
+	memcpy(buf + sizeof(double), &st->skipped, sizeof(int64));
+	memcpy(buf + sizeof(double) + sizeof(int64), &st->rows.n, sizeof(int64));
+	if (st->rows.n > 0)
+		memcpy(buf + FIT_HEADER, st->rows.rows, sizeof(BtydRow) * st->rows.n);
+}
+
+static void *
+fit_expand(const char *buf, Size len, MemoryContext ctx)
+{
+	FitState   *st = MemoryContextAllocZero(ctx, sizeof(FitState));
+	int64		n;
+
+	if (len < FIT_HEADER)
+		return NULL;
+	memcpy(&st->penalizer, buf, sizeof(double));
+	memcpy(&st->skipped, buf + sizeof(double), sizeof(int64));
+	memcpy(&n, buf + sizeof(double) + sizeof(int64), sizeof(int64));
+	if (n < 0 || len != FIT_HEADER + sizeof(BtydRow) * (Size) n || st->skipped < 0
+		|| !(st->penalizer >= 0 && st->penalizer < HUGE_VAL))
+		return NULL;
+	st->rows.n = st->rows.cap = n;
+	st->rows.rows = MemoryContextAllocHuge(ctx, sizeof(BtydRow) * Max(n, 1));
+	if (n > 0)
+		memcpy(st->rows.rows, buf + FIT_HEADER, sizeof(BtydRow) * n);
+	for (int64 i = 0; i < n; i++)
+	{
+		const BtydRow *r = &st->rows.rows[i];
+
+		if (!(r->x >= 0 && r->x <= BTYD_MAX_FREQUENCY && r->tx >= 0 && r->tx < HUGE_VAL && r->T >= 0
+			  && r->T < HUGE_VAL && r->w > 0 && r->w < HUGE_VAL))
+			return NULL;
+	}
+	return st;
+}
+
+static const CsStateKind fit_kind = {"BTYD fit", 0x31534642 /* "BFS1" */ , fit_flat_size, fit_flatten, fit_expand};
+
+CS_STATE_TYPE_FUNCTIONS(btyd_fit, fit_kind)
+
 static FitState *
-fit_state(FunctionCallInfo fcinfo, MemoryContext aggctx, int penalizer_argno)
+fit_state_new(FunctionCallInfo fcinfo, CsStateRef *ref, double penalizer)
 {
 	FitState   *st;
 
-	if (!PG_ARGISNULL(0))
-	{
-		st = (FitState *) PG_GETARG_POINTER(0);
-		if (cs_arg_varies(fcinfo, penalizer_argno))
-			cs_check_constant(st->penalizer == penalizer_arg(fcinfo, penalizer_argno), "the fit", "penalizer");
-		return st;
-	}
-	st = MemoryContextAllocZero(aggctx, sizeof(FitState));
-	st->penalizer = penalizer_arg(fcinfo, penalizer_argno);
+	cs_state_start(fcinfo, ref, &fit_kind);
+	st = MemoryContextAllocZero(ref->ctx, sizeof(FitState));
+	st->penalizer = penalizer;
+	ref->state = st;
+	return st;
+}
+
+/* The state of a fit's transition, made on the first row; the penalizer checked on every row it varies. */
+static FitState *
+fit_state(FunctionCallInfo fcinfo, CsStateRef *ref, int penalizer_argno)
+{
+	FitState   *st = ref->state;
+
+	if (st == NULL)
+		return fit_state_new(fcinfo, ref, penalizer_arg(fcinfo, penalizer_argno));
+	if (cs_arg_varies(fcinfo, penalizer_argno))
+		cs_check_constant(st->penalizer == penalizer_arg(fcinfo, penalizer_argno), "the fit", "penalizer");
 	return st;
 }
 
@@ -105,9 +174,9 @@ PG_FUNCTION_INFO_V1(bgnbd_fit_trans);
 Datum
 bgnbd_fit_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "bgnbd_fit_trans");
-	CsAllocator alloc = cs_allocator(aggctx);
-	FitState   *st = fit_state(fcinfo, aggctx, 4);
+	CsStateRef	ref = cs_state_arg0(fcinfo, &fit_kind, "bgnbd_fit_trans");
+	FitState   *st = fit_state(fcinfo, &ref, 4);
+	CsAllocator alloc = cs_allocator(ref.ctx);
 	double		x,
 				tx,
 				T;
@@ -115,13 +184,13 @@ bgnbd_fit_trans(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 	{
 		st->skipped++;
-		PG_RETURN_POINTER(st);
+		return cs_state_datum(&ref);
 	}
 	x = PG_GETARG_FLOAT8(1);
 	tx = PG_GETARG_FLOAT8(2);
 	T = PG_GETARG_FLOAT8(3);
 	btyd_rows_add(&st->rows, x, observed_recency(x, tx, T), T, 1, &alloc);
-	PG_RETURN_POINTER(st);
+	return cs_state_datum(&ref);
 }
 
 /* gamma_gamma_fit(frequency, monetary_value [, penalizer]): repeat customers only. */
@@ -129,16 +198,16 @@ PG_FUNCTION_INFO_V1(gg_fit_trans);
 Datum
 gg_fit_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "gg_fit_trans");
-	CsAllocator alloc = cs_allocator(aggctx);
-	FitState   *st = fit_state(fcinfo, aggctx, 3);
+	CsStateRef	ref = cs_state_arg0(fcinfo, &fit_kind, "gg_fit_trans");
+	FitState   *st = fit_state(fcinfo, &ref, 3);
+	CsAllocator alloc = cs_allocator(ref.ctx);
 	double		x,
 				m;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		st->skipped++;
-		PG_RETURN_POINTER(st);
+		return cs_state_datum(&ref);
 	}
 	x = PG_GETARG_FLOAT8(1);
 	m = PG_GETARG_FLOAT8(2);
@@ -147,7 +216,7 @@ gg_fit_trans(PG_FUNCTION_ARGS)
 	if (x == 0)
 	{
 		st->skipped++;
-		PG_RETURN_POINTER(st);
+		return cs_state_datum(&ref);
 	}
 	if (m <= 0)
 		ereport(ERROR,
@@ -156,31 +225,27 @@ gg_fit_trans(PG_FUNCTION_ARGS)
 				 errdetail("Got %g with frequency %g.", m, x),
 				 errhint("The Gamma-Gamma model describes positive spend; filter such customers out.")));
 	btyd_rows_add(&st->rows, x, m, 0, 1, &alloc);
-	PG_RETURN_POINTER(st);
+	return cs_state_datum(&ref);
 }
 
 PG_FUNCTION_INFO_V1(btyd_fit_combine);
 Datum
 btyd_fit_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "btyd_fit_combine");
-	CsAllocator alloc = cs_allocator(aggctx);
+	CsStateRef	ref = cs_state_arg0(fcinfo, &fit_kind, "btyd_fit_combine");
+	FitState   *src = cs_state_read(fcinfo, 1, &fit_kind);
 	FitState   *dst;
-	FitState   *src;
+	CsAllocator alloc;
 
-	if (PG_ARGISNULL(1))
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	src = (FitState *) PG_GETARG_POINTER(1);
-	if (PG_ARGISNULL(0))
+	if (src == NULL)
 	{
-		dst = MemoryContextAllocZero(aggctx, sizeof(FitState));
-		dst->penalizer = src->penalizer;
+		if (ref.state == NULL)
+			PG_RETURN_NULL();
+		return cs_state_datum(&ref);
 	}
-	else
-	{
-		dst = (FitState *) PG_GETARG_POINTER(0);
-		cs_check_constant(dst->penalizer == src->penalizer, "the fit", "penalizer");
-	}
+	dst = ref.state != NULL ? ref.state : fit_state_new(fcinfo, &ref, src->penalizer);
+	cs_check_constant(dst->penalizer == src->penalizer, "the fit", "penalizer");
+	alloc = cs_allocator(ref.ctx);
 	for (int64 i = 0; i < src->rows.n; i++)
 	{
 		const BtydRow *r = &src->rows.rows[i];
@@ -191,56 +256,22 @@ btyd_fit_combine(PG_FUNCTION_ARGS)
 		btyd_rows_add(&dst->rows, r->x, r->tx, r->T, r->w, &alloc);
 	}
 	dst->skipped += src->skipped;
-	PG_RETURN_POINTER(dst);
+	return cs_state_datum(&ref);
 }
 
+/* The serial functions of the internal state of releases before 1.5. */
 PG_FUNCTION_INFO_V1(btyd_fit_serialize);
 Datum
 btyd_fit_serialize(PG_FUNCTION_ARGS)
 {
-	FitState   *st;
-	Size		size;
-	bytea	   *out;
-	char	   *p;
-
-	cs_agg_context(fcinfo, "btyd_fit_serialize");
-	st = (FitState *) PG_GETARG_POINTER(0);
-	btyd_rows_compact(&st->rows);
-	size = sizeof(double) + sizeof(int64) + sizeof(int64) + sizeof(BtydRow) * st->rows.n;
-	out = (bytea *) palloc_extended(VARHDRSZ + size, MCXT_ALLOC_HUGE);
-	SET_VARSIZE(out, VARHDRSZ + size);
-	p = VARDATA(out);
-	memcpy(p, &st->penalizer, sizeof(double));
-	memcpy(p + sizeof(double), &st->skipped, sizeof(int64));
-	memcpy(p + sizeof(double) + sizeof(int64), &st->rows.n, sizeof(int64));
-	if (st->rows.n > 0)
-		memcpy(p + sizeof(double) + 2 * sizeof(int64), st->rows.rows, sizeof(BtydRow) * st->rows.n);
-	PG_RETURN_BYTEA_P(out);
+	return cs_state_serialize(fcinfo, &fit_kind);
 }
 
 PG_FUNCTION_INFO_V1(btyd_fit_deserialize);
 Datum
 btyd_fit_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "btyd_fit_deserialize");
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	Size		len = VARSIZE_ANY_EXHDR(in);
-	FitState   *st = MemoryContextAllocZero(aggctx, sizeof(FitState));
-	int64		n;
-
-	if (len < sizeof(double) + 2 * sizeof(int64))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("malformed BTYD fit state")));
-	memcpy(&st->penalizer, p, sizeof(double));
-	memcpy(&st->skipped, p + sizeof(double), sizeof(int64));
-	memcpy(&n, p + sizeof(double) + sizeof(int64), sizeof(int64));
-	if (n < 0 || len != sizeof(double) + 2 * sizeof(int64) + sizeof(BtydRow) * (Size) n)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("malformed BTYD fit state")));
-	st->rows.n = st->rows.cap = n;
-	st->rows.rows = MemoryContextAllocHuge(aggctx, sizeof(BtydRow) * Max(n, 1));
-	if (n > 0)
-		memcpy(st->rows.rows, p + sizeof(double) + 2 * sizeof(int64), sizeof(BtydRow) * n);
-	PG_RETURN_POINTER(st);
+	return cs_state_deserialize(fcinfo, &fit_kind);
 }
 
 /* Model composite: the parameters, then log_likelihood, customers, distinct_rows, iterations, converged. */
@@ -278,9 +309,9 @@ run_fit(FunctionCallInfo fcinfo, BtydModel model, BtydFit *out, double *customer
 	BtydFit		fit;
 	const char *name = model == MODEL_BGNBD ? "BG/NBD" : model == MODEL_PNBD ? "Pareto/NBD" : "Gamma-Gamma";
 
-	if (PG_ARGISNULL(0))
+	st = cs_state_read(fcinfo, 0, &fit_kind);
+	if (st == NULL)
 		return NULL;
-	st = (FitState *) PG_GETARG_POINTER(0);
 	btyd_rows_compact(&st->rows);
 	customers = btyd_rows_weight(&st->rows);
 	if (customers == 0)

@@ -8,6 +8,7 @@
 #include "catalog/pg_type.h"
 #include "clv_math.h"
 #include "cs_util.h"
+#include "state.h"
 #include "funcapi.h"
 #include "retention_math.h"
 #include "utils/array.h"
@@ -175,111 +176,125 @@ same_hist_terms(const HistState *a, const HistState *b)
 		&& a->continuous == b->continuous && a->zone == b->zone;
 }
 
+/* The state as a value (type clv_historical_state): HistState as it is. */
+static Size
+hist_flat_size(void *state)
+{
+	return sizeof(HistState);
+}
+
+static void
+hist_flatten(void *state, char *buf)
+{
+	memcpy(buf, state, sizeof(HistState));
+}
+
+static void *
+hist_expand(const char *buf, Size len, MemoryContext ctx)
+{
+	HistState  *st;
+
+	if (len != sizeof(HistState))
+		return NULL;
+	st = MemoryContextAlloc(ctx, sizeof(HistState));
+	memcpy(st, buf, sizeof(HistState));
+	if (st->flows < 0 || !(st->rate > -1 && st->rate < HUGE_VAL) || isnan(st->margin) || isinf(st->margin))
+		return NULL;
+	return st;
+}
+
+static const CsStateKind hist_kind = {"clv_historical", 0x31534843 /* "CHS1" */ , hist_flat_size, hist_flatten, hist_expand};
+
+CS_STATE_TYPE_FUNCTIONS(clv_historical, hist_kind)
+
 PG_FUNCTION_INFO_V1(clv_historical_trans);
 Datum
 clv_historical_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "clv_historical_trans");
+	bool		fresh;
+	Datum		result;
+	HistState  *st = cs_flat_state_arg0(fcinfo, &hist_kind, "clv_historical_trans", sizeof(HistState), &fresh, &result);
 	CsOrderArgs *args = cs_order_args(fcinfo, 1, 2, HIST_ZONE_ARGNO, "clv_historical");
 	uint32		zone = cs_order_zone(fcinfo, args);
-	HistState  *st;
 	double		amount;
 	int32		day;
 
-	if (PG_ARGISNULL(0))
+	if (fresh)
 	{
-		st = MemoryContextAllocZero(aggctx, sizeof(HistState));
 		hist_terms(fcinfo, st);
 		st->zone = zone;
 	}
-	else
+	else if (args->varying != 0)
 	{
-		st = (HistState *) PG_GETARG_POINTER(0);
-		if (args->varying != 0)
-		{
-			HistState	row;
+		HistState	row;
 
-			hist_terms(fcinfo, &row);
-			row.zone = zone;
-			cs_check_constant(same_hist_terms(st, &row), "clv_historical",
-							  "reference_date, annual_rate, margin, compounding and zone");
-		}
+		hist_terms(fcinfo, &row);
+		row.zone = zone;
+		cs_check_constant(same_hist_terms(st, &row), "clv_historical",
+						  "reference_date, annual_rate, margin, compounding and zone");
 	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_POINTER(st);	/* NULL rows are skipped */
+		return result;			/* NULL rows are skipped */
 	amount = cs_amount_to_double(PG_GETARG_DATUM(2), args->amount_type);
 	cs_check_finite(amount, "clv_historical amount");
 	day = cs_order_day(args, PG_GETARG_DATUM(1), "clv_historical ordered_at");
 	cs_sum_add(&st->value, amount * st->margin *
 			   clv_discount_factor((double) st->reference - day, st->rate, st->continuous));
 	st->flows++;
-	PG_RETURN_POINTER(st);
+	return result;
 }
 
 PG_FUNCTION_INFO_V1(clv_historical_combine);
 Datum
 clv_historical_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "clv_historical_combine");
+	HistState  *src = cs_state_read(fcinfo, 1, &hist_kind);
 	HistState  *dst;
-	HistState  *src;
+	bool		fresh;
+	Datum		result;
 
-	if (PG_ARGISNULL(1))
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	src = (HistState *) PG_GETARG_POINTER(1);
-	if (PG_ARGISNULL(0))
+	if (src == NULL)
 	{
-		dst = MemoryContextAlloc(aggctx, sizeof(HistState));
-		*dst = *src;
-		PG_RETURN_POINTER(dst);
+		cs_agg_context(fcinfo, "clv_historical_combine");
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	dst = (HistState *) PG_GETARG_POINTER(0);
+	dst = cs_flat_state_arg0(fcinfo, &hist_kind, "clv_historical_combine", sizeof(HistState), &fresh, &result);
+	if (fresh)
+	{
+		memcpy(dst, src, sizeof(HistState));
+		return result;
+	}
 	cs_check_constant(same_hist_terms(dst, src), "clv_historical", "reference_date, annual_rate, margin, compounding and zone");
 	cs_sum_merge(&dst->value, &src->value);
 	dst->flows += src->flows;
-	PG_RETURN_POINTER(dst);
+	return result;
 }
 
+/* The serial functions of the internal state of releases before 1.5. */
 PG_FUNCTION_INFO_V1(clv_historical_serialize);
 Datum
 clv_historical_serialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *out = palloc(VARHDRSZ + sizeof(HistState));
-
-	cs_agg_context(fcinfo, "clv_historical_serialize");
-	SET_VARSIZE(out, VARHDRSZ + sizeof(HistState));
-	memcpy(VARDATA(out), PG_GETARG_POINTER(0), sizeof(HistState));
-	PG_RETURN_BYTEA_P(out);
+	return cs_state_serialize(fcinfo, &hist_kind);
 }
 
 PG_FUNCTION_INFO_V1(clv_historical_deserialize);
 Datum
 clv_historical_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "clv_historical_deserialize");
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	HistState  *st;
-
-	if (VARSIZE_ANY_EXHDR(in) != sizeof(HistState))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("malformed clv_historical state")));
-	st = MemoryContextAlloc(aggctx, sizeof(HistState));
-	memcpy(st, VARDATA_ANY(in), sizeof(HistState));
-	PG_RETURN_POINTER(st);
+	return cs_state_deserialize(fcinfo, &hist_kind);
 }
 
 PG_FUNCTION_INFO_V1(clv_historical_final);
 Datum
 clv_historical_final(PG_FUNCTION_ARGS)
 {
-	HistState  *st;
+	HistState  *st = cs_state_read(fcinfo, 0, &hist_kind);
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	st = (HistState *) PG_GETARG_POINTER(0);
-	if (st->flows == 0)
+	if (st == NULL || st->flows == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(cs_finite_result(cs_sum_value(&st->value), "clv_historical",
 									  "Amounts or the discount rate are too large for double precision."));
@@ -287,24 +302,58 @@ clv_historical_final(PG_FUNCTION_ARGS)
 
 /* ---- retention_curve aggregate over purchase_activity bit strings ---- */
 
+/* The state as a value (type retention_curve_state): retention_math's serial form. */
+static Size
+retention_flat_size(void *state)
+{
+	return retention_serial_size(state);
+}
+
+static void
+retention_flatten(void *state, char *buf)
+{
+	retention_serialize(state, buf);
+}
+
+static void *
+retention_expand(const char *buf, Size len, MemoryContext ctx)
+{
+	CsAllocator alloc = cs_allocator(ctx);
+	RetentionCounts *rc = MemoryContextAlloc(ctx, sizeof(RetentionCounts));
+
+	if (!retention_deserialize(rc, buf, len, &alloc) || rc->customers < 0 || rc->len > CS_MAX_ACTIVITY_PERIODS)
+		return NULL;
+	return rc;
+}
+
+static const CsStateKind retention_kind = {"retention_curve", 0x31535452 /* "RTS1" */ , retention_flat_size, retention_flatten,
+retention_expand};
+
+CS_STATE_TYPE_FUNCTIONS(retention_curve, retention_kind)
+
+static RetentionCounts *
+retention_new(FunctionCallInfo fcinfo, CsStateRef *ref)
+{
+	RetentionCounts *rc;
+
+	cs_state_start(fcinfo, ref, &retention_kind);
+	rc = MemoryContextAlloc(ref->ctx, sizeof(RetentionCounts));
+	retention_init(rc);
+	ref->state = rc;
+	return rc;
+}
+
 PG_FUNCTION_INFO_V1(retention_curve_trans);
 Datum
 retention_curve_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "retention_curve_trans");
-	CsAllocator alloc = cs_allocator(aggctx);
-	RetentionCounts *rc;
+	CsStateRef	ref = cs_state_arg0(fcinfo, &retention_kind, "retention_curve_trans");
+	RetentionCounts *rc = ref.state != NULL ? ref.state : retention_new(fcinfo, &ref);
+	CsAllocator alloc = cs_allocator(ref.ctx);
 	VarBit	   *bits;
 
-	if (PG_ARGISNULL(0))
-	{
-		rc = MemoryContextAlloc(aggctx, sizeof(RetentionCounts));
-		retention_init(rc);
-	}
-	else
-		rc = (RetentionCounts *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(rc);
+		return cs_state_datum(&ref);
 	bits = PG_GETARG_VARBIT_P(1);
 	if (VARBITLEN(bits) == 0 || !(VARBITS(bits)[0] & 0x80))
 		ereport(ERROR,
@@ -313,61 +362,43 @@ retention_curve_trans(PG_FUNCTION_ARGS)
 				 errhint("Build it with customer_segment.purchase_activity().")));
 	cs_check_activity_length(VARBITLEN(bits), "retention_curve activity");
 	retention_add(rc, VARBITS(bits), VARBITLEN(bits), &alloc);
-	PG_RETURN_POINTER(rc);
+	return cs_state_datum(&ref);
 }
 
 PG_FUNCTION_INFO_V1(retention_curve_combine);
 Datum
 retention_curve_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "retention_curve_combine");
-	CsAllocator alloc = cs_allocator(aggctx);
+	CsStateRef	ref = cs_state_arg0(fcinfo, &retention_kind, "retention_curve_combine");
+	RetentionCounts *src = cs_state_read(fcinfo, 1, &retention_kind);
 	RetentionCounts *dst;
+	CsAllocator alloc;
 
-	if (PG_ARGISNULL(1))
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	if (PG_ARGISNULL(0))
+	if (src == NULL)
 	{
-		dst = MemoryContextAlloc(aggctx, sizeof(RetentionCounts));
-		retention_init(dst);
+		if (ref.state == NULL)
+			PG_RETURN_NULL();
+		return cs_state_datum(&ref);
 	}
-	else
-		dst = (RetentionCounts *) PG_GETARG_POINTER(0);
-	retention_combine(dst, (RetentionCounts *) PG_GETARG_POINTER(1), &alloc);
-	PG_RETURN_POINTER(dst);
+	dst = ref.state != NULL ? ref.state : retention_new(fcinfo, &ref);
+	alloc = cs_allocator(ref.ctx);
+	retention_combine(dst, src, &alloc);
+	return cs_state_datum(&ref);
 }
 
+/* The serial functions of the internal state of releases before 1.5. */
 PG_FUNCTION_INFO_V1(retention_curve_serialize);
 Datum
 retention_curve_serialize(PG_FUNCTION_ARGS)
 {
-	RetentionCounts *rc;
-	size_t		size;
-	bytea	   *out;
-
-	cs_agg_context(fcinfo, "retention_curve_serialize");
-	rc = (RetentionCounts *) PG_GETARG_POINTER(0);
-	size = retention_serial_size(rc);
-	out = palloc(VARHDRSZ + size);
-	SET_VARSIZE(out, VARHDRSZ + size);
-	retention_serialize(rc, VARDATA(out));
-	PG_RETURN_BYTEA_P(out);
+	return cs_state_serialize(fcinfo, &retention_kind);
 }
 
 PG_FUNCTION_INFO_V1(retention_curve_deserialize);
 Datum
 retention_curve_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "retention_curve_deserialize");
-	CsAllocator alloc = cs_allocator(aggctx);
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	RetentionCounts *rc = MemoryContextAlloc(aggctx, sizeof(RetentionCounts));
-
-	if (!retention_deserialize(rc, VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), &alloc))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("malformed retention_curve state")));
-	PG_RETURN_POINTER(rc);
+	return cs_state_deserialize(fcinfo, &retention_kind);
 }
 
 static Datum
@@ -390,10 +421,8 @@ retention_curve_final(PG_FUNCTION_ARGS)
 	bool		nulls[6] = {0};
 	double		rate;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	rc = (RetentionCounts *) PG_GETARG_POINTER(0);
-	if (rc->customers == 0)
+	rc = cs_state_read(fcinfo, 0, &retention_kind);
+	if (rc == NULL || rc->customers == 0)
 		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != 6)
 		ereport(ERROR,

@@ -18,6 +18,7 @@
 
 #include "cs_util.h"
 #include "kmeans_math.h"
+#include "state.h"
 
 typedef struct KmState
 {
@@ -100,6 +101,78 @@ apply_log(KmeansTransform t, double *x, int dims)
 	}
 }
 
+/* The state as a value (type kmeans_state): the KmState header (pointers cleared), then x, w and priority. */
+static Size
+km_flat_size(void *state)
+{
+	KmState    *st = state;
+
+	return sizeof(KmState) + sizeof(double) * st->points.n * (st->points.dims + 2);
+}
+
+static void
+km_flatten(void *state, char *buf)
+{
+	KmState    *st = state;
+	KmState		head = *st;
+	int64		n = st->points.n;
+
+	head.points.x = head.points.w = head.points.priority = NULL;
+	head.points.cap = n;
+	memcpy(buf, &head, sizeof(KmState));
+	buf += sizeof(KmState);
+	if (n > 0)
+	{
+		memcpy(buf, st->points.x, sizeof(double) * n * st->points.dims);
+		buf += sizeof(double) * n * st->points.dims;
+		memcpy(buf, st->points.w, sizeof(double) * n);
+		buf += sizeof(double) * n;
+		memcpy(buf, st->points.priority, sizeof(double) * n);
+	}
+}
+
+static void *
+km_expand(const char *buf, Size len, MemoryContext ctx)
+{
+	KmState    *st = MemoryContextAllocZero(ctx, sizeof(KmState));
+	int64		n;
+	int			dims;
+
+	if (len < sizeof(KmState))
+		return NULL;
+	memcpy(st, buf, sizeof(KmState));
+	buf += sizeof(KmState);
+	n = st->points.n;
+	dims = st->points.dims;
+	if (n < 0 || dims < 0 || dims > KMEANS_MAX_DIMS || len != sizeof(KmState) + sizeof(double) * n * (dims + 2)
+		|| (n > 0 && dims == 0) || st->k_min < 1 || st->k_max > KMEANS_MAX_K || st->k_max < st->k_min
+		|| (int) st->transform < 0 || (int) st->transform >= (int) lengthof(transform_names) || st->skipped < 0)
+		return NULL;
+	st->points.cap = Max(n, 1);
+	st->points.x = MemoryContextAllocHuge(ctx, sizeof(double) * st->points.cap * Max(dims, 1));
+	st->points.w = MemoryContextAllocHuge(ctx, sizeof(double) * st->points.cap);
+	st->points.priority = MemoryContextAllocHuge(ctx, sizeof(double) * st->points.cap);
+	if (n > 0)
+	{
+		memcpy(st->points.x, buf, sizeof(double) * n * dims);
+		buf += sizeof(double) * n * dims;
+		memcpy(st->points.w, buf, sizeof(double) * n);
+		buf += sizeof(double) * n;
+		memcpy(st->points.priority, buf, sizeof(double) * n);
+	}
+	for (int64 i = 0; i < n * dims; i++)
+		if (isnan(st->points.x[i]) || isinf(st->points.x[i]))
+			return NULL;
+	for (int64 i = 0; i < n; i++)
+		if (!(st->points.w[i] > 0 && st->points.w[i] < HUGE_VAL))
+			return NULL;
+	return st;
+}
+
+static const CsStateKind km_kind = {"k-means", 0x31534d4b /* "KMS1" */ , km_flat_size, km_flatten, km_expand};
+
+CS_STATE_TYPE_FUNCTIONS(kmeans, km_kind)
+
 /*
  * Transition of both aggregates: features, then k (or k_min, k_max), then optionally seed, transform and
  * weight.  The knobs must be the same on every row.
@@ -107,13 +180,13 @@ apply_log(KmeansTransform t, double *x, int dims)
 static Datum
 km_trans(FunctionCallInfo fcinfo, bool scan)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, scan ? "kmeans_scan" : "kmeans_fit");
-	CsAllocator alloc = cs_allocator(aggctx);
+	CsStateRef	ref = cs_state_arg0(fcinfo, &km_kind, scan ? "kmeans_scan" : "kmeans_fit");
+	CsAllocator alloc;
 	int			nk = scan ? 2 : 1;
 	int			seed_arg = 2 + nk,
 				transform_arg = 3 + nk,
 				weight_arg = 4 + nk;
-	KmState    *st = PG_ARGISNULL(0) ? NULL : (KmState *) PG_GETARG_POINTER(0);
+	KmState    *st = ref.state;
 	int			k_min,
 				k_max;
 	int64		seed = 0;
@@ -148,12 +221,14 @@ km_trans(FunctionCallInfo fcinfo, bool scan)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("k_max must not be below k_min"),
 					 errdetail("Got k_min %d, k_max %d.", k_min, k_max)));
-		st = MemoryContextAllocZero(aggctx, sizeof(KmState));
+		cs_state_start(fcinfo, &ref, &km_kind);
+		st = ref.state = MemoryContextAllocZero(ref.ctx, sizeof(KmState));
 		st->k_min = k_min;
 		st->k_max = k_max;
 		st->seed = seed;
 		st->transform = transform;
 	}
+	alloc = cs_allocator(ref.ctx);
 	cs_check_constant(st->k_min == k_min && st->k_max == k_max, scan ? "kmeans_scan" : "kmeans_fit", "k");
 	cs_check_constant(st->seed == seed, "k-means", "seed");
 	cs_check_constant(st->transform == transform, "k-means", "transform");
@@ -162,7 +237,7 @@ km_trans(FunctionCallInfo fcinfo, bool scan)
 		if (PG_ARGISNULL(weight_arg))
 		{
 			st->skipped++;
-			PG_RETURN_POINTER(st);
+			return cs_state_datum(&ref);
 		}
 		w = PG_GETARG_FLOAT8(weight_arg);
 		cs_check_finite(w, "a k-means weight");
@@ -175,7 +250,7 @@ km_trans(FunctionCallInfo fcinfo, bool scan)
 	if (PG_ARGISNULL(1) || w == 0)
 	{
 		st->skipped++;
-		PG_RETURN_POINTER(st);
+		return cs_state_datum(&ref);
 	}
 	dims = feature_values(PG_GETARG_ARRAYTYPE_P(1), x);
 	if (st->points.dims == 0)
@@ -187,7 +262,7 @@ km_trans(FunctionCallInfo fcinfo, bool scan)
 				 errdetail("Got %d after %d.", dims, st->points.dims)));
 	apply_log(st->transform, x, dims);
 	kmeans_points_add(&st->points, x, w, (uint64) st->seed, &alloc);
-	PG_RETURN_POINTER(st);
+	return cs_state_datum(&ref);
 }
 
 PG_FUNCTION_INFO_V1(kmeans_fit_trans);
@@ -208,16 +283,21 @@ PG_FUNCTION_INFO_V1(kmeans_combine);
 Datum
 kmeans_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "kmeans_combine");
-	CsAllocator alloc = cs_allocator(aggctx);
-	KmState    *dst = PG_ARGISNULL(0) ? NULL : (KmState *) PG_GETARG_POINTER(0);
-	KmState    *src = PG_ARGISNULL(1) ? NULL : (KmState *) PG_GETARG_POINTER(1);
+	CsStateRef	ref = cs_state_arg0(fcinfo, &km_kind, "kmeans_combine");
+	KmState    *dst = ref.state;
+	KmState    *src = cs_state_read(fcinfo, 1, &km_kind);
+	CsAllocator alloc;
 
 	if (src == NULL)
-		PG_RETURN_POINTER(dst);
+	{
+		if (dst == NULL)
+			PG_RETURN_NULL();
+		return cs_state_datum(&ref);
+	}
 	if (dst == NULL)
 	{
-		dst = MemoryContextAllocZero(aggctx, sizeof(KmState));
+		cs_state_start(fcinfo, &ref, &km_kind);
+		dst = ref.state = MemoryContextAllocZero(ref.ctx, sizeof(KmState));
 		dst->k_min = src->k_min;
 		dst->k_max = src->k_max;
 		dst->seed = src->seed;
@@ -234,83 +314,28 @@ kmeans_combine(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k-means features must have the same number of values on every row"),
 				 errdetail("Got %d and %d.", src->points.dims, dst->points.dims)));
+	alloc = cs_allocator(ref.ctx);
 	if (src->points.dims != 0)
 		kmeans_points_merge(&dst->points, &src->points, &alloc);
 	dst->skipped += src->skipped;
-	PG_RETURN_POINTER(dst);
+	return cs_state_datum(&ref);
 }
 
-/* Serial form: the KmState header (pointers zeroed), then x, w and priority of the points. */
+/* The serial functions of the internal state of releases before 1.5. */
 PG_FUNCTION_INFO_V1(kmeans_serialize);
 Datum
 kmeans_serialize(PG_FUNCTION_ARGS)
 {
-	KmState    *st;
-	KmState		head;
-	int64		n;
-	Size		size;
-	bytea	   *out;
-	char	   *p;
-
-	cs_agg_context(fcinfo, "kmeans_serialize");
-	st = (KmState *) PG_GETARG_POINTER(0);
-	n = st->points.n;
-	head = *st;
-	head.points.x = head.points.w = head.points.priority = NULL;
-	head.points.cap = n;
-	size = sizeof(KmState) + sizeof(double) * n * (st->points.dims + 2);
-	out = (bytea *) palloc_extended(VARHDRSZ + size, MCXT_ALLOC_HUGE);
-	SET_VARSIZE(out, VARHDRSZ + size);
-	p = VARDATA(out);
-	memcpy(p, &head, sizeof(KmState));
-	p += sizeof(KmState);
-	if (n > 0)
-	{
-		memcpy(p, st->points.x, sizeof(double) * n * st->points.dims);
-		p += sizeof(double) * n * st->points.dims;
-		memcpy(p, st->points.w, sizeof(double) * n);
-		p += sizeof(double) * n;
-		memcpy(p, st->points.priority, sizeof(double) * n);
-	}
-	PG_RETURN_BYTEA_P(out);
+	return cs_state_serialize(fcinfo, &km_kind);
 }
 
 PG_FUNCTION_INFO_V1(kmeans_deserialize);
 Datum
 kmeans_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "kmeans_deserialize");
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	Size		len = VARSIZE_ANY_EXHDR(in);
-	KmState    *st = MemoryContextAllocZero(aggctx, sizeof(KmState));
-	int64		n;
-	int			dims;
-
-	if (len < sizeof(KmState))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("malformed k-means state")));
-	memcpy(st, p, sizeof(KmState));
-	p += sizeof(KmState);
-	n = st->points.n;
-	dims = st->points.dims;
-	if (n < 0 || dims < 0 || dims > KMEANS_MAX_DIMS || len != sizeof(KmState) + sizeof(double) * n * (dims + 2))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("malformed k-means state")));
-	st->points.cap = Max(n, 1);
-	st->points.x = MemoryContextAllocHuge(aggctx, sizeof(double) * st->points.cap * Max(dims, 1));
-	st->points.w = MemoryContextAllocHuge(aggctx, sizeof(double) * st->points.cap);
-	st->points.priority = MemoryContextAllocHuge(aggctx, sizeof(double) * st->points.cap);
-	if (n > 0)
-	{
-		memcpy(st->points.x, p, sizeof(double) * n * dims);
-		p += sizeof(double) * n * dims;
-		memcpy(st->points.w, p, sizeof(double) * n);
-		p += sizeof(double) * n;
-		memcpy(st->points.priority, p, sizeof(double) * n);
-	}
-	PG_RETURN_POINTER(st);
+	return cs_state_deserialize(fcinfo, &km_kind);
 }
 
-/* The held points, bounded and transformed, with their estimated weights; NULL state or no points: false. */
 typedef struct KmData
 {
 	int64		n;
@@ -437,10 +462,8 @@ kmeans_fit_final(PG_FUNCTION_ARGS)
 	int			dims_[2],
 				lbs[2] = {1, 1};
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	st = (KmState *) PG_GETARG_POINTER(0);
-	if (!km_data(st, &d, st->k_min))
+	st = cs_state_read(fcinfo, 0, &km_kind);
+	if (st == NULL || !km_data(st, &d, st->k_min))
 		PG_RETURN_NULL();
 	kmeans_fit(d.x, d.w, d.n, d.dims, st->k_min, (uint64) st->seed, KMEANS_RESTARTS, &alloc, &r);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != 13)
@@ -482,12 +505,12 @@ kmeans_scan_final(PG_FUNCTION_ARGS)
 	double	   *sx;
 	int		   *label;
 
-	if (PG_ARGISNULL(0))
+	st = cs_state_read(fcinfo, 0, &km_kind);
+	if (st == NULL || !km_data(st, &d, st->k_max))
 		PG_RETURN_NULL();
-	st = (KmState *) PG_GETARG_POINTER(0);
-	if (!km_data(st, &d, st->k_max))
-		PG_RETURN_NULL();
-	elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	/* Citus calls final functions without an expression: then the declared type. */
+	elemtype = get_element_type(OidIsValid(get_fn_expr_rettype(fcinfo->flinfo)) ? get_fn_expr_rettype(fcinfo->flinfo)
+								: get_func_rettype(fcinfo->flinfo->fn_oid));
 	if (!OidIsValid(elemtype))
 		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("unexpected result type of kmeans_scan")));
 	desc = lookup_rowtype_tupdesc_copy(elemtype, -1);

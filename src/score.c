@@ -3,9 +3,12 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "cs_util.h"
 #include "score_math.h"
+#include "state.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -41,6 +44,7 @@ score_state_new(MemoryContext ctx, int32 bins, int64 cap)
 	return st;
 }
 
+/* Grows the values in their own memory context (the state's). */
 static void
 score_state_reserve(ScoreState *st, int64 extra)
 {
@@ -50,11 +54,56 @@ score_state_reserve(ScoreState *st, int64 extra)
 	st->values = repalloc_huge(st->values, sizeof(double) * st->cap);
 }
 
+/* The state as a value (type score_breakpoints_state): bins, then the values. */
+static Size
+score_flat_size(void *state)
+{
+	return sizeof(int64) + sizeof(double) * ((ScoreState *) state)->n;
+}
+
+static void
+score_flatten(void *state, char *buf)
+{
+	ScoreState *st = state;
+	int64		bins = st->bins;
+
+	memcpy(buf, &bins, sizeof(int64));
+	if (st->n > 0)
+		memcpy(buf + sizeof(int64), st->values, sizeof(double) * st->n);
+}
+
+static void *
+score_expand(const char *buf, Size len, MemoryContext ctx)
+{
+	int64		bins;
+	int64		n;
+	ScoreState *st;
+
+	if (len < sizeof(int64) || (len - sizeof(int64)) % sizeof(double) != 0)
+		return NULL;
+	memcpy(&bins, buf, sizeof(int64));
+	if (bins < SCORE_MIN_BINS || bins > SCORE_MAX_BINS)
+		return NULL;
+	n = (int64) ((len - sizeof(int64)) / sizeof(double));
+	st = score_state_new(ctx, (int32) bins, n);
+	if (n > 0)
+		memcpy(st->values, buf + sizeof(int64), sizeof(double) * n);
+	st->n = n;
+	for (int64 i = 0; i < n; i++)
+		if (isnan(st->values[i]) || isinf(st->values[i]))
+			return NULL;
+	return st;
+}
+
+static const CsStateKind score_kind = {"score_breakpoints", 0x31535053 /* "SPS1" */ , score_flat_size, score_flatten, score_expand};
+
+CS_STATE_TYPE_FUNCTIONS(score_breakpoints, score_kind)
+
 PG_FUNCTION_INFO_V1(score_breakpoints_trans);
 Datum
 score_breakpoints_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "score_breakpoints_trans");
+	CsStateRef	ref = cs_state_arg0(fcinfo, &score_kind, "score_breakpoints_trans");
 	ScoreState *st;
 	int32		bins;
 	double		value;
@@ -65,98 +114,76 @@ score_breakpoints_trans(PG_FUNCTION_ARGS)
 				 errmsg("bins must not be NULL"),
 				 errhint("RFM scores usually use 5 bins (quintiles).")));
 	bins = PG_GETARG_INT32(2);
-	if (PG_ARGISNULL(0))
+	if (ref.state == NULL)
 	{
 		check_bins(bins);
-		st = score_state_new(aggctx, bins, 0);
+		cs_state_start(fcinfo, &ref, &score_kind);
+		ref.state = score_state_new(ref.ctx, bins, 0);
 	}
-	else
+	st = ref.state;
+	cs_check_constant(st->bins == bins, "score_breakpoints", "bins");
+	if (!PG_ARGISNULL(1))
 	{
-		st = (ScoreState *) PG_GETARG_POINTER(0);
-		cs_check_constant(st->bins == bins, "score_breakpoints", "bins");
+		value = PG_GETARG_FLOAT8(1);
+		cs_check_finite(value, "score_breakpoints value");
+		score_state_reserve(st, 1);
+		st->values[st->n++] = value;
 	}
-	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(st);
-	value = PG_GETARG_FLOAT8(1);
-	cs_check_finite(value, "score_breakpoints value");
-	score_state_reserve(st, 1);
-	st->values[st->n++] = value;
-	PG_RETURN_POINTER(st);
+	return cs_state_datum(&ref);
 }
 
 PG_FUNCTION_INFO_V1(score_breakpoints_combine);
 Datum
 score_breakpoints_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "score_breakpoints_combine");
+	CsStateRef	ref = cs_state_arg0(fcinfo, &score_kind, "score_breakpoints_combine");
 	ScoreState *dst;
-	ScoreState *src;
+	ScoreState *src = cs_state_read(fcinfo, 1, &score_kind);
 
-	if (PG_ARGISNULL(1))
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	src = (ScoreState *) PG_GETARG_POINTER(1);
-	if (PG_ARGISNULL(0))
-		dst = score_state_new(aggctx, src->bins, src->n);
-	else
-		dst = (ScoreState *) PG_GETARG_POINTER(0);
+	if (src == NULL)
+	{
+		if (ref.state == NULL)
+			PG_RETURN_NULL();
+		return cs_state_datum(&ref);
+	}
+	if (ref.state == NULL)
+	{
+		cs_state_start(fcinfo, &ref, &score_kind);
+		ref.state = score_state_new(ref.ctx, src->bins, src->n);
+	}
+	dst = ref.state;
 	cs_check_constant(dst->bins == src->bins, "score_breakpoints", "bins");
 	score_state_reserve(dst, src->n);
-	memcpy(dst->values + dst->n, src->values, sizeof(double) * src->n);
+	if (src->n > 0)
+		memcpy(dst->values + dst->n, src->values, sizeof(double) * src->n);
 	dst->n += src->n;
-	PG_RETURN_POINTER(dst);
+	return cs_state_datum(&ref);
 }
 
+/* The serial functions of the internal state of releases before 1.5. */
 PG_FUNCTION_INFO_V1(score_breakpoints_serialize);
 Datum
 score_breakpoints_serialize(PG_FUNCTION_ARGS)
 {
-	ScoreState *st;
-	Size		size;
-	bytea	   *out;
-
-	cs_agg_context(fcinfo, "score_breakpoints_serialize");
-	st = (ScoreState *) PG_GETARG_POINTER(0);
-	size = sizeof(int32) + sizeof(double) * st->n;
-	out = (bytea *) palloc_extended(VARHDRSZ + size, MCXT_ALLOC_HUGE);
-	SET_VARSIZE(out, VARHDRSZ + size);
-	memcpy(VARDATA(out), &st->bins, sizeof(int32));
-	memcpy(VARDATA(out) + sizeof(int32), st->values, sizeof(double) * st->n);
-	PG_RETURN_BYTEA_P(out);
+	return cs_state_serialize(fcinfo, &score_kind);
 }
 
 PG_FUNCTION_INFO_V1(score_breakpoints_deserialize);
 Datum
 score_breakpoints_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = cs_agg_context(fcinfo, "score_breakpoints_deserialize");
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	Size		len = VARSIZE_ANY_EXHDR(in);
-	int32		bins;
-	ScoreState *st;
-
-	if (len < sizeof(int32) || (len - sizeof(int32)) % sizeof(double) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("malformed score_breakpoints state")));
-	memcpy(&bins, VARDATA_ANY(in), sizeof(int32));
-	st = score_state_new(aggctx, bins, (len - sizeof(int32)) / sizeof(double));
-	st->n = (len - sizeof(int32)) / sizeof(double);
-	memcpy(st->values, VARDATA_ANY(in) + sizeof(int32), sizeof(double) * st->n);
-	PG_RETURN_POINTER(st);
+	return cs_state_deserialize(fcinfo, &score_kind);
 }
 
 PG_FUNCTION_INFO_V1(score_breakpoints_final);
 Datum
 score_breakpoints_final(PG_FUNCTION_ARGS)
 {
-	ScoreState *st;
+	ScoreState *st = cs_state_read(fcinfo, 0, &score_kind);
 	Datum	   *elems;
 	double	   *breaks;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	st = (ScoreState *) PG_GETARG_POINTER(0);
-	if (st->n == 0)
+	if (st == NULL || st->n == 0)
 		PG_RETURN_NULL();
 
 	/* Selection reorders the state but keeps its multiset: read-only in effect. */

@@ -26,6 +26,30 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Install-time helper, dropped at the end of this script: a state type of
+-- aggregates (a varlena whose text form is base64), with its input, output,
+-- receive and send functions <type>_in, _out, _recv, _send (C symbols of the
+-- same names).
+CREATE FUNCTION customer_segment.install_state_type(type text, comment text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    EXECUTE format('CREATE TYPE customer_segment.%I', type);
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(cstring) RETURNS customer_segment.%I
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_in', type, 'MODULE_PATHNAME', type || '_in');
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(customer_segment.%I) RETURNS cstring
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_out', type, 'MODULE_PATHNAME', type || '_out');
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(internal) RETURNS customer_segment.%I
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_recv', type, 'MODULE_PATHNAME', type || '_recv');
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(customer_segment.%I) RETURNS bytea
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_send', type, 'MODULE_PATHNAME', type || '_send');
+    EXECUTE format('CREATE TYPE customer_segment.%1$I (INPUT = customer_segment.%2$I, OUTPUT = customer_segment.%3$I,
+                    RECEIVE = customer_segment.%4$I, SEND = customer_segment.%5$I,
+                    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended)',
+                   type, type || '_in', type || '_out', type || '_recv', type || '_send');
+    EXECUTE format('COMMENT ON TYPE customer_segment.%I IS %L', type, comment);
+END
+$$;
 -- Per-customer summary: one pass over a customer's orders.
 
 CREATE TYPE customer_segment.customer_summary AS (
@@ -71,21 +95,9 @@ COMMENT ON COLUMN customer_segment.customer_summary.excluded_rows IS 'Rows exclu
 -- coordinator), be stored, merged with the state of newer orders and
 -- finalised later with an as_of (rfm_state, rfm_state_merge,
 -- rfm_state_summary).  Text form: base64 of the binary form.
-CREATE TYPE customer_segment.rfm_summary_state;
-CREATE FUNCTION customer_segment.rfm_summary_state_in(cstring)
-RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_state_out(customer_segment.rfm_summary_state)
-RETURNS cstring AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_state_recv(internal)
-RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_state_send(customer_segment.rfm_summary_state)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE TYPE customer_segment.rfm_summary_state (
-    INPUT = customer_segment.rfm_summary_state_in, OUTPUT = customer_segment.rfm_summary_state_out,
-    RECEIVE = customer_segment.rfm_summary_state_recv, SEND = customer_segment.rfm_summary_state_send,
-    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended);
-COMMENT ON TYPE customer_segment.rfm_summary_state IS 'Mergeable per-customer purchase summary (state of rfm_summary, purchase_activity and rfm_state): '
-    'counts, sums, first/last days and a bitmap of purchase days, about 180 bytes plus one bit per day of the customer''s span';
+SELECT customer_segment.install_state_type('rfm_summary_state',
+    'Mergeable per-customer purchase summary (state of rfm_summary, purchase_activity and rfm_state): '
+    'counts, sums, first/last days and a bitmap of purchase days, about 180 bytes plus one bit per day of the customer''s span');
 
 CREATE FUNCTION customer_segment.rfm_summary_combine(customer_segment.rfm_summary_state, customer_segment.rfm_summary_state)
 RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -146,28 +158,24 @@ COMMENT ON FUNCTION customer_segment.rfm_state_summary(customer_segment.rfm_summ
     'error when the state holds an order after as_of; NULL state: NULL';
 -- Population scoring: exact, tie-safe quantile breakpoints and scores.
 
-CREATE FUNCTION customer_segment.score_breakpoints_trans(internal, float8, integer)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.score_breakpoints_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.score_breakpoints_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.score_breakpoints_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.score_breakpoints_final(internal)
+SELECT customer_segment.install_state_type('score_breakpoints_state',
+    'State of score_breakpoints: the number of bins and every value collected');
+CREATE FUNCTION customer_segment.score_breakpoints_trans(customer_segment.score_breakpoints_state, float8, integer)
+RETURNS customer_segment.score_breakpoints_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.score_breakpoints_combine(customer_segment.score_breakpoints_state, customer_segment.score_breakpoints_state)
+RETURNS customer_segment.score_breakpoints_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.score_breakpoints_final(customer_segment.score_breakpoints_state)
 RETURNS float8[] AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE customer_segment.score_breakpoints(value float8, bins integer) (
     SFUNC = customer_segment.score_breakpoints_trans,
-    STYPE = internal,
+    STYPE = customer_segment.score_breakpoints_state,
     FINALFUNC = customer_segment.score_breakpoints_final,
     -- The final function reorders the collected values in place: the multiset a
     -- later call sees is unchanged, so it counts as read-only (and the
     -- aggregate works as a window function).
     FINALFUNC_MODIFY = READ_ONLY,
     COMBINEFUNC = customer_segment.score_breakpoints_combine,
-    SERIALFUNC = customer_segment.score_breakpoints_serialize,
-    DESERIALFUNC = customer_segment.score_breakpoints_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE customer_segment.score_breakpoints(float8, integer) IS
@@ -636,13 +644,11 @@ COMMENT ON FUNCTION customer_segment.clv_retention(float8, float8, float8, integ
     'Retention-model CLV in closed form: margin per period, retention and discount per period, NULL periods = infinite horizon; timing start | end | end_first; margin growth per period; minus acquisition cost';
 
 -- clv_historical: value at reference_date of every past (or future) cash flow amount * margin.
-CREATE FUNCTION customer_segment.clv_historical_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.clv_historical_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.clv_historical_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.clv_historical_final(internal)
+SELECT customer_segment.install_state_type('clv_historical_state',
+    'State of clv_historical: the discounting terms (reference day, rate, margin, compounding, zone), the discounted sum and the number of cash flows');
+CREATE FUNCTION customer_segment.clv_historical_combine(customer_segment.clv_historical_state, customer_segment.clv_historical_state)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.clv_historical_final(customer_segment.clv_historical_state)
 RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 SELECT customer_segment.install_aggregate('clv_historical',
@@ -651,16 +657,16 @@ SELECT customer_segment.install_aggregate('clv_historical',
           'date, numeric, date, float8, float8, text', 'date, float8, date, float8, float8, text',
           'timestamptz, numeric, date, float8, float8, text', 'timestamptz, float8, date, float8, float8, text'],
     'clv_historical_trans', 'clv_historical_trans', 'clv_historical_final', 'clv_historical_combine',
-    'clv_historical_serialize', 'clv_historical_deserialize', 'STABLE',
+    NULL, NULL, 'STABLE',
     'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
-    '(or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped');
+    '(or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped', 'clv_historical_state');
 SELECT customer_segment.install_aggregate('clv_historical',
     ARRAY['timestamptz, numeric, date, float8, float8, text, text', 'timestamptz, float8, date, float8, float8, text, text'],
     'clv_historical_trans', 'clv_historical_trans', 'clv_historical_final', 'clv_historical_combine',
-    'clv_historical_serialize', 'clv_historical_deserialize', 'STABLE',
+    NULL, NULL, 'STABLE',
     'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
     '(or exp(annual_rate * years) with compounding ''continuous''), day = the order''s date in zone '
-    '(NULL: the session''s TimeZone); NULL rows skipped');
+    '(NULL: the session''s TimeZone); NULL rows skipped', 'clv_historical_state');
 
 -- purchase_activity: per customer, bit k = bought in the k-th period since the first purchase period.
 CREATE FUNCTION customer_segment.rfm_activity_final(customer_segment.rfm_summary_state)
@@ -702,23 +708,19 @@ COMMENT ON COLUMN customer_segment.retention_counts.at_risk IS 'Customers who bo
 COMMENT ON COLUMN customer_segment.retention_counts.retained IS 'Customers who bought in offset k and in k + 1';
 COMMENT ON COLUMN customer_segment.retention_counts.rate IS 'Pooled period-over-period retention: sum(retained) / sum(at_risk); NULL when nobody is at risk';
 
-CREATE FUNCTION customer_segment.retention_curve_trans(internal, varbit)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.retention_curve_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.retention_curve_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.retention_curve_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.retention_curve_final(internal)
+SELECT customer_segment.install_state_type('retention_curve_state',
+    'State of retention_curve: customers, and per period offset the observed, active, at-risk and retained counts');
+CREATE FUNCTION customer_segment.retention_curve_trans(customer_segment.retention_curve_state, varbit)
+RETURNS customer_segment.retention_curve_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_combine(customer_segment.retention_curve_state, customer_segment.retention_curve_state)
+RETURNS customer_segment.retention_curve_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_final(customer_segment.retention_curve_state)
 RETURNS customer_segment.retention_counts AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE customer_segment.retention_curve(activity varbit) (
     SFUNC = customer_segment.retention_curve_trans,
-    STYPE = internal,
+    STYPE = customer_segment.retention_curve_state,
     FINALFUNC = customer_segment.retention_curve_final,
     COMBINEFUNC = customer_segment.retention_curve_combine,
-    SERIALFUNC = customer_segment.retention_curve_serialize,
-    DESERIALFUNC = customer_segment.retention_curve_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE customer_segment.retention_curve(varbit) IS
@@ -1067,21 +1069,20 @@ CREATE TYPE customer_segment.gamma_gamma_model AS (
     log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
 COMMENT ON TYPE customer_segment.gamma_gamma_model IS 'Fitted Gamma-Gamma spend model (shape p, q, scale gamma)';
 
-CREATE FUNCTION customer_segment.btyd_fit_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.btyd_fit_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.btyd_fit_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.bgnbd_fit_final(internal)
+SELECT customer_segment.install_state_type('btyd_fit_state',
+    'State of the BTYD fits: the penalizer, the rows skipped and the weighted distinct rows (frequency, recency, T) '
+    'or (frequency, monetary_value)');
+CREATE FUNCTION customer_segment.btyd_fit_combine(customer_segment.btyd_fit_state, customer_segment.btyd_fit_state)
+RETURNS customer_segment.btyd_fit_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.bgnbd_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.bgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.pnbd_fit_final(internal)
+CREATE FUNCTION customer_segment.pnbd_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.pareto_nbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.gg_fit_final(internal)
+CREATE FUNCTION customer_segment.gg_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.gamma_gamma_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 SELECT customer_segment.install_aggregate(v.agg, ARRAY[v.sig], v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
-                                          'btyd_fit_serialize', 'btyd_fit_deserialize', 'IMMUTABLE', v.comment)
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
   FROM (VALUES
     ('bgnbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'bgnbd_fit_final',
      'Maximum-likelihood BG/NBD fit over per-customer (frequency, recency, T); state holds weighted distinct triples'),
@@ -1537,14 +1538,14 @@ CREATE TYPE customer_segment.btyd_uncertainty AS (
 COMMENT ON TYPE customer_segment.btyd_uncertainty IS
     'A BTYD fit with its uncertainty: per parameter the estimate, standard error (observed information, delta method) '
     'and 95% interval (on the log scale, so it stays positive), the covariance matrix of the parameters';
-CREATE FUNCTION customer_segment.bgnbd_uncertainty_final(internal)
+CREATE FUNCTION customer_segment.bgnbd_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.pnbd_uncertainty_final(internal)
+CREATE FUNCTION customer_segment.pnbd_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.gg_uncertainty_final(internal)
+CREATE FUNCTION customer_segment.gg_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
-                                          'btyd_fit_serialize', 'btyd_fit_deserialize', 'IMMUTABLE', v.comment)
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
   FROM (VALUES
     ('bgnbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
      'bgnbd_fit_trans', 'bgnbd_uncertainty_final',
@@ -1608,19 +1609,17 @@ CREATE TYPE customer_segment.kmeans_k_score AS (k integer, inertia float8, silho
 COMMENT ON TYPE customer_segment.kmeans_k_score IS
     'One k of kmeans_scan: the best inertia of the restarts and the mean silhouette on silhouette_points points';
 
-CREATE FUNCTION customer_segment.kmeans_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.kmeans_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.kmeans_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.kmeans_fit_final(internal)
+SELECT customer_segment.install_state_type('kmeans_state',
+    'State of kmeans_fit and kmeans_scan: k, seed, transform, and the weighted points kept (a priority sample beyond 1M)');
+CREATE FUNCTION customer_segment.kmeans_combine(customer_segment.kmeans_state, customer_segment.kmeans_state)
+RETURNS customer_segment.kmeans_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.kmeans_fit_final(customer_segment.kmeans_state)
 RETURNS customer_segment.kmeans_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.kmeans_scan_final(internal)
+CREATE FUNCTION customer_segment.kmeans_scan_final(customer_segment.kmeans_state)
 RETURNS customer_segment.kmeans_k_score[] AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'kmeans_combine',
-                                          'kmeans_serialize', 'kmeans_deserialize', 'IMMUTABLE', v.comment)
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'kmeans_state')
   FROM (VALUES
     ('kmeans_fit', ARRAY['features float8[], k integer', 'features float8[], k integer, seed bigint',
                          'features float8[], k integer, seed bigint, transform text',
@@ -2832,3 +2831,4 @@ COMMENT ON FUNCTION customer_segment.create_sample_store(name, integer, bigint, 
     'Creates target_schema.customers and target_schema.orders (about 10 orders per customer) from a fixed seed; refuses to overwrite existing tables';
 -- Install-time helpers are not part of the extension's interface.
 DROP FUNCTION customer_segment.install_aggregate(text, text[], text, text, text, text, text, text, text, text, text);
+DROP FUNCTION customer_segment.install_state_type(text, text);

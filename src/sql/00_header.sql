@@ -26,3 +26,27 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Install-time helper, dropped at the end of this script: a state type of
+-- aggregates (a varlena whose text form is base64), with its input, output,
+-- receive and send functions <type>_in, _out, _recv, _send (C symbols of the
+-- same names).
+CREATE FUNCTION customer_segment.install_state_type(type text, comment text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    EXECUTE format('CREATE TYPE customer_segment.%I', type);
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(cstring) RETURNS customer_segment.%I
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_in', type, 'MODULE_PATHNAME', type || '_in');
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(customer_segment.%I) RETURNS cstring
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_out', type, 'MODULE_PATHNAME', type || '_out');
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(internal) RETURNS customer_segment.%I
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_recv', type, 'MODULE_PATHNAME', type || '_recv');
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(customer_segment.%I) RETURNS bytea
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_send', type, 'MODULE_PATHNAME', type || '_send');
+    EXECUTE format('CREATE TYPE customer_segment.%1$I (INPUT = customer_segment.%2$I, OUTPUT = customer_segment.%3$I,
+                    RECEIVE = customer_segment.%4$I, SEND = customer_segment.%5$I,
+                    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended)',
+                   type, type || '_in', type || '_out', type || '_recv', type || '_send');
+    EXECUTE format('COMMENT ON TYPE customer_segment.%I IS %L', type, comment);
+END
+$$;

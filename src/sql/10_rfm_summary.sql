@@ -43,21 +43,9 @@ COMMENT ON COLUMN customer_segment.customer_summary.excluded_rows IS 'Rows exclu
 -- coordinator), be stored, merged with the state of newer orders and
 -- finalised later with an as_of (rfm_state, rfm_state_merge,
 -- rfm_state_summary).  Text form: base64 of the binary form.
-CREATE TYPE customer_segment.rfm_summary_state;
-CREATE FUNCTION customer_segment.rfm_summary_state_in(cstring)
-RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_state_out(customer_segment.rfm_summary_state)
-RETURNS cstring AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_state_recv(internal)
-RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.rfm_summary_state_send(customer_segment.rfm_summary_state)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE TYPE customer_segment.rfm_summary_state (
-    INPUT = customer_segment.rfm_summary_state_in, OUTPUT = customer_segment.rfm_summary_state_out,
-    RECEIVE = customer_segment.rfm_summary_state_recv, SEND = customer_segment.rfm_summary_state_send,
-    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended);
-COMMENT ON TYPE customer_segment.rfm_summary_state IS 'Mergeable per-customer purchase summary (state of rfm_summary, purchase_activity and rfm_state): '
-    'counts, sums, first/last days and a bitmap of purchase days, about 180 bytes plus one bit per day of the customer''s span';
+SELECT customer_segment.install_state_type('rfm_summary_state',
+    'Mergeable per-customer purchase summary (state of rfm_summary, purchase_activity and rfm_state): '
+    'counts, sums, first/last days and a bitmap of purchase days, about 180 bytes plus one bit per day of the customer''s span');
 
 CREATE FUNCTION customer_segment.rfm_summary_combine(customer_segment.rfm_summary_state, customer_segment.rfm_summary_state)
 RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;

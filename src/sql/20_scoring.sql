@@ -1,27 +1,23 @@
 -- Population scoring: exact, tie-safe quantile breakpoints and scores.
 
-CREATE FUNCTION customer_segment.score_breakpoints_trans(internal, float8, integer)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.score_breakpoints_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.score_breakpoints_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.score_breakpoints_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.score_breakpoints_final(internal)
+SELECT customer_segment.install_state_type('score_breakpoints_state',
+    'State of score_breakpoints: the number of bins and every value collected');
+CREATE FUNCTION customer_segment.score_breakpoints_trans(customer_segment.score_breakpoints_state, float8, integer)
+RETURNS customer_segment.score_breakpoints_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.score_breakpoints_combine(customer_segment.score_breakpoints_state, customer_segment.score_breakpoints_state)
+RETURNS customer_segment.score_breakpoints_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.score_breakpoints_final(customer_segment.score_breakpoints_state)
 RETURNS float8[] AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE customer_segment.score_breakpoints(value float8, bins integer) (
     SFUNC = customer_segment.score_breakpoints_trans,
-    STYPE = internal,
+    STYPE = customer_segment.score_breakpoints_state,
     FINALFUNC = customer_segment.score_breakpoints_final,
     -- The final function reorders the collected values in place: the multiset a
     -- later call sees is unchanged, so it counts as read-only (and the
     -- aggregate works as a window function).
     FINALFUNC_MODIFY = READ_ONLY,
     COMBINEFUNC = customer_segment.score_breakpoints_combine,
-    SERIALFUNC = customer_segment.score_breakpoints_serialize,
-    DESERIALFUNC = customer_segment.score_breakpoints_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE customer_segment.score_breakpoints(float8, integer) IS

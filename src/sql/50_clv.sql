@@ -14,13 +14,11 @@ COMMENT ON FUNCTION customer_segment.clv_retention(float8, float8, float8, integ
     'Retention-model CLV in closed form: margin per period, retention and discount per period, NULL periods = infinite horizon; timing start | end | end_first; margin growth per period; minus acquisition cost';
 
 -- clv_historical: value at reference_date of every past (or future) cash flow amount * margin.
-CREATE FUNCTION customer_segment.clv_historical_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.clv_historical_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.clv_historical_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.clv_historical_final(internal)
+SELECT customer_segment.install_state_type('clv_historical_state',
+    'State of clv_historical: the discounting terms (reference day, rate, margin, compounding, zone), the discounted sum and the number of cash flows');
+CREATE FUNCTION customer_segment.clv_historical_combine(customer_segment.clv_historical_state, customer_segment.clv_historical_state)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.clv_historical_final(customer_segment.clv_historical_state)
 RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 SELECT customer_segment.install_aggregate('clv_historical',
@@ -29,16 +27,16 @@ SELECT customer_segment.install_aggregate('clv_historical',
           'date, numeric, date, float8, float8, text', 'date, float8, date, float8, float8, text',
           'timestamptz, numeric, date, float8, float8, text', 'timestamptz, float8, date, float8, float8, text'],
     'clv_historical_trans', 'clv_historical_trans', 'clv_historical_final', 'clv_historical_combine',
-    'clv_historical_serialize', 'clv_historical_deserialize', 'STABLE',
+    NULL, NULL, 'STABLE',
     'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
-    '(or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped');
+    '(or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped', 'clv_historical_state');
 SELECT customer_segment.install_aggregate('clv_historical',
     ARRAY['timestamptz, numeric, date, float8, float8, text, text', 'timestamptz, float8, date, float8, float8, text, text'],
     'clv_historical_trans', 'clv_historical_trans', 'clv_historical_final', 'clv_historical_combine',
-    'clv_historical_serialize', 'clv_historical_deserialize', 'STABLE',
+    NULL, NULL, 'STABLE',
     'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
     '(or exp(annual_rate * years) with compounding ''continuous''), day = the order''s date in zone '
-    '(NULL: the session''s TimeZone); NULL rows skipped');
+    '(NULL: the session''s TimeZone); NULL rows skipped', 'clv_historical_state');
 
 -- purchase_activity: per customer, bit k = bought in the k-th period since the first purchase period.
 CREATE FUNCTION customer_segment.rfm_activity_final(customer_segment.rfm_summary_state)
@@ -80,23 +78,19 @@ COMMENT ON COLUMN customer_segment.retention_counts.at_risk IS 'Customers who bo
 COMMENT ON COLUMN customer_segment.retention_counts.retained IS 'Customers who bought in offset k and in k + 1';
 COMMENT ON COLUMN customer_segment.retention_counts.rate IS 'Pooled period-over-period retention: sum(retained) / sum(at_risk); NULL when nobody is at risk';
 
-CREATE FUNCTION customer_segment.retention_curve_trans(internal, varbit)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.retention_curve_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.retention_curve_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.retention_curve_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.retention_curve_final(internal)
+SELECT customer_segment.install_state_type('retention_curve_state',
+    'State of retention_curve: customers, and per period offset the observed, active, at-risk and retained counts');
+CREATE FUNCTION customer_segment.retention_curve_trans(customer_segment.retention_curve_state, varbit)
+RETURNS customer_segment.retention_curve_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_combine(customer_segment.retention_curve_state, customer_segment.retention_curve_state)
+RETURNS customer_segment.retention_curve_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_final(customer_segment.retention_curve_state)
 RETURNS customer_segment.retention_counts AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE customer_segment.retention_curve(activity varbit) (
     SFUNC = customer_segment.retention_curve_trans,
-    STYPE = internal,
+    STYPE = customer_segment.retention_curve_state,
     FINALFUNC = customer_segment.retention_curve_final,
     COMBINEFUNC = customer_segment.retention_curve_combine,
-    SERIALFUNC = customer_segment.retention_curve_serialize,
-    DESERIALFUNC = customer_segment.retention_curve_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE customer_segment.retention_curve(varbit) IS

@@ -15,21 +15,20 @@ CREATE TYPE customer_segment.gamma_gamma_model AS (
     log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
 COMMENT ON TYPE customer_segment.gamma_gamma_model IS 'Fitted Gamma-Gamma spend model (shape p, q, scale gamma)';
 
-CREATE FUNCTION customer_segment.btyd_fit_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.btyd_fit_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.btyd_fit_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.bgnbd_fit_final(internal)
+SELECT customer_segment.install_state_type('btyd_fit_state',
+    'State of the BTYD fits: the penalizer, the rows skipped and the weighted distinct rows (frequency, recency, T) '
+    'or (frequency, monetary_value)');
+CREATE FUNCTION customer_segment.btyd_fit_combine(customer_segment.btyd_fit_state, customer_segment.btyd_fit_state)
+RETURNS customer_segment.btyd_fit_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.bgnbd_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.bgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.pnbd_fit_final(internal)
+CREATE FUNCTION customer_segment.pnbd_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.pareto_nbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.gg_fit_final(internal)
+CREATE FUNCTION customer_segment.gg_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.gamma_gamma_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 SELECT customer_segment.install_aggregate(v.agg, ARRAY[v.sig], v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
-                                          'btyd_fit_serialize', 'btyd_fit_deserialize', 'IMMUTABLE', v.comment)
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
   FROM (VALUES
     ('bgnbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'bgnbd_fit_final',
      'Maximum-likelihood BG/NBD fit over per-customer (frequency, recency, T); state holds weighted distinct triples'),

@@ -288,14 +288,14 @@ CREATE TYPE customer_segment.btyd_uncertainty AS (
 COMMENT ON TYPE customer_segment.btyd_uncertainty IS
     'A BTYD fit with its uncertainty: per parameter the estimate, standard error (observed information, delta method) '
     'and 95% interval (on the log scale, so it stays positive), the covariance matrix of the parameters';
-CREATE FUNCTION customer_segment.bgnbd_uncertainty_final(internal)
+CREATE FUNCTION customer_segment.bgnbd_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.pnbd_uncertainty_final(internal)
+CREATE FUNCTION customer_segment.pnbd_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.gg_uncertainty_final(internal)
+CREATE FUNCTION customer_segment.gg_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
-                                          'btyd_fit_serialize', 'btyd_fit_deserialize', 'IMMUTABLE', v.comment)
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
   FROM (VALUES
     ('bgnbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
      'bgnbd_fit_trans', 'bgnbd_uncertainty_final',

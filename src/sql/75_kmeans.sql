@@ -10,19 +10,17 @@ CREATE TYPE customer_segment.kmeans_k_score AS (k integer, inertia float8, silho
 COMMENT ON TYPE customer_segment.kmeans_k_score IS
     'One k of kmeans_scan: the best inertia of the restarts and the mean silhouette on silhouette_points points';
 
-CREATE FUNCTION customer_segment.kmeans_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.kmeans_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.kmeans_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION customer_segment.kmeans_fit_final(internal)
+SELECT customer_segment.install_state_type('kmeans_state',
+    'State of kmeans_fit and kmeans_scan: k, seed, transform, and the weighted points kept (a priority sample beyond 1M)');
+CREATE FUNCTION customer_segment.kmeans_combine(customer_segment.kmeans_state, customer_segment.kmeans_state)
+RETURNS customer_segment.kmeans_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.kmeans_fit_final(customer_segment.kmeans_state)
 RETURNS customer_segment.kmeans_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.kmeans_scan_final(internal)
+CREATE FUNCTION customer_segment.kmeans_scan_final(customer_segment.kmeans_state)
 RETURNS customer_segment.kmeans_k_score[] AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'kmeans_combine',
-                                          'kmeans_serialize', 'kmeans_deserialize', 'IMMUTABLE', v.comment)
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'kmeans_state')
   FROM (VALUES
     ('kmeans_fit', ARRAY['features float8[], k integer', 'features float8[], k integer, seed bigint',
                          'features float8[], k integer, seed bigint, transform text',

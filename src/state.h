@@ -1,0 +1,79 @@
+/*
+ * state.h: aggregate states of variable size as SQL values (see state.c).
+ *
+ * A state type is a varlena: a four-byte mark naming the kind of state, then
+ * the bytes the kind's flatten writes.  While an aggregate runs, the state is
+ * an expanded object holding the kind's C struct, so the transition function
+ * changes it in place; PostgreSQL flattens it when it must (parallel workers,
+ * Citus between nodes, a table).  Releases before 1.5 declared these states
+ * internal: the same C functions still serve those definitions.
+ */
+#ifndef CS_STATE_H
+#define CS_STATE_H
+
+#include "fmgr.h"
+#include "utils/expandeddatum.h"
+
+typedef struct CsStateKind
+{
+	const char *name;			/* the aggregate family, for messages */
+	uint32		mark;			/* the value's first four bytes */
+	Size		(*size) (void *state);	/* bytes flatten writes (it may tidy the state first) */
+	void		(*flatten) (void *state, char *buf);
+	/* The state of bytes flatten wrote, allocated in ctx; NULL when they are malformed. */
+	void	   *(*expand) (const char *buf, Size len, MemoryContext ctx);
+} CsStateKind;
+
+typedef struct CsExpandedState CsExpandedState;
+
+/* The state a transition or combine function changes. */
+typedef struct CsStateRef
+{
+	void	   *state;			/* NULL: no state yet */
+	MemoryContext ctx;			/* where the state's memory lives */
+	CsExpandedState *eoh;		/* its expanded object; NULL for an internal state */
+} CsStateRef;
+
+/* Argument 0 of a transition or combine function, writable; also checks the aggregate context. */
+extern CsStateRef cs_state_arg0(FunctionCallInfo fcinfo, const CsStateKind *kind, const char *fname);
+
+/* Sets ref->ctx for a new state, which the caller allocates there and stores in ref->state. */
+extern void cs_state_start(FunctionCallInfo fcinfo, CsStateRef *ref, const CsStateKind *kind);
+
+/* What the function returns for ref. */
+extern Datum cs_state_datum(CsStateRef *ref);
+
+/* The state in argument argno, to read only (NULL for an SQL NULL). */
+extern void *cs_state_read(FunctionCallInfo fcinfo, int argno, const CsStateKind *kind);
+
+/*
+ * A state of fixed size (one per customer, too many for a memory context
+ * each) is never expanded: the transition function changes the flat value in
+ * place.  Returns the state in argument 0 to change (*fresh: a new, zeroed
+ * one) and sets *value to what the function returns.
+ */
+extern void *cs_flat_state_arg0(FunctionCallInfo fcinfo, const CsStateKind *kind, const char *fname, Size size,
+								bool *fresh, Datum *value);
+
+/* Input, output, receive and send of a state type. */
+extern Datum cs_state_in(FunctionCallInfo fcinfo, const CsStateKind *kind);
+extern Datum cs_state_out(FunctionCallInfo fcinfo, const CsStateKind *kind);
+extern Datum cs_state_recv(FunctionCallInfo fcinfo, const CsStateKind *kind);
+extern Datum cs_state_send(FunctionCallInfo fcinfo, const CsStateKind *kind);
+
+/* The serial functions of the internal state of releases before 1.5. */
+extern Datum cs_state_serialize(FunctionCallInfo fcinfo, const CsStateKind *kind);
+extern Datum cs_state_deserialize(FunctionCallInfo fcinfo, const CsStateKind *kind);
+
+/* The five SQL-callable functions of a state type named prefix_state_in etc. */
+#define CS_STATE_TYPE_FUNCTIONS(prefix, kind) \
+	PG_FUNCTION_INFO_V1(prefix##_state_in); \
+	Datum prefix##_state_in(PG_FUNCTION_ARGS) { return cs_state_in(fcinfo, &(kind)); } \
+	PG_FUNCTION_INFO_V1(prefix##_state_out); \
+	Datum prefix##_state_out(PG_FUNCTION_ARGS) { return cs_state_out(fcinfo, &(kind)); } \
+	PG_FUNCTION_INFO_V1(prefix##_state_recv); \
+	Datum prefix##_state_recv(PG_FUNCTION_ARGS) { return cs_state_recv(fcinfo, &(kind)); } \
+	PG_FUNCTION_INFO_V1(prefix##_state_send); \
+	Datum prefix##_state_send(PG_FUNCTION_ARGS) { return cs_state_send(fcinfo, &(kind)); }
+
+#endif
