@@ -550,26 +550,9 @@ $$;
 COMMENT ON FUNCTION customer_segment.check_period(text, text) IS 'Returns period when it is day, week or month, raises 22023 otherwise';
 -- One call: summary, scores, cell and segment per customer of any orders table.
 
-CREATE FUNCTION customer_segment.rfm_analyze(
-    source regclass,
-    customer_column name,
-    time_column name,
-    amount_column name,
-    as_of date DEFAULT current_date,
-    bins integer DEFAULT 5,
-    rule_set text DEFAULT 'standard',
-    granularity text DEFAULT 'day',
-    unit text DEFAULT 'day',
-    zone text DEFAULT NULL)
-RETURNS TABLE (
-    customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
-    refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
-    monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
-    monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
-    fm_score float8, rfm_score float8, segment text, action text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
-DECLARE
-    src record;
+-- The checks of rfm_analyze's arguments, shared with rfm_analyze_states.
+CREATE FUNCTION customer_segment.check_rfm_arguments(as_of date, bins integer, rule_set text, granularity text, unit text)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 BEGIN
     IF as_of IS NULL OR bins IS NULL OR rule_set IS NULL OR granularity IS NULL OR unit IS NULL THEN
         RAISE EXCEPTION 'rfm_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -579,15 +562,18 @@ BEGIN
             DETAIL = format('Got %s.', bins), HINT = 'RFM scores usually use 5 bins (quintiles).';
     END IF;
     PERFORM customer_segment.check_period(granularity, 'granularity');
-    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_rfm_arguments(date, integer, text, text, text) IS
+    'Raises 22004 for a NULL argument of rfm_analyze, 22023 for bins outside 2..100 or an unknown granularity';
 
-    RETURN QUERY EXECUTE format($q$
+-- The RFM analysis query over per-customer summaries: per_customer is SQL giving (customer_id text,
+-- s customer_summary); the query takes $1 as_of, $2 granularity, $3 unit, $4 bins, $5 rule_set.
+CREATE FUNCTION customer_segment.rfm_scored_sql(per_customer text)
+RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$
+    SELECT format($q$
         WITH per_customer AS (
-            SELECT %1$s::text AS customer_id,
-                   customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3) AS s
-              FROM %4$s
-             WHERE %1$s IS NOT NULL
-             GROUP BY %1$s
+            %s
         ), flat AS (
             -- NOT (s IS NULL): a summary with some NULL fields (refunds only) is kept
             SELECT p.customer_id, (p.s).* FROM per_customer p WHERE NOT (p.s IS NULL)
@@ -622,7 +608,38 @@ BEGIN
                               + 1 + floor((sc.m_score - 1) * 4.0 / ($4 - 1) + 0.5)::integer) AS cell_index
                   FROM scored sc) s
           CROSS JOIN segment_map g
-        $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+        $q$, per_customer)
+$f$;
+COMMENT ON FUNCTION customer_segment.rfm_scored_sql(text) IS
+    'Text of the RFM analysis query (scores, cell, segment, action) over per-customer summaries given as SQL';
+
+CREATE FUNCTION customer_segment.rfm_analyze(
+    source regclass,
+    customer_column name,
+    time_column name,
+    amount_column name,
+    as_of date DEFAULT current_date,
+    bins integer DEFAULT 5,
+    rule_set text DEFAULT 'standard',
+    granularity text DEFAULT 'day',
+    unit text DEFAULT 'day',
+    zone text DEFAULT NULL)
+RETURNS TABLE (
+    customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+    refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+    monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+    monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+    fm_score float8, rfm_score float8, segment text, action text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+BEGIN
+    PERFORM customer_segment.check_rfm_arguments(as_of, bins, rule_set, granularity, unit);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE customer_segment.rfm_scored_sql(format(
+        'SELECT %1$s::text AS customer_id, customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3) AS s
+           FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
+        src.customer_expr, src.time_expr, src.amount_expr, src.from_clause))
     USING as_of, granularity, unit, bins, rule_set;
 END
 $$;
@@ -726,6 +743,26 @@ CREATE AGGREGATE customer_segment.retention_curve(activity varbit) (
 COMMENT ON AGGREGATE customer_segment.retention_curve(varbit) IS
     'Period-over-period retention counts by offset since acquisition over purchase_activity bit strings (group by cohort for cohort curves)';
 
+-- The cohort retention query over per-customer (cohort date, activity varbit) given as SQL; $1 as_of, $2 period.
+CREATE FUNCTION customer_segment.cohort_sql(per_customer text)
+RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$
+    SELECT format($q$
+        WITH per_customer AS (
+            %s
+        ), curves AS (
+            SELECT p.cohort, customer_segment.retention_curve(p.activity) AS c
+              FROM per_customer p WHERE p.activity IS NOT NULL GROUP BY p.cohort
+        )
+        SELECT c.cohort, (k - 1)::integer, (c.c).customers, (c.c).observed[k], (c.c).active[k],
+               (c.c).active[k]::float8 / (c.c).observed[k], (c.c).at_risk[k], (c.c).retained[k],
+               CASE WHEN (c.c).at_risk[k] > 0 THEN (c.c).retained[k]::float8 / (c.c).at_risk[k] END
+          FROM curves c, generate_series(1, cardinality((c.c).observed)) k
+         ORDER BY 1, 2
+    $q$, per_customer)
+$f$;
+COMMENT ON FUNCTION customer_segment.cohort_sql(text) IS
+    'Text of the cohort retention query over per-customer (cohort, activity) given as SQL';
+
 CREATE FUNCTION customer_segment.cohort_retention(source regclass, customer_column name, time_column name,
     amount_column name, as_of date DEFAULT current_date, period text DEFAULT 'month', zone text DEFAULT NULL)
 RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
@@ -739,21 +776,11 @@ BEGIN
     END IF;
     PERFORM customer_segment.check_period(period);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
-    RETURN QUERY EXECUTE format($q$
-        WITH per_customer AS (
-            SELECT date_trunc($2, min(%2$s::date) FILTER (WHERE %3$s >= 0 AND %2$s::date <= $1))::date AS cohort,
-                   customer_segment.purchase_activity(%2$s, %3$s, $1, $2) AS activity
-              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
-        ), curves AS (
-            SELECT p.cohort, customer_segment.retention_curve(p.activity) AS c
-              FROM per_customer p WHERE p.activity IS NOT NULL GROUP BY p.cohort
-        )
-        SELECT c.cohort, (k - 1)::integer, (c.c).customers, (c.c).observed[k], (c.c).active[k],
-               (c.c).active[k]::float8 / (c.c).observed[k], (c.c).at_risk[k], (c.c).retained[k],
-               CASE WHEN (c.c).at_risk[k] > 0 THEN (c.c).retained[k]::float8 / (c.c).at_risk[k] END
-          FROM curves c, generate_series(1, cardinality((c.c).observed)) k
-         ORDER BY 1, 2
-    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause) USING as_of, period;
+    RETURN QUERY EXECUTE customer_segment.cohort_sql(format(
+        'SELECT date_trunc($2, min(%2$s::date) FILTER (WHERE %3$s >= 0 AND %2$s::date <= $1))::date AS cohort,
+                customer_segment.purchase_activity(%2$s, %3$s, $1, $2) AS activity
+           FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
+        src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)) USING as_of, period;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.cohort_retention(regclass, name, name, name, date, text, text) IS
@@ -1926,14 +1953,279 @@ BEGIN
                       HINT = format('Drop them first, or SELECT customer_segment.unregister_source(%L, cascade => true); to drop them too.', name);
         END;
     END LOOP;
+    IF to_regclass(customer_segment.source_states_table(src)) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', customer_segment.source_states_table(src));
+    END IF;
     DELETE FROM customer_segment.sources s WHERE s.name = unregister_source.name;
     DELETE FROM customer_segment.segment_history h WHERE h.source = unregister_source.name;
     PERFORM customer_segment.drop_empty_history_partitions();
 END
 $$;
 COMMENT ON FUNCTION customer_segment.unregister_source(text, boolean) IS
-    'Drops the helper views and the history of a source and forgets it (the orders table is untouched); refuses (2BP01) when other objects depend on the views, unless cascade';
+    'Drops the helper views, the states (incremental refresh) and the history of a source and forgets it (the orders table is untouched); refuses (2BP01) when other objects depend on the views, unless cascade';
 
+-- Incremental refresh: a source that names a change column (an ever-increasing key of its orders, such as an
+-- identity order id or an inserted_at) keeps one rfm_summary_state per customer in <name>_states, and the
+-- largest key merged (the watermark).  A refresh reads only the rows past the watermark, merges their states,
+-- and computes the customers and cohorts helper views from the states instead of the orders.
+-- doc/operations.md, "Incremental refresh", says what it assumes.
+
+CREATE TABLE customer_segment.source_increments (
+    source        text PRIMARY KEY REFERENCES customer_segment.sources (name) ON DELETE CASCADE,
+    change_column name NOT NULL,
+    watermark     text,
+    covered_rows  bigint,
+    last_day      date,
+    updated_at    timestamptz,
+    note          text,
+    owner         name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE customer_segment.source_increments IS
+    'Sources refreshed incrementally (set_source_change_column): change column, watermark and row count of their <name>_states';
+COMMENT ON COLUMN customer_segment.source_increments.source IS 'The source';
+COMMENT ON COLUMN customer_segment.source_increments.change_column IS 'Ever-increasing key of the orders table (integer, numeric, date or timestamp type)';
+COMMENT ON COLUMN customer_segment.source_increments.watermark IS 'Largest key merged into the states, as JSON text; NULL until the states are built';
+COMMENT ON COLUMN customer_segment.source_increments.covered_rows IS 'Orders rows with a key at or below the watermark, or no key, when the states were brought up to date';
+COMMENT ON COLUMN customer_segment.source_increments.last_day IS 'Latest order day in the states (an as_of before it is refreshed from the orders)';
+COMMENT ON COLUMN customer_segment.source_increments.updated_at IS 'When the states were last brought up to date';
+COMMENT ON COLUMN customer_segment.source_increments.note IS 'What the last update of the states did';
+COMMENT ON COLUMN customer_segment.source_increments.owner IS 'The source''s owner';
+SELECT pg_catalog.pg_extension_config_dump('customer_segment.source_increments', '');
+
+-- Key types whose order is built in and whose JSON text reads back the same value.
+CREATE FUNCTION customer_segment.check_change_column(source regclass, change_column name)
+RETURNS regtype LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    t regtype := customer_segment.column_type(source, change_column);
+BEGIN
+    IF t NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'numeric'::regtype, 'date'::regtype,
+                 'timestamp'::regtype, 'timestamptz'::regtype) THEN
+        RAISE EXCEPTION 'change column "%" has type %', change_column, t USING ERRCODE = 'datatype_mismatch',
+            HINT = 'Use an ever-increasing integer, numeric, date or timestamp column, such as an identity order id or an inserted_at.';
+    END IF;
+    RETURN t;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_change_column(regclass, name) IS
+    'Type of a change column when it is an integer, numeric, date or timestamp type; 42804 otherwise';
+
+CREATE FUNCTION customer_segment.source_states_table(src customer_segment.sources)
+RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT format('%I.%I', src.target_schema, src.name || '_states')
+$$;
+COMMENT ON FUNCTION customer_segment.source_states_table(customer_segment.sources) IS
+    'Qualified name of the per-customer states table of an incrementally refreshed source (<name>_states)';
+
+CREATE FUNCTION customer_segment.set_source_change_column(name text, change_column name)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(name);
+BEGIN
+    IF to_regclass(customer_segment.source_states_table(src)) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', customer_segment.source_states_table(src));
+    END IF;
+    DELETE FROM customer_segment.source_increments i WHERE i.source = src.name;
+    IF change_column IS NOT NULL THEN
+        PERFORM customer_segment.check_change_column(src.orders, change_column);
+        INSERT INTO customer_segment.source_increments (source, change_column, owner)
+        VALUES (src.name, change_column, src.registered_by);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.set_source_change_column(text, name) IS
+    'Refresh a source incrementally by an ever-increasing key column of its orders (NULL: from all orders every time); '
+    'drops the states it kept, so the next refresh builds them';
+
+-- Brings the states of a source up to date (rebuild: from all orders); returns what it did.
+CREATE FUNCTION customer_segment.update_source_states(src customer_segment.sources, rebuild boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    inc customer_segment.source_increments;
+    states text := customer_segment.source_states_table(src);
+    o record;
+    key text;
+    key_type regtype;
+    covered bigint;
+    stats record;
+    what text;
+BEGIN
+    SELECT * INTO inc FROM customer_segment.source_increments i WHERE i.source = src.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    o := customer_segment.orders_source_sql(src.orders, src.customer_column, src.time_column, src.amount_column, src.time_zone);
+    key := format('o.%I', inc.change_column);
+    key_type := customer_segment.check_change_column(src.orders, inc.change_column);
+    IF to_regclass(states) IS NULL THEN
+        EXECUTE format('CREATE TABLE %s (customer_id text PRIMARY KEY, state customer_segment.rfm_summary_state NOT NULL)', states);
+        IF current_user <> src.registered_by THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %I', states, src.registered_by);
+        END IF;
+        EXECUTE format('COMMENT ON TABLE %s IS %L', states,
+                       format('Per-customer rfm_summary_state of source %s, kept by incremental refresh', src.name));
+        rebuild := true;
+        what := 'states built';
+    ELSIF rebuild THEN
+        what := 'states rebuilt (full refresh)';
+    ELSIF inc.watermark IS NULL THEN
+        rebuild := true;
+        what := 'states built';
+    ELSE
+        -- Rows below the watermark that appeared or went away (a late commit, a delete) are only seen here.
+        EXECUTE format('SELECT count(*) FROM %s WHERE %s OPERATOR(pg_catalog.<=) $1::%s OR %s IS NULL',
+                       o.from_clause, key, key_type, key) INTO covered USING inc.watermark;
+        IF covered <> inc.covered_rows THEN
+            rebuild := true;
+            what := format('states rebuilt: %s rows at or below the watermark, %s when it was set', covered, inc.covered_rows);
+        END IF;
+    END IF;
+    -- One statement each, so the rows merged and the watermark come from one snapshot.
+    IF rebuild THEN
+        EXECUTE format('TRUNCATE %s', states);
+        EXECUTE format($q$
+            WITH ins AS (
+                INSERT INTO %1$s
+                SELECT %2$s::text, customer_segment.rfm_state(%3$s, %4$s) FROM %5$s WHERE %2$s IS NOT NULL GROUP BY %2$s
+                RETURNING 1)
+            SELECT to_json(max(%6$s)) #>> '{}' AS watermark, count(*) AS n, max((%3$s)::date) AS last_day, (SELECT count(*) FROM ins) AS customers
+              FROM %5$s$q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key) INTO stats;
+        UPDATE customer_segment.source_increments i
+           SET watermark = stats.watermark, covered_rows = stats.n, last_day = stats.last_day, updated_at = clock_timestamp(),
+               note = format('%s from %s rows, %s customers', what, stats.n, stats.customers)
+         WHERE i.source = src.name;
+    ELSE
+        EXECUTE format($q$
+            WITH rows AS MATERIALIZED (
+                SELECT %2$s AS c, %3$s AS t, %4$s AS a, %6$s AS k FROM %5$s WHERE %6$s OPERATOR(pg_catalog.>) $1::%7$s
+            ), ins AS (
+                INSERT INTO %1$s AS s
+                SELECT c::text, customer_segment.rfm_state(t, a) FROM rows WHERE c IS NOT NULL GROUP BY c
+                ON CONFLICT (customer_id) DO UPDATE
+                   SET state = (SELECT customer_segment.rfm_state_merge(x) FROM (VALUES (s.state), (excluded.state)) v(x))
+                RETURNING 1)
+            SELECT to_json(max(k)) #>> '{}' AS watermark, count(*) AS n, max(t::date) AS last_day, (SELECT count(*) FROM ins) AS customers
+              FROM rows$q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key, key_type)
+          INTO stats USING inc.watermark;
+        UPDATE customer_segment.source_increments i
+           SET watermark = coalesce(stats.watermark, i.watermark), covered_rows = i.covered_rows + stats.n,
+               last_day = greatest(i.last_day, stats.last_day), updated_at = clock_timestamp(),
+               note = format('%s new rows merged into %s customers', stats.n, stats.customers)
+         WHERE i.source = src.name;
+    END IF;
+    RETURN (SELECT i.note FROM customer_segment.source_increments i WHERE i.source = src.name);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.update_source_states(customer_segment.sources, boolean) IS
+    'Merges the orders past the watermark into the states of an incrementally refreshed source, or rebuilds them '
+    '(rebuild, first time, or when the rows at or below the watermark changed in number); returns what it did; NULL for other sources';
+
+-- The states a source's helper views read for as_of, or NULL when they read the orders (no change column,
+-- states not built, or an as_of before the latest order kept: a state cannot forget orders).
+CREATE FUNCTION customer_segment.source_states(src customer_segment.sources, as_of date)
+RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT to_regclass(customer_segment.source_states_table(src))
+      FROM customer_segment.source_increments i
+     WHERE i.source = src.name AND i.watermark IS NOT NULL AND (i.last_day IS NULL OR as_of >= i.last_day)
+$$;
+COMMENT ON FUNCTION customer_segment.source_states(customer_segment.sources, date) IS
+    'The states table a source''s helper views read for as_of, or NULL when they read its orders';
+
+-- rfm_analyze and cohort_retention over a table of states (customer_id, state rfm_summary_state).
+CREATE FUNCTION customer_segment.rfm_analyze_states(states regclass, as_of date, bins integer DEFAULT 5,
+    rule_set text DEFAULT 'standard', granularity text DEFAULT 'day', unit text DEFAULT 'day')
+RETURNS TABLE (
+    customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+    refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+    monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+    monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+    fm_score float8, rfm_score float8, segment text, action text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM customer_segment.check_rfm_arguments(as_of, bins, rule_set, granularity, unit);
+    RETURN QUERY EXECUTE customer_segment.rfm_scored_sql(format(
+        'SELECT %s::text AS customer_id, customer_segment.rfm_state_summary(%s, $1, $2, $3) AS s FROM %s s',
+        customer_segment.safe_key_sql(states, 'customer_id', 's'), customer_segment.state_column_sql(states), states))
+    USING as_of, granularity, unit, bins, rule_set;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.rfm_analyze_states(regclass, date, integer, text, text, text) IS
+    'rfm_analyze over a table of per-customer states (customer_id, state rfm_summary_state): the same rows '
+    'rfm_analyze gives for the orders the states were built from; 22023 when a state holds orders after as_of';
+
+CREATE FUNCTION customer_segment.cohort_retention_states(states regclass, as_of date, period text DEFAULT 'month')
+RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
+               active_share float8, at_risk bigint, retained bigint, retention float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF as_of IS NULL OR period IS NULL THEN
+        RAISE EXCEPTION 'as_of and period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM customer_segment.check_period(period);
+    RETURN QUERY EXECUTE customer_segment.cohort_sql(format(
+        'SELECT date_trunc($2, (customer_segment.rfm_state_summary(%1$s, $1)).first_purchase)::date AS cohort,
+                customer_segment.rfm_state_activity(%1$s, $1, $2) AS activity
+           FROM %2$s s', customer_segment.state_column_sql(states), states)) USING as_of, period;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.cohort_retention_states(regclass, date, text) IS
+    'cohort_retention over a table of per-customer states (customer_id, state rfm_summary_state): the same rows '
+    'cohort_retention gives for the orders the states were built from';
+
+-- The state column of a states table, checked: it must be of type rfm_summary_state.
+CREATE FUNCTION customer_segment.state_column_sql(states regclass)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF customer_segment.column_type(states, 'state') <> 'customer_segment.rfm_summary_state'::regtype THEN
+        RAISE EXCEPTION 'column "state" of % must be of type customer_segment.rfm_summary_state', states
+            USING ERRCODE = 'datatype_mismatch', HINT = 'Build it with customer_segment.rfm_state.';
+    END IF;
+    RETURN 's.state';
+END
+$$;
+COMMENT ON FUNCTION customer_segment.state_column_sql(regclass) IS
+    'SQL for the state column of a states table, after checking its type is rfm_summary_state';
+
+-- What a source's helper views read: its states when they serve as_of, else its orders.
+CREATE FUNCTION customer_segment.source_rfm(src customer_segment.sources, as_of date)
+RETURNS TABLE (
+    customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+    refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+    monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+    monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+    fm_score float8, rfm_score float8, segment text, action text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    states regclass := customer_segment.source_states(src, as_of);
+BEGIN
+    IF states IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM customer_segment.rfm_analyze_states(states, as_of, src.bins, src.rule_set);
+    ELSE
+        RETURN QUERY SELECT * FROM customer_segment.rfm_analyze(src.orders, src.customer_column, src.time_column,
+                                                                src.amount_column, as_of, src.bins, src.rule_set,
+                                                                zone => src.time_zone);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_rfm(customer_segment.sources, date) IS
+    'rfm_analyze of a source as of as_of: from its states when it is refreshed incrementally and they serve as_of, else from its orders';
+
+CREATE FUNCTION customer_segment.source_cohort_retention(src customer_segment.sources, as_of date)
+RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
+               active_share float8, at_risk bigint, retained bigint, retention float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    states regclass := customer_segment.source_states(src, as_of);
+BEGIN
+    IF states IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM customer_segment.cohort_retention_states(states, as_of, 'month');
+    ELSE
+        RETURN QUERY SELECT * FROM customer_segment.cohort_retention(src.orders, src.customer_column, src.time_column,
+                                                                     src.amount_column, as_of, 'month', src.time_zone);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_cohort_retention(customer_segment.sources, date) IS
+    'Monthly cohort_retention of a source as of as_of: from its states when they serve as_of, else from its orders';
 -- What every column of the helper views means, with its unit and range: the comments BI tools show as
 -- descriptions (Metabase, DBeaver, Superset through SQLAlchemy, JDBC's REMARKS).  create_source_views puts
 -- them on the plain views and on the materialized views behind them; a test keeps this list equal to the
@@ -2041,8 +2333,7 @@ BEGIN
     WITH a AS MATERIALIZED (
         SELECT a.*, d.as_of
           FROM customer_segment.source_as_of(src.name) d,
-               LATERAL customer_segment.rfm_analyze(src.orders, src.customer_column, src.time_column, src.amount_column,
-                                                    d.as_of, src.bins, src.rule_set, zone => src.time_zone) a
+               LATERAL customer_segment.source_rfm(src, d.as_of) a
     ), fit AS (
         -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
         SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
@@ -2074,7 +2365,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers(text) IS
-    'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone, '
+    'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone '
+    '(from its states when it is refreshed incrementally), '
     'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
 
 -- The materialized view behind a helper view: the only name the extension reads a helper's rows by.
@@ -2146,8 +2438,7 @@ RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed 
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     SELECT c.*
       FROM customer_segment.sources s,
-           LATERAL customer_segment.cohort_retention(s.orders, s.customer_column, s.time_column, s.amount_column,
-                                                     customer_segment.source_as_of(s.name), 'month', s.time_zone) c
+           LATERAL customer_segment.source_cohort_retention(s, customer_segment.source_as_of(s.name)) c
      WHERE s.name = source_cohorts.source
 $$;
 COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''s cohorts helper view: monthly cohort retention in the source''s time zone';
@@ -2226,14 +2517,16 @@ COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS
     'Helper views of a source: the plain view, the materialized view behind it, its query, unique key, comment and helper name';
 -- Refresh: recompute a source's helper views, one refresh at a time, logged; refresh_job for schedulers.
 
--- Recomputes the helper views of a source, in the caller's subtransaction.
-CREATE FUNCTION customer_segment.refresh_views(src customer_segment.sources)
-RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+-- Recomputes the helper views of a source, in the caller's subtransaction; first brings its states up to
+-- date when it is refreshed incrementally (rebuild: from all orders).
+CREATE FUNCTION customer_segment.refresh_views(src customer_segment.sources, rebuild boolean DEFAULT false,
+    OUT customers bigint, OUT note text)
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     v record;
-    n bigint;
 BEGIN
     PERFORM customer_segment.check_source_views(src);
+    note := customer_segment.update_source_states(src, rebuild);
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
         IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.data_name::regclass) THEN
@@ -2242,17 +2535,17 @@ BEGIN
             EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.data_name);
         END IF;
     END LOOP;
-    EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO n;
+    EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO customers;
     IF src.history_days IS NOT NULL THEN
         PERFORM customer_segment.snapshot_history(src);
     END IF;
-    RETURN n;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources) IS
-    'Recomputes the helper views of a source and takes its history snapshot; returns the customers; used by refresh';
+COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources, boolean) IS
+    'Brings the states of an incrementally refreshed source up to date (rebuild: from all orders), recomputes the helper '
+    'views and takes the history snapshot; returns the customers and what happened to the states; used by refresh';
 
-CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
+CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true, full boolean DEFAULT false)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
@@ -2279,7 +2572,7 @@ BEGIN
         coalesce(nullif(current_setting('customer_segment.refresh_lock_timeout', true), ''), '1min'), true);
     BEGIN
         PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
-        n := customer_segment.refresh_views(src);
+        SELECT v.customers, v.note INTO n, note FROM customer_segment.refresh_views(src, "full") v;
     EXCEPTION WHEN OTHERS THEN
         -- The subtransaction is rolled back: every view keeps its previous rows.
         state := 'failed';
@@ -2290,9 +2583,9 @@ BEGIN
     IF state = 'failed' AND left(msg, 2) = '22' THEN
         BEGIN
             PERFORM set_config('customer_segment.refresh_predictions', 'off', true);
-            n := customer_segment.refresh_views(src);
+            SELECT v.customers, v.note INTO n, note FROM customer_segment.refresh_views(src, "full") v;
             state := 'ok';
-            note := 'prediction columns left NULL: ' || msg;
+            note := concat_ws('; ', note, 'prediction columns left NULL: ' || msg);
             msg := NULL;
             RAISE WARNING 'refresh of source "%": %', source, note;
         EXCEPTION WHEN OTHERS THEN
@@ -2309,8 +2602,9 @@ BEGIN
     RETURN state;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.refresh(text, boolean) IS
+COMMENT ON FUNCTION customer_segment.refresh(text, boolean, boolean) IS
     'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); '
+    'a source with a change column merges only the new orders into its states (full => true rebuilds them); '
     'logs the run; a data error in the prediction columns leaves them NULL (logged note); any other failure keeps the previous results and returns failed';
 
 
@@ -2622,7 +2916,8 @@ COMMENT ON FUNCTION customer_segment.grant_source_read(text, name) IS
 -- views.  The tables are shared by all roles that have USAGE on the schema; row-level security decides whose
 -- rows each role sees and changes:
 --   rule sets, tier ladders, value-grid names  readable by all, changed only by the set's owner;
---   sources, refresh_log, segment_history      seen and changed only by the source's owner.
+--   sources, refresh_log, segment_history,
+--   source_increments                          seen and changed only by the source's owner.
 -- "The owner" includes the roles that inherit its rights, as for PostgreSQL's own objects.
 
 -- True when the current role acts as role: is it, or inherits its rights.  A role that no longer exists is
@@ -2703,6 +2998,11 @@ ALTER TABLE customer_segment.segment_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_only ON customer_segment.segment_history FOR ALL
     USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
 GRANT SELECT, INSERT, DELETE ON customer_segment.segment_history TO PUBLIC;
+-- The incremental state of a source: its owner sets the change column and refresh moves the watermark.
+ALTER TABLE customer_segment.source_increments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON customer_segment.source_increments FOR ALL
+    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
+GRANT SELECT, INSERT, UPDATE, DELETE ON customer_segment.source_increments TO PUBLIC;
 -- A reproducible sample store: customers and orders for demos, tests and benchmarks.
 --
 -- Customers sign up uniformly over [start_date, end_date].  8% never order.

@@ -1,25 +1,8 @@
 -- One call: summary, scores, cell and segment per customer of any orders table.
 
-CREATE FUNCTION customer_segment.rfm_analyze(
-    source regclass,
-    customer_column name,
-    time_column name,
-    amount_column name,
-    as_of date DEFAULT current_date,
-    bins integer DEFAULT 5,
-    rule_set text DEFAULT 'standard',
-    granularity text DEFAULT 'day',
-    unit text DEFAULT 'day',
-    zone text DEFAULT NULL)
-RETURNS TABLE (
-    customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
-    refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
-    monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
-    monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
-    fm_score float8, rfm_score float8, segment text, action text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
-DECLARE
-    src record;
+-- The checks of rfm_analyze's arguments, shared with rfm_analyze_states.
+CREATE FUNCTION customer_segment.check_rfm_arguments(as_of date, bins integer, rule_set text, granularity text, unit text)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 BEGIN
     IF as_of IS NULL OR bins IS NULL OR rule_set IS NULL OR granularity IS NULL OR unit IS NULL THEN
         RAISE EXCEPTION 'rfm_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -29,15 +12,18 @@ BEGIN
             DETAIL = format('Got %s.', bins), HINT = 'RFM scores usually use 5 bins (quintiles).';
     END IF;
     PERFORM customer_segment.check_period(granularity, 'granularity');
-    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_rfm_arguments(date, integer, text, text, text) IS
+    'Raises 22004 for a NULL argument of rfm_analyze, 22023 for bins outside 2..100 or an unknown granularity';
 
-    RETURN QUERY EXECUTE format($q$
+-- The RFM analysis query over per-customer summaries: per_customer is SQL giving (customer_id text,
+-- s customer_summary); the query takes $1 as_of, $2 granularity, $3 unit, $4 bins, $5 rule_set.
+CREATE FUNCTION customer_segment.rfm_scored_sql(per_customer text)
+RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$
+    SELECT format($q$
         WITH per_customer AS (
-            SELECT %1$s::text AS customer_id,
-                   customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3) AS s
-              FROM %4$s
-             WHERE %1$s IS NOT NULL
-             GROUP BY %1$s
+            %s
         ), flat AS (
             -- NOT (s IS NULL): a summary with some NULL fields (refunds only) is kept
             SELECT p.customer_id, (p.s).* FROM per_customer p WHERE NOT (p.s IS NULL)
@@ -72,7 +58,38 @@ BEGIN
                               + 1 + floor((sc.m_score - 1) * 4.0 / ($4 - 1) + 0.5)::integer) AS cell_index
                   FROM scored sc) s
           CROSS JOIN segment_map g
-        $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+        $q$, per_customer)
+$f$;
+COMMENT ON FUNCTION customer_segment.rfm_scored_sql(text) IS
+    'Text of the RFM analysis query (scores, cell, segment, action) over per-customer summaries given as SQL';
+
+CREATE FUNCTION customer_segment.rfm_analyze(
+    source regclass,
+    customer_column name,
+    time_column name,
+    amount_column name,
+    as_of date DEFAULT current_date,
+    bins integer DEFAULT 5,
+    rule_set text DEFAULT 'standard',
+    granularity text DEFAULT 'day',
+    unit text DEFAULT 'day',
+    zone text DEFAULT NULL)
+RETURNS TABLE (
+    customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+    refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+    monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+    monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+    fm_score float8, rfm_score float8, segment text, action text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+BEGIN
+    PERFORM customer_segment.check_rfm_arguments(as_of, bins, rule_set, granularity, unit);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE customer_segment.rfm_scored_sql(format(
+        'SELECT %1$s::text AS customer_id, customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3) AS s
+           FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
+        src.customer_expr, src.time_expr, src.amount_expr, src.from_clause))
     USING as_of, granularity, unit, bins, rule_set;
 END
 $$;

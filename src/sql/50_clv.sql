@@ -96,6 +96,26 @@ CREATE AGGREGATE customer_segment.retention_curve(activity varbit) (
 COMMENT ON AGGREGATE customer_segment.retention_curve(varbit) IS
     'Period-over-period retention counts by offset since acquisition over purchase_activity bit strings (group by cohort for cohort curves)';
 
+-- The cohort retention query over per-customer (cohort date, activity varbit) given as SQL; $1 as_of, $2 period.
+CREATE FUNCTION customer_segment.cohort_sql(per_customer text)
+RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$
+    SELECT format($q$
+        WITH per_customer AS (
+            %s
+        ), curves AS (
+            SELECT p.cohort, customer_segment.retention_curve(p.activity) AS c
+              FROM per_customer p WHERE p.activity IS NOT NULL GROUP BY p.cohort
+        )
+        SELECT c.cohort, (k - 1)::integer, (c.c).customers, (c.c).observed[k], (c.c).active[k],
+               (c.c).active[k]::float8 / (c.c).observed[k], (c.c).at_risk[k], (c.c).retained[k],
+               CASE WHEN (c.c).at_risk[k] > 0 THEN (c.c).retained[k]::float8 / (c.c).at_risk[k] END
+          FROM curves c, generate_series(1, cardinality((c.c).observed)) k
+         ORDER BY 1, 2
+    $q$, per_customer)
+$f$;
+COMMENT ON FUNCTION customer_segment.cohort_sql(text) IS
+    'Text of the cohort retention query over per-customer (cohort, activity) given as SQL';
+
 CREATE FUNCTION customer_segment.cohort_retention(source regclass, customer_column name, time_column name,
     amount_column name, as_of date DEFAULT current_date, period text DEFAULT 'month', zone text DEFAULT NULL)
 RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
@@ -109,21 +129,11 @@ BEGIN
     END IF;
     PERFORM customer_segment.check_period(period);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
-    RETURN QUERY EXECUTE format($q$
-        WITH per_customer AS (
-            SELECT date_trunc($2, min(%2$s::date) FILTER (WHERE %3$s >= 0 AND %2$s::date <= $1))::date AS cohort,
-                   customer_segment.purchase_activity(%2$s, %3$s, $1, $2) AS activity
-              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
-        ), curves AS (
-            SELECT p.cohort, customer_segment.retention_curve(p.activity) AS c
-              FROM per_customer p WHERE p.activity IS NOT NULL GROUP BY p.cohort
-        )
-        SELECT c.cohort, (k - 1)::integer, (c.c).customers, (c.c).observed[k], (c.c).active[k],
-               (c.c).active[k]::float8 / (c.c).observed[k], (c.c).at_risk[k], (c.c).retained[k],
-               CASE WHEN (c.c).at_risk[k] > 0 THEN (c.c).retained[k]::float8 / (c.c).at_risk[k] END
-          FROM curves c, generate_series(1, cardinality((c.c).observed)) k
-         ORDER BY 1, 2
-    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause) USING as_of, period;
+    RETURN QUERY EXECUTE customer_segment.cohort_sql(format(
+        'SELECT date_trunc($2, min(%2$s::date) FILTER (WHERE %3$s >= 0 AND %2$s::date <= $1))::date AS cohort,
+                customer_segment.purchase_activity(%2$s, %3$s, $1, $2) AS activity
+           FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
+        src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)) USING as_of, period;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.cohort_retention(regclass, name, name, name, date, text, text) IS

@@ -281,11 +281,14 @@ BEGIN
                       HINT = format('Drop them first, or SELECT customer_segment.unregister_source(%L, cascade => true); to drop them too.', name);
         END;
     END LOOP;
+    IF to_regclass(customer_segment.source_states_table(src)) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', customer_segment.source_states_table(src));
+    END IF;
     DELETE FROM customer_segment.sources s WHERE s.name = unregister_source.name;
     DELETE FROM customer_segment.segment_history h WHERE h.source = unregister_source.name;
     PERFORM customer_segment.drop_empty_history_partitions();
 END
 $$;
 COMMENT ON FUNCTION customer_segment.unregister_source(text, boolean) IS
-    'Drops the helper views and the history of a source and forgets it (the orders table is untouched); refuses (2BP01) when other objects depend on the views, unless cascade';
+    'Drops the helper views, the states (incremental refresh) and the history of a source and forgets it (the orders table is untouched); refuses (2BP01) when other objects depend on the views, unless cascade';
 

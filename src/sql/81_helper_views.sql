@@ -24,8 +24,7 @@ BEGIN
     WITH a AS MATERIALIZED (
         SELECT a.*, d.as_of
           FROM customer_segment.source_as_of(src.name) d,
-               LATERAL customer_segment.rfm_analyze(src.orders, src.customer_column, src.time_column, src.amount_column,
-                                                    d.as_of, src.bins, src.rule_set, zone => src.time_zone) a
+               LATERAL customer_segment.source_rfm(src, d.as_of) a
     ), fit AS (
         -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
         SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
@@ -57,7 +56,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers(text) IS
-    'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone, '
+    'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone '
+    '(from its states when it is refreshed incrementally), '
     'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
 
 -- The materialized view behind a helper view: the only name the extension reads a helper's rows by.
@@ -129,8 +129,7 @@ RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed 
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     SELECT c.*
       FROM customer_segment.sources s,
-           LATERAL customer_segment.cohort_retention(s.orders, s.customer_column, s.time_column, s.amount_column,
-                                                     customer_segment.source_as_of(s.name), 'month', s.time_zone) c
+           LATERAL customer_segment.source_cohort_retention(s, customer_segment.source_as_of(s.name)) c
      WHERE s.name = source_cohorts.source
 $$;
 COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''s cohorts helper view: monthly cohort retention in the source''s time zone';

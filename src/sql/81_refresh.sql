@@ -1,13 +1,15 @@
 -- Refresh: recompute a source's helper views, one refresh at a time, logged; refresh_job for schedulers.
 
--- Recomputes the helper views of a source, in the caller's subtransaction.
-CREATE FUNCTION customer_segment.refresh_views(src customer_segment.sources)
-RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+-- Recomputes the helper views of a source, in the caller's subtransaction; first brings its states up to
+-- date when it is refreshed incrementally (rebuild: from all orders).
+CREATE FUNCTION customer_segment.refresh_views(src customer_segment.sources, rebuild boolean DEFAULT false,
+    OUT customers bigint, OUT note text)
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     v record;
-    n bigint;
 BEGIN
     PERFORM customer_segment.check_source_views(src);
+    note := customer_segment.update_source_states(src, rebuild);
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
         IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.data_name::regclass) THEN
@@ -16,17 +18,17 @@ BEGIN
             EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.data_name);
         END IF;
     END LOOP;
-    EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO n;
+    EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO customers;
     IF src.history_days IS NOT NULL THEN
         PERFORM customer_segment.snapshot_history(src);
     END IF;
-    RETURN n;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources) IS
-    'Recomputes the helper views of a source and takes its history snapshot; returns the customers; used by refresh';
+COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources, boolean) IS
+    'Brings the states of an incrementally refreshed source up to date (rebuild: from all orders), recomputes the helper '
+    'views and takes the history snapshot; returns the customers and what happened to the states; used by refresh';
 
-CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true)
+CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true, full boolean DEFAULT false)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
@@ -53,7 +55,7 @@ BEGIN
         coalesce(nullif(current_setting('customer_segment.refresh_lock_timeout', true), ''), '1min'), true);
     BEGIN
         PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
-        n := customer_segment.refresh_views(src);
+        SELECT v.customers, v.note INTO n, note FROM customer_segment.refresh_views(src, "full") v;
     EXCEPTION WHEN OTHERS THEN
         -- The subtransaction is rolled back: every view keeps its previous rows.
         state := 'failed';
@@ -64,9 +66,9 @@ BEGIN
     IF state = 'failed' AND left(msg, 2) = '22' THEN
         BEGIN
             PERFORM set_config('customer_segment.refresh_predictions', 'off', true);
-            n := customer_segment.refresh_views(src);
+            SELECT v.customers, v.note INTO n, note FROM customer_segment.refresh_views(src, "full") v;
             state := 'ok';
-            note := 'prediction columns left NULL: ' || msg;
+            note := concat_ws('; ', note, 'prediction columns left NULL: ' || msg);
             msg := NULL;
             RAISE WARNING 'refresh of source "%": %', source, note;
         EXCEPTION WHEN OTHERS THEN
@@ -83,8 +85,9 @@ BEGIN
     RETURN state;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.refresh(text, boolean) IS
+COMMENT ON FUNCTION customer_segment.refresh(text, boolean, boolean) IS
     'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); '
+    'a source with a change column merges only the new orders into its states (full => true rebuilds them); '
     'logs the run; a data error in the prediction columns leaves them NULL (logged note); any other failure keeps the previous results and returns failed';
 
 

@@ -5,7 +5,8 @@
 -- views.  The tables are shared by all roles that have USAGE on the schema; row-level security decides whose
 -- rows each role sees and changes:
 --   rule sets, tier ladders, value-grid names  readable by all, changed only by the set's owner;
---   sources, refresh_log, segment_history      seen and changed only by the source's owner.
+--   sources, refresh_log, segment_history,
+--   source_increments                          seen and changed only by the source's owner.
 -- "The owner" includes the roles that inherit its rights, as for PostgreSQL's own objects.
 
 -- True when the current role acts as role: is it, or inherits its rights.  A role that no longer exists is
@@ -86,3 +87,8 @@ ALTER TABLE customer_segment.segment_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_only ON customer_segment.segment_history FOR ALL
     USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
 GRANT SELECT, INSERT, DELETE ON customer_segment.segment_history TO PUBLIC;
+-- The incremental state of a source: its owner sets the change column and refresh moves the watermark.
+ALTER TABLE customer_segment.source_increments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON customer_segment.source_increments FOR ALL
+    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
+GRANT SELECT, INSERT, UPDATE, DELETE ON customer_segment.source_increments TO PUBLIC;

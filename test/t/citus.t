@@ -7,69 +7,15 @@
 use strict;
 use warnings;
 use Test::More;
-use File::Temp qw(tempdir);
-use IO::Socket::INET;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+use CsCitus;
 
-my $root = project_root();
-my $archive = "$root/../shared/citus/citus-12.1.12.tar.gz";
-plan skip_all => "no Citus source: $archive is absent" unless -f $archive;
-my $pg_config = $ENV{PG_CONFIG} // 'pg_config';
-my $bindir = `$pg_config --bindir`;
-my $libdir = `$pg_config --pkglibdir`;
-chomp($bindir, $libdir);
-ok(-f "$libdir/citus.so", 'Citus is installed (test/check.sh builds it from ../shared/citus)')
+plan skip_all => 'no Citus source: ' . citus_archive() . ' is absent' unless -f citus_archive();
+ok(citus_installed(), 'Citus is installed (test/check.sh builds it from ../shared/citus)')
     or BAIL_OUT('Citus is not installed: run test/check.sh as root once (cs_ensure_citus)');
-
-# Three clusters as a non-root OS user, each on a free localhost port.
-my @as_db = $> == 0 ? ('runuser', '-u', 'postgres', '--') : ();
-my $dir = tempdir('cs_citus.XXXXXX', TMPDIR => 1, CLEANUP => 1);
-chmod 0755, $dir;
-system('chown', 'postgres:', $dir) if $> == 0;
-sub free_port {
-    for (1 .. 100) {
-        my $p = 20000 + int(rand(20000));
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Listen => 1, ReuseAddr => 1);
-        if ($s) { close $s; return $p; }
-    }
-    die 'no free port';
-}
-my %node;
-for my $name (qw(coordinator worker1 worker2)) {
-    my $port = free_port();
-    my $data = "$dir/$name";
-    system(@as_db, 'sh', '-c', "'$bindir/initdb' -D '$data' -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >'$dir/$name.initdb.log' 2>&1") == 0
-        or die "initdb $name failed: " . `cat $dir/$name.initdb.log`;
-    my $zone = $name eq 'coordinator' ? 'America/Los_Angeles' : 'Pacific/Kiritimati';
-    system(@as_db, 'sh', '-c', qq{cat >> $data/postgresql.conf <<EOF
-shared_preload_libraries = 'citus'
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$dir'
-fsync = off
-max_worker_processes = 16
-timezone = '$zone'
-citus.shard_count = 8
-EOF
-echo 'host all all 127.0.0.1/32 trust' >> $data/pg_hba.conf}) == 0 or die;
-    system(@as_db, 'sh', '-c', "'$bindir/pg_ctl' -D '$data' -l '$dir/$name.log' -w start >/dev/null") == 0
-        or die "cannot start $name: " . `cat $dir/$name.log`;
-    $node{$name} = $port;
-}
-END { system(@as_db, 'sh', '-c', "'$bindir/pg_ctl' -D '$dir/$_' -m immediate stop >/dev/null") for grep { $node{$_} } keys %node; }
-
-sub on {
-    my ($name, $sql) = @_;
-    local $ENV{PGHOST} = '127.0.0.1';
-    local $ENV{PGPORT} = $node{$name};
-    local $ENV{PGUSER} = 'postgres';
-    return psql('postgres', $sql);
-}
-on($_, 'CREATE EXTENSION citus;') for qw(coordinator worker1 worker2);
-on('coordinator', "SELECT citus_set_coordinator_host('127.0.0.1', $node{coordinator});
-    SELECT citus_add_node('127.0.0.1', $node{worker1}); SELECT citus_add_node('127.0.0.1', $node{worker2});");
-on('coordinator', 'CREATE EXTENSION customer_segment;');
+citus_start(zone => {coordinator => 'America/Los_Angeles', worker1 => 'Pacific/Kiritimati', worker2 => 'Pacific/Kiritimati'});
+sub on { return on_node(@_); }
 is(on('worker1', q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment'}),
    on('coordinator', q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment'}),
    'CREATE EXTENSION on the coordinator reached the workers');

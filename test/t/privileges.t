@@ -117,6 +117,7 @@ my $source = record_calls(q{
         target_schema => 'analyst_views', rule_set => 'a_rules', tier_ladder => 'a_club', history_days => 400,
         as_of => DATE '2025-11-30', time_zone => 'Europe/Berlin');
     SELECT count(*) FROM customer_segment.set_source_clusters('a_shop', 3);
+    SELECT customer_segment.set_source_change_column('a_shop', 'order_id');
     SELECT customer_segment.refresh('a_shop');
     UPDATE customer_segment.sources SET as_of = DATE '2025-12-31' WHERE name = 'a_shop';
     SELECT customer_segment.set_source_time_zone('a_shop', 'UTC');
@@ -127,7 +128,10 @@ my $source = record_calls(q{
     CALL customer_segment.refresh_job('a_shop');
 });
 my $s_out = as('cs_analyst', $source);
-like($s_out, qr/\A6\n2\nok\n\nok\n\d+\n\d+\n\n\z/, 'it registers a source on the table it reads, refreshes it (also as a job), reads migrations and the report');
+like($s_out, qr/\A6\n2\n\nok\n\nok\n\d+\n\d+\n\n\z/, 'it registers a source on the table it reads, refreshes it incrementally (also as a job), reads migrations and the report');
+is(as('cs_analyst', q{SELECT i.note ~ 'new rows merged', c.relowner::regrole FROM customer_segment.source_increments i, pg_class c
+                      WHERE c.oid = 'analyst_views.a_shop_states'::regclass}), "t,cs_analyst\n",
+   'its states table is its own and the last refresh merged new rows into it');
 my ($mine) = rows_as('cs_analyst', q{SELECT (SELECT count(*) FROM customer_segment.sources),
     (SELECT count(*) FROM customer_segment.refresh_log WHERE status = 'ok' AND owner = 'cs_analyst'),
     (SELECT count(DISTINCT snapshot_date) FROM customer_segment.segment_history),
@@ -147,8 +151,9 @@ is(as('cs_deputy', q{SELECT customer_segment.refresh('a_shop'); SELECT count(*) 
 
 # --- the other role cannot see, refresh, alter, unregister or read anything of it
 my ($seen) = rows_as('cs_other', q{SELECT (SELECT count(*) FROM customer_segment.sources), (SELECT count(*) FROM customer_segment.refresh_log),
-    (SELECT count(*) FROM customer_segment.segment_history);});
-is_deeply($seen, [0, 0, 0], 'another role sees none of its sources, log rows or history');
+    (SELECT count(*) FROM customer_segment.segment_history), (SELECT count(*) FROM customer_segment.source_increments);});
+is_deeply($seen, [0, 0, 0, 0], 'another role sees none of its sources, log rows, history or incremental state');
+like(fails_as('cs_other', q{SELECT count(*) FROM analyst_views.a_shop_states}), qr/permission denied/, '... nor its states table');
 is(as('cs_other', q{UPDATE customer_segment.sources SET bins = 3 WHERE name = 'a_shop' RETURNING 1;
     DELETE FROM customer_segment.sources RETURNING 1; DELETE FROM customer_segment.segment_history RETURNING 1;}), '',
    'its UPDATE and DELETE of the source and the history change nothing');
@@ -156,6 +161,7 @@ my @denied = (
     [q{SELECT customer_segment.refresh('a_shop')}, qr/not registered/],
     [q{SELECT customer_segment.unregister_source('a_shop')}, qr/not registered/],
     [q{SELECT customer_segment.set_source_time_zone('a_shop', 'UTC')}, qr/not registered/],
+    [q{SELECT customer_segment.set_source_change_column('a_shop', NULL)}, qr/not registered/],
     [q{SELECT customer_segment.report('a_shop')}, qr/not registered/],
     [q{SELECT customer_segment.grant_source_read('a_shop', 'cs_other')}, qr/not registered/],
     [q{SELECT customer_segment.schedule_refresh('a_shop')}, qr/not registered/],
@@ -207,7 +213,7 @@ while (defined(my $f = shift @todo)) {
 }
 my @readers = map { $_->[0] } psql_rows($db, q{SELECT DISTINCT p.proname FROM pg_proc p
     WHERE p.pronamespace = 'customer_segment'::regnamespace AND p.prokind = 'f'
-      AND p.prosrc ~ 'customer_segment\.(rfm_segment_rules|tier_ladders|value_grid_cells|sources|refresh_log|segment_history)\M'
+      AND p.prosrc ~ 'customer_segment\.(rfm_segment_rules|tier_ladders|value_grid_cells|sources|refresh_log|segment_history|source_increments)\M'
       AND p.proname NOT IN ('check_set_owner', 'protect_standard_rules', 'tier_ladder_check_trigger') ORDER BY 1;});
 my @missed = grep { !$called{$_} } @readers;
 is_deeply(\@missed, [], 'every function that reads the extension\'s tables (' . scalar(@readers) . ') ran as an ordinary role, directly or through refresh');
