@@ -99,6 +99,15 @@ is(psql($db, q{SELECT count(*) FROM shop.inc_states s
     WHERE customer_segment.rfm_state_summary(s.state, DATE '2026-02-28') IS DISTINCT FROM customer_segment.rfm_state_summary(o.state, DATE '2026-02-28')}),
    "0\n", 'the kept states summarise to what rfm_state over all orders gives');
 
+# pg_dump keeps the states and the watermark: the restored database goes on refreshing incrementally.
+my ($rc, $out) = dump_restore($db, 'cs_incremental_restored');
+is($rc, 0, 'the database dumps and restores') or diag($out);
+is(psql('cs_incremental_restored', q{SELECT customer_segment.refresh('inc'), customer_segment.refresh('ref');
+    SELECT note FROM customer_segment.refresh_log WHERE source = 'inc' ORDER BY id DESC LIMIT 1;
+    SELECT count(*) FROM (SELECT * FROM shop.inc_customers EXCEPT ALL SELECT * FROM shop.ref_customers) x;}),
+   "ok,ok\n0 new rows merged into 0 customers\n0\n", 'restored, it refreshes incrementally from its watermark, with the same views');
+psql('postgres', 'DROP DATABASE cs_incremental_restored;');
+
 # Bad change columns; turning incremental refresh off drops the states; unregistering drops them too.
 like(psql_fails($db, q{SELECT customer_segment.set_source_change_column('inc', 'amount')}) // '', qr/^$/, 'a numeric change column is accepted');
 like(psql_fails($db, q{SELECT customer_segment.set_source_change_column('inc', 'customer_id')}) // '', qr/^$/, 'so is an integer one');
