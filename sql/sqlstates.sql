@@ -17,6 +17,14 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT customer_segment.rfm_summary(DATE 'infinity', a, DATE '2025-02-01') FROM o$$),
     ($$SELECT customer_segment.rfm_summary(d, a, DATE '2025-02-01', 'year', 'day') FROM o$$),
     ($$SELECT customer_segment.rfm_summary(d, a, DATE '2025-02-01', NULL, 'day') FROM o$$),
+    -- aggregate states read from text: not base64 (22P02), not a state of that kind (22P03)
+    ($$SELECT 'not base64!'::customer_segment.btyd_fit_state$$),
+    ($$SELECT 'AAAA'::customer_segment.btyd_fit_state$$),
+    ($$SELECT 'AAAA'::customer_segment.kmeans_state$$),
+    ($$SELECT 'AAAA'::customer_segment.score_breakpoints_state$$),
+    ($$SELECT 'AAAA'::customer_segment.retention_curve_state$$),
+    ($$SELECT 'AAAA'::customer_segment.clv_historical_state$$),
+    ($$SELECT 'AAAA'::customer_segment.rfm_summary_state$$),
     -- scores
     ($$SELECT customer_segment.score_breakpoints(a, 1) FROM o$$),
     ($$SELECT customer_segment.score_breakpoints(a, NULL) FROM o$$),

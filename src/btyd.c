@@ -133,6 +133,8 @@ fit_expand(const char *buf, Size len, MemoryContext ctx)
 	{
 		const BtydRow *r = &st->rows.rows[i];
 
+		if ((i & 65535) == 65535)
+			CHECK_FOR_INTERRUPTS();
 		if (!(r->x >= 0 && r->x <= BTYD_MAX_FREQUENCY && r->tx >= 0 && r->tx < HUGE_VAL && r->T >= 0
 			  && r->T < HUGE_VAL && r->w > 0 && r->w < HUGE_VAL))
 			return NULL;

@@ -17,6 +17,7 @@
 #include "utils/typcache.h"
 
 #include "cs_util.h"
+#include "miscadmin.h"
 #include "kmeans_math.h"
 #include "state.h"
 
@@ -160,12 +161,16 @@ km_expand(const char *buf, Size len, MemoryContext ctx)
 		buf += sizeof(double) * n;
 		memcpy(st->points.priority, buf, sizeof(double) * n);
 	}
-	for (int64 i = 0; i < n * dims; i++)
-		if (isnan(st->points.x[i]) || isinf(st->points.x[i]))
-			return NULL;
 	for (int64 i = 0; i < n; i++)
+	{
+		if ((i & 65535) == 65535)
+			CHECK_FOR_INTERRUPTS();
 		if (!(st->points.w[i] > 0 && st->points.w[i] < HUGE_VAL))
 			return NULL;
+		for (int j = 0; j < dims; j++)
+			if (isnan(st->points.x[i * dims + j]) || isinf(st->points.x[i * dims + j]))
+				return NULL;
+	}
 	return st;
 }
 

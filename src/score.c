@@ -7,6 +7,7 @@
 
 #include "catalog/pg_type.h"
 #include "cs_util.h"
+#include "miscadmin.h"
 #include "score_math.h"
 #include "state.h"
 #include "utils/array.h"
@@ -90,8 +91,12 @@ score_expand(const char *buf, Size len, MemoryContext ctx)
 		memcpy(st->values, buf + sizeof(int64), sizeof(double) * n);
 	st->n = n;
 	for (int64 i = 0; i < n; i++)
+	{
+		if ((i & 65535) == 65535)
+			CHECK_FOR_INTERRUPTS();
 		if (isnan(st->values[i]) || isinf(st->values[i]))
 			return NULL;
+	}
 	return st;
 }
 
