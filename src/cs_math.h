@@ -60,6 +60,63 @@ void		cs_sum_add(CsSum *s, double x);
 double		cs_sum_value(const CsSum *s);
 void		cs_sum_merge(CsSum *dst, const CsSum *src);
 
+/*
+ * An amount as read: its double value and, when it is a decimal of at most
+ * CS_MONEY_MAX_SCALE places whose digits fit in 64 bits (a numeric such as
+ * 12.34), exactly: units * 10^-scale.  A float8 is never exact.
+ */
+#define CS_MONEY_MAX_SCALE 18
+
+typedef struct CsAmount
+{
+	double		value;
+	int64_t		units;
+	int32_t		scale;
+	bool		exact;
+} CsAmount;
+
+static inline CsAmount
+cs_amount_double(double x)
+{
+	CsAmount	a = {x, 0, 0, false};
+
+	return a;
+}
+
+/*
+ * A sum of amounts: exact in decimal units while every amount added is exact
+ * and the sum fits in 64 bits, so equal totals give equal doubles whatever
+ * the order the amounts came in (a customer who spent exactly a score
+ * breakpoint scores like every other such customer); otherwise a compensated
+ * sum of their doubles.  24 bytes, no padding.
+ */
+typedef struct CsMoney
+{
+	union
+	{
+		struct
+		{
+			int64_t		units;	/* the sum in 10^-scale */
+			int64_t		scale;
+		}			exact;
+		CsSum		approx;
+	}			u;
+	int64_t		inexact;		/* 0: u.exact holds the sum (all zero: an empty sum); 1: u.approx does */
+} CsMoney;
+
+static inline CsMoney
+cs_money_zero(void)
+{
+	CsMoney		m = {{{0, 0}}, 0};
+
+	return m;
+}
+
+void		cs_money_add(CsMoney *m, CsAmount a);
+void		cs_money_merge(CsMoney *dst, const CsMoney *src);
+double		cs_money_value(const CsMoney *m);
+bool		cs_money_valid(const CsMoney *m);
+
 /* Bit k of an MSB-first bit string (PostgreSQL's bit varying). */
 static inline int
 activity_bit(const uint8_t *bits, int64_t k)

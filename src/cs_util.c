@@ -67,11 +67,12 @@ cs_allocator(MemoryContext ctx)
 }
 
 /*
- * numeric -> double without the text round trip of numeric_float8 for the
- * common case of up to 12 significant decimal digits.  The numeric disk
- * format (a 16-bit header, an optional 16-bit weight, base-10000 digits) is
- * fixed by pg_upgrade compatibility.  M / 10^k with both exact in a double
- * is correctly rounded, so the result equals numeric_float8's.
+ * numeric -> amount without the text round trip of numeric_float8 for the
+ * common case of up to 12 significant decimal digits: its exact decimal
+ * (units * 10^-scale) and its double.  The numeric disk format (a 16-bit
+ * header, an optional 16-bit weight, base-10000 digits) is fixed by
+ * pg_upgrade compatibility.  M / 10^k with both exact in a double is
+ * correctly rounded, so the double equals numeric_float8's.
  */
 #define NUM_SIGN_MASK		0xC000
 #define NUM_NEG				0x4000
@@ -82,7 +83,7 @@ cs_allocator(MemoryContext ctx)
 #define NUM_SHORT_WMASK		0x003F
 
 static bool
-numeric_fast_double(Numeric num, double *out)
+numeric_fast_amount(Numeric num, CsAmount *out)
 {
 	const char *p = VARDATA_ANY(num);
 	size_t		len = VARSIZE_ANY_EXHDR(num);
@@ -123,7 +124,7 @@ numeric_fast_double(Numeric num, double *out)
 	ndigits = (int) (len / sizeof(int16));
 	if (ndigits == 0)
 	{
-		*out = 0.0;
+		*out = (CsAmount) {0.0, 0, 0, true};
 		return true;
 	}
 	if (ndigits > 3)
@@ -138,25 +139,37 @@ numeric_fast_double(Numeric num, double *out)
 	exp10 = 4 * (weight - ndigits + 1);
 	if (exp10 < -22 || exp10 > 22)
 		return false;
-	*out = exp10 < 0 ? (double) mantissa / pow10[-exp10] : (double) mantissa * pow10[exp10];
+	out->value = exp10 < 0 ? (double) mantissa / pow10[-exp10] : (double) mantissa * pow10[exp10];
+	out->units = neg ? -mantissa : mantissa;
+	out->scale = exp10 < 0 ? -exp10 : 0;
+	out->exact = out->scale <= CS_MONEY_MAX_SCALE;
+	for (int i = 0; i < exp10 && out->exact; i++)	/* a whole number with trailing zeros */
+		out->exact = !__builtin_mul_overflow(out->units, 10, &out->units);
 	if (neg)
-		*out = -*out;
+		out->value = -out->value;
 	return true;
+}
+
+CsAmount
+cs_amount_of(Datum value, Oid typid)
+{
+	CsAmount	a;
+
+	if (typid == NUMERICOID)
+	{
+		Numeric		num = (Numeric) PG_DETOAST_DATUM_PACKED(value);
+
+		if (!numeric_fast_amount(num, &a))
+			a = cs_amount_double(DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(PG_DETOAST_DATUM(value)))));
+		return a;
+	}
+	return cs_amount_double(DatumGetFloat8(value));
 }
 
 double
 cs_amount_to_double(Datum value, Oid typid)
 {
-	if (typid == NUMERICOID)
-	{
-		Numeric		num = (Numeric) PG_DETOAST_DATUM_PACKED(value);
-		double		result;
-
-		if (!numeric_fast_double(num, &result))
-			result = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(PG_DETOAST_DATUM(value))));
-		return result;
-	}
-	return DatumGetFloat8(value);
+	return cs_amount_of(value, typid).value;
 }
 
 static void

@@ -86,6 +86,8 @@ extern bool cs_arg_varies(FunctionCallInfo fcinfo, int argno);
 
 /* numeric or float8 Datum of type typid as a double; NaN/Infinity pass through. */
 extern double cs_amount_to_double(Datum value, Oid typid);
+/* The amount with its exact decimal when it is a short numeric (see cs_math.h). */
+extern CsAmount cs_amount_of(Datum value, Oid typid);
 
 /* A date, or the local date (session TimeZone) of a timestamptz; rejects infinities. */
 extern int32 cs_day_of(Datum value, Oid typid, const char *what);

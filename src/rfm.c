@@ -201,7 +201,7 @@ rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int as_of_argno
 	RfmState   *st;
 	int32		as_of = RFM_OPEN_AS_OF;
 	CsAllocator alloc = {cs_allocator(CurrentMemoryContext).alloc, keep_words, CurrentMemoryContext};
-	double		amount;
+	CsAmount	amount;
 
 	aggctx = cs_agg_context(fcinfo, fname);
 	args = cs_order_args(fcinfo, 1, 2, zone_argno, fname);
@@ -243,8 +243,8 @@ rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int as_of_argno
 		st->skipped_rows++;
 	else
 	{
-		amount = cs_amount_to_double(PG_GETARG_DATUM(2), args->amount_type);
-		cs_check_finite(amount, "rfm_summary amount");
+		amount = cs_amount_of(PG_GETARG_DATUM(2), args->amount_type);
+		cs_check_finite(amount.value, "rfm_summary amount");
 		rfm_state_add(st, cs_order_day(args, PG_GETARG_DATUM(1), "rfm_summary ordered_at"), amount, &alloc);
 	}
 	if (flat == NULL)
@@ -318,6 +318,16 @@ rfm_summary_deserialize(PG_FUNCTION_ARGS)
 
 	rfm_state_read(PG_GETARG_DATUM(0), &st);
 	PG_RETURN_POINTER(rfm_flat_pack(&st, aggctx));
+}
+
+/* Final function of rfm_state and rfm_state_merge: the state as it is stored, without spare words. */
+PG_FUNCTION_INFO_V1(rfm_state_final);
+Datum
+rfm_state_final(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_POINTER(rfm_flat_canonical(PG_GETARG_DATUM(0)));
 }
 
 PG_FUNCTION_INFO_V1(rfm_summary_state_in);

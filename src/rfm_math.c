@@ -227,7 +227,7 @@ in_first_period(int32_t day, int32_t first_day, int g)
 }
 
 void
-rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a)
+rfm_state_add(RfmState *st, int32_t day, CsAmount amount, const CsAllocator *a)
 {
 	if (day > st->as_of)
 	{
@@ -236,10 +236,12 @@ rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a)
 	}
 	if ((st->orders == 0 && st->refund_rows == 0) || day > st->last_row_day)
 		st->last_row_day = day;
-	if (amount < 0)
+	if (amount.value < 0)
 	{
+		CsAmount	refund = {-amount.value, -amount.units, amount.scale, amount.exact && amount.units != INT64_MIN};
+
 		st->refund_rows++;
-		cs_sum_add(&st->refunds, -amount);
+		cs_money_add(&st->refunds, refund);
 		return;
 	}
 
@@ -247,16 +249,16 @@ rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a)
 	{
 		for (int g = 0; g < RFM_GRANULARITIES; g++)
 			if (st->orders == 0 || !in_first_period(st->first_day, day, g))
-				st->first_revenue[g] = (CsSum) {0, 0};
+				st->first_revenue[g] = cs_money_zero();
 		st->first_day = day;
 	}
 	if (st->orders == 0 || day > st->last_day)
 		st->last_day = day;
 	for (int g = 0; g < RFM_GRANULARITIES; g++)
 		if (in_first_period(day, st->first_day, g))
-			cs_sum_add(&st->first_revenue[g], amount);
+			cs_money_add(&st->first_revenue[g], amount);
 	st->orders++;
-	cs_sum_add(&st->revenue, amount);
+	cs_money_add(&st->revenue, amount);
 	periodset_add(&st->days, day, a);
 }
 
@@ -277,7 +279,7 @@ rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a)
 			if (dst->orders == 0 || s < d)
 				dst->first_revenue[g] = src->first_revenue[g];
 			else if (s == d)
-				cs_sum_merge(&dst->first_revenue[g], &src->first_revenue[g]);
+				cs_money_merge(&dst->first_revenue[g], &src->first_revenue[g]);
 		}
 		if (dst->orders == 0 || src->first_day < dst->first_day)
 			dst->first_day = src->first_day;
@@ -288,8 +290,8 @@ rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a)
 	dst->refund_rows += src->refund_rows;
 	dst->skipped_rows += src->skipped_rows;
 	dst->excluded_rows += src->excluded_rows;
-	cs_sum_merge(&dst->revenue, &src->revenue);
-	cs_sum_merge(&dst->refunds, &src->refunds);
+	cs_money_merge(&dst->revenue, &src->revenue);
+	cs_money_merge(&dst->refunds, &src->refunds);
 	periodset_union(&dst->days, &src->days, a);
 }
 
@@ -398,8 +400,8 @@ rfm_state_result(const RfmState *st, RfmResult *out)
 	out->refund_rows = st->refund_rows;
 	out->skipped_rows = st->skipped_rows;
 	out->excluded_rows = st->excluded_rows;
-	out->revenue = cs_sum_value(&st->revenue);
-	out->refunds = cs_sum_value(&st->refunds);
+	out->revenue = cs_money_value(&st->revenue);
+	out->refunds = cs_money_value(&st->refunds);
 	out->monetary_total = out->revenue - out->refunds;
 	if (st->orders == 0)
 		return true;
@@ -420,7 +422,7 @@ rfm_state_result(const RfmState *st, RfmResult *out)
 	out->recency = period_distance(st, first_period, rfm_period_index(st->last_day, st->granularity));
 	out->T = period_distance(st, first_period, rfm_period_index(st->as_of, st->granularity));
 	out->monetary_value = out->frequency > 0
-		? (out->revenue - cs_sum_value(&st->first_revenue[st->granularity])) / (double) out->frequency
+		? (out->revenue - cs_money_value(&st->first_revenue[st->granularity])) / (double) out->frequency
 		: 0.0;
 	return true;
 }
@@ -434,6 +436,8 @@ rfm_state_valid(const RfmState *st)
 		&& st->unit >= RFM_UNIT_DAY && st->unit <= RFM_UNIT_MONTH
 		&& st->orders >= 0 && st->refund_rows >= 0 && st->skipped_rows >= 0 && st->excluded_rows >= 0
 		&& st->days.nwords >= 0 && st->days.base % 64 == 0 && st->days.spare == 0 && st->reserved == 0
+		&& cs_money_valid(&st->revenue) && cs_money_valid(&st->refunds) && cs_money_valid(&st->first_revenue[0])
+		&& cs_money_valid(&st->first_revenue[1]) && cs_money_valid(&st->first_revenue[2])
 		&& (st->orders == 0) == (st->days.nwords == 0)
 		&& (!rows || st->last_row_day <= st->as_of)
 		&& (st->orders == 0 || (st->first_day <= st->last_day && st->last_day <= st->last_row_day

@@ -63,9 +63,9 @@ typedef struct RfmState
 	int32_t		last_day;
 	int32_t		last_row_day;	/* latest day of a counted row, refunds included; valid when orders + refund_rows > 0 */
 	int32_t		reserved;
-	CsSum		revenue;		/* sum of purchase amounts */
-	CsSum		refunds;		/* sum of -amount over refunds (>= 0) */
-	CsSum		first_revenue[RFM_GRANULARITIES];	/* purchase amounts in the first day, week, month */
+	CsMoney		revenue;		/* sum of purchase amounts */
+	CsMoney		refunds;		/* sum of -amount over refunds (>= 0) */
+	CsMoney		first_revenue[RFM_GRANULARITIES];	/* purchase amounts in the first day, week, month */
 	PeriodSet	days;			/* distinct purchase days */
 } RfmState;
 
@@ -107,7 +107,7 @@ bool		periodset_contains(const PeriodSet *set, int64_t idx);
 
 /* as_of = RFM_OPEN_AS_OF: an open state, for rfm_state. */
 void		rfm_state_init(RfmState *st, int granularity, int unit, int32_t as_of);
-void		rfm_state_add(RfmState *st, int32_t day, double amount, const CsAllocator *a);
+void		rfm_state_add(RfmState *st, int32_t day, CsAmount amount, const CsAllocator *a);
 void		rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a);
 
 /*

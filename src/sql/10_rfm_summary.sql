@@ -45,7 +45,7 @@ COMMENT ON COLUMN customer_segment.customer_summary.excluded_rows IS 'Rows exclu
 -- rfm_state_summary).  Text form: base64 of the binary form.
 SELECT customer_segment.install_state_type('rfm_summary_state',
     'Mergeable per-customer purchase summary (state of rfm_summary, purchase_activity and rfm_state): '
-    'counts, sums, first/last days and a bitmap of purchase days, about 180 bytes plus one bit per day of the customer''s span');
+    'counts, exact decimal sums, first/last days and a bitmap of purchase days, 216 bytes plus one bit per day of the customer''s span');
 
 CREATE FUNCTION customer_segment.rfm_summary_combine(customer_segment.rfm_summary_state, customer_segment.rfm_summary_state)
 RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -72,6 +72,8 @@ SELECT customer_segment.install_aggregate('rfm_summary',
     'NULL times/amounts are skipped and counted, negative amounts are refunds', 'rfm_summary_state');
 
 -- Open states: every order counts; as_of, granularity and unit are chosen when the state is finalised.
+CREATE FUNCTION customer_segment.rfm_state_final(customer_segment.rfm_summary_state)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 DO $$
 DECLARE
     sig text;
@@ -82,8 +84,8 @@ BEGIN
                         RETURNS customer_segment.rfm_summary_state AS %L, %L LANGUAGE C STABLE PARALLEL SAFE',
                        sig, 'MODULE_PATHNAME', 'rfm_state_trans');
         EXECUTE format('CREATE AGGREGATE customer_segment.rfm_state(%s) (SFUNC = customer_segment.rfm_state_trans,
-                        STYPE = customer_segment.rfm_summary_state, COMBINEFUNC = customer_segment.rfm_summary_combine,
-                        PARALLEL = SAFE)', sig);
+                        STYPE = customer_segment.rfm_summary_state, FINALFUNC = customer_segment.rfm_state_final,
+                        COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE)', sig);
         EXECUTE format('COMMENT ON AGGREGATE customer_segment.rfm_state(%s) IS %L', sig,
                        'Open per-customer state of all the given orders (with a zone: each on its date in zone), '
                        'to store, merge with rfm_state_merge and finalise with rfm_state_summary; '
@@ -93,7 +95,7 @@ END
 $$;
 CREATE AGGREGATE customer_segment.rfm_state_merge(customer_segment.rfm_summary_state) (
     SFUNC = customer_segment.rfm_summary_combine, STYPE = customer_segment.rfm_summary_state,
-    COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+    FINALFUNC = customer_segment.rfm_state_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
 COMMENT ON AGGREGATE customer_segment.rfm_state_merge(customer_segment.rfm_summary_state) IS
     'One state of the orders of all the given states (rfm_state of old orders merged with rfm_state of new ones); '
     'states must share their zone';

@@ -103,6 +103,12 @@ my @queries = (
     [ 'clv_analyze', q{SELECT count(*), round(sum(total_clv)::numeric, 4) FROM customer_segment.clv_analyze('%T', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', zone => 'UTC')} ],
     [ 'cohort_retention', q{SELECT string_agg(cohort || '/' || period_offset || '/' || retained, ',' ORDER BY cohort, period_offset)
            FROM customer_segment.cohort_retention('%T', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', zone => 'UTC')} ],
+    [ 'btyd_evaluate (holdout)', q{SELECT model, customers, actual_purchases, round(predicted_purchases::numeric, 6), round(rmse::numeric, 6)
+           FROM customer_segment.btyd_evaluate('%T', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', DATE '2025-12-31', zone => 'UTC') ORDER BY 1} ],
+    [ 'rfm_analyze_states over stored states', q{SELECT count(*), string_agg(segment || ':' || n, ',' ORDER BY segment) FROM (
+           SELECT segment, count(*) n FROM customer_segment.rfm_analyze_states('%T_states', DATE '2025-12-31') GROUP BY 1) x} ],
+    [ 'cohort_retention_states over stored states', q{SELECT string_agg(cohort || '/' || period_offset || '/' || retained, ',' ORDER BY cohort, period_offset)
+           FROM customer_segment.cohort_retention_states('%T_states', DATE '2025-12-31')} ],
     [ 'btyd_analyze', q{SELECT count(*), round(sum(expected_purchases)::numeric, 6) FROM customer_segment.btyd_analyze('%T', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', zone => 'UTC')} ],
 );
 for my $q (@queries) {
@@ -132,6 +138,26 @@ for my $q (grep { defined $_->[2] } @queries) {
     }
 }
 is(join(',', sort grep { $two_phase{$_} ne 't' } keys %two_phase), '', 'every aggregate has a real state type');
+
+# A registered source over distributed orders, refreshed incrementally on the coordinator: its views equal
+# those of a source over the local copy.
+on('coordinator', q{
+    SELECT count(*) FROM customer_segment.register_source('dist', 'by_order', 'customer_id', 'ordered_at', 'amount', target_schema => 'public',
+        as_of => DATE '2026-01-31', time_zone => 'UTC');
+    SELECT count(*) FROM customer_segment.register_source('here', 'loc.orders', 'customer_id', 'ordered_at', 'amount', target_schema => 'public',
+        as_of => DATE '2026-01-31', time_zone => 'UTC');
+    SELECT customer_segment.set_source_change_column('dist', 'order_id');
+    SELECT customer_segment.refresh('dist'), customer_segment.refresh('here');
+    INSERT INTO by_order SELECT 9000000 + g, g % 3100 + 1, TIMESTAMPTZ '2025-03-01 12:00+00' + g * interval '1 day', 10 + g FROM generate_series(1, 200) g;
+    INSERT INTO loc.orders SELECT 9000000 + g, g % 3100 + 1, TIMESTAMPTZ '2025-03-01 12:00+00' + g * interval '1 day', 10 + g FROM generate_series(1, 200) g;
+    SELECT customer_segment.refresh('dist'), customer_segment.refresh('here');});
+is(on('coordinator', q{SELECT note FROM customer_segment.refresh_log WHERE source = 'dist' ORDER BY id DESC LIMIT 1}),
+   "200 new rows merged into 200 customers\n", 'a source over distributed orders merges the new orders into its states');
+for my $h (qw(customers segments cohorts)) {
+    is(on('coordinator', "SELECT (SELECT count(*) FROM (SELECT * FROM dist_$h EXCEPT ALL SELECT * FROM here_$h) x)
+                                + (SELECT count(*) FROM (SELECT * FROM here_$h EXCEPT ALL SELECT * FROM dist_$h) x)"),
+       "0\n", "... and its $h view equals the local source's");
+}
 
 # A zone given explicitly means the same days on every node whatever their TimeZone (the workers run in
 # Pacific/Kiritimati, the coordinator in America/Los_Angeles).

@@ -168,7 +168,7 @@ test_periodset(void)
 			}
 		rfm_state_init(&st, RFM_GRAN_MONTH, RFM_UNIT_DAY, 1600000);
 		for (int i = 0; i < 8000; i++)
-			rfm_state_add(&st, days[i], 10, &counted);
+			rfm_state_add(&st, days[i], cs_amount_double(10), &counted);
 		CHECK(rfm_state_result(&st, &res) && res.purchase_days == 8000 && res.frequency == 7999,
 			  "8000 orders 400 days apart: 8000 purchase days, frequency 7999");
 		CHECK(m.peak < 2 * 1024 * 1024, "order %d: peak %zu bytes, under 2 MB", order, m.peak);
@@ -195,11 +195,20 @@ typedef struct Order
 	double		amount;
 } Order;
 
+/* An amount of whole cents, as a numeric(12,2) arrives: exact. */
+static CsAmount
+cents(double amount)
+{
+	CsAmount	a = {amount, (int64_t) llround(amount * 100), 2, true};
+
+	return a;
+}
+
 static void
 fill(RfmState *st, const Order *o, int lo, int hi)
 {
 	for (int i = lo; i < hi; i++)
-		rfm_state_add(st, o[i].day, o[i].amount, &alloc);
+		rfm_state_add(st, o[i].day, cents(o[i].amount), &alloc);
 }
 
 static int
@@ -243,7 +252,7 @@ test_rfm_state(void)
 	/* Only refunds: a result with no purchase; nothing at all: no result. */
 	rfm_state_init(&st, RFM_GRAN_DAY, RFM_UNIT_DAY, 100);
 	CHECK(!rfm_state_result(&st, &r), "empty state has no result");
-	rfm_state_add(&st, 5, -3, &alloc);
+	rfm_state_add(&st, 5, cents(-3), &alloc);
 	CHECK(rfm_state_result(&st, &r) && r.orders == 0 && r.monetary_total == -3, "refund-only state");
 
 	/*
@@ -301,7 +310,7 @@ test_rfm_state(void)
 		rfm_state_init(&open, (int) (rng() % 3), (int) (rng() % 3), RFM_OPEN_AS_OF);
 		for (int i = 0; i < n; i++)
 			if (o[i].day <= as_of)
-				rfm_state_add(&open, o[i].day, o[i].amount, &alloc);
+				rfm_state_add(&open, o[i].day, cents(o[i].amount), &alloc);
 		CHECK(open.excluded_rows == 0 && rfm_state_valid(&open), "round %d: open state excludes nothing", round);
 		open.as_of = as_of;
 		open.granularity = g;
@@ -311,6 +320,64 @@ test_rfm_state(void)
 			  "round %d: open state closed at as_of %d (g %d u %d) differs from one pass", round, as_of, g, u);
 		free(buf);
 	}
+}
+
+static void
+test_money(void)
+{
+	CsMoney		m = cs_money_zero(),
+				n = cs_money_zero();
+	CsAmount	tenth = {0.1, 1, 1, true},
+				fifth = {0.2, 20, 2, true},
+				third = {0.3, 3, 1, true};
+	double		shuffled[2][1000];
+
+	cs_money_add(&m, tenth);
+	cs_money_add(&m, fifth);
+	cs_money_add(&n, third);
+	CHECK(cs_money_value(&m) == 0.3 && cs_money_value(&m) == cs_money_value(&n), "0.1 + 0.20 is exactly 0.3 (%.17g)", cs_money_value(&m));
+	CHECK(cs_money_value(&n) == 0.3 && !m.inexact && m.u.exact.scale == 2 && m.u.exact.units == 30, "... with scales aligned, still exact");
+
+	/* The same cents in two orders, and split in two merged sums: the same double every time. */
+	for (int round = 0; round < 200; round++)
+	{
+		CsMoney		a = cs_money_zero(),
+					b = cs_money_zero(),
+					c = cs_money_zero(),
+					d = cs_money_zero();
+		int			k = 1 + (int) (rng() % 1000);
+
+		for (int i = 0; i < k; i++)
+			shuffled[0][i] = shuffled[1][i] = (double) (int64_t) (rng() % 100000 - 20000) / 100.0;
+		for (int i = k - 1; i > 0; i--)
+		{
+			int			j = (int) (rng() % (uint64_t) (i + 1));
+			double		t = shuffled[1][i];
+
+			shuffled[1][i] = shuffled[1][j];
+			shuffled[1][j] = t;
+		}
+		for (int i = 0; i < k; i++)
+		{
+			cs_money_add(&a, cents(shuffled[0][i]));
+			cs_money_add(i % 2 ? &c : &d, cents(shuffled[1][i]));
+		}
+		cs_money_merge(&b, &d);
+		cs_money_merge(&b, &c);
+		CHECK(cs_money_value(&a) == cs_money_value(&b) && !a.inexact && !b.inexact,
+			  "round %d: %d cents in another order, merged: %.17g vs %.17g", round, k, cs_money_value(&a), cs_money_value(&b));
+	}
+
+	/* A float8 amount, or a sum past 64 bits, turns the sum into a compensated double sum. */
+	cs_money_add(&m, cs_amount_double(1.5));
+	CHECK(m.inexact && fabs(cs_money_value(&m) - 1.8) < 1e-15 && cs_money_valid(&m), "an inexact amount: %.17g", cs_money_value(&m));
+	n = cs_money_zero();
+	cs_money_add(&n, (CsAmount) {9e16, INT64_C(9000000000000000000), 2, true});
+	cs_money_add(&n, (CsAmount) {9e16, INT64_C(9000000000000000000), 2, true});
+	CHECK(n.inexact && cs_money_value(&n) == 1.8e17, "past 64 bits: %.17g", cs_money_value(&n));
+	n = cs_money_zero();
+	cs_money_add(&n, (CsAmount) {90071992547409.93, INT64_C(9007199254740993), 2, true});
+	CHECK(!n.inexact && cs_money_value(&n) == 90071992547409.93, "beyond 2^53 units the decimal is read back: %.17g", cs_money_value(&n));
 }
 
 static int
@@ -915,6 +982,7 @@ main(void)
 	run_case("periodset: distinct counts, union, bounded size", test_periodset);
 	run_case("compensated sums", test_sum);
 	run_case("rfm state: hand example, split/combine/serialise == one pass", test_rfm_state);
+	run_case("money: exact decimal sums whatever the order, inexact fallbacks", test_money);
 	run_case("scores: breakpoints, ties, mirror, brute force", test_scores);
 	run_case("clv: closed forms == loop sums, rates, discount factors", test_clv);
 	run_case("retention counts: hand example, combine, serial form", test_retention);
