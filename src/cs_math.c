@@ -116,6 +116,17 @@ cs_money_value(const CsMoney *m)
 	return strtod(buf, NULL);
 }
 
+double
+cs_money_difference(const CsMoney *a, const CsMoney *b)
+{
+	CsMoney		d = *a;
+
+	if (!a->inexact && !b->inexact && b->u.exact.units != INT64_MIN
+		&& money_add_exact(&d, -b->u.exact.units, b->u.exact.scale))
+		return cs_money_value(&d);
+	return cs_money_value(a) - cs_money_value(b);
+}
+
 bool
 cs_money_valid(const CsMoney *m)
 {

@@ -115,6 +115,8 @@ cs_money_zero(void)
 void		cs_money_add(CsMoney *m, CsAmount a);
 void		cs_money_merge(CsMoney *dst, const CsMoney *src);
 double		cs_money_value(const CsMoney *m);
+/* a - b rounded once when both are exact (so equal exact differences give equal doubles), else in doubles. */
+double		cs_money_difference(const CsMoney *a, const CsMoney *b);
 bool		cs_money_valid(const CsMoney *m);
 
 /* Bit k of an MSB-first bit string (PostgreSQL's bit varying). */

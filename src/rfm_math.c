@@ -402,7 +402,7 @@ rfm_state_result(const RfmState *st, RfmResult *out)
 	out->excluded_rows = st->excluded_rows;
 	out->revenue = cs_money_value(&st->revenue);
 	out->refunds = cs_money_value(&st->refunds);
-	out->monetary_total = out->revenue - out->refunds;
+	out->monetary_total = cs_money_difference(&st->revenue, &st->refunds);
 	if (st->orders == 0)
 		return true;
 
@@ -422,7 +422,7 @@ rfm_state_result(const RfmState *st, RfmResult *out)
 	out->recency = period_distance(st, first_period, rfm_period_index(st->last_day, st->granularity));
 	out->T = period_distance(st, first_period, rfm_period_index(st->as_of, st->granularity));
 	out->monetary_value = out->frequency > 0
-		? (out->revenue - cs_money_value(&st->first_revenue[st->granularity])) / (double) out->frequency
+		? cs_money_difference(&st->revenue, &st->first_revenue[st->granularity]) / (double) out->frequency
 		: 0.0;
 	return true;
 }

@@ -368,6 +368,12 @@ test_money(void)
 			  "round %d: %d cents in another order, merged: %.17g vs %.17g", round, k, cs_money_value(&a), cs_money_value(&b));
 	}
 
+	/* A difference of exact sums is rounded once: 0.3 - 0.1 is 0.2, not 0.19999999999999998. */
+	n = cs_money_zero();
+	cs_money_add(&n, tenth);
+	CHECK(cs_money_difference(&m, &n) == 0.2 && cs_money_value(&m) - cs_money_value(&n) != 0.2,
+		  "exact difference %.17g (of doubles: %.17g)", cs_money_difference(&m, &n), cs_money_value(&m) - cs_money_value(&n));
+
 	/* A float8 amount, or a sum past 64 bits, turns the sum into a compensated double sum. */
 	cs_money_add(&m, cs_amount_double(1.5));
 	CHECK(m.inexact && fabs(cs_money_value(&m) - 1.8) < 1e-15 && cs_money_valid(&m), "an inexact amount: %.17g", cs_money_value(&m));
