@@ -120,9 +120,12 @@ BEGIN
             WITH ins AS (
                 INSERT INTO %1$s
                 SELECT %2$s::text, customer_segment.rfm_state(%3$s, %4$s) FROM %5$s WHERE %2$s IS NOT NULL GROUP BY %2$s
-                RETURNING 1)
-            SELECT to_json(max(%6$s)) #>> '{}' AS watermark, count(*) AS n, max((%3$s)::date) AS last_day, (SELECT count(*) FROM ins) AS customers
-              FROM %5$s$q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key) INTO stats;
+                RETURNING 1
+            ), seen AS (
+                SELECT to_json(max(%6$s)) #>> '{}' AS watermark, count(*) AS n, max((%3$s)::date) AS last_day FROM %5$s
+            )
+            SELECT seen.*, merged.customers FROM seen CROSS JOIN (SELECT count(*) AS customers FROM ins) merged
+            $q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key) INTO stats;
         UPDATE customer_segment.source_increments i
            SET watermark = stats.watermark, covered_rows = stats.n, last_day = stats.last_day, updated_at = clock_timestamp(),
                note = format('%s from %s rows, %s customers', what, stats.n, stats.customers)
@@ -136,9 +139,12 @@ BEGIN
                 SELECT c::text, customer_segment.rfm_state(t, a) FROM rows WHERE c IS NOT NULL GROUP BY c
                 ON CONFLICT (customer_id) DO UPDATE
                    SET state = (SELECT customer_segment.rfm_state_merge(x) FROM (VALUES (s.state), (excluded.state)) v(x))
-                RETURNING 1)
-            SELECT to_json(max(k)) #>> '{}' AS watermark, count(*) AS n, max(t::date) AS last_day, (SELECT count(*) FROM ins) AS customers
-              FROM rows$q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key, key_type)
+                RETURNING 1
+            ), seen AS (
+                SELECT to_json(max(k)) #>> '{}' AS watermark, count(*) AS n, max(t::date) AS last_day FROM rows
+            )
+            SELECT seen.*, merged.customers FROM seen CROSS JOIN (SELECT count(*) AS customers FROM ins) merged
+            $q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key, key_type)
           INTO stats USING inc.watermark;
         UPDATE customer_segment.source_increments i
            SET watermark = coalesce(stats.watermark, i.watermark), covered_rows = i.covered_rows + stats.n,

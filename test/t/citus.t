@@ -32,7 +32,7 @@ on('coordinator', q{
     INSERT INTO by_order SELECT * FROM loc.orders;
     -- Stored per-customer states, as an incremental refresh keeps them.
     CREATE TABLE loc.orders_states AS
-    SELECT customer_id, customer_segment.rfm_state(ordered_at, amount, 'UTC') AS s FROM loc.orders GROUP BY 1;
+    SELECT customer_id, customer_segment.rfm_state(ordered_at, amount, 'UTC') AS state FROM loc.orders GROUP BY 1;
     CREATE TABLE by_customer_states (LIKE loc.orders_states);
     SELECT create_distributed_table('by_customer_states', 'customer_id');
     INSERT INTO by_customer_states SELECT customer_id, customer_segment.rfm_state(ordered_at, amount, 'UTC') FROM by_order GROUP BY 1;
@@ -43,7 +43,7 @@ on('coordinator', q{
     CREATE TABLE loc.orders_summaries AS
     SELECT customer_id, (s).frequency::float8 AS frequency, (s).recency, (s).t, (s).monetary_value, (s).recency_days,
            (s).monetary_total, customer_segment.rfm_state_activity(st, DATE '2025-12-31', 'month') AS activity
-      FROM (SELECT customer_id, customer_segment.rfm_state_summary(s, DATE '2025-12-31', 'day', 'week') s, s AS st
+      FROM (SELECT customer_id, customer_segment.rfm_state_summary(state, DATE '2025-12-31', 'day', 'week') s, state AS st
               FROM loc.orders_states) x WHERE (s).orders > 0;
     CREATE TABLE by_customer_summaries (LIKE loc.orders_summaries);
     SELECT create_distributed_table('by_customer_summaries', 'customer_id');
@@ -82,7 +82,7 @@ my @queries = (
       qq{SELECT date_trunc('month', ordered_at AT TIME ZONE 'UTC'), customer_segment.rfm_state_summary(customer_segment.rfm_state(ordered_at, amount, 'UTC'), $as_of, 'week')
            FROM %T GROUP BY 1 ORDER BY 1}, 'rfm_state' ],
     [ 'rfm_state_merge of stored per-customer states, per customer group',
-      qq{SELECT customer_id % 7, customer_segment.rfm_state_summary(customer_segment.rfm_state_merge(s), $as_of, 'month', 'week')
+      qq{SELECT customer_id % 7, customer_segment.rfm_state_summary(customer_segment.rfm_state_merge(state), $as_of, 'month', 'week')
            FROM %T_states GROUP BY 1 ORDER BY 1}, 'rfm_state_merge' ],
     [ 'clv_historical per customer group',
       qq{SELECT customer_id % 7, customer_segment.clv_historical(ordered_at, amount, $as_of, 0.1, 1.0, 'annual', 'UTC') FROM %T GROUP BY 1 ORDER BY 1}, 'clv_historical' ],
