@@ -881,4 +881,92 @@ CREATE POLICY owner_only ON customer_segment.source_increments FOR ALL
     USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
 GRANT SELECT, INSERT, UPDATE, DELETE ON customer_segment.source_increments TO PUBLIC;
 
+-- SQLSTATEs: btyd_analyze(model => NULL) is 22004, btyd_p_alive_history with an infinite end_date 22023.
+CREATE OR REPLACE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
+    margin float8 DEFAULT 1, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    penalizer float8 DEFAULT 0, zone text DEFAULT NULL, model text DEFAULT 'bgnbd')
+RETURNS TABLE (customer_id text, frequency bigint, recency float8, t float8, monetary_value float8,
+               p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    per_month float8;
+BEGIN
+    IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
+       OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''bgnbd'' or ''pareto_nbd''; btyd_evaluate compares them on a holdout.';
+    END IF;
+    per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH s AS MATERIALIZED (
+            SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
+        ), models AS (
+            SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'bgnbd') AS bg,
+                   customer_segment.pareto_nbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'pareto_nbd') AS pn,
+                   customer_segment.gamma_gamma_fit(s.frequency, s.monetary_value, $8)
+                       FILTER (WHERE s.frequency = 0 OR s.monetary_value > 0) AS gg
+              FROM s WHERE s.orders > 0
+        )
+        SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
+               p.p_alive, p.expected_purchases, p.expected_spend, p.clv
+          FROM s CROSS JOIN models m,
+               LATERAL customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
+                                                     $3, $5, $6, $7, $4) p
+         WHERE s.orders > 0
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text) IS
+    'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), '
+    'fits BG/NBD (or Pareto/NBD: model) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
+    '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
+
+-- The P(alive) history of one customer: at the end of every period from the first purchase to end_date,
+-- P(alive) given the purchases up to then (the line of lifetimes' plot_history_alive).
+CREATE OR REPLACE FUNCTION customer_segment.btyd_p_alive_history(source regclass, customer_column name, time_column name,
+    amount_column name, customer text, bgnbd customer_segment.bgnbd_model, end_date date, unit text DEFAULT 'week',
+    zone text DEFAULT NULL)
+RETURNS TABLE (day date, frequency bigint, recency float8, t float8, p_alive float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    days_per_unit float8;
+BEGIN
+    IF customer IS NULL OR bgnbd IS NULL OR end_date IS NULL OR unit IS NULL THEN
+        RAISE EXCEPTION 'btyd_p_alive_history arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(end_date) THEN
+        RAISE EXCEPTION 'btyd_p_alive_history end_date must be finite' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', end_date);
+    END IF;
+    days_per_unit := customer_segment.unit_days(unit);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH d AS MATERIALIZED (
+            SELECT DISTINCT (%2$s)::date AS day FROM %4$s
+             WHERE %1$s::text = $1 AND %3$s >= 0 AND (%2$s)::date <= $2
+        ), first AS (
+            SELECT min(d.day) AS first_day FROM d
+        )
+        SELECT g.day::date, x.n - 1, (x.last - f.first_day) / $3, (g.day::date - f.first_day) / $3,
+               customer_segment.bgnbd_p_alive($4, x.n - 1, (x.last - f.first_day) / $3, (g.day::date - f.first_day) / $3)
+          FROM first f, generate_series(f.first_day, $2, make_interval(days => $3::int)) g(day),
+               LATERAL (SELECT count(*) AS n, max(d.day) AS last FROM d WHERE d.day <= g.day) x
+         WHERE f.first_day IS NOT NULL
+         ORDER BY 1
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING customer, end_date, days_per_unit, bgnbd;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_p_alive_history(regclass, name, name, name, text, customer_segment.bgnbd_model, date, text, text) IS
+    'BG/NBD P(alive) of one customer at every period (unit) from the first purchase to end_date, given the purchase days up to then';
+
 DROP FUNCTION customer_segment.install_state_type(text, text);

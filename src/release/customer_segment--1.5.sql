@@ -1243,10 +1243,10 @@ DECLARE
     per_month float8;
 BEGIN
     IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
-       OR monthly_discount IS NULL OR penalizer IS NULL THEN
+       OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF model IS NULL OR model NOT IN ('bgnbd', 'pareto_nbd') THEN
+    IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
         RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Use ''bgnbd'' or ''pareto_nbd''; btyd_evaluate compares them on a holdout.';
     END IF;
@@ -1535,8 +1535,12 @@ DECLARE
     src record;
     days_per_unit float8;
 BEGIN
-    IF customer IS NULL OR bgnbd IS NULL OR end_date IS NULL OR unit IS NULL OR NOT isfinite(end_date) THEN
-        RAISE EXCEPTION 'btyd_p_alive_history arguments must not be NULL or infinite' USING ERRCODE = 'null_value_not_allowed';
+    IF customer IS NULL OR bgnbd IS NULL OR end_date IS NULL OR unit IS NULL THEN
+        RAISE EXCEPTION 'btyd_p_alive_history arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(end_date) THEN
+        RAISE EXCEPTION 'btyd_p_alive_history end_date must be finite' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', end_date);
     END IF;
     days_per_unit := customer_segment.unit_days(unit);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);

@@ -160,10 +160,10 @@ DECLARE
     per_month float8;
 BEGIN
     IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
-       OR monthly_discount IS NULL OR penalizer IS NULL THEN
+       OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF model IS NULL OR model NOT IN ('bgnbd', 'pareto_nbd') THEN
+    IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
         RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Use ''bgnbd'' or ''pareto_nbd''; btyd_evaluate compares them on a holdout.';
     END IF;

@@ -256,8 +256,12 @@ DECLARE
     src record;
     days_per_unit float8;
 BEGIN
-    IF customer IS NULL OR bgnbd IS NULL OR end_date IS NULL OR unit IS NULL OR NOT isfinite(end_date) THEN
-        RAISE EXCEPTION 'btyd_p_alive_history arguments must not be NULL or infinite' USING ERRCODE = 'null_value_not_allowed';
+    IF customer IS NULL OR bgnbd IS NULL OR end_date IS NULL OR unit IS NULL THEN
+        RAISE EXCEPTION 'btyd_p_alive_history arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(end_date) THEN
+        RAISE EXCEPTION 'btyd_p_alive_history end_date must be finite' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', end_date);
     END IF;
     days_per_unit := customer_segment.unit_days(unit);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
