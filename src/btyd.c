@@ -186,13 +186,13 @@ bgnbd_fit_trans(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 	{
 		st->skipped++;
-		return cs_state_datum(&ref);
+		return cs_state_datum(fcinfo, &ref);
 	}
 	x = PG_GETARG_FLOAT8(1);
 	tx = PG_GETARG_FLOAT8(2);
 	T = PG_GETARG_FLOAT8(3);
 	btyd_rows_add(&st->rows, x, observed_recency(x, tx, T), T, 1, &alloc);
-	return cs_state_datum(&ref);
+	return cs_state_datum(fcinfo, &ref);
 }
 
 /* gamma_gamma_fit(frequency, monetary_value [, penalizer]): repeat customers only. */
@@ -209,7 +209,7 @@ gg_fit_trans(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		st->skipped++;
-		return cs_state_datum(&ref);
+		return cs_state_datum(fcinfo, &ref);
 	}
 	x = PG_GETARG_FLOAT8(1);
 	m = PG_GETARG_FLOAT8(2);
@@ -218,7 +218,7 @@ gg_fit_trans(PG_FUNCTION_ARGS)
 	if (x == 0)
 	{
 		st->skipped++;
-		return cs_state_datum(&ref);
+		return cs_state_datum(fcinfo, &ref);
 	}
 	if (m <= 0)
 		ereport(ERROR,
@@ -227,7 +227,7 @@ gg_fit_trans(PG_FUNCTION_ARGS)
 				 errdetail("Got %g with frequency %g.", m, x),
 				 errhint("The Gamma-Gamma model describes positive spend; filter such customers out.")));
 	btyd_rows_add(&st->rows, x, m, 0, 1, &alloc);
-	return cs_state_datum(&ref);
+	return cs_state_datum(fcinfo, &ref);
 }
 
 PG_FUNCTION_INFO_V1(btyd_fit_combine);
@@ -240,11 +240,7 @@ btyd_fit_combine(PG_FUNCTION_ARGS)
 	CsAllocator alloc;
 
 	if (src == NULL)
-	{
-		if (ref.state == NULL)
-			PG_RETURN_NULL();
-		return cs_state_datum(&ref);
-	}
+		return cs_state_datum(fcinfo, &ref);
 	dst = ref.state != NULL ? ref.state : fit_state_new(fcinfo, &ref, src->penalizer);
 	cs_check_constant(dst->penalizer == src->penalizer, "the fit", "penalizer");
 	alloc = cs_allocator(ref.ctx);
@@ -258,22 +254,7 @@ btyd_fit_combine(PG_FUNCTION_ARGS)
 		btyd_rows_add(&dst->rows, r->x, r->tx, r->T, r->w, &alloc);
 	}
 	dst->skipped += src->skipped;
-	return cs_state_datum(&ref);
-}
-
-/* The serial functions of the internal state of releases before 1.5. */
-PG_FUNCTION_INFO_V1(btyd_fit_serialize);
-Datum
-btyd_fit_serialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_serialize(fcinfo, &fit_kind);
-}
-
-PG_FUNCTION_INFO_V1(btyd_fit_deserialize);
-Datum
-btyd_fit_deserialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_deserialize(fcinfo, &fit_kind);
+	return cs_state_datum(fcinfo, &ref);
 }
 
 /* Model composite: the parameters, then log_likelihood, customers, distinct_rows, iterations, converged. */

@@ -273,21 +273,6 @@ clv_historical_combine(PG_FUNCTION_ARGS)
 	return result;
 }
 
-/* The serial functions of the internal state of releases before 1.5. */
-PG_FUNCTION_INFO_V1(clv_historical_serialize);
-Datum
-clv_historical_serialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_serialize(fcinfo, &hist_kind);
-}
-
-PG_FUNCTION_INFO_V1(clv_historical_deserialize);
-Datum
-clv_historical_deserialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_deserialize(fcinfo, &hist_kind);
-}
-
 PG_FUNCTION_INFO_V1(clv_historical_final);
 Datum
 clv_historical_final(PG_FUNCTION_ARGS)
@@ -353,7 +338,7 @@ retention_curve_trans(PG_FUNCTION_ARGS)
 	VarBit	   *bits;
 
 	if (PG_ARGISNULL(1))
-		return cs_state_datum(&ref);
+		return cs_state_datum(fcinfo, &ref);
 	bits = PG_GETARG_VARBIT_P(1);
 	if (VARBITLEN(bits) == 0 || !(VARBITS(bits)[0] & 0x80))
 		ereport(ERROR,
@@ -362,7 +347,7 @@ retention_curve_trans(PG_FUNCTION_ARGS)
 				 errhint("Build it with customer_segment.purchase_activity().")));
 	cs_check_activity_length(VARBITLEN(bits), "retention_curve activity");
 	retention_add(rc, VARBITS(bits), VARBITLEN(bits), &alloc);
-	return cs_state_datum(&ref);
+	return cs_state_datum(fcinfo, &ref);
 }
 
 PG_FUNCTION_INFO_V1(retention_curve_combine);
@@ -375,30 +360,11 @@ retention_curve_combine(PG_FUNCTION_ARGS)
 	CsAllocator alloc;
 
 	if (src == NULL)
-	{
-		if (ref.state == NULL)
-			PG_RETURN_NULL();
-		return cs_state_datum(&ref);
-	}
+		return cs_state_datum(fcinfo, &ref);
 	dst = ref.state != NULL ? ref.state : retention_new(fcinfo, &ref);
 	alloc = cs_allocator(ref.ctx);
 	retention_combine(dst, src, &alloc);
-	return cs_state_datum(&ref);
-}
-
-/* The serial functions of the internal state of releases before 1.5. */
-PG_FUNCTION_INFO_V1(retention_curve_serialize);
-Datum
-retention_curve_serialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_serialize(fcinfo, &retention_kind);
-}
-
-PG_FUNCTION_INFO_V1(retention_curve_deserialize);
-Datum
-retention_curve_deserialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_deserialize(fcinfo, &retention_kind);
+	return cs_state_datum(fcinfo, &ref);
 }
 
 static Datum

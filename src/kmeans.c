@@ -242,7 +242,7 @@ km_trans(FunctionCallInfo fcinfo, bool scan)
 		if (PG_ARGISNULL(weight_arg))
 		{
 			st->skipped++;
-			return cs_state_datum(&ref);
+			return cs_state_datum(fcinfo, &ref);
 		}
 		w = PG_GETARG_FLOAT8(weight_arg);
 		cs_check_finite(w, "a k-means weight");
@@ -255,7 +255,7 @@ km_trans(FunctionCallInfo fcinfo, bool scan)
 	if (PG_ARGISNULL(1) || w == 0)
 	{
 		st->skipped++;
-		return cs_state_datum(&ref);
+		return cs_state_datum(fcinfo, &ref);
 	}
 	dims = feature_values(PG_GETARG_ARRAYTYPE_P(1), x);
 	if (st->points.dims == 0)
@@ -267,7 +267,7 @@ km_trans(FunctionCallInfo fcinfo, bool scan)
 				 errdetail("Got %d after %d.", dims, st->points.dims)));
 	apply_log(st->transform, x, dims);
 	kmeans_points_add(&st->points, x, w, (uint64) st->seed, &alloc);
-	return cs_state_datum(&ref);
+	return cs_state_datum(fcinfo, &ref);
 }
 
 PG_FUNCTION_INFO_V1(kmeans_fit_trans);
@@ -294,11 +294,7 @@ kmeans_combine(PG_FUNCTION_ARGS)
 	CsAllocator alloc;
 
 	if (src == NULL)
-	{
-		if (dst == NULL)
-			PG_RETURN_NULL();
-		return cs_state_datum(&ref);
-	}
+		return cs_state_datum(fcinfo, &ref);
 	if (dst == NULL)
 	{
 		cs_state_start(fcinfo, &ref, &km_kind);
@@ -323,22 +319,7 @@ kmeans_combine(PG_FUNCTION_ARGS)
 	if (src->points.dims != 0)
 		kmeans_points_merge(&dst->points, &src->points, &alloc);
 	dst->skipped += src->skipped;
-	return cs_state_datum(&ref);
-}
-
-/* The serial functions of the internal state of releases before 1.5. */
-PG_FUNCTION_INFO_V1(kmeans_serialize);
-Datum
-kmeans_serialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_serialize(fcinfo, &km_kind);
-}
-
-PG_FUNCTION_INFO_V1(kmeans_deserialize);
-Datum
-kmeans_deserialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_deserialize(fcinfo, &km_kind);
+	return cs_state_datum(fcinfo, &ref);
 }
 
 typedef struct KmData

@@ -13,8 +13,8 @@
 #include "rfm.h"
 #include "libpq/pqformat.h"
 #include "rfm_math.h"
+#include "state.h"
 #include "utils/builtins.h"
-#include "common/base64.h"
 #include "utils/date.h"
 
 #define RFM_RESULT_NATTS 17
@@ -139,16 +139,10 @@ keep_words(void *ctx, void *ptr)
  * newer than the installed SQL, until ALTER EXTENSION UPDATE) it goes in the
  * aggregate's context and the old value is freed here.
  */
-static bool
-rfm_state_is_internal(FunctionCallInfo fcinfo)
-{
-	return cs_arg_type(fcinfo, 0) == INTERNALOID;
-}
-
 static Datum
 rfm_flat_new(FunctionCallInfo fcinfo, MemoryContext aggctx, const RfmState *st, RfmFlat *old)
 {
-	bool		internal = rfm_state_is_internal(fcinfo);
+	bool		internal = cs_state_is_internal(fcinfo, 0);
 	RfmFlat    *flat = rfm_flat_pack(st, internal ? aggctx : CurrentMemoryContext);
 
 	if (internal && old != NULL)
@@ -330,24 +324,14 @@ rfm_state_final(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(rfm_flat_canonical(PG_GETARG_DATUM(0)));
 }
 
+/* Input and receive: a state checked and copied; output and send: its canonical form. */
 PG_FUNCTION_INFO_V1(rfm_summary_state_in);
 Datum
 rfm_summary_state_in(PG_FUNCTION_ARGS)
 {
-	char	   *text = PG_GETARG_CSTRING(0);
-	int			len = (int) strlen(text);
-	int			max = pg_b64_dec_len(len);
-	struct varlena *v = palloc(VARHDRSZ + max);
-	int			n = pg_b64_decode(text, len, VARDATA(v), max);
 	RfmState	st;
 
-	if (n < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type rfm_summary_state"),
-				 errdetail("The text form of a state is base64.")));
-	SET_VARSIZE(v, VARHDRSZ + n);
-	rfm_state_read(PointerGetDatum(v), &st);
+	rfm_state_read(PointerGetDatum(cs_state_from_text(PG_GETARG_CSTRING(0), "type rfm_summary_state")), &st);
 	PG_RETURN_POINTER(rfm_flat_pack(&st, CurrentMemoryContext));
 }
 
@@ -355,30 +339,16 @@ PG_FUNCTION_INFO_V1(rfm_summary_state_out);
 Datum
 rfm_summary_state_out(PG_FUNCTION_ARGS)
 {
-	struct varlena *v = (struct varlena *) rfm_flat_canonical(PG_GETARG_DATUM(0));
-	int			len = (int) VARSIZE_ANY_EXHDR(v);
-	int			max = pg_b64_enc_len(len) + 1;
-	char	   *out = palloc(max);
-	int			n = pg_b64_encode(VARDATA_ANY(v), len, out, max);
-
-	if (n < 0)
-		elog(ERROR, "could not encode rfm_summary_state");
-	out[n] = '\0';
-	PG_RETURN_CSTRING(out);
+	PG_RETURN_CSTRING(cs_state_to_text((struct varlena *) rfm_flat_canonical(PG_GETARG_DATUM(0))));
 }
 
 PG_FUNCTION_INFO_V1(rfm_summary_state_recv);
 Datum
 rfm_summary_state_recv(PG_FUNCTION_ARGS)
 {
-	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
-	int			len = buf->len - buf->cursor;
-	struct varlena *v = palloc(VARHDRSZ + len);
 	RfmState	st;
 
-	SET_VARSIZE(v, VARHDRSZ + len);
-	pq_copymsgbytes(buf, VARDATA(v), len);
-	rfm_state_read(PointerGetDatum(v), &st);
+	rfm_state_read(PointerGetDatum(cs_state_from_message((StringInfo) PG_GETARG_POINTER(0))), &st);
 	PG_RETURN_POINTER(rfm_flat_pack(&st, CurrentMemoryContext));
 }
 
@@ -386,12 +356,7 @@ PG_FUNCTION_INFO_V1(rfm_summary_state_send);
 Datum
 rfm_summary_state_send(PG_FUNCTION_ARGS)
 {
-	struct varlena *v = (struct varlena *) rfm_flat_canonical(PG_GETARG_DATUM(0));
-	StringInfoData buf;
-
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, VARDATA_ANY(v), (int) VARSIZE_ANY_EXHDR(v));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(cs_state_to_message((struct varlena *) rfm_flat_canonical(PG_GETARG_DATUM(0))));
 }
 
 /* The blessed customer_summary descriptor, built once per query. */

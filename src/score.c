@@ -134,7 +134,7 @@ score_breakpoints_trans(PG_FUNCTION_ARGS)
 		score_state_reserve(st, 1);
 		st->values[st->n++] = value;
 	}
-	return cs_state_datum(&ref);
+	return cs_state_datum(fcinfo, &ref);
 }
 
 PG_FUNCTION_INFO_V1(score_breakpoints_combine);
@@ -146,11 +146,7 @@ score_breakpoints_combine(PG_FUNCTION_ARGS)
 	ScoreState *src = cs_state_read(fcinfo, 1, &score_kind);
 
 	if (src == NULL)
-	{
-		if (ref.state == NULL)
-			PG_RETURN_NULL();
-		return cs_state_datum(&ref);
-	}
+		return cs_state_datum(fcinfo, &ref);
 	if (ref.state == NULL)
 	{
 		cs_state_start(fcinfo, &ref, &score_kind);
@@ -162,22 +158,7 @@ score_breakpoints_combine(PG_FUNCTION_ARGS)
 	if (src->n > 0)
 		memcpy(dst->values + dst->n, src->values, sizeof(double) * src->n);
 	dst->n += src->n;
-	return cs_state_datum(&ref);
-}
-
-/* The serial functions of the internal state of releases before 1.5. */
-PG_FUNCTION_INFO_V1(score_breakpoints_serialize);
-Datum
-score_breakpoints_serialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_serialize(fcinfo, &score_kind);
-}
-
-PG_FUNCTION_INFO_V1(score_breakpoints_deserialize);
-Datum
-score_breakpoints_deserialize(PG_FUNCTION_ARGS)
-{
-	return cs_state_deserialize(fcinfo, &score_kind);
+	return cs_state_datum(fcinfo, &ref);
 }
 
 PG_FUNCTION_INFO_V1(score_breakpoints_final);

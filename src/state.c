@@ -93,8 +93,8 @@ state_from_flat(Datum d, const CsStateKind *kind, MemoryContext ctx)
 	return state;
 }
 
-static bool
-state_is_internal(FunctionCallInfo fcinfo, int argno)
+bool
+cs_state_is_internal(FunctionCallInfo fcinfo, int argno)
 {
 	return cs_arg_type(fcinfo, argno) == INTERNALOID;
 }
@@ -106,7 +106,7 @@ cs_state_start(FunctionCallInfo fcinfo, CsStateRef *ref, const CsStateKind *kind
 
 	ref->state = NULL;
 	ref->eoh = NULL;
-	if (state_is_internal(fcinfo, 0))
+	if (cs_state_is_internal(fcinfo, 0))
 	{
 		ref->ctx = aggctx;
 		return;
@@ -128,7 +128,7 @@ cs_state_arg0(FunctionCallInfo fcinfo, const CsStateKind *kind, const char *fnam
 	if (PG_ARGISNULL(0))
 		return ref;
 	d = PG_GETARG_DATUM(0);
-	if (state_is_internal(fcinfo, 0))
+	if (cs_state_is_internal(fcinfo, 0))
 	{
 		ref.state = DatumGetPointer(d);
 		return ref;
@@ -149,8 +149,10 @@ cs_state_arg0(FunctionCallInfo fcinfo, const CsStateKind *kind, const char *fnam
 }
 
 Datum
-cs_state_datum(CsStateRef *ref)
+cs_state_datum(FunctionCallInfo fcinfo, CsStateRef *ref)
 {
+	if (ref->state == NULL)
+		PG_RETURN_NULL();
 	if (ref->eoh == NULL)
 		return PointerGetDatum(ref->state);
 	ref->eoh->state = ref->state;
@@ -164,7 +166,7 @@ cs_state_read(FunctionCallInfo fcinfo, int argno, const CsStateKind *kind)
 
 	if (PG_ARGISNULL(argno))
 		return NULL;
-	if (state_is_internal(fcinfo, argno))
+	if (cs_state_is_internal(fcinfo, argno))
 		return PG_GETARG_POINTER(argno);
 	e = state_object(PG_GETARG_DATUM(argno), kind);
 	if (e != NULL)
@@ -177,7 +179,7 @@ cs_flat_state_arg0(FunctionCallInfo fcinfo, const CsStateKind *kind, const char 
 				   Datum *value)
 {
 	MemoryContext aggctx = cs_agg_context(fcinfo, fname);
-	bool		internal = state_is_internal(fcinfo, 0);
+	bool		internal = cs_state_is_internal(fcinfo, 0);
 	char	   *v;
 	uint32		mark;
 
@@ -217,10 +219,9 @@ checked_flat(struct varlena *v, const CsStateKind *kind)
 	PG_RETURN_POINTER(v);
 }
 
-Datum
-cs_state_in(FunctionCallInfo fcinfo, const CsStateKind *kind)
+struct varlena *
+cs_state_from_text(const char *text, const char *what)
 {
-	char	   *text = PG_GETARG_CSTRING(0);
 	int			len = (int) strlen(text);
 	int			max = pg_b64_dec_len(len);
 	struct varlena *v = palloc(VARHDRSZ + max);
@@ -229,48 +230,69 @@ cs_state_in(FunctionCallInfo fcinfo, const CsStateKind *kind)
 	if (n < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for a %s state", kind->name),
+				 errmsg("invalid input syntax for %s", what),
 				 errdetail("The text form of a state is base64.")));
 	SET_VARSIZE(v, VARHDRSZ + n);
-	return checked_flat(v, kind);
+	return v;
 }
 
-Datum
-cs_state_out(FunctionCallInfo fcinfo, const CsStateKind *kind)
+char *
+cs_state_to_text(struct varlena *v)
 {
-	struct varlena *v = PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
 	int			len = (int) VARSIZE_ANY_EXHDR(v);
 	int			max = pg_b64_enc_len(len) + 1;
 	char	   *out = palloc(max);
 	int			n = pg_b64_encode(VARDATA_ANY(v), len, out, max);
 
 	if (n < 0)
-		elog(ERROR, "could not encode a %s state", kind->name);
+		elog(ERROR, "could not encode an aggregate state");
 	out[n] = '\0';
-	PG_RETURN_CSTRING(out);
+	return out;
 }
 
-Datum
-cs_state_recv(FunctionCallInfo fcinfo, const CsStateKind *kind)
+struct varlena *
+cs_state_from_message(StringInfo buf)
 {
-	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int			len = buf->len - buf->cursor;
 	struct varlena *v = palloc(VARHDRSZ + len);
 
 	SET_VARSIZE(v, VARHDRSZ + len);
 	pq_copymsgbytes(buf, VARDATA(v), len);
-	return checked_flat(v, kind);
+	return v;
+}
+
+bytea *
+cs_state_to_message(struct varlena *v)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(v), (int) VARSIZE_ANY_EXHDR(v));
+	return pq_endtypsend(&buf);
+}
+
+Datum
+cs_state_in(FunctionCallInfo fcinfo, const CsStateKind *kind)
+{
+	return checked_flat(cs_state_from_text(PG_GETARG_CSTRING(0), psprintf("a %s state", kind->name)), kind);
+}
+
+Datum
+cs_state_out(FunctionCallInfo fcinfo, const CsStateKind *kind)
+{
+	PG_RETURN_CSTRING(cs_state_to_text(PG_DETOAST_DATUM(PG_GETARG_DATUM(0))));
+}
+
+Datum
+cs_state_recv(FunctionCallInfo fcinfo, const CsStateKind *kind)
+{
+	return checked_flat(cs_state_from_message((StringInfo) PG_GETARG_POINTER(0)), kind);
 }
 
 Datum
 cs_state_send(FunctionCallInfo fcinfo, const CsStateKind *kind)
 {
-	struct varlena *v = PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
-	StringInfoData buf;
-
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, VARDATA_ANY(v), (int) VARSIZE_ANY_EXHDR(v));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(cs_state_to_message(PG_DETOAST_DATUM(PG_GETARG_DATUM(0))));
 }
 
 Datum

@@ -12,6 +12,7 @@
 #define CS_STATE_H
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/expandeddatum.h"
 
 typedef struct CsStateKind
@@ -40,8 +41,11 @@ extern CsStateRef cs_state_arg0(FunctionCallInfo fcinfo, const CsStateKind *kind
 /* Sets ref->ctx for a new state, which the caller allocates there and stores in ref->state. */
 extern void cs_state_start(FunctionCallInfo fcinfo, CsStateRef *ref, const CsStateKind *kind);
 
-/* What the function returns for ref. */
-extern Datum cs_state_datum(CsStateRef *ref);
+/* What the function returns for ref: SQL NULL when it holds no state. */
+extern Datum cs_state_datum(FunctionCallInfo fcinfo, CsStateRef *ref);
+
+/* Whether argument argno is an internal state (a definition of a release before 1.5). */
+extern bool cs_state_is_internal(FunctionCallInfo fcinfo, int argno);
 
 /* The state in argument argno, to read only (NULL for an SQL NULL). */
 extern void *cs_state_read(FunctionCallInfo fcinfo, int argno, const CsStateKind *kind);
@@ -55,6 +59,15 @@ extern void *cs_state_read(FunctionCallInfo fcinfo, int argno, const CsStateKind
 extern void *cs_flat_state_arg0(FunctionCallInfo fcinfo, const CsStateKind *kind, const char *fname, Size size,
 								bool *fresh, Datum *value);
 
+/*
+ * The bytes of a state value from its text form (base64; 22P02 naming what
+ * otherwise) or from a binary message, and back.  Shared by every state type.
+ */
+extern struct varlena *cs_state_from_text(const char *text, const char *what);
+extern char *cs_state_to_text(struct varlena *v);
+extern struct varlena *cs_state_from_message(StringInfo buf);
+extern bytea *cs_state_to_message(struct varlena *v);
+
 /* Input, output, receive and send of a state type. */
 extern Datum cs_state_in(FunctionCallInfo fcinfo, const CsStateKind *kind);
 extern Datum cs_state_out(FunctionCallInfo fcinfo, const CsStateKind *kind);
@@ -65,7 +78,11 @@ extern Datum cs_state_send(FunctionCallInfo fcinfo, const CsStateKind *kind);
 extern Datum cs_state_serialize(FunctionCallInfo fcinfo, const CsStateKind *kind);
 extern Datum cs_state_deserialize(FunctionCallInfo fcinfo, const CsStateKind *kind);
 
-/* The five SQL-callable functions of a state type named prefix_state_in etc. */
+/*
+ * The SQL-callable functions of a state type, prefix_state_in, _out, _recv
+ * and _send, and the serial functions of its internal state of releases
+ * before 1.5, prefix_serialize and prefix_deserialize.
+ */
 #define CS_STATE_TYPE_FUNCTIONS(prefix, kind) \
 	PG_FUNCTION_INFO_V1(prefix##_state_in); \
 	Datum prefix##_state_in(PG_FUNCTION_ARGS) { return cs_state_in(fcinfo, &(kind)); } \
@@ -74,6 +91,10 @@ extern Datum cs_state_deserialize(FunctionCallInfo fcinfo, const CsStateKind *ki
 	PG_FUNCTION_INFO_V1(prefix##_state_recv); \
 	Datum prefix##_state_recv(PG_FUNCTION_ARGS) { return cs_state_recv(fcinfo, &(kind)); } \
 	PG_FUNCTION_INFO_V1(prefix##_state_send); \
-	Datum prefix##_state_send(PG_FUNCTION_ARGS) { return cs_state_send(fcinfo, &(kind)); }
+	Datum prefix##_state_send(PG_FUNCTION_ARGS) { return cs_state_send(fcinfo, &(kind)); } \
+	PG_FUNCTION_INFO_V1(prefix##_serialize); \
+	Datum prefix##_serialize(PG_FUNCTION_ARGS) { return cs_state_serialize(fcinfo, &(kind)); } \
+	PG_FUNCTION_INFO_V1(prefix##_deserialize); \
+	Datum prefix##_deserialize(PG_FUNCTION_ARGS) { return cs_state_deserialize(fcinfo, &(kind)); }
 
 #endif
