@@ -9,6 +9,7 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 CREATE TEMP TABLE o AS SELECT 1 AS c, DATE '2025-01-01' AS d, 10.0 AS a;
+CREATE TEMP TABLE st AS SELECT c::text AS customer_id, customer_segment.rfm_state(d, a) AS state FROM o GROUP BY 1;
 SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     -- rfm_summary
     ($$SELECT customer_segment.rfm_summary(d, a, NULL) FROM o$$),
@@ -17,6 +18,16 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT customer_segment.rfm_summary(DATE 'infinity', a, DATE '2025-02-01') FROM o$$),
     ($$SELECT customer_segment.rfm_summary(d, a, DATE '2025-02-01', 'year', 'day') FROM o$$),
     ($$SELECT customer_segment.rfm_summary(d, a, DATE '2025-02-01', NULL, 'day') FROM o$$),
+    -- stored states and incremental refresh
+    ($$SELECT customer_segment.rfm_state_summary(state, NULL) FROM st$$),
+    ($$SELECT customer_segment.rfm_state_summary(state, DATE '2024-12-31') FROM st$$),
+    ($$SELECT customer_segment.rfm_state_activity(state, DATE '2025-02-01', 'year') FROM st$$),
+    ($$SELECT count(*) FROM customer_segment.rfm_analyze_states('st', NULL)$$),
+    ($$SELECT count(*) FROM customer_segment.rfm_analyze_states('st', DATE '2025-02-01', 101)$$),
+    ($$SELECT count(*) FROM customer_segment.rfm_analyze_states('o', DATE '2025-02-01')$$),
+    ($$SELECT count(*) FROM customer_segment.cohort_retention_states('st', DATE '2025-02-01', NULL)$$),
+    ($$SELECT count(*) FROM customer_segment.cohort_retention_states('st', DATE '2025-02-01', 'fortnight')$$),
+    ($$SELECT customer_segment.set_source_change_column('nope', 'order_id')$$),
     -- aggregate states read from text: not base64 (22P02), not a state of that kind (22P03)
     ($$SELECT 'not base64!'::customer_segment.btyd_fit_state$$),
     ($$SELECT 'AAAA'::customer_segment.btyd_fit_state$$),
