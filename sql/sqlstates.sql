@@ -53,6 +53,10 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT * FROM customer_segment.create_sample_store('pg_catalog', 10, 1, DATE '2025-01-01', 'infinity')$$),
     ($$SELECT * FROM customer_segment.report('nope', NULL)$$),
     ($$SELECT * FROM customer_segment.report('nope', -1)$$),
+    ($$SELECT customer_segment.report_html('nope')$$),
+    ($$SELECT customer_segment.report_html('nope', NULL)$$),
+    ($$SELECT customer_segment.report_html('nope', -1)$$),
+    ($$SELECT customer_segment.report_html('nope', 521)$$),
     ($$SELECT customer_segment.rfm_summary(d, 1e308::float8, DATE '2025-02-01') FROM o, generate_series(1, 2)$$),
     -- CLV
     ($$SELECT customer_segment.clv_retention(100, 1.5, 0.1)$$),

@@ -110,4 +110,4 @@ cs_ensure_citus() {
 
 # Packages a fresh Debian 12 needs to build, install and test.
 CS_BUILD_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15"
-CS_TEST_PACKAGES="perl python3 python3-scipy python3-pandas python3-sklearn postgresql-15-cron python3-sqlalchemy python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless"
+CS_TEST_PACKAGES="perl python3 python3-scipy python3-pandas python3-sklearn postgresql-15-cron python3-sqlalchemy python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless chromium python3-pil"

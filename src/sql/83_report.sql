@@ -1,3 +1,21 @@
+-- The sources row of a source whose helper views a report may read: verified and refreshed at least once.
+CREATE FUNCTION customer_segment.get_refreshed_source(source text)
+RETURNS customer_segment.sources LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+BEGIN
+    src := customer_segment.get_source(source);
+    PERFORM customer_segment.check_source_views(src);
+    IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = customer_segment.source_customers_view(src)::regclass) THEN
+        RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('SELECT customer_segment.refresh(%L);', source);
+    END IF;
+    RETURN src;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.get_refreshed_source(text) IS
+    'The sources row of a registered source whose helper views are verified (check_source_views) and populated; 55000 before the first refresh';
+
 -- A report for psql and terminals.
 CREATE FUNCTION customer_segment.report(source text, top integer DEFAULT 10)
 RETURNS SETOF text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
@@ -15,13 +33,8 @@ BEGIN
         RAISE EXCEPTION 'top must be a number of customers, 0 or more' USING ERRCODE = 'invalid_parameter_value',
             DETAIL = format('Got %s.', top);
     END IF;
-    src := customer_segment.get_source(source);
-    PERFORM customer_segment.check_source_views(src);
+    src := customer_segment.get_refreshed_source(source);
     cust := customer_segment.source_customers_view(src);
-    IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = cust::regclass) THEN
-        RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('SELECT customer_segment.refresh(%L);', source);
-    END IF;
     EXECUTE format('SELECT max(as_of)::text FROM %s', cust) INTO line;
     RETURN NEXT format('Customer segments of %s as of %s', source, line);
     RETURN NEXT '';

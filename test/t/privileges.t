@@ -124,11 +124,12 @@ my $source = record_calls(q{
     SELECT customer_segment.refresh('a_shop');
     SELECT count(*) FROM customer_segment.segment_migrations('a_shop');
     SELECT count(*) FROM customer_segment.report('a_shop');
+    SELECT customer_segment.report_html('a_shop') ~ '<h2>Purchase models</h2><p>BG/NBD';
     SELECT customer_segment.grant_source_read('a_shop', 'cs_bi');
     CALL customer_segment.refresh_job('a_shop');
 });
 my $s_out = as('cs_analyst', $source);
-like($s_out, qr/\A6\n2\n\nok\n\nok\n\d+\n\d+\n\n\z/, 'it registers a source on the table it reads, refreshes it incrementally (also as a job), reads migrations and the report');
+like($s_out, qr/\A6\n2\n\nok\n\nok\n\d+\n\d+\nt\n\n\z/, 'it registers a source on the table it reads, refreshes it incrementally (also as a job), reads migrations, the report and the HTML report with its models');
 is(as('cs_analyst', q{SELECT i.note ~ 'new rows merged', c.relowner::regrole FROM customer_segment.source_increments i, pg_class c
                       WHERE c.oid = 'analyst_views.a_shop_states'::regclass}), "t,cs_analyst\n",
    'its states table is its own and the last refresh merged new rows into it');
@@ -163,6 +164,7 @@ my @denied = (
     [q{SELECT customer_segment.set_source_time_zone('a_shop', 'UTC')}, qr/not registered/],
     [q{SELECT customer_segment.set_source_change_column('a_shop', NULL)}, qr/not registered/],
     [q{SELECT customer_segment.report('a_shop')}, qr/not registered/],
+    [q{SELECT customer_segment.report_html('a_shop')}, qr/not registered/],
     [q{SELECT customer_segment.grant_source_read('a_shop', 'cs_other')}, qr/not registered/],
     [q{SELECT customer_segment.schedule_refresh('a_shop')}, qr/not registered/],
     [q{SELECT count(*) FROM customer_segment.source_customers('a_shop')}, qr/not registered/],
