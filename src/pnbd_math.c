@@ -13,14 +13,22 @@
 #include "cs_math.h"
 
 /*
- * log A0 of Fader & Hardie's Pareto/NBD likelihood note, in log space:
- * A0 = 2F1(r+s+x, k; r+s+x+1; |alpha-beta| / (m + t_x)) / (m + t_x)^(r+s+x)
- *    - 2F1(r+s+x, k; r+s+x+1; |alpha-beta| / (m + T)) / (m + T)^(r+s+x),
- * m = max(alpha, beta), k = s + 1 when alpha >= beta, r + x otherwise.  With
- * grad, also its derivatives in (r, alpha, s, beta), through those of log 2F1.
+ * A0 of Fader & Hardie's Pareto/NBD likelihood note is e^L(t_x) - e^L(T), with
+ * L(t) = log 2F1(r+s+x, k; r+s+x+1; |alpha-beta| / (m + t)) - (r+s+x) log(m + t),
+ * m = max(alpha, beta), k = s + 1 when alpha >= beta, r + x otherwise.  A term
+ * depends on (x, t) only, so customers sharing x and t_x (or x and T) share
+ * it: the fit computes each distinct one once per evaluation.
  */
-static double
-pnbd_log_a0(const double *p, double x, double tx, double T, double *grad)
+typedef struct PnbdTerm
+{
+	double		x;
+	double		t;
+	double		L;
+	double		dL[4];			/* in (r, alpha, s, beta); with grad only */
+} PnbdTerm;
+
+static void
+pnbd_term(const double *p, double x, double t, bool grad, PnbdTerm *term)
 {
 	double		r = p[0],
 				alpha = p[1],
@@ -31,16 +39,14 @@ pnbd_log_a0(const double *p, double x, double tx, double T, double *grad)
 	double		k = alpha_hi ? s + 1 : r + x;
 	double		diff = fabs(alpha - beta);
 	double		rsx = r + s + x;
-	double		q[2] = {hi + tx, hi + T};
-	Log2F1		f[2] = {log_hyp2f1_c_a1_grad(rsx, k, diff / q[0]), log_hyp2f1_c_a1_grad(rsx, k, diff / q[1])};
-	double		L[2] = {f[0].v - rsx * log(q[0]), f[1].v - rsx * log(q[1])};
-	double		la0 = logsubexp(L[0], L[1]);
+	double		q = hi + t;
+	Log2F1		f = log_hyp2f1_c_a1_grad(rsx, k, diff / q);
 
-	if (grad != NULL)
+	term->x = x;
+	term->t = t;
+	term->L = f.v - rsx * log(q);
+	if (grad)
 	{
-		/* d log(e^L0 - e^L1) = w0 dL0 + w1 dL1 */
-		double		rho = exp(L[1] - L[0]);
-		double		w[2] = {1 / (1 - rho), -rho / (1 - rho)};
 		/* per parameter (r, alpha, s, beta): d(r+s+x), dk, d max(alpha, beta), d |alpha - beta| */
 		const double dm[4] = {1, 0, 1, 0};
 		const double dk[4] = {alpha_hi ? 0 : 1, 0, alpha_hi ? 1 : 0, 0};
@@ -49,32 +55,60 @@ pnbd_log_a0(const double *p, double x, double tx, double T, double *grad)
 
 		for (int j = 0; j < 4; j++)
 		{
-			grad[j] = 0;
-			if (la0 == -INFINITY)
-				continue;		/* A0 = 0 (t_x = T): it carries no weight in the likelihood */
-			for (int i = 0; i < 2; i++)
-			{
-				double		dz = dd[j] / q[i] - diff * dh[j] / (q[i] * q[i]);
+			double		dz = dd[j] / q - diff * dh[j] / (q * q);
 
-				grad[j] += w[i] * (f[i].da * dm[j] + f[i].db * dk[j] + f[i].dz * dz
-								   - dm[j] * log(q[i]) - rsx * dh[j] / q[i]);
-			}
+			term->dL[j] = f.da * dm[j] + f.db * dk[j] + f.dz * dz - dm[j] * log(q) - rsx * dh[j] / q;
 		}
+	}
+}
+
+/* log A0 from its two terms, with grad its derivatives. */
+static double
+pnbd_log_a0_of(const PnbdTerm *at_tx, const PnbdTerm *at_T, double *grad)
+{
+	double		la0 = logsubexp(at_tx->L, at_T->L);
+
+	if (grad != NULL)
+	{
+		/* d log(e^L0 - e^L1) = w0 dL0 + w1 dL1 */
+		double		rho = exp(at_T->L - at_tx->L);
+		double		w0 = 1 / (1 - rho),
+					w1 = -rho / (1 - rho);
+
+		for (int j = 0; j < 4; j++)
+			/* A0 = 0 (t_x = T) carries no weight in the likelihood */
+			grad[j] = la0 == -INFINITY ? 0 : w0 * at_tx->dL[j] + w1 * at_T->dL[j];
 	}
 	return la0;
 }
 
-/* The log-likelihood of one history and, with grad, its derivatives in (r, alpha, s, beta). */
-double
-pnbd_loglik_grad(const double *p, double x, double tx, double T, double *grad)
+static double
+pnbd_log_a0(const double *p, double x, double tx, double T)
+{
+	PnbdTerm	a,
+				b;
+
+	pnbd_term(p, x, tx, false, &a);
+	pnbd_term(p, x, T, false, &b);
+	return pnbd_log_a0_of(&a, &b, NULL);
+}
+
+/*
+ * The log-likelihood of one history from its A0 terms, with lgamma(r + x) -
+ * lgamma(r) and digamma(r + x) - digamma(r) (shared by the customers with
+ * that x); with grad, its derivatives in (r, alpha, s, beta).
+ */
+static double
+pnbd_loglik_of(const double *p, double x, double T, double lgamma_ratio, double digamma_diff,
+			   const PnbdTerm *at_tx, const PnbdTerm *at_T, double *grad)
 {
 	double		r = p[0],
 				alpha = p[1],
 				s = p[2],
 				beta = p[3];
-	double		A1 = lgamma(r + x) - lgamma(r) + r * log(alpha) + s * log(beta);
+	double		A1 = lgamma_ratio + r * log(alpha) + s * log(beta);
 	double		da0[4];
-	double		la0 = pnbd_log_a0(p, x, tx, T, grad != NULL ? da0 : NULL);
+	double		la0 = pnbd_log_a0_of(at_tx, at_T, grad != NULL ? da0 : NULL);
 	double		B = -(r + x) * log(alpha + T) - s * log(beta + T);
 	double		C = log(s) + la0 - log(r + s + x);
 	double		lse = logaddexp(B, C);
@@ -85,7 +119,7 @@ pnbd_loglik_grad(const double *p, double x, double tx, double T, double *grad)
 					wc = exp(C - lse),
 					m = r + s + x;
 
-		grad[0] = digamma(r + x) - digamma(r) + log(alpha) - wb * log(alpha + T) + wc * (da0[0] - 1 / m);
+		grad[0] = digamma_diff + log(alpha) - wb * log(alpha + T) + wc * (da0[0] - 1 / m);
 		grad[1] = r / alpha - wb * (r + x) / (alpha + T) + wc * da0[1];
 		grad[2] = log(beta) - wb * log(beta + T) + wc * (1 / s + da0[2] - 1 / m);
 		grad[3] = s / beta - wb * s / (beta + T) + wc * da0[3];
@@ -93,10 +127,44 @@ pnbd_loglik_grad(const double *p, double x, double tx, double T, double *grad)
 	return A1 + lse;
 }
 
+/* The log-likelihood of one history and, with grad, its derivatives in (r, alpha, s, beta). */
+double
+pnbd_loglik_grad(const double *p, double x, double tx, double T, double *grad)
+{
+	double		r = p[0];
+	PnbdTerm	a,
+				b;
+
+	pnbd_term(p, x, tx, grad != NULL, &a);
+	pnbd_term(p, x, T, grad != NULL, &b);
+	return pnbd_loglik_of(p, x, T, lgamma(r + x) - lgamma(r), grad != NULL ? digamma(r + x) - digamma(r) : 0,
+						  &a, &b, grad);
+}
+
 double
 pnbd_loglik(const double *p, double x, double tx, double T)
 {
 	return pnbd_loglik_grad(p, x, tx, T, NULL);
+}
+
+/*
+ * The rows are sorted by (x, t_x, T), so rows sharing (x, t_x) follow each
+ * other: one term serves them.  The (x, T) terms repeat within an x in any
+ * order: they are kept in a direct-mapped cache (a miss only recomputes),
+ * 4096 slots (a third faster than 1024 on a million customers), static
+ * rather than 229 kB of stack: a process runs one objective at a time.
+ */
+#define PNBD_T_CACHE 4096
+static PnbdTerm pnbd_t_cache[PNBD_T_CACHE];
+
+static int
+pnbd_t_slot(double x, double T)
+{
+	uint64_t	bits;
+	double		key = T + 1e6 * x;
+
+	memcpy(&bits, &key, sizeof(bits));
+	return (int) ((bits * UINT64_C(0x9E3779B97F4A7C15)) >> 52);	/* top 12 bits */
 }
 
 static double
@@ -106,16 +174,35 @@ pnbd_objective(const double *theta, double *grad, const void *vctx)
 	double		params[4];
 	double		ll = 0,
 				g[4] = {0, 0, 0, 0};
+	PnbdTerm	at_tx = {NAN, NAN, 0, {0, 0, 0, 0}};
+	PnbdTerm   *at_T = pnbd_t_cache;
+	double		x_now = NAN,
+				lgamma_ratio = 0,
+				digamma_diff = 0;
 
 	for (int k = 0; k < 4; k++)
 		params[k] = exp(theta[k]);
-	cs_check_interrupts();
+	for (int i = 0; i < PNBD_T_CACHE; i++)
+		at_T[i].x = NAN;
 	for (int64_t i = 0; i < ctx->rows->n; i++)
 	{
 		const BtydRow *row = &ctx->rows->rows[i];
+		PnbdTerm   *slot = &at_T[pnbd_t_slot(row->x, row->T)];
 		double		gi[4];
 
-		ll += row->w * pnbd_loglik_grad(params, row->x, row->tx, row->T, gi);
+		if ((i & 0xFFFF) == 0)
+			cs_check_interrupts();
+		if (row->x != x_now)
+		{
+			x_now = row->x;
+			lgamma_ratio = lgamma(params[0] + x_now) - lgamma(params[0]);
+			digamma_diff = digamma(params[0] + x_now) - digamma(params[0]);
+		}
+		if (row->x != at_tx.x || row->tx != at_tx.t)
+			pnbd_term(params, row->x, row->tx, true, &at_tx);
+		if (row->x != slot->x || row->T != slot->t)
+			pnbd_term(params, row->x, row->T, true, slot);
+		ll += row->w * pnbd_loglik_of(params, row->x, row->T, lgamma_ratio, digamma_diff, &at_tx, slot, gi);
 		for (int k = 0; k < 4; k++)
 			g[k] += row->w * gi[k];
 	}
@@ -145,7 +232,7 @@ pnbd_p_alive(const double *p, double x, double tx, double T)
 				beta = p[3];
 
 	return 1.0 / (1.0 + exp(log(s) - log(r + s + x) + (r + x) * log(alpha + T) + s * log(beta + T)
-							+ pnbd_log_a0(p, x, tx, T, NULL)));
+							+ pnbd_log_a0(p, x, tx, T)));
 }
 
 /*

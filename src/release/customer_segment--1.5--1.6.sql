@@ -2,7 +2,7 @@
 -- R x F and cohort retention heat maps, lifecycle stages, tiers, and both purchase models evaluated on a holdout:
 -- metrics, tracking and conditional-expectation charts), and the chart functions it is drawn with
 -- (svg_bar_chart, svg_heat_map, svg_line_chart, html_escape, svg_number, svg_finite, svg_heat_colour);
--- report and report_html share get_refreshed_source.
+-- report and report_html share get_refreshed_source.  btyd_holdout reads the orders once.
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.6'" to load this file. \quit
 
 -- The sources row of a source whose helper views a report may read: verified and refreshed at least once.
@@ -23,7 +23,6 @@ $$;
 COMMENT ON FUNCTION customer_segment.get_refreshed_source(text) IS
     'The sources row of a registered source whose helper views are verified (check_source_views) and populated; 55000 before the first refresh';
 
--- A report for psql and terminals.
 CREATE OR REPLACE FUNCTION customer_segment.report(source text, top integer DEFAULT 10)
 RETURNS SETOF text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
@@ -86,8 +85,34 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.report(text, integer) IS 'Text report of a refreshed source: segments with bars, shaded R x F grid, lifecycle stages, top customers';
 
+CREATE OR REPLACE FUNCTION customer_segment.btyd_holdout(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency_cal bigint, recency_cal float8, t_cal float8, monetary_value_cal float8,
+               frequency_holdout bigint, monetary_value_holdout float8, duration_holdout float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    days_per_unit float8;
+BEGIN
+    days_per_unit := customer_segment.check_holdout_window(calibration_end, observation_end, unit);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH per_customer AS (   -- one pass over the orders: both windows' summaries
+            SELECT %1$s AS customer,
+                   customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $3) FILTER (WHERE (%2$s)::date <= $1) AS cal,
+                   customer_segment.rfm_summary(%2$s, %3$s, $2, 'day', $3)
+                       FILTER (WHERE (%2$s)::date > $1 AND (%2$s)::date <= $2) AS hold
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY 1
+        )
+        SELECT p.customer::text, (p.cal).frequency, (p.cal).recency, (p.cal).t, (p.cal).monetary_value,
+               coalesce((p.hold).purchase_days, 0), coalesce((p.hold).revenue / nullif((p.hold).purchase_days, 0), 0), ($2 - $1) / $4
+          FROM per_customer p
+         WHERE (p.cal).orders > 0
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING calibration_end, observation_end, unit, days_per_unit;
+END
+$$;
 
 -- A self-contained HTML report of a source: inline SVG charts, no scripts, no external assets.  The three
 -- chart functions are plain SQL over arrays so a user can draw their own rows with them too.

@@ -1317,20 +1317,17 @@ BEGIN
     days_per_unit := customer_segment.check_holdout_window(calibration_end, observation_end, unit);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
-        WITH o AS MATERIALIZED (
-            SELECT %1$s::text AS customer_id, %2$s AS ts, (%2$s)::date AS day, %3$s AS amount
-              FROM %4$s WHERE %1$s IS NOT NULL
-        ), cal AS (
-            SELECT o.customer_id, (customer_segment.rfm_summary(o.ts, o.amount, $1, 'day', $3)).*
-              FROM o WHERE o.day <= $1 GROUP BY 1
-        ), hold AS (
-            SELECT o.customer_id, (customer_segment.rfm_summary(o.ts, o.amount, $2, 'day', $3)).*
-              FROM o WHERE o.day > $1 AND o.day <= $2 GROUP BY 1
+        WITH per_customer AS (   -- one pass over the orders: both windows' summaries
+            SELECT %1$s AS customer,
+                   customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $3) FILTER (WHERE (%2$s)::date <= $1) AS cal,
+                   customer_segment.rfm_summary(%2$s, %3$s, $2, 'day', $3)
+                       FILTER (WHERE (%2$s)::date > $1 AND (%2$s)::date <= $2) AS hold
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY 1
         )
-        SELECT c.customer_id, c.frequency, c.recency, c.t, c.monetary_value,
-               coalesce(h.purchase_days, 0), coalesce(h.revenue / nullif(h.purchase_days, 0), 0), ($2 - $1) / $4
-          FROM cal c LEFT JOIN hold h USING (customer_id)
-         WHERE c.orders > 0
+        SELECT p.customer::text, (p.cal).frequency, (p.cal).recency, (p.cal).t, (p.cal).monetary_value,
+               coalesce((p.hold).purchase_days, 0), coalesce((p.hold).revenue / nullif((p.hold).purchase_days, 0), 0), ($2 - $1) / $4
+          FROM per_customer p
+         WHERE (p.cal).orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
     USING calibration_end, observation_end, unit, days_per_unit;
 END
