@@ -2,7 +2,10 @@
 -- R x F and cohort retention heat maps, lifecycle stages, tiers, and both purchase models evaluated on a holdout:
 -- metrics, tracking and conditional-expectation charts), and the chart functions it is drawn with
 -- (svg_bar_chart, svg_heat_map, svg_line_chart, html_escape, svg_number, svg_finite, svg_heat_colour);
--- report and report_html share get_refreshed_source.  btyd_holdout reads the orders once.
+-- report and report_html share get_refreshed_source.  btyd_holdout reads the orders once.  Intervals from the
+-- parameter uncertainty for Pareto/NBD expected purchases and for the CLV of both purchase models with
+-- Gamma-Gamma spend (pareto_nbd_expected_purchases_interval, bgnbd_clv_interval, pareto_nbd_clv_interval), one
+-- delta-method computation for all (btyd_quantity, btyd_interval).
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.6'" to load this file. \quit
 
 -- The sources row of a source whose helper views a report may read: verified and refreshed at least once.
@@ -409,3 +412,144 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.report_html_models(customer_segment.sources, date, date) IS
     'The purchase-model section of report_html: holdout metrics table, tracking and conditional-expectation charts';
+
+-- Intervals from the parameter uncertainty (delta method).  One quantity of a customer as a function of the
+-- purchase model's parameters p (r, alpha, a, b or r, alpha, s, beta) and, for CLV, the Gamma-Gamma ones g
+-- (p, q, gamma): what btyd_interval differentiates.
+CREATE FUNCTION customer_segment.btyd_quantity(quantity text, p float8[], g float8[], horizon float8, frequency float8,
+    recency float8, t float8, monetary_value float8, months integer, monthly_discount float8, periods_per_month float8,
+    margin float8)
+RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT CASE quantity
+        WHEN 'bgnbd_expected' THEN customer_segment.bgnbd_expected_purchases(
+            ROW(p[1], p[2], p[3], p[4], NULL, NULL, NULL, NULL, NULL), horizon, frequency, recency, t)
+        WHEN 'pareto_nbd_expected' THEN customer_segment.pareto_nbd_expected_purchases(
+            ROW(p[1], p[2], p[3], p[4], NULL, NULL, NULL, NULL, NULL), horizon, frequency, recency, t)
+        WHEN 'bgnbd_clv' THEN customer_segment.bgnbd_clv(
+            ROW(p[1], p[2], p[3], p[4], NULL, NULL, NULL, NULL, NULL), frequency, recency, t,
+            customer_segment.gamma_gamma_expected_spend(ROW(g[1], g[2], g[3], NULL, NULL, NULL, NULL, NULL), frequency, monetary_value),
+            months, monthly_discount, periods_per_month, margin)
+        WHEN 'pareto_nbd_clv' THEN customer_segment.pareto_nbd_clv(
+            ROW(p[1], p[2], p[3], p[4], NULL, NULL, NULL, NULL, NULL), frequency, recency, t,
+            customer_segment.gamma_gamma_expected_spend(ROW(g[1], g[2], g[3], NULL, NULL, NULL, NULL, NULL), frequency, monetary_value),
+            months, monthly_discount, periods_per_month, margin)
+    END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_quantity(text, float8[], float8[], float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'bgnbd_expected, pareto_nbd_expected, bgnbd_clv or pareto_nbd_clv (Gamma-Gamma spend) of one customer at the parameters p (and g): what btyd_interval differentiates';
+
+-- The estimate at the fitted parameters, the gradient by central differences (step 1e-6 of each parameter),
+-- variance g' C g summed over the purchase model and, for CLV, the spend model (two separate fits: their
+-- estimates are taken as uncorrelated), and estimate +- 1.96 sd floored at 0.  NULL without a covariance.
+CREATE FUNCTION customer_segment.btyd_interval(quantity text, p float8[], p_covariance float8[], g float8[],
+    g_covariance float8[], horizon float8, frequency float8, recency float8, t float8, monetary_value float8,
+    months integer, monthly_discount float8, periods_per_month float8, margin float8,
+    OUT estimate float8, OUT lower_95 float8, OUT upper_95 float8)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    grad float8[];
+    up float8[];
+    down float8[];
+    h float8;
+    v float8 := 0;
+BEGIN
+    IF p IS NULL OR p_covariance IS NULL OR array_position(p, NULL) IS NOT NULL
+       OR (quantity LIKE '%clv' AND (g IS NULL OR g_covariance IS NULL OR array_position(g, NULL) IS NOT NULL)) THEN
+        RETURN;   -- no model or no covariance (the fit's information was not positive definite)
+    END IF;
+    estimate := customer_segment.btyd_quantity(quantity, p, g, horizon, frequency, recency, t, monetary_value,
+                                               months, monthly_discount, periods_per_month, margin);
+    -- d/dp over the purchase model's parameters
+    grad := '{}';
+    FOR i IN 1..cardinality(p) LOOP
+        h := 1e-6 * p[i];
+        up := p;
+        down := p;
+        up[i] := p[i] + h;
+        down[i] := p[i] - h;
+        grad[i] := (customer_segment.btyd_quantity(quantity, up, g, horizon, frequency, recency, t, monetary_value,
+                                                   months, monthly_discount, periods_per_month, margin)
+                  - customer_segment.btyd_quantity(quantity, down, g, horizon, frequency, recency, t, monetary_value,
+                                                   months, monthly_discount, periods_per_month, margin)) / (2 * h);
+    END LOOP;
+    FOR i IN 1..cardinality(p) LOOP
+        FOR j IN 1..cardinality(p) LOOP
+            v := v + grad[i] * p_covariance[i][j] * grad[j];
+        END LOOP;
+    END LOOP;
+    IF quantity LIKE '%clv' THEN
+        -- d/dg over the spend model's parameters
+        grad := '{}';
+        FOR i IN 1..cardinality(g) LOOP
+            h := 1e-6 * g[i];
+            up := g;
+            down := g;
+            up[i] := g[i] + h;
+            down[i] := g[i] - h;
+            grad[i] := (customer_segment.btyd_quantity(quantity, p, up, horizon, frequency, recency, t, monetary_value,
+                                                       months, monthly_discount, periods_per_month, margin)
+                      - customer_segment.btyd_quantity(quantity, p, down, horizon, frequency, recency, t, monetary_value,
+                                                       months, monthly_discount, periods_per_month, margin)) / (2 * h);
+        END LOOP;
+        FOR i IN 1..cardinality(g) LOOP
+            FOR j IN 1..cardinality(g) LOOP
+                v := v + grad[i] * g_covariance[i][j] * grad[j];
+            END LOOP;
+        END LOOP;
+    END IF;
+    lower_95 := greatest(estimate - 1.959963984540054 * sqrt(greatest(v, 0)), 0);
+    upper_95 := estimate + 1.959963984540054 * sqrt(greatest(v, 0));
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_interval(text, float8[], float8[], float8[], float8[], float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'Delta-method 95% interval of a btyd_quantity: central-difference gradient, variance over the purchase model''s covariance '
+    'plus, for CLV, the spend model''s (fits taken as uncorrelated), estimate +- 1.96 sd floored at 0';
+
+-- A customer's expected purchases and CLV with 95% intervals from the parameter uncertainty.
+CREATE OR REPLACE FUNCTION customer_segment.bgnbd_expected_purchases_interval(model customer_segment.bgnbd_model,
+    uncertainty customer_segment.btyd_uncertainty, horizon float8, frequency float8, recency float8, t float8,
+    OUT estimate float8, OUT lower_95 float8, OUT upper_95 float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT * FROM customer_segment.btyd_interval('bgnbd_expected', ARRAY[model.r, model.alpha, model.a, model.b],
+        uncertainty.covariance, NULL, NULL, horizon, frequency, recency, t, NULL, NULL, NULL, NULL, NULL)
+$$;
+COMMENT ON FUNCTION customer_segment.bgnbd_expected_purchases_interval(customer_segment.bgnbd_model, customer_segment.btyd_uncertainty, float8, float8, float8, float8) IS
+    'bgnbd_expected_purchases with a 95% interval from the parameter uncertainty of bgnbd_fit_uncertainty (delta method, floored at 0)';
+
+CREATE FUNCTION customer_segment.pareto_nbd_expected_purchases_interval(model customer_segment.pareto_nbd_model,
+    uncertainty customer_segment.btyd_uncertainty, horizon float8, frequency float8, recency float8, t float8,
+    OUT estimate float8, OUT lower_95 float8, OUT upper_95 float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT * FROM customer_segment.btyd_interval('pareto_nbd_expected', ARRAY[model.r, model.alpha, model.s, model.beta],
+        uncertainty.covariance, NULL, NULL, horizon, frequency, recency, t, NULL, NULL, NULL, NULL, NULL)
+$$;
+COMMENT ON FUNCTION customer_segment.pareto_nbd_expected_purchases_interval(customer_segment.pareto_nbd_model, customer_segment.btyd_uncertainty, float8, float8, float8, float8) IS
+    'pareto_nbd_expected_purchases with a 95% interval from the parameter uncertainty of pareto_nbd_fit_uncertainty (delta method, floored at 0)';
+
+CREATE FUNCTION customer_segment.bgnbd_clv_interval(model customer_segment.bgnbd_model,
+    uncertainty customer_segment.btyd_uncertainty, spend_model customer_segment.gamma_gamma_model,
+    spend_uncertainty customer_segment.btyd_uncertainty, frequency float8, recency float8, t float8,
+    monetary_value float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1,
+    OUT estimate float8, OUT lower_95 float8, OUT upper_95 float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT * FROM customer_segment.btyd_interval('bgnbd_clv', ARRAY[model.r, model.alpha, model.a, model.b],
+        uncertainty.covariance, ARRAY[spend_model.p, spend_model.q, spend_model.gamma], spend_uncertainty.covariance,
+        NULL, frequency, recency, t, monetary_value, months, monthly_discount, periods_per_month, margin)
+$$;
+COMMENT ON FUNCTION customer_segment.bgnbd_clv_interval(customer_segment.bgnbd_model, customer_segment.btyd_uncertainty, customer_segment.gamma_gamma_model, customer_segment.btyd_uncertainty, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'bgnbd_clv with Gamma-Gamma expected spend, and a 95% interval from the uncertainty of both fits (delta method, fits taken as uncorrelated, floored at 0)';
+
+CREATE FUNCTION customer_segment.pareto_nbd_clv_interval(model customer_segment.pareto_nbd_model,
+    uncertainty customer_segment.btyd_uncertainty, spend_model customer_segment.gamma_gamma_model,
+    spend_uncertainty customer_segment.btyd_uncertainty, frequency float8, recency float8, t float8,
+    monetary_value float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1,
+    OUT estimate float8, OUT lower_95 float8, OUT upper_95 float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT * FROM customer_segment.btyd_interval('pareto_nbd_clv', ARRAY[model.r, model.alpha, model.s, model.beta],
+        uncertainty.covariance, ARRAY[spend_model.p, spend_model.q, spend_model.gamma], spend_uncertainty.covariance,
+        NULL, frequency, recency, t, monetary_value, months, monthly_discount, periods_per_month, margin)
+$$;
+COMMENT ON FUNCTION customer_segment.pareto_nbd_clv_interval(customer_segment.pareto_nbd_model, customer_segment.btyd_uncertainty, customer_segment.gamma_gamma_model, customer_segment.btyd_uncertainty, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'pareto_nbd_clv with Gamma-Gamma expected spend, and a 95% interval from the uncertainty of both fits (delta method, fits taken as uncorrelated, floored at 0)';

@@ -7,6 +7,7 @@ use warnings;
 use Test::More;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+use List::Util qw(max);
 
 my $root = project_root();
 plan skip_all => 'python3-pandas is not installed' if system('/usr/bin/python3 -c "import pandas, scipy" 2>/dev/null') != 0;
@@ -257,15 +258,41 @@ for my $m (['bgnbd', 'bgnbd_fit_uncertainty', 'bgnbd_fit'], ['pareto_nbd', 'pare
     cmp_ok($wg, '<', 1e-4, sprintf('gamma_gamma: standard errors %s equal scipy\'s numerical Hessian (worst %.1e relative)',
                                    join(' ', map { sprintf('%.4g', $_) } @gse), $wg));
 }
-my ($iv) = psql_rows($db, qq{WITH d AS (SELECT * FROM customer_segment.btyd_holdout($args)),
-         m AS (SELECT customer_segment.bgnbd_fit(frequency_cal, recency_cal, t_cal) AS f,
-                      customer_segment.bgnbd_fit_uncertainty(frequency_cal, recency_cal, t_cal) AS u FROM d)
-    SELECT count(*), count(*) FILTER (WHERE i.lower_95 <= i.estimate AND i.estimate <= i.upper_95 AND i.upper_95 > i.lower_95
-                                        AND abs(i.estimate - customer_segment.bgnbd_expected_purchases(m.f, 52, d.frequency_cal, d.recency_cal, d.t_cal)) < 1e-12),
-           round(avg((i.upper_95 - i.lower_95) / nullif(i.estimate, 0))::numeric, 4)
-      FROM d, m, customer_segment.bgnbd_expected_purchases_interval(m.f, m.u, 52, d.frequency_cal, d.recency_cal, d.t_cal) i;});
-is($iv->[0], $iv->[1], "expected purchases in 52 weeks with a 95% interval for all $iv->[0] customers (mean relative width $iv->[2])");
-
+# Intervals of expected purchases and CLV (Gamma-Gamma spend) for every customer: the delta method computed
+# again by scipy from the models and covariances (its own formulas, gradient step 1e-5 instead of 1e-6).
+psql($db, qq{CREATE TABLE iv_models AS SELECT
+    customer_segment.bgnbd_fit(frequency_cal, recency_cal, t_cal) AS bg, customer_segment.bgnbd_fit_uncertainty(frequency_cal, recency_cal, t_cal) AS bgu,
+    customer_segment.pareto_nbd_fit(frequency_cal, recency_cal, t_cal) AS pn, customer_segment.pareto_nbd_fit_uncertainty(frequency_cal, recency_cal, t_cal) AS pnu,
+    customer_segment.gamma_gamma_fit(frequency_cal, monetary_value_cal) FILTER (WHERE frequency_cal > 0 AND monetary_value_cal > 0) AS gg,
+    customer_segment.gamma_gamma_fit_uncertainty(frequency_cal, monetary_value_cal) FILTER (WHERE frequency_cal > 0 AND monetary_value_cal > 0) AS ggu
+  FROM customer_segment.btyd_holdout($args);
+  CREATE TABLE iv_rows AS SELECT customer_id, frequency_cal, recency_cal, t_cal, monetary_value_cal FROM customer_segment.btyd_holdout($args);});
+my $iv_in = psql($db, q{COPY (SELECT frequency_cal, recency_cal, t_cal, monetary_value_cal FROM iv_rows ORDER BY customer_id) TO STDOUT (FORMAT csv);});
+for my $q (['bgnbd_expected', 'bgnbd_expected_purchases_interval(m.bg, m.bgu, 52, d.frequency_cal, d.recency_cal, d.t_cal)', 'bg', 'ARRAY[(m.bg).r, (m.bg).alpha, (m.bg).a, (m.bg).b]'],
+           ['pareto_nbd_expected', 'pareto_nbd_expected_purchases_interval(m.pn, m.pnu, 52, d.frequency_cal, d.recency_cal, d.t_cal)', 'pn', 'ARRAY[(m.pn).r, (m.pn).alpha, (m.pn).s, (m.pn).beta]'],
+           ['bgnbd_clv', 'bgnbd_clv_interval(m.bg, m.bgu, m.gg, m.ggu, d.frequency_cal, d.recency_cal, d.t_cal, d.monetary_value_cal, 12, 0.01, 4.345, 0.3)', 'bg', 'ARRAY[(m.bg).r, (m.bg).alpha, (m.bg).a, (m.bg).b]'],
+           ['pareto_nbd_clv', 'pareto_nbd_clv_interval(m.pn, m.pnu, m.gg, m.ggu, d.frequency_cal, d.recency_cal, d.t_cal, d.monetary_value_cal, 12, 0.01, 4.345, 0.3)', 'pn', 'ARRAY[(m.pn).r, (m.pn).alpha, (m.pn).s, (m.pn).beta]']) {
+    my ($name, $call, $u, $params) = @$q;
+    my @ours = psql_rows($db, qq{SELECT i.estimate, i.lower_95, i.upper_95 FROM iv_rows d, iv_models m, customer_segment.$call i ORDER BY d.customer_id;});
+    my ($pm) = psql_rows($db, qq{SELECT array_to_string($params, ' '), array_to_string((m.${u}u).covariance, ' '),
+        array_to_string(ARRAY[(m.gg).p, (m.gg).q, (m.gg).gamma], ' '), array_to_string((m.ggu).covariance, ' ') FROM iv_models m;});
+    my ($p, $cov, $g, $gcov) = map { s/ /,/gr } @$pm;
+    ($g, $gcov) = ('-', '-') if $name =~ /expected/;
+    my @ref = map { [ split /,/ ] } split /\n/, python("'$root/test/t/btyd_reference.py'", "interval $name $p $g $cov $gcov 52 12 0.01 4.345 0.3", $iv_in);
+    is(scalar(@ours), scalar(@ref), "$name interval: " . scalar(@ours) . ' customers');
+    my ($west, $wlo, $whi, $width) = (0, 0, 0, 0);
+    for my $k (0 .. $#ref) {
+        my ($e, $lo, $hi) = @{ $ours[$k] };
+        $west = max($west, abs($e - $ref[$k][0]) / abs($ref[$k][0]));
+        $wlo = max($wlo, abs($lo - $ref[$k][1]) / abs($ref[$k][0]));
+        $whi = max($whi, abs($hi - $ref[$k][2]) / abs($ref[$k][0]));
+        $width += ($hi - $lo) / $e / @ref;
+    }
+    cmp_ok($west, '<', 1e-9, sprintf('... estimates equal scipy\'s (worst %.1e relative)', $west));
+    cmp_ok(max($wlo, $whi), '<', 1e-6, sprintf('... and the 95%% bounds (worst %.1e of the estimate; mean width %.1f%% of the estimate)', max($wlo, $whi), 100 * $width));
+}
+is_deeply([psql_rows($db, q{SELECT i.estimate IS NULL, i.lower_95 IS NULL FROM iv_models m,
+    customer_segment.bgnbd_clv_interval(m.bg, NULL, m.gg, m.ggu, 1, 1, 2, 10) i;})], [['t', 't']], 'no covariance: NULL interval');
 # btyd_analyze with model => 'pareto_nbd': the Pareto/NBD of the calibration summary.
 my ($ba) = psql_rows($db, q{WITH a AS (SELECT * FROM customer_segment.btyd_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount',
                                              DATE '2024-12-31', 52, 'week', zone => 'UTC', model => 'pareto_nbd')),

@@ -12,6 +12,12 @@
   btyd_reference.py ggfit                       stdin: x,m rows (x > 0) -> p,q,gamma,loglik
   btyd_reference.py ggloglik p q gamma          stdin: x,m rows -> per-row log-likelihoods
   btyd_reference.py simulate n seed r alpha a b -> x,tx,T rows simulated from BG/NBD, T ~ U(20, 80)
+  btyd_reference.py interval QUANTITY P G COV GCOV horizon months discount periods_per_month margin
+                                                stdin: x,tx,T,m rows -> estimate,lower_95,upper_95 per row:
+                                                QUANTITY bgnbd_expected, pareto_nbd_expected, bgnbd_clv or
+                                                pareto_nbd_clv (Gamma-Gamma spend); P, G, COV, GCOV comma-separated
+                                                parameters and row-major covariances; the delta method with a
+                                                central-difference gradient (step 1e-5 relative)
   btyd_reference.py hessian MODEL p1 p2 ...     stdin: x,tx,T rows (x,m for gg) -> standard errors, then the
                                                 covariance row by row: the inverse of minus the Hessian of the
                                                 summed log-likelihood, by central second differences
@@ -96,9 +102,66 @@ def fit(ll, data, n):
     return params, float(np.sum(ll(params, *data)))
 
 
+def bgnbd_expected(params, t, x, tx, T):
+    r, alpha, a, b = params
+    hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+    num = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+    den = 1 + np.where(x > 0, a / np.maximum(b + x - 1, 1e-300) * ((alpha + T) / (alpha + tx)) ** (r + x), 0)
+    return num / den
+
+
+def pnbd_expected(params, t, x, tx, T):
+    r, alpha, s, beta = params
+    p_alive = 1 / (1 + np.exp(np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T)
+                              + s * np.log(beta + T) + pnbd_log_a0(params, x, tx, T)))
+    return (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) * p_alive
+
+
+def quantity(name, p, g, horizon, months, discount, ppm, margin, x, tx, T, m):
+    expected = bgnbd_expected if name.startswith("bgnbd") else pnbd_expected
+    if name.endswith("expected"):
+        return expected(p, horizon, x, tx, T)
+    gp, gq, gg = g
+    spend = gp * (gg + x * m) / (gp * x + gq - 1)
+    clv, before = 0.0, 0.0
+    for i in range(1, int(months) + 1):
+        now = expected(p, i * ppm, x, tx, T)
+        clv = clv + (now - before) * spend * margin / (1 + discount) ** i
+        before = now
+    return clv
+
+
 def main():
     cmd = sys.argv[1]
-    args = [float(v) for v in sys.argv[2:]] if cmd != "hessian" else []
+    args = [float(v) for v in sys.argv[2:]] if cmd not in ("hessian", "interval") else []
+    if cmd == "interval":
+        name = sys.argv[2]
+        vec = lambda v: np.array([float(u) for u in v.split(",")]) if v != "-" else None
+        p, g, cov, gcov = (vec(v) for v in sys.argv[3:7])
+        horizon, months, discount, ppm, margin = (float(v) for v in sys.argv[7:12])
+        x, tx, T, m = read_rows(4)
+        f = lambda pp, gg: quantity(name, pp, gg, horizon, months, discount, ppm, margin, x, tx, T, m)
+        est = f(p, g)
+        var = np.zeros_like(est)
+        for params, c, is_p in ((p, cov, True), (g, gcov, False)):
+            if params is None:
+                continue
+            n = len(params)
+            c = c.reshape(n, n)
+            grads = []
+            for i in range(n):
+                h = 1e-5 * params[i]
+                up, down = params.copy(), params.copy()
+                up[i] += h
+                down[i] -= h
+                grads.append((f(up, g) - f(down, g)) / (2 * h) if is_p else (f(p, up) - f(p, down)) / (2 * h))
+            for i in range(n):
+                for j in range(n):
+                    var = var + grads[i] * c[i, j] * grads[j]
+        sd = np.sqrt(np.maximum(var, 0))
+        for e, lo, hi in zip(est, np.maximum(est - 1.959963984540054 * sd, 0), est + 1.959963984540054 * sd):
+            print(f"{float(e)!r},{float(lo)!r},{float(hi)!r}")
+        return
     if cmd == "loglik":
         x, tx, T = read_rows(3)
         for v in bgnbd_ll(args[:4], x, tx, T):
