@@ -447,6 +447,8 @@ CREATE FUNCTION customer_segment.btyd_interval(quantity text, p float8[], p_cova
     OUT estimate float8, OUT lower_95 float8, OUT upper_95 float8)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 DECLARE
+    params float8[];
+    cov float8[];
     grad float8[];
     up float8[];
     down float8[];
@@ -459,44 +461,28 @@ BEGIN
     END IF;
     estimate := customer_segment.btyd_quantity(quantity, p, g, horizon, frequency, recency, t, monetary_value,
                                                months, monthly_discount, periods_per_month, margin);
-    -- d/dp over the purchase model's parameters
-    grad := '{}';
-    FOR i IN 1..cardinality(p) LOOP
-        h := 1e-6 * p[i];
-        up := p;
-        down := p;
-        up[i] := p[i] + h;
-        down[i] := p[i] - h;
-        grad[i] := (customer_segment.btyd_quantity(quantity, up, g, horizon, frequency, recency, t, monetary_value,
-                                                   months, monthly_discount, periods_per_month, margin)
-                  - customer_segment.btyd_quantity(quantity, down, g, horizon, frequency, recency, t, monetary_value,
-                                                   months, monthly_discount, periods_per_month, margin)) / (2 * h);
-    END LOOP;
-    FOR i IN 1..cardinality(p) LOOP
-        FOR j IN 1..cardinality(p) LOOP
-            v := v + grad[i] * p_covariance[i][j] * grad[j];
-        END LOOP;
-    END LOOP;
-    IF quantity LIKE '%clv' THEN
-        -- d/dg over the spend model's parameters
+    -- the purchase model's parameters (set 1), then for CLV the spend model's (set 2)
+    FOR k IN 1..CASE WHEN quantity LIKE '%clv' THEN 2 ELSE 1 END LOOP
+        params := CASE k WHEN 1 THEN p ELSE g END;
+        cov := CASE k WHEN 1 THEN p_covariance ELSE g_covariance END;
         grad := '{}';
-        FOR i IN 1..cardinality(g) LOOP
-            h := 1e-6 * g[i];
-            up := g;
-            down := g;
-            up[i] := g[i] + h;
-            down[i] := g[i] - h;
-            grad[i] := (customer_segment.btyd_quantity(quantity, p, up, horizon, frequency, recency, t, monetary_value,
-                                                       months, monthly_discount, periods_per_month, margin)
-                      - customer_segment.btyd_quantity(quantity, p, down, horizon, frequency, recency, t, monetary_value,
-                                                       months, monthly_discount, periods_per_month, margin)) / (2 * h);
+        FOR i IN 1..cardinality(params) LOOP
+            h := 1e-6 * params[i];
+            up := params;
+            down := params;
+            up[i] := params[i] + h;
+            down[i] := params[i] - h;
+            grad[i] := (customer_segment.btyd_quantity(quantity, CASE k WHEN 1 THEN up ELSE p END, CASE k WHEN 2 THEN up ELSE g END,
+                            horizon, frequency, recency, t, monetary_value, months, monthly_discount, periods_per_month, margin)
+                      - customer_segment.btyd_quantity(quantity, CASE k WHEN 1 THEN down ELSE p END, CASE k WHEN 2 THEN down ELSE g END,
+                            horizon, frequency, recency, t, monetary_value, months, monthly_discount, periods_per_month, margin)) / (2 * h);
         END LOOP;
-        FOR i IN 1..cardinality(g) LOOP
-            FOR j IN 1..cardinality(g) LOOP
-                v := v + grad[i] * g_covariance[i][j] * grad[j];
+        FOR i IN 1..cardinality(params) LOOP
+            FOR j IN 1..cardinality(params) LOOP
+                v := v + grad[i] * cov[i][j] * grad[j];
             END LOOP;
         END LOOP;
-    END IF;
+    END LOOP;
     lower_95 := greatest(estimate - 1.959963984540054 * sqrt(greatest(v, 0)), 0);
     upper_95 := estimate + 1.959963984540054 * sqrt(greatest(v, 0));
 END
