@@ -104,5 +104,32 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT customer_segment.bgnbd_clv(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), 1, 1, 2, 10, -1)$$),
     ($$SELECT customer_segment.pareto_nbd_probability_purchases(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 1, -1)$$),
     ($$SELECT customer_segment.pareto_nbd_expected_purchases_new(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), -1)$$),
-    ($$SELECT customer_segment.pareto_nbd_clv(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 1, 1, 2, 10, 12, -1)$$)
+    ($$SELECT customer_segment.pareto_nbd_clv(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 1, 1, 2, 10, 12, -1)$$),
+    -- MBG/NBD
+    ($$SELECT customer_segment.mbgnbd_fit(1, 1, 10) FROM generate_series(1, 5)$$),
+    ($$SELECT customer_segment.mbgnbd_fit(1, 11, 10)$$),
+    ($$SELECT customer_segment.mbgnbd_fit(1, 1, 10, -1)$$),
+    ($$SELECT customer_segment.mbgnbd_fit_uncertainty(0, 0, 10) FROM generate_series(1, 20)$$),
+    ($$SELECT customer_segment.mbgnbd_p_alive(ROW(-1, 1, 1, 1, 0, 0, 0, 0, true), 1, 1, 2)$$),
+    ($$SELECT customer_segment.mbgnbd_expected_purchases(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), -1, 1, 1, 2)$$),
+    ($$SELECT customer_segment.mbgnbd_expected_purchases_new(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), 'NaN')$$),
+    ($$SELECT customer_segment.mbgnbd_probability_purchases(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), 1, -1)$$),
+    ($$SELECT customer_segment.mbgnbd_loglik(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), 1.5, 1, 2)$$),
+    ($$SELECT customer_segment.mbgnbd_clv(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), 1, 1, 2, 10, -1)$$),
+    ($$SELECT * FROM customer_segment.btyd_analyze('o', 'c', 'd', 'a', DATE '2025-02-01', model => 'mbg')$$),
+    -- BG/BB
+    ($$SELECT customer_segment.bgbb_fit(2, 1, 6)$$),
+    ($$SELECT customer_segment.bgbb_fit(0, 1, 6)$$),
+    ($$SELECT customer_segment.bgbb_fit(1, 1.5, 6)$$),
+    ($$SELECT customer_segment.bgbb_fit(1, 1, 6, -1)$$),
+    ($$SELECT customer_segment.bgbb_fit(1, 1, 6, 'NaN')$$),
+    ($$SELECT customer_segment.bgbb_fit(0, 0, 6) FROM generate_series(1, 20)$$),
+    ($$SELECT customer_segment.bgbb_p_alive(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 1, 1, 'Infinity')$$),
+    ($$SELECT customer_segment.bgbb_expected_purchases(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), -1, 1, 1, 6)$$),
+    ($$SELECT customer_segment.bgbb_dert(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 0, 1, 1, 6)$$),
+    ($$SELECT customer_segment.bgbb_probability_purchases(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), -1, 0)$$),
+    ($$SELECT customer_segment.bgbb_expected_purchases_new(ROW(0, 1, 1, 1, 0, 0, 0, 0, true), 6)$$),
+    ($$SELECT count(*) FROM customer_segment.bgbb_summary('o', 'c', 'd', 'a', DATE '2025-02-01', 'fortnight')$$),
+    ($$SELECT count(*) FROM customer_segment.bgbb_summary('o', 'c', 'd', 'a', NULL)$$),
+    ($$SELECT count(*) FROM customer_segment.bgbb_summary('o', 'c', 'd', 'a', 'infinity')$$)
 ) v(q);

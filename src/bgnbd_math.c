@@ -1,6 +1,7 @@
 /*
- * bgnbd_math.c: the BG/NBD model (Fader, Hardie & Lee 2005): likelihood,
- * fit and predictions (see btyd_math.h), free of fmgr.
+ * bgnbd_math.c: the BG/NBD model (Fader, Hardie & Lee 2005) and the MBG/NBD
+ * (Batislam, Denizel & Filiztekin 2007): likelihood, fit and predictions (see
+ * btyd_math.h), free of fmgr.
  */
 #include "btyd_math.h"
 
@@ -11,28 +12,48 @@
 
 #include "cs_math.h"
 
-double
-bgnbd_loglik(const double *p, double x, double tx, double T)
+/*
+ * BG/NBD and MBG/NBD differ in the dropout chances a customer with x repeat
+ * purchases has had: x (BG/NBD: after each repeat purchase) or x + 1
+ * (MBG/NBD, Batislam, Denizel & Filiztekin 2007: also right after the first
+ * purchase).  So every formula here takes k = x + shift dropout chances,
+ * shift 0 or 1, where the BG/NBD paper has x in its Beta(a, b) parts.
+ */
+static double
+bg_loglik(const double *p, double x, double tx, double T, int shift)
 {
 	double		r = p[0],
 				alpha = p[1],
 				a = p[2],
 				b = p[3];
+	double		k = x + shift;
 	double		A1 = lgamma(r + x) - lgamma(r) + r * log(alpha);
-	double		A2 = lgamma(a + b) + lgamma(b + x) - lgamma(b) - lgamma(a + b + x);
+	double		A2 = lgamma(a + b) + lgamma(b + k) - lgamma(b) - lgamma(a + b + k);
 	double		A3 = -(r + x) * log(alpha + T);
 
-	if (x > 0)
+	if (k > 0)
 	{
-		double		A4 = log(a) - log(b + x - 1) - (r + x) * log(alpha + tx);
+		double		A4 = log(a) - log(b + k - 1) - (r + x) * log(alpha + tx);
 
 		return A1 + A2 + logaddexp(A3, A4);
 	}
 	return A1 + A2 + A3;
 }
 
+double
+bgnbd_loglik(const double *p, double x, double tx, double T)
+{
+	return bg_loglik(p, x, tx, T, 0);
+}
+
+double
+mbgnbd_loglik(const double *p, double x, double tx, double T)
+{
+	return bg_loglik(p, x, tx, T, 1);
+}
+
 static double
-bgnbd_objective(const double *theta, double *grad, const void *vctx)
+bg_objective(const double *theta, double *grad, const void *vctx, int shift)
 {
 	FitCtx	   *ctx = (FitCtx *) vctx;
 	double		r = exp(theta[0]),
@@ -59,6 +80,7 @@ bgnbd_objective(const double *theta, double *grad, const void *vctx)
 	{
 		const BtydRow *row = &ctx->rows->rows[i];
 		double		x = row->x,
+					k = x + shift,
 					w = row->w;
 		double		A3,
 					L,
@@ -68,16 +90,16 @@ bgnbd_objective(const double *theta, double *grad, const void *vctx)
 		{
 			/* Terms that depend on x only: the rows are sorted by x. */
 			cur_x = x;
-			x_terms = lgamma(r + x) - lg_r + r * log_alpha + lg_ab + lgamma(b + x) - lg_b - lgamma(a + b + x);
+			x_terms = lgamma(r + x) - lg_r + r * log_alpha + lg_ab + lgamma(b + k) - lg_b - lgamma(a + b + k);
 			dx_r = digamma(r + x) - dg_r + log_alpha;
-			dx_a = dg_ab - digamma(a + b + x);
-			dx_b = dg_ab + digamma(b + x) - dg_b - digamma(a + b + x);
+			dx_a = dg_ab - digamma(a + b + k);
+			dx_b = dg_ab + digamma(b + k) - dg_b - digamma(a + b + k);
 		}
 		A3 = -(r + x) * lat;
-		if (x > 0)
+		if (k > 0)
 		{
 			double		latx = log(alpha + row->tx);
-			double		A4 = log(a) - log(b + x - 1) - (r + x) * latx;
+			double		A4 = log(a) - log(b + k - 1) - (r + x) * latx;
 			double		lse = logaddexp(A3, A4);
 			double		w3 = exp(A3 - lse),
 						w4 = exp(A4 - lse);
@@ -86,7 +108,7 @@ bgnbd_objective(const double *theta, double *grad, const void *vctx)
 			g[0] += w * (dx_r - w3 * lat - w4 * latx);
 			g[1] += w * (r / alpha - w3 * (r + x) / (alpha + row->T) - w4 * (r + x) / (alpha + row->tx));
 			g[2] += w * (dx_a + w4 / a);
-			g[3] += w * (dx_b - w4 / (b + x - 1));
+			g[3] += w * (dx_b - w4 / (b + k - 1));
 		}
 		else
 		{
@@ -105,6 +127,18 @@ bgnbd_objective(const double *theta, double *grad, const void *vctx)
 	}
 }
 
+static double
+bgnbd_objective(const double *theta, double *grad, const void *vctx)
+{
+	return bg_objective(theta, grad, vctx, 0);
+}
+
+static double
+mbgnbd_objective(const double *theta, double *grad, const void *vctx)
+{
+	return bg_objective(theta, grad, vctx, 1);
+}
+
 BtydFit
 bgnbd_fit(const BtydRows *rows, double penalizer)
 {
@@ -119,17 +153,45 @@ bgnbd_covariance(const BtydRows *rows, const double *params, double *cov)
 	return btyd_covariance(bgnbd_objective, rows, 4, params, cov);
 }
 
-double
-bgnbd_p_alive(const double *p, double x, double tx, double T)
+BtydFit
+mbgnbd_fit(const BtydRows *rows, double penalizer)
+{
+	const double start[4] = {1, 1, 1, 1};
+
+	return btyd_fit(mbgnbd_objective, rows, penalizer, 4, 0xD, start);	/* shapes: r, a, b */
+}
+
+bool
+mbgnbd_covariance(const BtydRows *rows, const double *params, double *cov)
+{
+	return btyd_covariance(mbgnbd_objective, rows, 4, params, cov);
+}
+
+/* a / (b + k - 1) ((alpha + T) / (alpha + t_x))^(r + x): the odds of having dropped out; 0 without a chance. */
+static double
+bg_dropout_odds(const double *p, double x, double tx, double T, int shift)
 {
 	double		r = p[0],
 				alpha = p[1],
 				a = p[2],
 				b = p[3];
+	double		k = x + shift;
 
-	if (x == 0)
-		return 1.0;
-	return 1.0 / (1.0 + a / (b + x - 1) * exp((r + x) * (log(alpha + T) - log(alpha + tx))));
+	if (k == 0)
+		return 0;
+	return a / (b + k - 1) * exp((r + x) * (log(alpha + T) - log(alpha + tx)));
+}
+
+double
+bgnbd_p_alive(const double *p, double x, double tx, double T)
+{
+	return 1.0 / (1.0 + bg_dropout_odds(p, x, tx, T, 0));
+}
+
+double
+mbgnbd_p_alive(const double *p, double x, double tx, double T)
+{
+	return 1.0 / (1.0 + bg_dropout_odds(p, x, tx, T, 1));
 }
 
 /*
@@ -179,23 +241,35 @@ bgnbd_horizon_term(double R, double A, double a, double B, double t)
 	return NAN;
 }
 
+static double
+bg_expected(const double *p, double t, double x, double tx, double T, int shift)
+{
+	return bgnbd_horizon_term(p[0] + x, p[1] + T, p[2], p[3] + x + shift, t) / (1 + bg_dropout_odds(p, x, tx, T, shift));
+}
+
 double
 bgnbd_expected(const double *p, double t, double x, double tx, double T)
 {
-	double		r = p[0],
-				alpha = p[1],
-				a = p[2],
-				b = p[3];
-	double		num = bgnbd_horizon_term(r + x, alpha + T, a, b + x, t);
-	double		den = 1 + (x > 0 ? a / (b + x - 1) * exp((r + x) * (log(alpha + T) - log(alpha + tx))) : 0);
+	return bg_expected(p, t, x, tx, T, 0);
+}
 
-	return num / den;
+double
+mbgnbd_expected(const double *p, double t, double x, double tx, double T)
+{
+	return bg_expected(p, t, x, tx, T, 1);
 }
 
 double
 bgnbd_expected_new(const double *p, double t)
 {
 	return bgnbd_horizon_term(p[0], p[1], p[2], p[3], t);
+}
+
+/* A new MBG/NBD customer: the history of one purchase at time 0 (it may drop out right after it). */
+double
+mbgnbd_expected_new(const double *p, double t)
+{
+	return bg_expected(p, t, 0, 0, 0, 1);
 }
 
 double
@@ -223,15 +297,29 @@ bgnbd_pmf_new(const double *p, double t, int64_t n)
 	return first + exp(lgamma(a + 1) + lgamma(b + n - 1) - lgamma(a + b + n) - lbeta_ab) * (1 - partial);
 }
 
+/*
+ * Alive at T, (rate, dropout) have posterior Gamma(r + x, alpha + T) and
+ * Beta(a, b + k), and the future is a fresh BG/NBD process with them (its
+ * next dropout chance comes after its next purchase, in both models).
+ */
+static double
+bg_pmf(const double *p, double t, int64_t n, double x, double tx, double T, int shift)
+{
+	double		post[4] = {p[0] + x, p[1] + T, p[2], p[3] + x + shift};
+	double		alive = 1.0 / (1.0 + bg_dropout_odds(p, x, tx, T, shift));
+
+	return alive * bgnbd_pmf_new(post, t, n) + (n == 0 ? 1 - alive : 0);
+}
+
 double
 bgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T)
 {
-	/*
-	 * Alive at T, (rate, dropout) have posterior Gamma(r + x, alpha + T) and
-	 * Beta(a, b + x), and the future is a fresh BG/NBD process with them.
-	 */
-	double		post[4] = {p[0] + x, p[1] + T, p[2], p[3] + x};
-	double		alive = bgnbd_p_alive(p, x, tx, T);
+	return bg_pmf(p, t, n, x, tx, T, 0);
+}
 
-	return alive * bgnbd_pmf_new(post, t, n) + (n == 0 ? 1 - alive : 0);
+/* x = t_x = T = 0 is a new customer, who may drop out right after the first purchase. */
+double
+mbgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T)
+{
+	return bg_pmf(p, t, n, x, tx, T, 1);
 }

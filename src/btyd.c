@@ -25,8 +25,12 @@ typedef enum BtydModel
 {
 	MODEL_BGNBD,
 	MODEL_PNBD,
-	MODEL_GG
+	MODEL_GG,
+	MODEL_MBGNBD,
+	MODEL_BGBB
 } BtydModel;
+
+static const char *const model_names[] = {"BG/NBD", "Pareto/NBD", "Gamma-Gamma", "MBG/NBD", "BG/BB"};
 
 typedef struct FitState
 {
@@ -195,6 +199,67 @@ bgnbd_fit_trans(PG_FUNCTION_ARGS)
 	return cs_state_datum(fcinfo, &ref);
 }
 
+/*
+ * A BG/BB history: whole numbers 0 <= x <= t_x <= n, t_x = 0 exactly when x
+ * = 0 (x transactions in the n opportunities after the first, the last in
+ * opportunity t_x).
+ */
+#define BGBB_MAX_PERIODS 100000
+
+static void
+check_bgbb_history(double x, double tx, double n)
+{
+	cs_check_finite(x, "frequency");
+	cs_check_finite(tx, "recency");
+	cs_check_finite(n, "n_periods");
+	if (x != floor(x) || tx != floor(tx) || n != floor(n) || x < 0 || n > BGBB_MAX_PERIODS
+		|| x > tx || tx > n || (x == 0) != (tx == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a BG/BB history needs whole numbers 0 <= frequency <= recency <= n_periods <= %d, recency 0 exactly when frequency is 0",
+						BGBB_MAX_PERIODS),
+				 errdetail("Got frequency %g, recency %g, n_periods %g.", x, tx, n),
+				 errhint("recency is the number of the last opportunity with a transaction (1..n_periods); bgbb_summary computes them.")));
+}
+
+/* bgbb_fit(frequency, recency, n_periods [, weight]): a weight is how many customers share the history. */
+PG_FUNCTION_INFO_V1(bgbb_fit_trans);
+Datum
+bgbb_fit_trans(PG_FUNCTION_ARGS)
+{
+	CsStateRef	ref = cs_state_arg0(fcinfo, &fit_kind, "bgbb_fit_trans");
+	FitState   *st = fit_state(fcinfo, &ref, PG_NARGS());	/* no penalizer */
+	CsAllocator alloc = cs_allocator(ref.ctx);
+	double		x,
+				tx,
+				n,
+				w = 1;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || (PG_NARGS() > 4 && PG_ARGISNULL(4)))
+	{
+		st->skipped++;
+		return cs_state_datum(fcinfo, &ref);
+	}
+	x = PG_GETARG_FLOAT8(1);
+	tx = PG_GETARG_FLOAT8(2);
+	n = PG_GETARG_FLOAT8(3);
+	check_bgbb_history(x, tx, n);
+	if (PG_NARGS() > 4)
+	{
+		w = PG_GETARG_FLOAT8(4);
+		cs_check_finite(w, "weight");
+		if (w < 0 || w > 1e15)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("weight must be between 0 and 1e15 customers"),
+					 errdetail("Got %g.", w)));
+		if (w == 0)
+			return cs_state_datum(fcinfo, &ref);
+	}
+	btyd_rows_add(&st->rows, x, tx, n, w, &alloc);
+	return cs_state_datum(fcinfo, &ref);
+}
+
 /* gamma_gamma_fit(frequency, monetary_value [, penalizer]): repeat customers only. */
 PG_FUNCTION_INFO_V1(gg_fit_trans);
 Datum
@@ -290,7 +355,7 @@ run_fit(FunctionCallInfo fcinfo, BtydModel model, BtydFit *out, double *customer
 	double		customers;
 	bool		any_repeat = false;
 	BtydFit		fit;
-	const char *name = model == MODEL_BGNBD ? "BG/NBD" : model == MODEL_PNBD ? "Pareto/NBD" : "Gamma-Gamma";
+	const char *name = model_names[model];
 
 	st = cs_state_read(fcinfo, 0, &fit_kind);
 	if (st == NULL)
@@ -312,6 +377,8 @@ run_fit(FunctionCallInfo fcinfo, BtydModel model, BtydFit *out, double *customer
 				 errmsg("%s cannot be fitted: no customer made a repeat purchase", name),
 				 errhint("Use a longer calibration period.")));
 	fit = model == MODEL_BGNBD ? bgnbd_fit(&st->rows, st->penalizer)
+		: model == MODEL_MBGNBD ? mbgnbd_fit(&st->rows, st->penalizer)
+		: model == MODEL_BGBB ? bgbb_fit(&st->rows, st->penalizer)
 		: model == MODEL_PNBD ? pnbd_fit(&st->rows, st->penalizer)
 		: gg_fit(&st->rows, st->penalizer);
 	for (int i = 0; i < (model == MODEL_GG ? 3 : 4); i++)
@@ -355,7 +422,8 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 static Datum
 uncertainty_final(FunctionCallInfo fcinfo, BtydModel model)
 {
-	static const char *const names[3][4] = {{"r", "alpha", "a", "b"}, {"r", "alpha", "s", "beta"}, {"p", "q", "gamma", NULL}};
+	static const char *const names[4][4] = {{"r", "alpha", "a", "b"}, {"r", "alpha", "s", "beta"}, {"p", "q", "gamma", NULL},
+											{"alpha", "beta", "gamma", "delta"}};
 	BtydFit		fit;
 	double		customers;
 	FitState   *st = run_fit(fcinfo, model, &fit, &customers);
@@ -376,6 +444,8 @@ uncertainty_final(FunctionCallInfo fcinfo, BtydModel model)
 	if (st == NULL)
 		PG_RETURN_NULL();
 	ok = model == MODEL_BGNBD ? bgnbd_covariance(&st->rows, fit.params, cov)
+		: model == MODEL_MBGNBD ? mbgnbd_covariance(&st->rows, fit.params, cov)
+		: model == MODEL_BGBB ? bgbb_covariance(&st->rows, fit.params, cov)
 		: model == MODEL_PNBD ? pnbd_covariance(&st->rows, fit.params, cov)
 		: gg_covariance(&st->rows, fit.params, cov);
 	for (int i = 0; i < n * n && ok; i++)
@@ -391,7 +461,8 @@ uncertainty_final(FunctionCallInfo fcinfo, BtydModel model)
 		se[i] = ok ? sqrt(cov[i * n + i]) : 0;
 		lo[i] = fit.params[i] * exp(-1.959963984540054 * se_log);
 		hi[i] = fit.params[i] * exp(1.959963984540054 * se_log);
-		name_d[i] = CStringGetTextDatum(names[model == MODEL_BGNBD ? 0 : model == MODEL_PNBD ? 1 : 2][i]);
+		name_d[i] = CStringGetTextDatum(names[model == MODEL_BGNBD || model == MODEL_MBGNBD ? 0 : model == MODEL_PNBD ? 1
+											  : model == MODEL_BGBB ? 3 : 2][i]);
 	}
 	for (int i = 0; i < n * n; i++)
 		cov_d[i] = Float8GetDatum(ok ? cov[i] : 0);
@@ -430,6 +501,34 @@ Datum
 gg_uncertainty_final(PG_FUNCTION_ARGS)
 {
 	return uncertainty_final(fcinfo, MODEL_GG);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_uncertainty_final);
+Datum
+mbgnbd_uncertainty_final(PG_FUNCTION_ARGS)
+{
+	return uncertainty_final(fcinfo, MODEL_MBGNBD);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_fit_final);
+Datum
+mbgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	return fit_final(fcinfo, MODEL_MBGNBD);
+}
+
+PG_FUNCTION_INFO_V1(bgbb_fit_final);
+Datum
+bgbb_fit_final(PG_FUNCTION_ARGS)
+{
+	return fit_final(fcinfo, MODEL_BGBB);
+}
+
+PG_FUNCTION_INFO_V1(bgbb_uncertainty_final);
+Datum
+bgbb_uncertainty_final(PG_FUNCTION_ARGS)
+{
+	return uncertainty_final(fcinfo, MODEL_BGBB);
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_fit_final);
@@ -575,6 +674,27 @@ bgnbd_expected_sql(PG_FUNCTION_ARGS)
 	return horizon_datum(fcinfo, bgnbd_expected, "the expected number of purchases");
 }
 
+PG_FUNCTION_INFO_V1(mbgnbd_p_alive_sql);
+Datum
+mbgnbd_p_alive_sql(PG_FUNCTION_ARGS)
+{
+	return history_datum(fcinfo, mbgnbd_p_alive, "P(alive)");
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_loglik_sql);
+Datum
+mbgnbd_loglik_sql(PG_FUNCTION_ARGS)
+{
+	return history_datum(fcinfo, mbgnbd_loglik, "the log-likelihood");
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_expected_sql);
+Datum
+mbgnbd_expected_sql(PG_FUNCTION_ARGS)
+{
+	return horizon_datum(fcinfo, mbgnbd_expected, "the expected number of purchases");
+}
+
 PG_FUNCTION_INFO_V1(pnbd_p_alive_sql);
 Datum
 pnbd_p_alive_sql(PG_FUNCTION_ARGS)
@@ -660,6 +780,131 @@ Datum
 bgnbd_pmf_conditional_sql(PG_FUNCTION_ARGS)
 {
 	return pmf_datum(fcinfo, bgnbd_pmf);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_expected_new_sql);
+Datum
+mbgnbd_expected_new_sql(PG_FUNCTION_ARGS)
+{
+	return new_customer_datum(fcinfo, mbgnbd_expected_new);
+}
+
+/* Both SQL signatures of mbgnbd_probability_purchases (no history: x = t_x = T = 0, a new customer). */
+PG_FUNCTION_INFO_V1(mbgnbd_pmf_sql);
+Datum
+mbgnbd_pmf_sql(PG_FUNCTION_ARGS)
+{
+	return pmf_datum(fcinfo, mbgnbd_pmf);
+}
+
+/* BG/BB predictions of a history: (model, frequency, recency, n_periods). */
+static Datum
+bgbb_history_datum(FunctionCallInfo fcinfo, HistoryFn fn, const char *what)
+{
+	double		p[4];
+	double		x = PG_GETARG_FLOAT8(1),
+				tx = PG_GETARG_FLOAT8(2),
+				n = PG_GETARG_FLOAT8(3);
+
+	model_params(fcinfo, 0, 4, p);
+	check_bgbb_history(x, tx, n);
+	PG_RETURN_FLOAT8(checked_result(fn(p, x, tx, n), what));
+}
+
+PG_FUNCTION_INFO_V1(bgbb_p_alive_sql);
+Datum
+bgbb_p_alive_sql(PG_FUNCTION_ARGS)
+{
+	return bgbb_history_datum(fcinfo, bgbb_p_alive, "P(alive)");
+}
+
+PG_FUNCTION_INFO_V1(bgbb_loglik_sql);
+Datum
+bgbb_loglik_sql(PG_FUNCTION_ARGS)
+{
+	return bgbb_history_datum(fcinfo, bgbb_loglik, "the log-likelihood");
+}
+
+/* bgbb_expected_purchases(model, periods, frequency, recency, n_periods) and bgbb_dert(model, discount, ...). */
+static Datum
+bgbb_horizon_datum(FunctionCallInfo fcinfo, HorizonFn fn, bool discount, const char *what)
+{
+	double		p[4];
+	double		h = PG_GETARG_FLOAT8(1),
+				x = PG_GETARG_FLOAT8(2),
+				tx = PG_GETARG_FLOAT8(3),
+				n = PG_GETARG_FLOAT8(4);
+
+	model_params(fcinfo, 0, 4, p);
+	check_bgbb_history(x, tx, n);
+	if (discount)
+	{
+		cs_check_finite(h, "discount");
+		if (h <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the discount rate per period must be positive"),
+					 errdetail("Got %g.", h),
+					 errhint("Without discounting the residual transactions of a customer who never dies are infinite.")));
+	}
+	else
+	{
+		check_horizon(h);
+		if (h > BGBB_MAX_PERIODS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("at most %d future periods", BGBB_MAX_PERIODS)));
+	}
+	PG_RETURN_FLOAT8(checked_result(fn(p, h, x, tx, n), what));
+}
+
+PG_FUNCTION_INFO_V1(bgbb_expected_sql);
+Datum
+bgbb_expected_sql(PG_FUNCTION_ARGS)
+{
+	return bgbb_horizon_datum(fcinfo, bgbb_expected, false, "the expected number of transactions");
+}
+
+PG_FUNCTION_INFO_V1(bgbb_dert_sql);
+Datum
+bgbb_dert_sql(PG_FUNCTION_ARGS)
+{
+	return bgbb_horizon_datum(fcinfo, bgbb_dert, true, "the discounted expected residual transactions");
+}
+
+PG_FUNCTION_INFO_V1(bgbb_expected_new_sql);
+Datum
+bgbb_expected_new_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	double		m = PG_GETARG_FLOAT8(1);
+
+	model_params(fcinfo, 0, 4, p);
+	check_horizon(m);
+	if (m > BGBB_MAX_PERIODS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("at most %d periods", BGBB_MAX_PERIODS)));
+	PG_RETURN_FLOAT8(checked_result(bgbb_expected_new(p, m), "the expected number of transactions"));
+}
+
+/* bgbb_probability_purchases(model, n_periods, x): P(X(n) = x) for a new customer. */
+PG_FUNCTION_INFO_V1(bgbb_pmf_sql);
+Datum
+bgbb_pmf_sql(PG_FUNCTION_ARGS)
+{
+	double		p[4];
+	int64		n = PG_GETARG_INT64(1),
+				x = PG_GETARG_INT64(2);
+
+	model_params(fcinfo, 0, 4, p);
+	if (n < 0 || n > BGBB_MAX_PERIODS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n_periods must be between 0 and %d", BGBB_MAX_PERIODS),
+				 errdetail("Got " INT64_FORMAT ".", n)));
+	check_count(x);
+	PG_RETURN_FLOAT8(checked_result(bgbb_pmf_new(p, n, x), "P(X(n) = x)"));
 }
 
 PG_FUNCTION_INFO_V1(gg_expected_spend_sql);
@@ -750,6 +995,13 @@ Datum
 bgnbd_clv_sql(PG_FUNCTION_ARGS)
 {
 	return discounted_clv(fcinfo, bgnbd_expected);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_clv_sql);
+Datum
+mbgnbd_clv_sql(PG_FUNCTION_ARGS)
+{
+	return discounted_clv(fcinfo, mbgnbd_expected);
 }
 
 PG_FUNCTION_INFO_V1(pnbd_clv_sql);

@@ -50,6 +50,30 @@ double		bgnbd_expected_new(const double *p, double t);	/* unconditional, a new c
 double		bgnbd_pmf_new(const double *p, double t, int64_t n);	/* P(X(t) = n), a new customer */
 double		bgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T);	/* conditional */
 
+/*
+ * BG/BB (discrete opportunities): p = alpha, beta (transaction probability),
+ * gamma, delta (dropout probability); a history is (x, t_x, n), stored in a
+ * BtydRow as (x, tx, T = n).
+ */
+double		bgbb_loglik_grad(const double *p, double x, double tx, double n, double *grad);
+double		bgbb_loglik(const double *p, double x, double tx, double n);
+BtydFit		bgbb_fit(const BtydRows *rows, double penalizer);
+bool		bgbb_covariance(const BtydRows *rows, const double *params, double *cov);
+double		bgbb_p_alive(const double *p, double x, double tx, double n);	/* alive in opportunity n + 1 */
+double		bgbb_expected(const double *p, double m, double x, double tx, double n);	/* next m opportunities */
+double		bgbb_expected_new(const double *p, double m);
+double		bgbb_pmf_new(const double *p, int64_t n, int64_t x);	/* P(X(n) = x), a new customer */
+double		bgbb_dert(const double *p, double d, double x, double tx, double n);
+
+/* MBG/NBD: the BG/NBD with a dropout chance right after the first purchase too; p = r, alpha, a, b. */
+double		mbgnbd_loglik(const double *p, double x, double tx, double T);
+BtydFit		mbgnbd_fit(const BtydRows *rows, double penalizer);
+bool		mbgnbd_covariance(const BtydRows *rows, const double *params, double *cov);
+double		mbgnbd_p_alive(const double *p, double x, double tx, double T);
+double		mbgnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional */
+double		mbgnbd_expected_new(const double *p, double t);
+double		mbgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T);	/* x = tx = T = 0: new */
+
 /* Gamma-Gamma conditional expected mean spend; NaN when q <= 1. */
 double		gg_expected_spend(const double *p, double x, double m);
 

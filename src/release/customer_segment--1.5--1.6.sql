@@ -1,12 +1,36 @@
--- customer_segment 1.5 -> 1.6: report_html, a self-contained HTML report of a source (inline SVG: segment bars,
--- R x F and cohort retention heat maps, lifecycle stages, tiers, and both purchase models evaluated on a holdout:
--- metrics, tracking and conditional-expectation charts), and the chart functions it is drawn with
--- (svg_bar_chart, svg_heat_map, svg_line_chart, html_escape, svg_number, svg_finite, svg_heat_colour);
--- report and report_html share get_refreshed_source.  btyd_holdout reads the orders once.  Intervals from the
--- parameter uncertainty for Pareto/NBD expected purchases and for the CLV of both purchase models with
--- Gamma-Gamma spend (pareto_nbd_expected_purchases_interval, bgnbd_clv_interval, pareto_nbd_clv_interval), one
--- delta-method computation for all (btyd_quantity, btyd_interval).
+-- customer_segment 1.5 -> 1.6: more customer-base models: MBG/NBD (mbgnbd_fit, mbgnbd_fit_uncertainty and its
+-- predictions; btyd_analyze(..., model => 'mbgnbd') through btyd_predict_mbgnbd) and BG/BB for discrete
+-- opportunities (bgbb_fit with weights, bgbb_fit_uncertainty, its predictions and DERT; bgbb_summary turns orders
+-- into histories of calendar periods).  report_html, a self-contained HTML report of a source (inline SVG: segment
+-- bars, R x F and cohort retention heat maps, lifecycle stages, tiers, and both purchase models evaluated on a
+-- holdout: metrics, tracking and conditional-expectation charts), and the chart functions it is drawn with
+-- (svg_bar_chart, svg_heat_map, svg_line_chart, html_escape, svg_number, svg_finite, svg_heat_colour); report and
+-- report_html share get_refreshed_source.  btyd_holdout reads the orders once.  Intervals from the parameter
+-- uncertainty for Pareto/NBD expected purchases and for the CLV of both purchase models with Gamma-Gamma spend
+-- (pareto_nbd_expected_purchases_interval, bgnbd_clv_interval, pareto_nbd_clv_interval), one delta-method
+-- computation for all (btyd_quantity, btyd_interval).
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.6'" to load this file. \quit
+
+-- Install-time helper, dropped at the end of this script.
+CREATE FUNCTION customer_segment.install_aggregate(agg text, signatures text[], c_trans text, sql_trans text,
+    final text, combine text, serial text, deserial text, volatility text, comment text, stype text DEFAULT 'internal')
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    sig text;
+    st text := CASE WHEN stype = 'internal' THEN 'internal' ELSE format('customer_segment.%I', stype) END;
+    moves text := CASE WHEN stype = 'internal' THEN format(', SERIALFUNC = customer_segment.%I, DESERIALFUNC = customer_segment.%I',
+                                                          serial, deserial) ELSE '' END;
+BEGIN
+    FOREACH sig IN ARRAY signatures LOOP
+        EXECUTE format('CREATE OR REPLACE FUNCTION customer_segment.%I(%s, %s) RETURNS %s
+                        AS %L, %L LANGUAGE C %s PARALLEL SAFE', sql_trans, st, sig, st, 'MODULE_PATHNAME', c_trans, volatility);
+        EXECUTE format('CREATE AGGREGATE customer_segment.%I(%s) (SFUNC = customer_segment.%I, STYPE = %s,
+                        FINALFUNC = customer_segment.%I, COMBINEFUNC = customer_segment.%I%s, PARALLEL = SAFE)',
+                       agg, sig, sql_trans, st, final, combine, moves);
+        EXECUTE format('COMMENT ON AGGREGATE customer_segment.%I(%s) IS %L', agg, sig, comment);
+    END LOOP;
+END
+$$;
 
 -- The sources row of a source whose helper views a report may read: verified and refreshed at least once.
 CREATE FUNCTION customer_segment.get_refreshed_source(source text)
@@ -88,6 +112,7 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION customer_segment.report(text, integer) IS 'Text report of a refreshed source: segments with bars, shaded R x F grid, lifecycle stages, top customers';
 
 CREATE OR REPLACE FUNCTION customer_segment.btyd_holdout(source regclass, customer_column name, time_column name,
     amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
@@ -116,6 +141,60 @@ BEGIN
     USING calibration_end, observation_end, unit, days_per_unit;
 END
 $$;
+COMMENT ON FUNCTION customer_segment.btyd_holdout(regclass, name, name, name, date, date, text, text) IS
+    'Calibration/holdout split: per customer who bought by calibration_end, the calibration frequency, recency, T and monetary_value '
+    '(rfm_summary, day periods, in unit) and the holdout purchase days, mean spend per purchase day and length (in unit)';
+
+CREATE OR REPLACE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
+    margin float8 DEFAULT 1, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    penalizer float8 DEFAULT 0, zone text DEFAULT NULL, model text DEFAULT 'bgnbd')
+RETURNS TABLE (customer_id text, frequency bigint, recency float8, t float8, monetary_value float8,
+               p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    per_month float8;
+BEGIN
+    IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
+       OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF model NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''bgnbd'', ''pareto_nbd'' or ''mbgnbd''; btyd_evaluate compares the first two on a holdout.';
+    END IF;
+    per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH s AS MATERIALIZED (
+            SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
+        ), models AS (
+            SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'bgnbd') AS bg,
+                   customer_segment.pareto_nbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'pareto_nbd') AS pn,
+                   customer_segment.mbgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'mbgnbd') AS mb,
+                   customer_segment.gamma_gamma_fit(s.frequency, s.monetary_value, $8)
+                       FILTER (WHERE s.frequency = 0 OR s.monetary_value > 0) AS gg
+              FROM s WHERE s.orders > 0
+        )
+        SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
+               p.p_alive, p.expected_purchases, p.expected_spend, p.clv
+          FROM s CROSS JOIN models m,
+               LATERAL (SELECT * FROM customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t,
+                                                                    s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 <> 'mbgnbd'
+                        UNION ALL
+                        SELECT * FROM customer_segment.btyd_predict_mbgnbd(m.mb, m.gg, s.frequency, s.recency, s.t,
+                                                                           s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 = 'mbgnbd') p
+         WHERE s.orders > 0
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text) IS
+    'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), '
+    'fits BG/NBD (or Pareto/NBD or MBG/NBD: model) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
+    '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
 
 -- A self-contained HTML report of a source: inline SVG charts, no scripts, no external assets.  The three
 -- chart functions are plain SQL over arrays so a user can draw their own rows with them too.
@@ -539,3 +618,192 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.pareto_nbd_clv_interval(customer_segment.pareto_nbd_model, customer_segment.btyd_uncertainty, customer_segment.gamma_gamma_model, customer_segment.btyd_uncertainty, float8, float8, float8, float8, integer, float8, float8, float8) IS
     'pareto_nbd_clv with Gamma-Gamma expected spend, and a 95% interval from the uncertainty of both fits (delta method, fits taken as uncorrelated, floored at 0)';
+
+-- MBG/NBD (Batislam, Denizel & Filiztekin 2007): the BG/NBD in which a customer may also drop out right after
+-- the first purchase, so one with x repeat purchases has had x + 1 dropout chances (doc/btyd.md).  The same
+-- inputs, state and fitting as bgnbd_fit; the model type has the same fields.
+
+CREATE TYPE customer_segment.mbgnbd_model AS (
+    r float8, alpha float8, a float8, b float8,
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.mbgnbd_model IS
+    'Fitted MBG/NBD model: purchase rate ~ Gamma(r, alpha), dropout probability at the first purchase and after each repeat purchase ~ Beta(a, b); '
+    'alpha in the time unit of recency and T';
+CREATE FUNCTION customer_segment.mbgnbd_fit_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.mbgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.mbgnbd_uncertainty_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+SELECT customer_segment.install_aggregate(v.agg, s.sigs, 'bgnbd_fit_trans', 'bgnbd_fit_trans', v.final, 'btyd_fit_combine',
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
+  FROM (VALUES
+    ('mbgnbd_fit', 'mbgnbd_fit_final',
+     'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples'),
+    ('mbgnbd_fit_uncertainty', 'mbgnbd_uncertainty_final',
+     'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum')
+  ) v(agg, final, comment),
+  LATERAL (SELECT ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'] AS sigs) s;
+
+CREATE FUNCTION customer_segment.mbgnbd_p_alive(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_p_alive(customer_segment.mbgnbd_model, float8, float8, float8) IS
+    'MBG/NBD probability the customer is still alive: 1 / (1 + a / (b + x) ((alpha + T) / (alpha + t_x))^(r + x)), below 1 also at x = 0';
+CREATE FUNCTION customer_segment.mbgnbd_expected_purchases(model customer_segment.mbgnbd_model, horizon float8,
+    frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_expected_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_expected_purchases(customer_segment.mbgnbd_model, float8, float8, float8, float8) IS
+    'MBG/NBD expected purchases in the next horizon units given (frequency, recency, T): '
+    '(a + b + x) / (a - 1) (1 - ((alpha + T) / (alpha + T + t))^(r + x) 2F1(r + x, b + x + 1; a + b + x; t / (alpha + T + t))) P(alive)';
+CREATE FUNCTION customer_segment.mbgnbd_expected_purchases_new(model customer_segment.mbgnbd_model, horizon float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_expected_new_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_expected_purchases_new(customer_segment.mbgnbd_model, float8) IS
+    'MBG/NBD expected repeat purchases in horizon units of a newly acquired customer: b / (a - 1) (1 - (alpha / (alpha + t))^r 2F1(r, b + 1; a + b; t / (alpha + t)))';
+CREATE FUNCTION customer_segment.mbgnbd_probability_purchases(model customer_segment.mbgnbd_model, horizon float8, n bigint)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_probability_purchases(customer_segment.mbgnbd_model, float8, bigint) IS
+    'MBG/NBD P(X(horizon) = n) for a newly acquired customer (who may drop out right after the first purchase)';
+CREATE FUNCTION customer_segment.mbgnbd_probability_purchases(model customer_segment.mbgnbd_model, horizon float8, n bigint,
+    frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_probability_purchases(customer_segment.mbgnbd_model, float8, bigint, float8, float8, float8) IS
+    'MBG/NBD P(n purchases in the next horizon units | frequency, recency, T) = [n = 0] (1 - P(alive)) + P(alive) * BG/NBD P_new(n) under the posterior (r + x, alpha + T, a, b + x + 1)';
+CREATE FUNCTION customer_segment.mbgnbd_loglik(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_loglik(customer_segment.mbgnbd_model, float8, float8, float8) IS
+    'Log-likelihood of one customer under the MBG/NBD model';
+CREATE FUNCTION customer_segment.mbgnbd_clv(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8,
+    spend float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_clv_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_clv(customer_segment.mbgnbd_model, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'Discounted CLV over months under MBG/NBD: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month';
+
+-- btyd_predict for an MBG/NBD model: the same columns, the spend from btyd_predict's Gamma-Gamma rule.
+CREATE FUNCTION customer_segment.btyd_predict_mbgnbd(mb customer_segment.mbgnbd_model, gg customer_segment.gamma_gamma_model,
+    frequency float8, recency float8, t float8, monetary_value float8, horizon float8, months integer DEFAULT 12,
+    monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
+RETURNS TABLE (p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT customer_segment.mbgnbd_p_alive(mb, frequency, recency, t),
+           customer_segment.mbgnbd_expected_purchases(mb, horizon, frequency, recency, t),
+           p.expected_spend,
+           customer_segment.mbgnbd_clv(mb, frequency, recency, t, p.expected_spend, months, monthly_discount, periods_per_month, margin)
+      FROM customer_segment.btyd_predict(NULL, NULL, gg, frequency, recency, t, monetary_value, horizon, months,
+                                         monthly_discount, periods_per_month, margin) p;
+END;
+COMMENT ON FUNCTION customer_segment.btyd_predict_mbgnbd(customer_segment.mbgnbd_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma, as btyd_predict) and CLV of one customer from an MBG/NBD model; NULLs for NULL models';
+
+-- BG/BB (Fader, Hardie & Shang 2010): customers with discrete transaction opportunities (annual donations,
+-- events, seasons).  A history is (frequency, recency, n_periods): x transactions in the n opportunities after
+-- the first transaction, the last in opportunity t_x (0 when x = 0).  doc/btyd.md, "BG/BB".
+
+CREATE TYPE customer_segment.bgbb_model AS (
+    alpha float8, beta float8, gamma float8, delta float8,
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.bgbb_model IS
+    'Fitted BG/BB model: transaction probability per opportunity ~ Beta(alpha, beta), dropout probability per opportunity ~ Beta(gamma, delta)';
+CREATE FUNCTION customer_segment.bgbb_fit_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.bgbb_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.bgbb_uncertainty_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+SELECT customer_segment.install_aggregate(v.agg, ARRAY['frequency float8, recency float8, n_periods float8',
+                                                       'frequency float8, recency float8, n_periods float8, weight float8'],
+                                          'bgbb_fit_trans', 'bgbb_fit_trans', v.final, 'btyd_fit_combine',
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
+  FROM (VALUES
+    ('bgbb_fit', 'bgbb_fit_final',
+     'Maximum-likelihood BG/BB fit over (frequency, recency, n_periods) histories, each counted weight times (default 1); '
+     'state holds weighted distinct histories'),
+    ('bgbb_fit_uncertainty', 'bgbb_uncertainty_final',
+     'bgbb_fit with standard errors and 95% intervals of alpha, beta, gamma, delta from the observed information at the maximum')
+  ) v(agg, final, comment);
+
+CREATE FUNCTION customer_segment.bgbb_p_alive(model customer_segment.bgbb_model, frequency float8, recency float8, n_periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_p_alive(customer_segment.bgbb_model, float8, float8, float8) IS
+    'BG/BB probability the customer is alive in opportunity n + 1: B(alpha+x, beta+n-x)/B(alpha, beta) B(gamma, delta+n+1)/B(gamma, delta) / L(x, t_x, n)';
+CREATE FUNCTION customer_segment.bgbb_expected_purchases(model customer_segment.bgbb_model, periods float8,
+    frequency float8, recency float8, n_periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_expected_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_expected_purchases(customer_segment.bgbb_model, float8, float8, float8, float8) IS
+    'BG/BB expected transactions in the next periods opportunities given (x, t_x, n): '
+    'B(alpha+x+1, beta+n-x)/B(alpha, beta) / L * sum_{k=1..periods} B(gamma, delta+n+k)/B(gamma, delta)';
+CREATE FUNCTION customer_segment.bgbb_expected_purchases_new(model customer_segment.bgbb_model, periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_expected_new_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_expected_purchases_new(customer_segment.bgbb_model, float8) IS
+    'BG/BB expected transactions of a new customer in its first periods opportunities: alpha / (alpha + beta) sum_{k=1..periods} B(gamma, delta+k)/B(gamma, delta)';
+CREATE FUNCTION customer_segment.bgbb_probability_purchases(model customer_segment.bgbb_model, n_periods bigint, n bigint)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_probability_purchases(customer_segment.bgbb_model, bigint, bigint) IS
+    'BG/BB P(X(n_periods) = n): probability a new customer transacts in exactly n of its first n_periods opportunities (FHS 2010 eq. 7)';
+CREATE FUNCTION customer_segment.bgbb_dert(model customer_segment.bgbb_model, discount float8, frequency float8,
+    recency float8, n_periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_dert_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_dert(customer_segment.bgbb_model, float8, float8, float8, float8) IS
+    'BG/BB discounted expected residual transactions at discount per opportunity (> 0), the k-th future one discounted by (1 + discount)^-k (FHS 2010 eq. 14)';
+CREATE FUNCTION customer_segment.bgbb_loglik(model customer_segment.bgbb_model, frequency float8, recency float8, n_periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_loglik(customer_segment.bgbb_model, float8, float8, float8) IS
+    'Log-likelihood of one history under the BG/BB model';
+
+-- Orders to BG/BB histories: a customer's opportunities are the calendar periods (year, quarter, month, week,
+-- day) after the one of its first purchase, through the last period that ends by observation_end; a period
+-- with a purchase (an order of amount >= 0) counts once.
+CREATE FUNCTION customer_segment.period_number(day date, period text)
+RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT CASE period
+        WHEN 'year' THEN extract(year FROM day)::bigint
+        WHEN 'quarter' THEN extract(year FROM day)::bigint * 4 + extract(quarter FROM day)::bigint - 1
+        WHEN 'month' THEN extract(year FROM day)::bigint * 12 + extract(month FROM day)::bigint - 1
+        WHEN 'week' THEN floor((day - DATE '1970-01-05') / 7.0)::bigint
+        WHEN 'day' THEN day - DATE '1970-01-01'
+    END
+$$;
+COMMENT ON FUNCTION customer_segment.period_number(date, text) IS
+    'Consecutive number of the calendar year, quarter, month, week (Monday to Sunday) or day of a date';
+
+CREATE FUNCTION customer_segment.bgbb_summary(source regclass, customer_column name, time_column name,
+    amount_column name, observation_end date, period text DEFAULT 'year', zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency bigint, recency bigint, n_periods bigint, first_period date)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    last_complete bigint;
+BEGIN
+    IF observation_end IS NULL OR period IS NULL THEN
+        RAISE EXCEPTION 'observation_end and period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF period NOT IN ('year', 'quarter', 'month', 'week', 'day') THEN
+        RAISE EXCEPTION 'unknown period "%"', period USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''year'', ''quarter'', ''month'', ''week'' or ''day''.';
+    END IF;
+    IF NOT isfinite(observation_end) THEN
+        RAISE EXCEPTION 'observation_end must be a finite date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- the period of observation_end counts only when observation_end is its last day
+    last_complete := customer_segment.period_number(observation_end, period)
+                     - CASE WHEN customer_segment.period_number(observation_end + 1, period)
+                                 = customer_segment.period_number(observation_end, period) THEN 1 ELSE 0 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH p AS (
+            SELECT %1$s AS customer, customer_segment.period_number((%2$s)::date, $2) AS k, min((%2$s)::date) AS first_day
+              FROM %4$s WHERE %1$s IS NOT NULL AND %3$s >= 0 AND customer_segment.period_number((%2$s)::date, $2) <= $1
+             GROUP BY 1, 2
+        ), f AS (
+            SELECT p.customer, min(p.k) AS k0, min(p.first_day) AS first_day FROM p GROUP BY 1
+        )
+        SELECT f.customer::text, count(*) FILTER (WHERE p.k > f.k0), coalesce(max(p.k) FILTER (WHERE p.k > f.k0) - f.k0, 0),
+               $1 - f.k0, date_trunc($2, f.first_day)::date
+          FROM p JOIN f USING (customer)
+         GROUP BY f.customer, f.k0, f.first_day
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING last_complete, period;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.bgbb_summary(regclass, name, name, name, date, text, text) IS
+    'BG/BB histories of an orders table: per customer the periods (year, quarter, month, week, day) with a purchase after the first one (frequency), '
+    'the number of the last of them counted from the first (recency, 0 without), and the complete periods after the first through observation_end (n_periods)';
+
+DROP FUNCTION customer_segment.install_aggregate(text, text[], text, text, text, text, text, text, text, text, text);

@@ -163,9 +163,9 @@ BEGIN
        OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
+    IF model NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd') THEN
         RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Use ''bgnbd'' or ''pareto_nbd''; btyd_evaluate compares them on a holdout.';
+            HINT = 'Use ''bgnbd'', ''pareto_nbd'' or ''mbgnbd''; btyd_evaluate compares the first two on a holdout.';
     END IF;
     per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
@@ -176,6 +176,7 @@ BEGIN
         ), models AS (
             SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'bgnbd') AS bg,
                    customer_segment.pareto_nbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'pareto_nbd') AS pn,
+                   customer_segment.mbgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'mbgnbd') AS mb,
                    customer_segment.gamma_gamma_fit(s.frequency, s.monetary_value, $8)
                        FILTER (WHERE s.frequency = 0 OR s.monetary_value > 0) AS gg
               FROM s WHERE s.orders > 0
@@ -183,8 +184,11 @@ BEGIN
         SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
                p.p_alive, p.expected_purchases, p.expected_spend, p.clv
           FROM s CROSS JOIN models m,
-               LATERAL customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t, s.monetary_value,
-                                                     $3, $5, $6, $7, $4) p
+               LATERAL (SELECT * FROM customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t,
+                                                                    s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 <> 'mbgnbd'
+                        UNION ALL
+                        SELECT * FROM customer_segment.btyd_predict_mbgnbd(m.mb, m.gg, s.frequency, s.recency, s.t,
+                                                                           s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 = 'mbgnbd') p
          WHERE s.orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
     USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model;
@@ -192,5 +196,5 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text) IS
     'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), '
-    'fits BG/NBD (or Pareto/NBD: model) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
+    'fits BG/NBD (or Pareto/NBD or MBG/NBD: model) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';

@@ -12,6 +12,15 @@
   btyd_reference.py ggfit                       stdin: x,m rows (x > 0) -> p,q,gamma,loglik
   btyd_reference.py ggloglik p q gamma          stdin: x,m rows -> per-row log-likelihoods
   btyd_reference.py simulate n seed r alpha a b -> x,tx,T rows simulated from BG/NBD, T ~ U(20, 80)
+  btyd_reference.py bgbbfit                     stdin: x,tx,n,weight rows -> alpha,beta,gamma,delta,loglik (BG/BB)
+  btyd_reference.py bgbbpredict al be ga de m d stdin: x,tx,n rows -> loglik,p_alive,expected(m),dert(d) per row
+                                                (Fader, Hardie & Shang 2010 eqs. 5, 11, 13, 14, as lifetimes writes them)
+  btyd_reference.py bgbbnew al be ga de n       -> expected_new(n) (closed form) and P(X(n)=x) for x = 0..n
+  btyd_reference.py mbgloglik r alpha a b       stdin: x,tx,T rows -> per-row MBG/NBD log-likelihoods
+  btyd_reference.py mbgfit                      stdin: x,tx,T rows -> r,alpha,a,b,loglik of the MBG/NBD
+  btyd_reference.py mbgpredict r alpha a b t n  stdin: x,tx,T rows -> p_alive,expected(t),P(n in t | history)
+  btyd_reference.py mbgnew r alpha a b t        -> expected_new(t) and P(X(t)=n) for n = 0..5 (Batislam et al.
+                                                 2007, as lifetimes' ModifiedBetaGeoFitter writes them)
   btyd_reference.py interval QUANTITY P G COV GCOV horizon months discount periods_per_month margin
                                                 stdin: x,tx,T,m rows -> estimate,lower_95,upper_95 per row:
                                                 QUANTITY bgnbd_expected, pareto_nbd_expected, bgnbd_clv or
@@ -84,6 +93,38 @@ def pnbd_pmf_by_integration(params, t, n, x, tx, T):
     alive_mass, dead_mass = weight.sum(), dead.sum()
     future = (weight * (survive + die)).sum()
     return ((dead_mass if n == 0 else 0) + future) / (alive_mass + dead_mass)
+
+
+def mbgnbd_ll(params, x, tx, T):
+    r, alpha, a, b = params
+    A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    A2 = special.gammaln(a + b) + special.gammaln(b + x + 1) - special.gammaln(b) - special.gammaln(a + b + x + 1)
+    A3 = -(r + x) * np.log(alpha + T)
+    A4 = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+    return A1 + A2 + A3 + np.logaddexp(A4, 0)
+
+
+def mbgnbd_new_pmf(params, t, n):
+    r, alpha, a, b = params
+    q, u = alpha / (alpha + t), t / (alpha + t)
+    lbeta = special.betaln(a, b)
+    nb = lambda j: np.exp(special.gammaln(r + j) - special.gammaln(r) - special.gammaln(j + 1) + r * np.log(q) + j * np.log(u))
+    first = np.exp(special.betaln(a, b + n + 1) - lbeta) * nb(n)
+    second = np.exp(special.betaln(a + 1, b + n) - lbeta) * (1 - sum(nb(j) for j in range(n)))
+    return first + second
+
+
+def bgbb_ll(params, x, tx, n):
+    alpha, beta, gamma, delta = params
+    out = []
+    for xi, ti, ni in zip(np.atleast_1d(x), np.atleast_1d(tx), np.atleast_1d(n)):
+        terms = [special.betaln(alpha + xi, beta + ni - xi) - special.betaln(alpha, beta)
+                 + special.betaln(gamma, delta + ni) - special.betaln(gamma, delta)]
+        for i in range(int(ni - ti)):
+            terms.append(special.betaln(alpha + xi, beta + ti - xi + i) - special.betaln(alpha, beta)
+                         + special.betaln(gamma + 1, delta + ti + i) - special.betaln(gamma, delta))
+        out.append(special.logsumexp(terms))
+    return np.array(out)
 
 
 def gg_ll(params, x, m):
@@ -212,6 +253,77 @@ def main():
         params, t, n = args[:4], args[4], int(args[5])
         for x, tx, T in zip(*read_rows(3)):
             print(repr(pnbd_pmf_by_integration(params, t, n, x, tx, T)))
+    elif cmd == "bgbbfit":
+        x, tx, n, w = read_rows(4)
+        def objective(log_params):
+            return -float(np.sum(w * bgbb_ll(np.exp(log_params), x, tx, n))) / np.sum(w)
+        best = min((optimize.minimize(objective, np.log(start), method="Nelder-Mead",
+                                      options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000, "maxfev": 40000})
+                    for start in ([1, 1, 1, 1], [1.2, 0.8, 0.7, 2.5])), key=lambda r: r.fun)
+        best = optimize.minimize(objective, best.x, method="BFGS", options={"gtol": 1e-10})
+        params = np.exp(best.x)
+        print(",".join(repr(float(v)) for v in list(params) + [float(np.sum(w * bgbb_ll(params, x, tx, n)))]))
+    elif cmd == "bgbbpredict":
+        alpha, beta, gamma, delta, m, d = args
+        x, tx, n = read_rows(3)
+        ll = bgbb_ll((alpha, beta, gamma, delta), x, tx, n)
+        p_alive = np.exp(special.betaln(alpha + x, beta + n - x) - special.betaln(alpha, beta)
+                         + special.betaln(gamma, delta + n + 1) - special.betaln(gamma, delta) - ll)
+        p2 = np.exp(special.betaln(alpha + x + 1, beta + n - x) - special.betaln(alpha, beta))
+        p3 = delta / (gamma - 1) * np.exp(special.gammaln(gamma + delta) - special.gammaln(1 + delta))
+        p4 = np.exp(special.gammaln(1 + delta + n) - special.gammaln(gamma + delta + n))
+        p5 = np.exp(special.gammaln(1 + delta + n + m) - special.gammaln(gamma + delta + n + m))
+        expected = np.exp(-ll) * p2 * p3 * (p4 - p5)
+        dert = (np.exp(special.betaln(alpha + x + 1, beta + n - x) - special.betaln(alpha, beta)
+                       + special.betaln(gamma, delta + n + 1) - special.betaln(gamma, delta) - ll) / (1 + d)
+                * special.hyp2f1(1, delta + n + 1, gamma + delta + n + 1, 1 / (1 + d)))
+        for row in zip(ll, p_alive, expected, dert):
+            print(",".join(repr(float(v)) for v in row))
+    elif cmd == "bgbbnew":
+        alpha, beta, gamma, delta, n = args
+        print(repr(float(alpha / (alpha + beta) * delta / (gamma - 1)
+                         * (1 - np.exp(special.gammaln(gamma + delta) - special.gammaln(gamma + delta + n)
+                                       + special.gammaln(1 + delta + n) - special.gammaln(1 + delta))))))
+        for x in range(int(n) + 1):
+            prob = np.exp(special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1)
+                          + special.betaln(alpha + x, beta + n - x) - special.betaln(alpha, beta)
+                          + special.betaln(gamma, delta + n) - special.betaln(gamma, delta))
+            for i in range(x, int(n)):
+                prob += np.exp(special.gammaln(i + 1) - special.gammaln(x + 1) - special.gammaln(i - x + 1)
+                               + special.betaln(alpha + x, beta + i - x) - special.betaln(alpha, beta)
+                               + special.betaln(gamma + 1, delta + i) - special.betaln(gamma, delta))
+            print(repr(float(prob)))
+    elif cmd == "mbgloglik":
+        x, tx, T = read_rows(3)
+        for v in mbgnbd_ll(args[:4], x, tx, T):
+            print(repr(float(v)))
+    elif cmd == "mbgfit":
+        params, ll = fit(mbgnbd_ll, read_rows(3), 4)
+        print(",".join(repr(float(v)) for v in list(params) + [ll]))
+    elif cmd == "mbgpredict":
+        r, alpha, a, b, t, n = args
+        x, tx, T = read_rows(3)
+        odds = a / (b + x) * ((alpha + T) / (alpha + tx)) ** (r + x)
+        p_alive = 1 / (1 + odds)
+        hyp = special.hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + T + t))
+        e = (a + b + x) / (a - 1) * (1 - hyp * ((alpha + T) / (alpha + t + T)) ** (r + x)) / (1 + odds)
+        # alive at T, the future is a BG/NBD process with the posterior (r + x, alpha + T, a, b + x + 1)
+        for i in range(len(x)):
+            rp, ap, bp = r + x[i], alpha + T[i], b + x[i] + 1
+            q, u = ap / (ap + t), t / (ap + t)
+            lbeta = special.betaln(a, bp)
+            nb = lambda j: np.exp(special.gammaln(rp + j) - special.gammaln(rp) - special.gammaln(j + 1) + rp * np.log(q) + j * np.log(u))
+            pn = np.exp(special.betaln(a, bp + n) - lbeta) * nb(n)
+            if n > 0:
+                pn += np.exp(special.betaln(a + 1, bp + n - 1) - lbeta) * (1 - sum(nb(j) for j in range(int(n))))
+            prob = p_alive[i] * pn + (1 - p_alive[i] if n == 0 else 0)
+            print(f"{float(p_alive[i])!r},{float(e[i])!r},{float(prob)!r}")
+    elif cmd == "mbgnew":
+        r, alpha, a, b, t = args
+        hyp = special.hyp2f1(r, b + 1, a + b, t / (alpha + t))
+        print(repr(float(b / (a - 1) * (1 - hyp * (alpha / (alpha + t)) ** r))))
+        for n in range(6):
+            print(repr(float(mbgnbd_new_pmf((r, alpha, a, b), t, n))))
     elif cmd == "ggfit":
         params, ll = fit(gg_ll, read_rows(2), 3)
         print(",".join(repr(float(v)) for v in list(params) + [ll]))
@@ -222,7 +334,7 @@ def main():
     elif cmd == "hessian":
         model = sys.argv[2]
         p = np.array([float(v) for v in sys.argv[3:]])
-        ll = {"bgnbd": bgnbd_ll, "pareto_nbd": pnbd_ll, "gamma_gamma": gg_ll}[model]
+        ll = {"bgnbd": bgnbd_ll, "mbgnbd": mbgnbd_ll, "pareto_nbd": pnbd_ll, "gamma_gamma": gg_ll}[model]
         cols = read_rows(2 if model == "gamma_gamma" else 3)
         total = lambda q: float(np.sum(ll(q, *cols)))
         n = len(p)

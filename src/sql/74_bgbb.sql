@@ -1,0 +1,111 @@
+-- BG/BB (Fader, Hardie & Shang 2010): customers with discrete transaction opportunities (annual donations,
+-- events, seasons).  A history is (frequency, recency, n_periods): x transactions in the n opportunities after
+-- the first transaction, the last in opportunity t_x (0 when x = 0).  doc/btyd.md, "BG/BB".
+
+CREATE TYPE customer_segment.bgbb_model AS (
+    alpha float8, beta float8, gamma float8, delta float8,
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.bgbb_model IS
+    'Fitted BG/BB model: transaction probability per opportunity ~ Beta(alpha, beta), dropout probability per opportunity ~ Beta(gamma, delta)';
+CREATE FUNCTION customer_segment.bgbb_fit_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.bgbb_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.bgbb_uncertainty_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+SELECT customer_segment.install_aggregate(v.agg, ARRAY['frequency float8, recency float8, n_periods float8',
+                                                       'frequency float8, recency float8, n_periods float8, weight float8'],
+                                          'bgbb_fit_trans', 'bgbb_fit_trans', v.final, 'btyd_fit_combine',
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
+  FROM (VALUES
+    ('bgbb_fit', 'bgbb_fit_final',
+     'Maximum-likelihood BG/BB fit over (frequency, recency, n_periods) histories, each counted weight times (default 1); '
+     'state holds weighted distinct histories'),
+    ('bgbb_fit_uncertainty', 'bgbb_uncertainty_final',
+     'bgbb_fit with standard errors and 95% intervals of alpha, beta, gamma, delta from the observed information at the maximum')
+  ) v(agg, final, comment);
+
+CREATE FUNCTION customer_segment.bgbb_p_alive(model customer_segment.bgbb_model, frequency float8, recency float8, n_periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_p_alive(customer_segment.bgbb_model, float8, float8, float8) IS
+    'BG/BB probability the customer is alive in opportunity n + 1: B(alpha+x, beta+n-x)/B(alpha, beta) B(gamma, delta+n+1)/B(gamma, delta) / L(x, t_x, n)';
+CREATE FUNCTION customer_segment.bgbb_expected_purchases(model customer_segment.bgbb_model, periods float8,
+    frequency float8, recency float8, n_periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_expected_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_expected_purchases(customer_segment.bgbb_model, float8, float8, float8, float8) IS
+    'BG/BB expected transactions in the next periods opportunities given (x, t_x, n): '
+    'B(alpha+x+1, beta+n-x)/B(alpha, beta) / L * sum_{k=1..periods} B(gamma, delta+n+k)/B(gamma, delta)';
+CREATE FUNCTION customer_segment.bgbb_expected_purchases_new(model customer_segment.bgbb_model, periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_expected_new_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_expected_purchases_new(customer_segment.bgbb_model, float8) IS
+    'BG/BB expected transactions of a new customer in its first periods opportunities: alpha / (alpha + beta) sum_{k=1..periods} B(gamma, delta+k)/B(gamma, delta)';
+CREATE FUNCTION customer_segment.bgbb_probability_purchases(model customer_segment.bgbb_model, n_periods bigint, n bigint)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_probability_purchases(customer_segment.bgbb_model, bigint, bigint) IS
+    'BG/BB P(X(n_periods) = n): probability a new customer transacts in exactly n of its first n_periods opportunities (FHS 2010 eq. 7)';
+CREATE FUNCTION customer_segment.bgbb_dert(model customer_segment.bgbb_model, discount float8, frequency float8,
+    recency float8, n_periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_dert_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_dert(customer_segment.bgbb_model, float8, float8, float8, float8) IS
+    'BG/BB discounted expected residual transactions at discount per opportunity (> 0), the k-th future one discounted by (1 + discount)^-k (FHS 2010 eq. 14)';
+CREATE FUNCTION customer_segment.bgbb_loglik(model customer_segment.bgbb_model, frequency float8, recency float8, n_periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_loglik(customer_segment.bgbb_model, float8, float8, float8) IS
+    'Log-likelihood of one history under the BG/BB model';
+
+-- Orders to BG/BB histories: a customer's opportunities are the calendar periods (year, quarter, month, week,
+-- day) after the one of its first purchase, through the last period that ends by observation_end; a period
+-- with a purchase (an order of amount >= 0) counts once.
+CREATE FUNCTION customer_segment.period_number(day date, period text)
+RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT CASE period
+        WHEN 'year' THEN extract(year FROM day)::bigint
+        WHEN 'quarter' THEN extract(year FROM day)::bigint * 4 + extract(quarter FROM day)::bigint - 1
+        WHEN 'month' THEN extract(year FROM day)::bigint * 12 + extract(month FROM day)::bigint - 1
+        WHEN 'week' THEN floor((day - DATE '1970-01-05') / 7.0)::bigint
+        WHEN 'day' THEN day - DATE '1970-01-01'
+    END
+$$;
+COMMENT ON FUNCTION customer_segment.period_number(date, text) IS
+    'Consecutive number of the calendar year, quarter, month, week (Monday to Sunday) or day of a date';
+
+CREATE FUNCTION customer_segment.bgbb_summary(source regclass, customer_column name, time_column name,
+    amount_column name, observation_end date, period text DEFAULT 'year', zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency bigint, recency bigint, n_periods bigint, first_period date)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    last_complete bigint;
+BEGIN
+    IF observation_end IS NULL OR period IS NULL THEN
+        RAISE EXCEPTION 'observation_end and period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF period NOT IN ('year', 'quarter', 'month', 'week', 'day') THEN
+        RAISE EXCEPTION 'unknown period "%"', period USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''year'', ''quarter'', ''month'', ''week'' or ''day''.';
+    END IF;
+    IF NOT isfinite(observation_end) THEN
+        RAISE EXCEPTION 'observation_end must be a finite date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- the period of observation_end counts only when observation_end is its last day
+    last_complete := customer_segment.period_number(observation_end, period)
+                     - CASE WHEN customer_segment.period_number(observation_end + 1, period)
+                                 = customer_segment.period_number(observation_end, period) THEN 1 ELSE 0 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH p AS (
+            SELECT %1$s AS customer, customer_segment.period_number((%2$s)::date, $2) AS k, min((%2$s)::date) AS first_day
+              FROM %4$s WHERE %1$s IS NOT NULL AND %3$s >= 0 AND customer_segment.period_number((%2$s)::date, $2) <= $1
+             GROUP BY 1, 2
+        ), f AS (
+            SELECT p.customer, min(p.k) AS k0, min(p.first_day) AS first_day FROM p GROUP BY 1
+        )
+        SELECT f.customer::text, count(*) FILTER (WHERE p.k > f.k0), coalesce(max(p.k) FILTER (WHERE p.k > f.k0) - f.k0, 0),
+               $1 - f.k0, date_trunc($2, f.first_day)::date
+          FROM p JOIN f USING (customer)
+         GROUP BY f.customer, f.k0, f.first_day
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING last_complete, period;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.bgbb_summary(regclass, name, name, name, date, text, text) IS
+    'BG/BB histories of an orders table: per customer the periods (year, quarter, month, week, day) with a purchase after the first one (frequency), '
+    'the number of the last of them counted from the first (recency, 0 without), and the complete periods after the first through observation_end (n_periods)';
