@@ -1848,15 +1848,32 @@ COMMENT ON FUNCTION customer_segment.bgbb_loglik(customer_segment.bgbb_model, fl
 -- Orders to BG/BB histories: a customer's opportunities are the calendar periods (year, quarter, month, week,
 -- day) after the one of its first purchase, through the last period that ends by observation_end; a period
 -- with a purchase (an order of amount >= 0) counts once.
+-- The consecutive number of the calendar period of a date expression, as SQL to put in a query (plain
+-- integer arithmetic: a function called per order row would cost more than the rest of the query).
+CREATE FUNCTION customer_segment.period_number_sql(day_expr text, period text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN CASE period
+        WHEN 'year' THEN format('extract(year FROM %s)::bigint', day_expr)
+        WHEN 'quarter' THEN format('(extract(year FROM %1$s)::bigint * 4 + extract(quarter FROM %1$s)::bigint - 1)', day_expr)
+        WHEN 'month' THEN format('(extract(year FROM %1$s)::bigint * 12 + extract(month FROM %1$s)::bigint - 1)', day_expr)
+        -- weeks from Monday 1970-01-05, floored: shifted by a million weeks so the division never sees a negative
+        WHEN 'week' THEN format('((%s - DATE ''1970-01-05'' + 7000000) / 7 - 1000000)::bigint', day_expr)
+        WHEN 'day' THEN format('(%s - DATE ''1970-01-01'')::bigint', day_expr)
+    END;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.period_number_sql(text, text) IS
+    'SQL for the consecutive number of the calendar year, quarter, month, week (Monday to Sunday) or day of a date expression; NULL for another period';
+
 CREATE FUNCTION customer_segment.period_number(day date, period text)
-RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    SELECT CASE period
-        WHEN 'year' THEN extract(year FROM day)::bigint
-        WHEN 'quarter' THEN extract(year FROM day)::bigint * 4 + extract(quarter FROM day)::bigint - 1
-        WHEN 'month' THEN extract(year FROM day)::bigint * 12 + extract(month FROM day)::bigint - 1
-        WHEN 'week' THEN floor((day - DATE '1970-01-05') / 7.0)::bigint
-        WHEN 'day' THEN day - DATE '1970-01-01'
-    END
+RETURNS bigint LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    k bigint;
+BEGIN
+    EXECUTE 'SELECT ' || customer_segment.period_number_sql('$1', period) INTO k USING day;
+    RETURN k;
+END
 $$;
 COMMENT ON FUNCTION customer_segment.period_number(date, text) IS
     'Consecutive number of the calendar year, quarter, month, week (Monday to Sunday) or day of a date';
@@ -1885,10 +1902,10 @@ BEGIN
                                  = customer_segment.period_number(observation_end, period) THEN 1 ELSE 0 END;
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
-        WITH p AS (
-            SELECT %1$s AS customer, customer_segment.period_number((%2$s)::date, $2) AS k, min((%2$s)::date) AS first_day
-              FROM %4$s WHERE %1$s IS NOT NULL AND %3$s >= 0 AND customer_segment.period_number((%2$s)::date, $2) <= $1
-             GROUP BY 1, 2
+        WITH o AS (
+            SELECT %1$s AS customer, (%2$s)::date AS day FROM %4$s WHERE %1$s IS NOT NULL AND %3$s >= 0
+        ), p AS (
+            SELECT o.customer, %5$s AS k, min(o.day) AS first_day FROM o GROUP BY 1, 2 HAVING %5$s <= $1
         ), f AS (
             SELECT p.customer, min(p.k) AS k0, min(p.first_day) AS first_day FROM p GROUP BY 1
         )
@@ -1896,7 +1913,7 @@ BEGIN
                $1 - f.k0, date_trunc($2, f.first_day)::date
           FROM p JOIN f USING (customer)
          GROUP BY f.customer, f.k0, f.first_day
-    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause, customer_segment.period_number_sql('o.day', period))
     USING last_complete, period;
 END
 $$;

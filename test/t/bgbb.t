@@ -57,6 +57,12 @@ my ($week) = psql_rows($db, q{SELECT count(*), count(*) FILTER (WHERE recency > 
     FROM customer_segment.bgbb_summary('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-11-23', 'week', 'UTC');});
 is($week->[1], 0, "... weekly histories of $week->[0] customers are valid BG/BB histories");
 
+my @pn = psql_rows($db, q{SELECT customer_segment.period_number(d, p) FROM (VALUES
+    (DATE '1969-12-28', 'week'), (DATE '1969-12-29', 'week'), (DATE '1970-01-04', 'week'), (DATE '1970-01-05', 'week'), (DATE '2025-11-23', 'week'),
+    (DATE '2025-04-01', 'quarter'), (DATE '2025-03-31', 'quarter'), (DATE '2025-12-31', 'month'), (DATE '1969-12-31', 'day'), (DATE '2001-06-30', 'year')) v(d, p);});
+is_deeply([map { $_->[0] } @pn], [-2, -1, -1, 0, 2915, 8101, 8100, 24311, -1, 2001],
+          'period_number: Monday-to-Sunday weeks from 1970-01-05 (also before it), quarters, months, days, years');
+
 # The donations data (or, without ../shared/data, the sample store's monthly histories).
 my $data = shared_data();
 my ($name, $table);
