@@ -997,6 +997,15 @@ bgnbd_clv_sql(PG_FUNCTION_ARGS)
 	return discounted_clv(fcinfo, bgnbd_expected);
 }
 
+/* bgbb_clv(model, frequency, recency, n_periods, spend, ...): discounted_clv of a checked BG/BB history. */
+PG_FUNCTION_INFO_V1(bgbb_clv_sql);
+Datum
+bgbb_clv_sql(PG_FUNCTION_ARGS)
+{
+	check_bgbb_history(PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3));
+	return discounted_clv(fcinfo, bgbb_expected);
+}
+
 PG_FUNCTION_INFO_V1(mbgnbd_clv_sql);
 Datum
 mbgnbd_clv_sql(PG_FUNCTION_ARGS)

@@ -160,9 +160,9 @@ BEGIN
        OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF model NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd') THEN
+    IF model NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd', 'bgbb') THEN
         RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Use ''bgnbd'', ''pareto_nbd'' or ''mbgnbd''; btyd_evaluate compares the first two on a holdout.';
+            HINT = 'Use ''bgnbd'', ''pareto_nbd'', ''mbgnbd'' or ''bgbb''; btyd_evaluate compares the first two on a holdout.';
     END IF;
     per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
@@ -170,30 +170,42 @@ BEGIN
         WITH s AS MATERIALIZED (
             SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
               FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
+        ), hb AS MATERIALIZED (    -- BG/BB: histories of calendar periods of unit
+            SELECT h.customer_id, h.frequency::float8 AS frequency, h.recency::float8 AS recency, h.n_periods::float8 AS n_periods
+              FROM customer_segment.bgbb_summary($10, $11, $12, $13, $1, $2, $14) h WHERE $9 = 'bgbb'
         ), models AS (
             SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'bgnbd') AS bg,
                    customer_segment.pareto_nbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'pareto_nbd') AS pn,
                    customer_segment.mbgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'mbgnbd') AS mb,
+                   (SELECT customer_segment.bgbb_fit(hb.frequency, hb.recency, hb.n_periods) FROM hb WHERE $9 = 'bgbb') AS bb,
                    customer_segment.gamma_gamma_fit(s.frequency, s.monetary_value, $8)
                        FILTER (WHERE s.frequency = 0 OR s.monetary_value > 0) AS gg
               FROM s WHERE s.orders > 0
         )
-        SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value,
+        SELECT s.customer_id, coalesce(hb.frequency::bigint, s.frequency), coalesce(hb.recency, s.recency),
+               coalesce(hb.n_periods, s.t), s.monetary_value,
                p.p_alive, p.expected_purchases, p.expected_spend, p.clv
-          FROM s CROSS JOIN models m,
+          FROM s CROSS JOIN models m LEFT JOIN hb USING (customer_id),
                LATERAL (SELECT * FROM customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t,
-                                                                    s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 <> 'mbgnbd'
+                                                                    s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 IN ('bgnbd', 'pareto_nbd')
                         UNION ALL
                         SELECT * FROM customer_segment.btyd_predict_mbgnbd(m.mb, m.gg, s.frequency, s.recency, s.t,
-                                                                           s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 = 'mbgnbd') p
+                                                                           s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 = 'mbgnbd'
+                        UNION ALL   -- BG/BB: one period of unit is one opportunity; no history (a first purchase in the last, incomplete period): NULLs
+                        SELECT * FROM customer_segment.btyd_predict_bgbb(m.bb, m.gg, hb.frequency, hb.recency, hb.n_periods,
+                                                                         s.frequency, s.monetary_value, $3, $5, $6, $7, $4)
+                         WHERE $9 = 'bgbb' AND hb.customer_id IS NOT NULL
+                        UNION ALL
+                        SELECT NULL, NULL, NULL, NULL WHERE $9 = 'bgbb' AND hb.customer_id IS NULL) p
          WHERE s.orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
-    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model;
+    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model,
+          source, customer_column, time_column, amount_column, zone;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text) IS
     'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), '
-    'fits BG/NBD (or Pareto/NBD or MBG/NBD: model) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
+    'fits BG/NBD (or Pareto/NBD, MBG/NBD, or BG/BB on calendar periods of unit: model) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
 
 -- A self-contained HTML report of a source: inline SVG charts, no scripts, no external assets.  The three
@@ -746,6 +758,31 @@ CREATE FUNCTION customer_segment.bgbb_loglik(model customer_segment.bgbb_model, 
 RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION customer_segment.bgbb_loglik(customer_segment.bgbb_model, float8, float8, float8) IS
     'Log-likelihood of one history under the BG/BB model';
+
+CREATE FUNCTION customer_segment.bgbb_clv(model customer_segment.bgbb_model, frequency float8, recency float8,
+    n_periods float8, spend float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    periods_per_month float8 DEFAULT 1, margin float8 DEFAULT 1)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_clv_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_clv(customer_segment.bgbb_model, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'Discounted CLV over months under BG/BB: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month opportunities a month (1 for monthly, 4.345 for weekly, 1/12 for yearly)';
+
+-- btyd_predict for a BG/BB model: P(alive), expected transactions (periods with a purchase) in horizon periods,
+-- the Gamma-Gamma spend of btyd_predict from the customer's repeat purchase days and their mean spend, CLV.
+CREATE FUNCTION customer_segment.btyd_predict_bgbb(bb customer_segment.bgbb_model, gg customer_segment.gamma_gamma_model,
+    frequency float8, recency float8, n_periods float8, spend_frequency float8, monetary_value float8, horizon float8,
+    months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 1, margin float8 DEFAULT 1)
+RETURNS TABLE (p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT customer_segment.bgbb_p_alive(bb, frequency, recency, n_periods),
+           customer_segment.bgbb_expected_purchases(bb, horizon, frequency, recency, n_periods),
+           p.expected_spend,
+           customer_segment.bgbb_clv(bb, frequency, recency, n_periods, p.expected_spend, months, monthly_discount, periods_per_month, margin)
+      FROM customer_segment.btyd_predict(NULL, NULL, gg, spend_frequency, 0, 0, monetary_value, horizon, months,
+                                         monthly_discount, periods_per_month, margin) p;
+END;
+COMMENT ON FUNCTION customer_segment.btyd_predict_bgbb(customer_segment.bgbb_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'P(alive), expected transactions in horizon periods, expected spend (Gamma-Gamma of the repeat purchase days, as btyd_predict) and CLV of one customer from a BG/BB model; NULLs for NULL models';
 
 -- Orders to BG/BB histories: a customer's opportunities are the calendar periods (year, quarter, month, week,
 -- day) after the one of its first purchase, through the last period that ends by observation_end; a period

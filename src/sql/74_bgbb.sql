@@ -51,6 +51,31 @@ RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_loglik_sql' LANGUAGE C IMMUTABLE STRI
 COMMENT ON FUNCTION customer_segment.bgbb_loglik(customer_segment.bgbb_model, float8, float8, float8) IS
     'Log-likelihood of one history under the BG/BB model';
 
+CREATE FUNCTION customer_segment.bgbb_clv(model customer_segment.bgbb_model, frequency float8, recency float8,
+    n_periods float8, spend float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    periods_per_month float8 DEFAULT 1, margin float8 DEFAULT 1)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_clv_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_clv(customer_segment.bgbb_model, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'Discounted CLV over months under BG/BB: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month opportunities a month (1 for monthly, 4.345 for weekly, 1/12 for yearly)';
+
+-- btyd_predict for a BG/BB model: P(alive), expected transactions (periods with a purchase) in horizon periods,
+-- the Gamma-Gamma spend of btyd_predict from the customer's repeat purchase days and their mean spend, CLV.
+CREATE FUNCTION customer_segment.btyd_predict_bgbb(bb customer_segment.bgbb_model, gg customer_segment.gamma_gamma_model,
+    frequency float8, recency float8, n_periods float8, spend_frequency float8, monetary_value float8, horizon float8,
+    months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 1, margin float8 DEFAULT 1)
+RETURNS TABLE (p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT customer_segment.bgbb_p_alive(bb, frequency, recency, n_periods),
+           customer_segment.bgbb_expected_purchases(bb, horizon, frequency, recency, n_periods),
+           p.expected_spend,
+           customer_segment.bgbb_clv(bb, frequency, recency, n_periods, p.expected_spend, months, monthly_discount, periods_per_month, margin)
+      FROM customer_segment.btyd_predict(NULL, NULL, gg, spend_frequency, 0, 0, monetary_value, horizon, months,
+                                         monthly_discount, periods_per_month, margin) p;
+END;
+COMMENT ON FUNCTION customer_segment.btyd_predict_bgbb(customer_segment.bgbb_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'P(alive), expected transactions in horizon periods, expected spend (Gamma-Gamma of the repeat purchase days, as btyd_predict) and CLV of one customer from a BG/BB model; NULLs for NULL models';
+
 -- Orders to BG/BB histories: a customer's opportunities are the calendar periods (year, quarter, month, week,
 -- day) after the one of its first purchase, through the last period that ends by observation_end; a period
 -- with a purchase (an order of amount >= 0) counts once.

@@ -129,6 +129,27 @@ my ($dert) = psql_rows($db, qq{WITH m AS (SELECT customer_segment.bgbb_fit(frequ
               FROM generate_series(1, 2000) k) FROM m;});
 cmp_ok(abs($dert->[0] - $dert->[1]) / $dert->[1], '<', 1e-10, "... DERT ($dert->[0]) is the discounted sum of the expected transactions of each future opportunity");
 
+# CLV and btyd_analyze(model => 'bgbb'): a month is one opportunity, the spend is btyd_predict's Gamma-Gamma rule.
+my ($ba) = psql_rows($db, q{WITH a AS (SELECT * FROM customer_segment.btyd_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount',
+                                             DATE '2024-12-31', 6, 'month', margin => 0.3, zone => 'UTC', model => 'bgbb')),
+         h AS (SELECT * FROM customer_segment.bgbb_summary('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2024-12-31', 'month', 'UTC')),
+         m AS (SELECT customer_segment.bgbb_fit(frequency, recency, n_periods) AS bb FROM h)
+    SELECT count(*), count(h.customer_id),
+           count(*) FILTER (WHERE h.customer_id IS NOT NULL AND a.frequency = h.frequency AND a.recency = h.recency AND a.t = h.n_periods
+                              AND abs(a.p_alive - customer_segment.bgbb_p_alive(m.bb, h.frequency, h.recency, h.n_periods)) < 1e-12
+                              AND abs(a.expected_purchases - customer_segment.bgbb_expected_purchases(m.bb, 6, h.frequency, h.recency, h.n_periods)) < 1e-12
+                              AND abs(a.clv - customer_segment.bgbb_clv(m.bb, h.frequency, h.recency, h.n_periods, a.expected_spend, 12, 0.01, 1, 0.3)) < 1e-9),
+           count(*) FILTER (WHERE h.customer_id IS NULL AND a.p_alive IS NULL AND a.clv IS NULL)
+      FROM a LEFT JOIN h USING (customer_id), m;});
+ok($ba->[1] > 500 && $ba->[2] == $ba->[1] && $ba->[0] == $ba->[1] + $ba->[3],
+   "btyd_analyze(model => 'bgbb'): the monthly histories and BG/BB predictions of $ba->[1] customers, NULL for the $ba->[3] first seen in the incomplete last month");
+my ($clv) = psql_rows($db, qq{WITH m AS (SELECT customer_segment.bgbb_fit(frequency, recency, periods, weights) AS m FROM $table)
+    SELECT customer_segment.bgbb_clv(m.m, 3, 5, 6, 40, 5, 0.1, 0.5, 0.3),
+           (SELECT sum(40 * 0.3 * (customer_segment.bgbb_expected_purchases(m.m, i * 0.5, 3, 5, 6)
+                                   - customer_segment.bgbb_expected_purchases(m.m, (i - 1) * 0.5, 3, 5, 6)) / 1.1 ^ i) FROM generate_series(1, 5) i)
+      FROM m;});
+cmp_ok(abs($clv->[0] - $clv->[1]), '<', 1e-12 * $clv->[1], "bgbb_clv ($clv->[0]) is the discounted sum of the expected transactions of each month");
+
 # Bad histories are errors.
 like(psql_fails($db, q{SELECT customer_segment.bgbb_fit(2, 1, 6)}), qr/whole numbers 0 <= frequency <= recency <= n_periods/, 'frequency above recency: 22023');
 like(psql_fails($db, q{SELECT customer_segment.bgbb_fit(0, 2, 6)}), qr/recency 0 exactly when frequency is 0/, 'recency without a transaction: 22023');

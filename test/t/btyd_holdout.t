@@ -302,8 +302,8 @@ my ($ba) = psql_rows($db, q{WITH a AS (SELECT * FROM customer_segment.btyd_analy
                                         AND abs(a.expected_purchases - customer_segment.pareto_nbd_expected_purchases(m.pn, 52, h.frequency_cal, h.recency_cal, h.t_cal)) < 1e-9)
       FROM a JOIN h USING (customer_id), m;});
 is_deeply($ba, [$ba->[0], $ba->[0]], "btyd_analyze(model => 'pareto_nbd') predicts all $ba->[0] customers with the Pareto/NBD fit of their summary");
-like(psql_fails($db, q{SELECT count(*) FROM customer_segment.btyd_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2024-12-31', model => 'mbgnbd')}) // '',
-     qr/unknown purchase model "mbgnbd"/, '... and an unknown model is 22023');
+like(psql_fails($db, q{SELECT count(*) FROM customer_segment.btyd_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2024-12-31', model => 'nonesuch')}) // '',
+     qr/unknown purchase model "nonesuch"/, '... and an unknown model is 22023');
 
 # Bad input.
 like(psql_fails($db, q{SELECT * FROM customer_segment.btyd_holdout('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31', DATE '2025-12-31')}) // '',
