@@ -8,7 +8,7 @@
 -- report_html share get_refreshed_source.  btyd_holdout reads the orders once.  Intervals from the parameter
 -- uncertainty for Pareto/NBD expected purchases and for the CLV of both purchase models with Gamma-Gamma spend
 -- (pareto_nbd_expected_purchases_interval, bgnbd_clv_interval, pareto_nbd_clv_interval), one delta-method
--- computation for all (btyd_quantity, btyd_interval).
+-- computation for all (btyd_quantity, btyd_interval).  btyd_evaluate compares MBG/NBD too.
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.6'" to load this file. \quit
 
 -- Install-time helper, dropped at the end of this script.
@@ -464,7 +464,7 @@ DECLARE
     conditional text;
 BEGIN
     SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>',
-                             CASE e.model WHEN 'bgnbd' THEN 'BG/NBD' ELSE 'Pareto/NBD' END, customer_segment.svg_number(e.customers),
+                             CASE e.model WHEN 'bgnbd' THEN 'BG/NBD' WHEN 'mbgnbd' THEN 'MBG/NBD' ELSE 'Pareto/NBD' END, customer_segment.svg_number(e.customers),
                              customer_segment.svg_number(e.actual_purchases), customer_segment.svg_number(e.predicted_purchases, 1),
                              to_char(100 * e.total_error, 'FMS990.0') || '%', customer_segment.svg_number(e.mae, 3),
                              customer_segment.svg_number(e.rmse, 3), coalesce(customer_segment.svg_number(e.holdout_log_likelihood, 1), 'n/a'),
@@ -493,8 +493,9 @@ BEGIN
       INTO conditional
       FROM customer_segment.btyd_conditional_expectations(src.orders, src.customer_column, src.time_column, src.amount_column,
                                                           calibration_end, observation_end, 'week', src.time_zone) c;
-    RETURN format('<h2>Purchase models</h2><p>BG/NBD and Pareto/NBD fitted on the orders to %s, forecasting the purchase days of '
-                  'the same customers from then to %s (the holdout).</p>', calibration_end, observation_end)
+    RETURN format('<h2>Purchase models</h2><p>BG/NBD, MBG/NBD and Pareto/NBD fitted on the orders to %s, forecasting the purchase '
+                  'days of the same customers from then to %s (the holdout); the charts show BG/NBD and Pareto/NBD.</p>',
+                  calibration_end, observation_end)
         || '<table class="metrics"><tr><th>model</th><th>customers</th><th>actual</th><th>predicted</th><th>total error</th>'
         || '<th>MAE</th><th>RMSE</th><th>holdout log-likelihood</th><th>converged</th></tr>' || coalesce(metrics, '') || '</table>'
         || '<h3>Tracking: cumulative repeat purchase days, actual and expected</h3>' || coalesce(tracking, '')
@@ -633,7 +634,8 @@ COMMENT ON FUNCTION customer_segment.pareto_nbd_clv_interval(customer_segment.pa
 
 -- MBG/NBD (Batislam, Denizel & Filiztekin 2007): the BG/NBD in which a customer may also drop out right after
 -- the first purchase, so one with x repeat purchases has had x + 1 dropout chances (doc/btyd.md).  The same
--- inputs, state and fitting as bgnbd_fit; the model type has the same fields.
+-- inputs, state and fitting as bgnbd_fit; the model type has the same fields.  mbgnbd_fit_uncertainty is with
+-- the other uncertainty aggregates (72_btyd_evaluation.sql).
 
 CREATE TYPE customer_segment.mbgnbd_model AS (
     r float8, alpha float8, a float8, b float8,
@@ -643,17 +645,11 @@ COMMENT ON TYPE customer_segment.mbgnbd_model IS
     'alpha in the time unit of recency and T';
 CREATE FUNCTION customer_segment.mbgnbd_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.mbgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.mbgnbd_uncertainty_final(customer_segment.btyd_fit_state)
-RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-SELECT customer_segment.install_aggregate(v.agg, s.sigs, 'bgnbd_fit_trans', 'bgnbd_fit_trans', v.final, 'btyd_fit_combine',
-                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
-  FROM (VALUES
-    ('mbgnbd_fit', 'mbgnbd_fit_final',
-     'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples'),
-    ('mbgnbd_fit_uncertainty', 'mbgnbd_uncertainty_final',
-     'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum')
-  ) v(agg, final, comment),
-  LATERAL (SELECT ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'] AS sigs) s;
+SELECT customer_segment.install_aggregate('mbgnbd_fit',
+    ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
+    'bgnbd_fit_trans', 'bgnbd_fit_trans', 'mbgnbd_fit_final', 'btyd_fit_combine', NULL, NULL, 'IMMUTABLE',
+    'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples',
+    'btyd_fit_state');
 
 CREATE FUNCTION customer_segment.mbgnbd_p_alive(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8)
 RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -705,6 +701,14 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION customer_segment.btyd_predict_mbgnbd(customer_segment.mbgnbd_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
     'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma, as btyd_predict) and CLV of one customer from an MBG/NBD model; NULLs for NULL models';
+
+CREATE FUNCTION customer_segment.mbgnbd_uncertainty_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+SELECT customer_segment.install_aggregate('mbgnbd_fit_uncertainty',
+    ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
+    'bgnbd_fit_trans', 'bgnbd_fit_trans', 'mbgnbd_uncertainty_final', 'btyd_fit_combine', NULL, NULL, 'IMMUTABLE',
+    'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum',
+    'btyd_fit_state');
 
 -- BG/BB (Fader, Hardie & Shang 2010): customers with discrete transaction opportunities (annual donations,
 -- events, seasons).  A history is (frequency, recency, n_periods): x transactions in the n opportunities after
@@ -859,5 +863,37 @@ $$;
 COMMENT ON FUNCTION customer_segment.bgbb_summary(regclass, name, name, name, date, text, text) IS
     'BG/BB histories of an orders table: per customer the periods (year, quarter, month, week, day) with a purchase after the first one (frequency), '
     'the number of the last of them counted from the first (recency, 0 without), and the complete periods after the first through observation_end (n_periods)';
+
+CREATE OR REPLACE FUNCTION customer_segment.btyd_evaluate(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (model text, customers bigint, actual_purchases bigint, predicted_purchases float8, total_error float8,
+               mae float8, rmse float8, bias float8, holdout_log_likelihood float8, converged boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    WITH p AS MATERIALIZED (
+        SELECT * FROM customer_segment.btyd_holdout_predictions(source, customer_column, time_column, amount_column,
+                                                                calibration_end, observation_end, unit, zone)
+    ), mb AS (
+        SELECT customer_segment.mbgnbd_fit(p.frequency_cal, p.recency_cal, p.t_cal) AS m FROM p
+    ), per_model AS (
+        SELECT 'bgnbd' AS model, p.frequency_holdout AS actual, p.bgnbd_expected AS predicted,
+               p.bgnbd_probability AS probability, (p.bgnbd).converged AS converged FROM p
+        UNION ALL
+        SELECT 'pareto_nbd', p.frequency_holdout, p.pareto_nbd_expected, p.pareto_nbd_probability, (p.pareto_nbd).converged FROM p
+        UNION ALL
+        SELECT 'mbgnbd', p.frequency_holdout,
+               customer_segment.mbgnbd_expected_purchases(mb.m, p.duration_holdout, p.frequency_cal, p.recency_cal, p.t_cal),
+               customer_segment.mbgnbd_probability_purchases(mb.m, p.duration_holdout, p.frequency_holdout, p.frequency_cal, p.recency_cal, p.t_cal),
+               (mb.m).converged
+          FROM p, mb
+    )
+    SELECT x.model, count(*), sum(x.actual)::bigint, sum(x.predicted),
+           (sum(x.predicted) - sum(x.actual)) / nullif(sum(x.actual), 0),
+           avg(abs(x.predicted - x.actual)), sqrt(avg((x.predicted - x.actual) ^ 2)), avg(x.predicted - x.actual),
+           CASE WHEN min(x.probability) > 0 THEN sum(ln(x.probability)) END, bool_and(x.converged)
+      FROM per_model x GROUP BY x.model ORDER BY x.model
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_evaluate(regclass, name, name, name, date, date, text, text) IS
+    'Holdout metrics of BG/NBD, MBG/NBD and Pareto/NBD fitted on the calibration window: total purchases actual and predicted, '
+    'relative total error, MAE, RMSE and bias per customer, and the holdout log-likelihood (NULL when a customer''s count has probability 0)';
 
 DROP FUNCTION customer_segment.install_aggregate(text, text[], text, text, text, text, text, text, text, text, text);

@@ -1293,6 +1293,75 @@ COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, da
     'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), '
     'fits BG/NBD (or Pareto/NBD, MBG/NBD, or BG/BB on calendar periods of unit: model) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1)';
+-- MBG/NBD (Batislam, Denizel & Filiztekin 2007): the BG/NBD in which a customer may also drop out right after
+-- the first purchase, so one with x repeat purchases has had x + 1 dropout chances (doc/btyd.md).  The same
+-- inputs, state and fitting as bgnbd_fit; the model type has the same fields.  mbgnbd_fit_uncertainty is with
+-- the other uncertainty aggregates (72_btyd_evaluation.sql).
+
+CREATE TYPE customer_segment.mbgnbd_model AS (
+    r float8, alpha float8, a float8, b float8,
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.mbgnbd_model IS
+    'Fitted MBG/NBD model: purchase rate ~ Gamma(r, alpha), dropout probability at the first purchase and after each repeat purchase ~ Beta(a, b); '
+    'alpha in the time unit of recency and T';
+CREATE FUNCTION customer_segment.mbgnbd_fit_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.mbgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+SELECT customer_segment.install_aggregate('mbgnbd_fit',
+    ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
+    'bgnbd_fit_trans', 'bgnbd_fit_trans', 'mbgnbd_fit_final', 'btyd_fit_combine', NULL, NULL, 'IMMUTABLE',
+    'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples',
+    'btyd_fit_state');
+
+CREATE FUNCTION customer_segment.mbgnbd_p_alive(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_p_alive(customer_segment.mbgnbd_model, float8, float8, float8) IS
+    'MBG/NBD probability the customer is still alive: 1 / (1 + a / (b + x) ((alpha + T) / (alpha + t_x))^(r + x)), below 1 also at x = 0';
+CREATE FUNCTION customer_segment.mbgnbd_expected_purchases(model customer_segment.mbgnbd_model, horizon float8,
+    frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_expected_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_expected_purchases(customer_segment.mbgnbd_model, float8, float8, float8, float8) IS
+    'MBG/NBD expected purchases in the next horizon units given (frequency, recency, T): '
+    '(a + b + x) / (a - 1) (1 - ((alpha + T) / (alpha + T + t))^(r + x) 2F1(r + x, b + x + 1; a + b + x; t / (alpha + T + t))) P(alive)';
+CREATE FUNCTION customer_segment.mbgnbd_expected_purchases_new(model customer_segment.mbgnbd_model, horizon float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_expected_new_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_expected_purchases_new(customer_segment.mbgnbd_model, float8) IS
+    'MBG/NBD expected repeat purchases in horizon units of a newly acquired customer: b / (a - 1) (1 - (alpha / (alpha + t))^r 2F1(r, b + 1; a + b; t / (alpha + t)))';
+CREATE FUNCTION customer_segment.mbgnbd_probability_purchases(model customer_segment.mbgnbd_model, horizon float8, n bigint)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_probability_purchases(customer_segment.mbgnbd_model, float8, bigint) IS
+    'MBG/NBD P(X(horizon) = n) for a newly acquired customer (who may drop out right after the first purchase)';
+CREATE FUNCTION customer_segment.mbgnbd_probability_purchases(model customer_segment.mbgnbd_model, horizon float8, n bigint,
+    frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_probability_purchases(customer_segment.mbgnbd_model, float8, bigint, float8, float8, float8) IS
+    'MBG/NBD P(n purchases in the next horizon units | frequency, recency, T) = [n = 0] (1 - P(alive)) + P(alive) * BG/NBD P_new(n) under the posterior (r + x, alpha + T, a, b + x + 1)';
+CREATE FUNCTION customer_segment.mbgnbd_loglik(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_loglik(customer_segment.mbgnbd_model, float8, float8, float8) IS
+    'Log-likelihood of one customer under the MBG/NBD model';
+CREATE FUNCTION customer_segment.mbgnbd_clv(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8,
+    spend float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
+RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_clv_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.mbgnbd_clv(customer_segment.mbgnbd_model, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'Discounted CLV over months under MBG/NBD: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month';
+
+-- btyd_predict for an MBG/NBD model: the same columns, the spend from btyd_predict's Gamma-Gamma rule.
+CREATE FUNCTION customer_segment.btyd_predict_mbgnbd(mb customer_segment.mbgnbd_model, gg customer_segment.gamma_gamma_model,
+    frequency float8, recency float8, t float8, monetary_value float8, horizon float8, months integer DEFAULT 12,
+    monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
+RETURNS TABLE (p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT customer_segment.mbgnbd_p_alive(mb, frequency, recency, t),
+           customer_segment.mbgnbd_expected_purchases(mb, horizon, frequency, recency, t),
+           p.expected_spend,
+           customer_segment.mbgnbd_clv(mb, frequency, recency, t, p.expected_spend, months, monthly_discount, periods_per_month, margin)
+      FROM customer_segment.btyd_predict(NULL, NULL, gg, frequency, recency, t, monetary_value, horizon, months,
+                                         monthly_discount, periods_per_month, margin) p;
+END;
+COMMENT ON FUNCTION customer_segment.btyd_predict_mbgnbd(customer_segment.mbgnbd_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma, as btyd_predict) and CLV of one customer from an MBG/NBD model; NULLs for NULL models';
 -- How good a BTYD forecast is: a calibration/holdout split of an orders table, the models fitted on the
 -- calibration window and scored on the holdout (doc/btyd.md, "Holdout evaluation").
 
@@ -1389,11 +1458,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     WITH p AS MATERIALIZED (
         SELECT * FROM customer_segment.btyd_holdout_predictions(source, customer_column, time_column, amount_column,
                                                                 calibration_end, observation_end, unit, zone)
+    ), mb AS (
+        SELECT customer_segment.mbgnbd_fit(p.frequency_cal, p.recency_cal, p.t_cal) AS m FROM p
     ), per_model AS (
         SELECT 'bgnbd' AS model, p.frequency_holdout AS actual, p.bgnbd_expected AS predicted,
                p.bgnbd_probability AS probability, (p.bgnbd).converged AS converged FROM p
         UNION ALL
         SELECT 'pareto_nbd', p.frequency_holdout, p.pareto_nbd_expected, p.pareto_nbd_probability, (p.pareto_nbd).converged FROM p
+        UNION ALL
+        SELECT 'mbgnbd', p.frequency_holdout,
+               customer_segment.mbgnbd_expected_purchases(mb.m, p.duration_holdout, p.frequency_cal, p.recency_cal, p.t_cal),
+               customer_segment.mbgnbd_probability_purchases(mb.m, p.duration_holdout, p.frequency_holdout, p.frequency_cal, p.recency_cal, p.t_cal),
+               (mb.m).converged
+          FROM p, mb
     )
     SELECT x.model, count(*), sum(x.actual)::bigint, sum(x.predicted),
            (sum(x.predicted) - sum(x.actual)) / nullif(sum(x.actual), 0),
@@ -1402,7 +1479,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
       FROM per_model x GROUP BY x.model ORDER BY x.model
 $$;
 COMMENT ON FUNCTION customer_segment.btyd_evaluate(regclass, name, name, name, date, date, text, text) IS
-    'Holdout metrics of BG/NBD and Pareto/NBD fitted on the calibration window: total purchases actual and predicted, '
+    'Holdout metrics of BG/NBD, MBG/NBD and Pareto/NBD fitted on the calibration window: total purchases actual and predicted, '
     'relative total error, MAE, RMSE and bias per customer, and the holdout log-likelihood (NULL when a customer''s count has probability 0)';
 
 -- Conditional expectations: holdout purchases, actual and predicted, by calibration repeat purchases (7 = 7+).
@@ -1590,6 +1667,8 @@ CREATE FUNCTION customer_segment.pnbd_uncertainty_final(customer_segment.btyd_fi
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.gg_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.mbgnbd_uncertainty_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
                                           NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
   FROM (VALUES
@@ -1599,6 +1678,9 @@ SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v
     ('pareto_nbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
      'bgnbd_fit_trans', 'pnbd_uncertainty_final',
      'pareto_nbd_fit with standard errors and 95% intervals of r, alpha, s, beta from the observed information at the maximum'),
+    ('mbgnbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
+     'bgnbd_fit_trans', 'mbgnbd_uncertainty_final',
+     'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum'),
     ('gamma_gamma_fit_uncertainty', ARRAY['frequency float8, monetary_value float8', 'frequency float8, monetary_value float8, penalizer float8'],
      'gg_fit_trans', 'gg_uncertainty_final',
      'gamma_gamma_fit with standard errors and 95% intervals of p, q, gamma from the observed information at the maximum')
@@ -1730,80 +1812,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.pareto_nbd_clv_interval(customer_segment.pareto_nbd_model, customer_segment.btyd_uncertainty, customer_segment.gamma_gamma_model, customer_segment.btyd_uncertainty, float8, float8, float8, float8, integer, float8, float8, float8) IS
     'pareto_nbd_clv with Gamma-Gamma expected spend, and a 95% interval from the uncertainty of both fits (delta method, fits taken as uncorrelated, floored at 0)';
--- MBG/NBD (Batislam, Denizel & Filiztekin 2007): the BG/NBD in which a customer may also drop out right after
--- the first purchase, so one with x repeat purchases has had x + 1 dropout chances (doc/btyd.md).  The same
--- inputs, state and fitting as bgnbd_fit; the model type has the same fields.
-
-CREATE TYPE customer_segment.mbgnbd_model AS (
-    r float8, alpha float8, a float8, b float8,
-    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
-COMMENT ON TYPE customer_segment.mbgnbd_model IS
-    'Fitted MBG/NBD model: purchase rate ~ Gamma(r, alpha), dropout probability at the first purchase and after each repeat purchase ~ Beta(a, b); '
-    'alpha in the time unit of recency and T';
-CREATE FUNCTION customer_segment.mbgnbd_fit_final(customer_segment.btyd_fit_state)
-RETURNS customer_segment.mbgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.mbgnbd_uncertainty_final(customer_segment.btyd_fit_state)
-RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-SELECT customer_segment.install_aggregate(v.agg, s.sigs, 'bgnbd_fit_trans', 'bgnbd_fit_trans', v.final, 'btyd_fit_combine',
-                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
-  FROM (VALUES
-    ('mbgnbd_fit', 'mbgnbd_fit_final',
-     'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples'),
-    ('mbgnbd_fit_uncertainty', 'mbgnbd_uncertainty_final',
-     'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum')
-  ) v(agg, final, comment),
-  LATERAL (SELECT ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'] AS sigs) s;
-
-CREATE FUNCTION customer_segment.mbgnbd_p_alive(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8)
-RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION customer_segment.mbgnbd_p_alive(customer_segment.mbgnbd_model, float8, float8, float8) IS
-    'MBG/NBD probability the customer is still alive: 1 / (1 + a / (b + x) ((alpha + T) / (alpha + t_x))^(r + x)), below 1 also at x = 0';
-CREATE FUNCTION customer_segment.mbgnbd_expected_purchases(model customer_segment.mbgnbd_model, horizon float8,
-    frequency float8, recency float8, t float8)
-RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_expected_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION customer_segment.mbgnbd_expected_purchases(customer_segment.mbgnbd_model, float8, float8, float8, float8) IS
-    'MBG/NBD expected purchases in the next horizon units given (frequency, recency, T): '
-    '(a + b + x) / (a - 1) (1 - ((alpha + T) / (alpha + T + t))^(r + x) 2F1(r + x, b + x + 1; a + b + x; t / (alpha + T + t))) P(alive)';
-CREATE FUNCTION customer_segment.mbgnbd_expected_purchases_new(model customer_segment.mbgnbd_model, horizon float8)
-RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_expected_new_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION customer_segment.mbgnbd_expected_purchases_new(customer_segment.mbgnbd_model, float8) IS
-    'MBG/NBD expected repeat purchases in horizon units of a newly acquired customer: b / (a - 1) (1 - (alpha / (alpha + t))^r 2F1(r, b + 1; a + b; t / (alpha + t)))';
-CREATE FUNCTION customer_segment.mbgnbd_probability_purchases(model customer_segment.mbgnbd_model, horizon float8, n bigint)
-RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION customer_segment.mbgnbd_probability_purchases(customer_segment.mbgnbd_model, float8, bigint) IS
-    'MBG/NBD P(X(horizon) = n) for a newly acquired customer (who may drop out right after the first purchase)';
-CREATE FUNCTION customer_segment.mbgnbd_probability_purchases(model customer_segment.mbgnbd_model, horizon float8, n bigint,
-    frequency float8, recency float8, t float8)
-RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION customer_segment.mbgnbd_probability_purchases(customer_segment.mbgnbd_model, float8, bigint, float8, float8, float8) IS
-    'MBG/NBD P(n purchases in the next horizon units | frequency, recency, T) = [n = 0] (1 - P(alive)) + P(alive) * BG/NBD P_new(n) under the posterior (r + x, alpha + T, a, b + x + 1)';
-CREATE FUNCTION customer_segment.mbgnbd_loglik(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8)
-RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_loglik_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION customer_segment.mbgnbd_loglik(customer_segment.mbgnbd_model, float8, float8, float8) IS
-    'Log-likelihood of one customer under the MBG/NBD model';
-CREATE FUNCTION customer_segment.mbgnbd_clv(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8,
-    spend float8, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
-    periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
-RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_clv_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION customer_segment.mbgnbd_clv(customer_segment.mbgnbd_model, float8, float8, float8, float8, integer, float8, float8, float8) IS
-    'Discounted CLV over months under MBG/NBD: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month';
-
--- btyd_predict for an MBG/NBD model: the same columns, the spend from btyd_predict's Gamma-Gamma rule.
-CREATE FUNCTION customer_segment.btyd_predict_mbgnbd(mb customer_segment.mbgnbd_model, gg customer_segment.gamma_gamma_model,
-    frequency float8, recency float8, t float8, monetary_value float8, horizon float8, months integer DEFAULT 12,
-    monthly_discount float8 DEFAULT 0.01, periods_per_month float8 DEFAULT 30, margin float8 DEFAULT 1)
-RETURNS TABLE (p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT customer_segment.mbgnbd_p_alive(mb, frequency, recency, t),
-           customer_segment.mbgnbd_expected_purchases(mb, horizon, frequency, recency, t),
-           p.expected_spend,
-           customer_segment.mbgnbd_clv(mb, frequency, recency, t, p.expected_spend, months, monthly_discount, periods_per_month, margin)
-      FROM customer_segment.btyd_predict(NULL, NULL, gg, frequency, recency, t, monetary_value, horizon, months,
-                                         monthly_discount, periods_per_month, margin) p;
-END;
-COMMENT ON FUNCTION customer_segment.btyd_predict_mbgnbd(customer_segment.mbgnbd_model, customer_segment.gamma_gamma_model, float8, float8, float8, float8, float8, integer, float8, float8, float8) IS
-    'P(alive), expected purchases in horizon, expected spend (Gamma-Gamma, as btyd_predict) and CLV of one customer from an MBG/NBD model; NULLs for NULL models';
 -- BG/BB (Fader, Hardie & Shang 2010): customers with discrete transaction opportunities (annual donations,
 -- events, seasons).  A history is (frequency, recency, n_periods): x transactions in the n opportunities after
 -- the first transaction, the last in opportunity t_x (0 when x = 0).  doc/btyd.md, "BG/BB".
@@ -3443,7 +3451,7 @@ DECLARE
     conditional text;
 BEGIN
     SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>',
-                             CASE e.model WHEN 'bgnbd' THEN 'BG/NBD' ELSE 'Pareto/NBD' END, customer_segment.svg_number(e.customers),
+                             CASE e.model WHEN 'bgnbd' THEN 'BG/NBD' WHEN 'mbgnbd' THEN 'MBG/NBD' ELSE 'Pareto/NBD' END, customer_segment.svg_number(e.customers),
                              customer_segment.svg_number(e.actual_purchases), customer_segment.svg_number(e.predicted_purchases, 1),
                              to_char(100 * e.total_error, 'FMS990.0') || '%', customer_segment.svg_number(e.mae, 3),
                              customer_segment.svg_number(e.rmse, 3), coalesce(customer_segment.svg_number(e.holdout_log_likelihood, 1), 'n/a'),
@@ -3472,8 +3480,9 @@ BEGIN
       INTO conditional
       FROM customer_segment.btyd_conditional_expectations(src.orders, src.customer_column, src.time_column, src.amount_column,
                                                           calibration_end, observation_end, 'week', src.time_zone) c;
-    RETURN format('<h2>Purchase models</h2><p>BG/NBD and Pareto/NBD fitted on the orders to %s, forecasting the purchase days of '
-                  'the same customers from then to %s (the holdout).</p>', calibration_end, observation_end)
+    RETURN format('<h2>Purchase models</h2><p>BG/NBD, MBG/NBD and Pareto/NBD fitted on the orders to %s, forecasting the purchase '
+                  'days of the same customers from then to %s (the holdout); the charts show BG/NBD and Pareto/NBD.</p>',
+                  calibration_end, observation_end)
         || '<table class="metrics"><tr><th>model</th><th>customers</th><th>actual</th><th>predicted</th><th>total error</th>'
         || '<th>MAE</th><th>RMSE</th><th>holdout log-likelihood</th><th>converged</th></tr>' || coalesce(metrics, '') || '</table>'
         || '<h3>Tracking: cumulative repeat purchase days, actual and expected</h3>' || coalesce(tracking, '')

@@ -94,11 +94,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     WITH p AS MATERIALIZED (
         SELECT * FROM customer_segment.btyd_holdout_predictions(source, customer_column, time_column, amount_column,
                                                                 calibration_end, observation_end, unit, zone)
+    ), mb AS (
+        SELECT customer_segment.mbgnbd_fit(p.frequency_cal, p.recency_cal, p.t_cal) AS m FROM p
     ), per_model AS (
         SELECT 'bgnbd' AS model, p.frequency_holdout AS actual, p.bgnbd_expected AS predicted,
                p.bgnbd_probability AS probability, (p.bgnbd).converged AS converged FROM p
         UNION ALL
         SELECT 'pareto_nbd', p.frequency_holdout, p.pareto_nbd_expected, p.pareto_nbd_probability, (p.pareto_nbd).converged FROM p
+        UNION ALL
+        SELECT 'mbgnbd', p.frequency_holdout,
+               customer_segment.mbgnbd_expected_purchases(mb.m, p.duration_holdout, p.frequency_cal, p.recency_cal, p.t_cal),
+               customer_segment.mbgnbd_probability_purchases(mb.m, p.duration_holdout, p.frequency_holdout, p.frequency_cal, p.recency_cal, p.t_cal),
+               (mb.m).converged
+          FROM p, mb
     )
     SELECT x.model, count(*), sum(x.actual)::bigint, sum(x.predicted),
            (sum(x.predicted) - sum(x.actual)) / nullif(sum(x.actual), 0),
@@ -107,7 +115,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
       FROM per_model x GROUP BY x.model ORDER BY x.model
 $$;
 COMMENT ON FUNCTION customer_segment.btyd_evaluate(regclass, name, name, name, date, date, text, text) IS
-    'Holdout metrics of BG/NBD and Pareto/NBD fitted on the calibration window: total purchases actual and predicted, '
+    'Holdout metrics of BG/NBD, MBG/NBD and Pareto/NBD fitted on the calibration window: total purchases actual and predicted, '
     'relative total error, MAE, RMSE and bias per customer, and the holdout log-likelihood (NULL when a customer''s count has probability 0)';
 
 -- Conditional expectations: holdout purchases, actual and predicted, by calibration repeat purchases (7 = 7+).
@@ -295,6 +303,8 @@ CREATE FUNCTION customer_segment.pnbd_uncertainty_final(customer_segment.btyd_fi
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.gg_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.mbgnbd_uncertainty_final(customer_segment.btyd_fit_state)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
                                           NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
   FROM (VALUES
@@ -304,6 +314,9 @@ SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v
     ('pareto_nbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
      'bgnbd_fit_trans', 'pnbd_uncertainty_final',
      'pareto_nbd_fit with standard errors and 95% intervals of r, alpha, s, beta from the observed information at the maximum'),
+    ('mbgnbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
+     'bgnbd_fit_trans', 'mbgnbd_uncertainty_final',
+     'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum'),
     ('gamma_gamma_fit_uncertainty', ARRAY['frequency float8, monetary_value float8', 'frequency float8, monetary_value float8, penalizer float8'],
      'gg_fit_trans', 'gg_uncertainty_final',
      'gamma_gamma_fit with standard errors and 95% intervals of p, q, gamma from the observed information at the maximum')

@@ -104,7 +104,7 @@ close $ph;
 my @mref = map { [ split /,/ ] } split /\n/, python("/tmp/btyd_holdout_metrics.$$.py", '', $rows);
 unlink "/tmp/btyd_holdout_metrics.$$.py";
 my @ev = psql_rows($db, qq{SELECT model, customers, actual_purchases, predicted_purchases, total_error, mae, rmse, bias, holdout_log_likelihood
-    FROM customer_segment.btyd_evaluate($args) ORDER BY model;});
+    FROM customer_segment.btyd_evaluate($args) WHERE model <> 'mbgnbd' ORDER BY model;});
 for my $i (0 .. 1) {
     my ($wm) = (0);
     for my $j (1 .. 8) {
@@ -113,6 +113,25 @@ for my $i (0 .. 1) {
     }
     cmp_ok($wm, '<', 1e-9, sprintf('%s: total %d vs %.1f predicted (%+.1f%%), MAE %.4f, RMSE %.4f, bias %+.4f, log-likelihood %.1f, as pandas computes them',
                                    $ev[$i][0], $ev[$i][2], $ev[$i][3], 100 * $ev[$i][4], $ev[$i][5], $ev[$i][6], $ev[$i][7], $ev[$i][8]));
+}
+{
+    my $mrows = psql($db, qq{COPY (WITH p AS (SELECT * FROM customer_segment.btyd_holdout_predictions($args)),
+            m AS (SELECT customer_segment.mbgnbd_fit(frequency_cal, recency_cal, t_cal) AS m FROM p)
+        SELECT frequency_cal, frequency_holdout, customer_segment.mbgnbd_expected_purchases(m.m, duration_holdout, frequency_cal, recency_cal, t_cal),
+               customer_segment.mbgnbd_expected_purchases(m.m, duration_holdout, frequency_cal, recency_cal, t_cal),
+               customer_segment.mbgnbd_probability_purchases(m.m, duration_holdout, frequency_holdout, frequency_cal, recency_cal, t_cal),
+               customer_segment.mbgnbd_probability_purchases(m.m, duration_holdout, frequency_holdout, frequency_cal, recency_cal, t_cal)
+          FROM p, m) TO STDOUT (FORMAT csv);});
+    open my $mh, '>', "/tmp/btyd_holdout_metrics.$$.py" or die;
+    print $mh $metrics;
+    close $mh;
+    my $mbref = [split /,/, (split /\n/, python("/tmp/btyd_holdout_metrics.$$.py", '', $mrows))[0]];   # its first row: the forecasts given
+    unlink "/tmp/btyd_holdout_metrics.$$.py";
+    my ($mb) = psql_rows($db, qq{SELECT model, customers, actual_purchases, predicted_purchases, total_error, mae, rmse, bias, holdout_log_likelihood
+        FROM customer_segment.btyd_evaluate($args) WHERE model = 'mbgnbd';});
+    my $wm = max(map { abs($mb->[$_] - $mbref->[$_]) / (1e-12 + abs($mbref->[$_])) } 1 .. 8);
+    cmp_ok($wm, '<', 1e-9, sprintf('mbgnbd: total %d vs %.1f predicted, MAE %.4f, log-likelihood %.1f, as pandas computes them from its own forecasts',
+                                   $mb->[2], $mb->[3], $mb->[5], $mb->[8]));
 }
 my @ce = psql_rows($db, qq{SELECT * FROM customer_segment.btyd_conditional_expectations($args);});
 my @cref = grep { $_->[0] eq 'cond' } @mref;

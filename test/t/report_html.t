@@ -86,7 +86,8 @@ is_deeply($cohorts->{cells}, [map { $_->[0] } @coh], 'cohort heat map: the activ
 my $args = q{'shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31' - 182, DATE '2025-12-31', 'week', 'UTC'};
 my @ev = psql_rows($db, qq{SELECT customers, actual_purchases, round(predicted_purchases::numeric, 1), round(mae::numeric, 3),
     round(holdout_log_likelihood::numeric, 1) FROM customer_segment.btyd_evaluate($args) ORDER BY model;});
-is_deeply([map { [map { s/,//gr } @$_[1, 2, 3, 5, 7]] } @{ $f->{table} }[1, 2]], \@ev, 'metrics table: btyd_evaluate of the last 26 weeks');
+is_deeply([map { [map { s/,//gr } @$_[1, 2, 3, 5, 7]] } @{ $f->{table} }[1 .. 3]], \@ev, 'metrics table: btyd_evaluate of the last 26 weeks (3 models)');
+is_deeply([map { $_->[0] } @{ $f->{table} }[1 .. 3]], ['BG/NBD', 'MBG/NBD', 'Pareto/NBD'], '... named');
 is_deeply($tracking->{series}, ['actual', 'BG/NBD', 'Pareto/NBD'], 'tracking lines');
 my @tr = psql_rows($db, qq{SELECT count(*), max(actual_cumulative), max(bgnbd_cumulative) FROM customer_segment.btyd_tracking($args);});
 is(scalar(@{ $tracking->{points}[$_] }), $tr[0][0], "tracking line $_: a point per week") for 0 .. 2;

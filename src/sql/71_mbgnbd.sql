@@ -1,6 +1,7 @@
 -- MBG/NBD (Batislam, Denizel & Filiztekin 2007): the BG/NBD in which a customer may also drop out right after
 -- the first purchase, so one with x repeat purchases has had x + 1 dropout chances (doc/btyd.md).  The same
--- inputs, state and fitting as bgnbd_fit; the model type has the same fields.
+-- inputs, state and fitting as bgnbd_fit; the model type has the same fields.  mbgnbd_fit_uncertainty is with
+-- the other uncertainty aggregates (72_btyd_evaluation.sql).
 
 CREATE TYPE customer_segment.mbgnbd_model AS (
     r float8, alpha float8, a float8, b float8,
@@ -10,17 +11,11 @@ COMMENT ON TYPE customer_segment.mbgnbd_model IS
     'alpha in the time unit of recency and T';
 CREATE FUNCTION customer_segment.mbgnbd_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.mbgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION customer_segment.mbgnbd_uncertainty_final(customer_segment.btyd_fit_state)
-RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-SELECT customer_segment.install_aggregate(v.agg, s.sigs, 'bgnbd_fit_trans', 'bgnbd_fit_trans', v.final, 'btyd_fit_combine',
-                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
-  FROM (VALUES
-    ('mbgnbd_fit', 'mbgnbd_fit_final',
-     'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples'),
-    ('mbgnbd_fit_uncertainty', 'mbgnbd_uncertainty_final',
-     'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum')
-  ) v(agg, final, comment),
-  LATERAL (SELECT ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'] AS sigs) s;
+SELECT customer_segment.install_aggregate('mbgnbd_fit',
+    ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
+    'bgnbd_fit_trans', 'bgnbd_fit_trans', 'mbgnbd_fit_final', 'btyd_fit_combine', NULL, NULL, 'IMMUTABLE',
+    'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples',
+    'btyd_fit_state');
 
 CREATE FUNCTION customer_segment.mbgnbd_p_alive(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8)
 RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
