@@ -105,6 +105,15 @@ $warnings = report(q{customer_segment.report_html('few', holdout_weeks => 150)},
 like($warnings, qr/WARNING:  report_html: no model charts for source "few"/, 'a model failure is a WARNING');
 like(slurp("$dir/few.html"), qr/<p class="problem">Not shown: .*no customer of source &quot;few&quot; bought by 2023-02-15/, '... and said in the report');
 
+psql($db, q{CREATE TABLE shop.none AS SELECT * FROM shop.orders WHERE false;
+    SELECT customer_segment.register_source('none', 'shop.none', 'customer_id', 'ordered_at', 'amount', as_of => DATE '2025-12-31', time_zone => 'UTC');
+    SELECT customer_segment.refresh('none');});
+$warnings = report(q{customer_segment.report_html('none')}, "$dir/none.html");
+my $none = slurp("$dir/none.html");
+ok($warnings =~ /no customer of source "none" bought by 2025-07-02/ && $none =~ /As of 2025-12-31 \(UTC\), 0 customers, net revenue 0\.00/
+   && scalar(@{ facts("$dir/none.html")->{svgs} }) >= 3,
+   'a source without orders: its as_of, empty charts, and why there are no model charts');
+
 # A real browser: it builds the seven charts and paints them.
 my $browser = "HOME='$dir/home' '$chromium' --headless --no-sandbox --disable-gpu --hide-scrollbars";
 system("$browser --enable-logging=stderr --dump-dom 'file://$dir/report.html' > '$dir/dom.html' 2> '$dir/dom.err'") == 0
