@@ -8,7 +8,8 @@
 -- report_html share get_refreshed_source.  btyd_holdout reads the orders once.  Intervals from the parameter
 -- uncertainty for Pareto/NBD expected purchases and for the CLV of both purchase models with Gamma-Gamma spend
 -- (pareto_nbd_expected_purchases_interval, bgnbd_clv_interval, pareto_nbd_clv_interval), one delta-method
--- computation for all (btyd_quantity, btyd_interval).  btyd_evaluate compares MBG/NBD too.
+-- computation for all (btyd_quantity, btyd_interval).  btyd_evaluate compares MBG/NBD too, and a
+-- source's prediction_model may be mbgnbd (views created before keep their column comments).
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.6'" to load this file. \quit
 
 -- Install-time helper, dropped at the end of this script.
@@ -896,5 +897,174 @@ $$;
 COMMENT ON FUNCTION customer_segment.btyd_evaluate(regclass, name, name, name, date, date, text, text) IS
     'Holdout metrics of BG/NBD, MBG/NBD and Pareto/NBD fitted on the calibration window: total purchases actual and predicted, '
     'relative total error, MAE, RMSE and bias per customer, and the holdout log-likelihood (NULL when a customer''s count has probability 0)';
+
+-- Registered sources may predict with MBG/NBD.
+ALTER TABLE customer_segment.sources DROP CONSTRAINT sources_prediction_model_check,
+    ADD CONSTRAINT sources_prediction_model_check CHECK (prediction_model IN ('bgnbd', 'pareto_nbd', 'mbgnbd'));
+COMMENT ON COLUMN customer_segment.sources.prediction_model IS 'Purchase model of the customers view''s predictions: bgnbd (default), pareto_nbd or mbgnbd';
+
+CREATE OR REPLACE FUNCTION customer_segment.helper_columns()
+RETURNS TABLE (helper text, column_name name, description text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT v.helper, v.column_name::name, v.description FROM (VALUES
+    ('customers', 'customer_id', 'Customer, as text'),
+    ('customers', 'first_purchase', 'Day of the first purchase on or before as_of (business time zone); NULL with refunds only'),
+    ('customers', 'last_purchase', 'Day of the last purchase on or before as_of; NULL with refunds only'),
+    ('customers', 'orders', 'Purchase rows (amount >= 0) up to as_of; 0 with refunds only'),
+    ('customers', 'purchase_days', 'Distinct days with a purchase'),
+    ('customers', 'refunds_count', 'Refund rows (amount < 0)'),
+    ('customers', 'recency_days', 'Days from the last purchase to as_of (0 = bought on as_of)'),
+    ('customers', 'tenure_days', 'Days from the first purchase to as_of'),
+    ('customers', 'revenue', 'Sum of purchase amounts, in the currency of the orders'),
+    ('customers', 'refunds', 'Refunded total as a positive amount, in the currency of the orders'),
+    ('customers', 'monetary_total', 'Net spend: revenue - refunds, in the currency of the orders (negative with refunds only)'),
+    ('customers', 'monetary_avg', 'Net spend per purchase row: monetary_total / orders'),
+    ('customers', 'frequency', 'Repeat purchase days: distinct purchase days - 1 (lifetimes'' frequency)'),
+    ('customers', 'recency', 'Days from the first to the last purchase day (lifetimes'' recency, unit: day)'),
+    ('customers', 't', 'Days from the first purchase day to as_of (lifetimes'' T, unit: day)'),
+    ('customers', 'monetary_value', 'Mean spend per repeat purchase day, the first day excluded; 0 when frequency = 0 (lifetimes'' monetary_value)'),
+    ('customers', 'r_score', 'Recency score 1..bins of the source (higher = more recent); NULL with refunds only'),
+    ('customers', 'f_score', 'Frequency score 1..bins, on orders (higher = more orders); NULL with refunds only'),
+    ('customers', 'm_score', 'Monetary score 1..bins, on monetary_total (higher = more spend); NULL with refunds only'),
+    ('customers', 'rfm_cell', 'R, F and M scores as one code, e.g. 545'),
+    ('customers', 'fm_score', 'Mean of f_score and m_score, 1..bins'),
+    ('customers', 'rfm_score', 'Mean of the three scores, 1..bins'),
+    ('customers', 'segment', 'Named RFM segment of the source''s rule set (e.g. Champions, At Risk)'),
+    ('customers', 'action', 'Recommended marketing action of the segment'),
+    ('customers', 'lifecycle_stage', 'prospect, new, active, at risk, lapsed or reactivated as of as_of (see lifecycle_stage)'),
+    ('customers', 'quadrant', 'High/Low value (net spend) x High/Low engagement (orders), cut at the medians of buying customers'),
+    ('customers', 'tier', 'Tier of the source''s tier ladder by net spend; NULL without a ladder'),
+    ('customers', 'p_alive', 'Probability that the customer is still active, 0..1, by the source''s prediction_model (BG/NBD, Pareto/NBD or MBG/NBD); NULL when no model could be fitted'),
+    ('customers', 'expected_purchases_90d', 'Expected repeat purchase days in the next 90 days by the source''s prediction_model, >= 0'),
+    ('customers', 'expected_spend', 'Gamma-Gamma expected spend per future purchase, in the currency of the orders; NULL when the model has q <= 1'),
+    ('customers', 'clv_12m', 'Expected net spend of the next 12 months, discounted at 1% a month, in the currency of the orders'),
+    ('customers', 'as_of', 'Last day of the observation window of this refresh (the source''s as_of, or the day of the refresh in its time zone)'),
+    ('segments', 'segment', 'Named RFM segment; (not scored) for customers with refunds only'),
+    ('segments', 'customers', 'Customers in the segment'),
+    ('segments', 'share', 'Share of all customers, 0..1'),
+    ('segments', 'revenue', 'Net spend of the segment''s customers, in the currency of the orders'),
+    ('segments', 'avg_revenue', 'Mean net spend per customer of the segment'),
+    ('segments', 'avg_recency_days', 'Mean days since the last purchase'),
+    ('segments', 'avg_orders', 'Mean purchase rows per customer'),
+    ('rf_grid', 'r_score', 'Recency score 1..bins (0 = not scored: refunds only)'),
+    ('rf_grid', 'f_score', 'Frequency score 1..bins (0 = not scored)'),
+    ('rf_grid', 'customers', 'Customers in the R x F cell'),
+    ('rf_grid', 'revenue', 'Net spend of the cell''s customers, in the currency of the orders'),
+    ('lifecycle', 'lifecycle_stage', 'prospect, new, active, at risk, lapsed or reactivated'),
+    ('lifecycle', 'customers', 'Customers in the stage'),
+    ('lifecycle', 'revenue', 'Net spend of the stage''s customers, in the currency of the orders'),
+    ('tiers', 'tier', 'Tier of the source''s ladder; (none) without a ladder or below its lowest bound'),
+    ('tiers', 'customers', 'Customers in the tier'),
+    ('tiers', 'revenue', 'Net spend of the tier''s customers, in the currency of the orders'),
+    ('cohorts', 'cohort', 'First day of the month of the customers'' first purchase (acquisition cohort)'),
+    ('cohorts', 'period_offset', 'Months since the cohort month, 0 = the cohort month itself'),
+    ('cohorts', 'cohort_size', 'Customers acquired in the cohort month'),
+    ('cohorts', 'observed', 'Customers of the cohort observed this many months after it (the month is on or before as_of)'),
+    ('cohorts', 'active', 'Customers of the cohort who bought in this month'),
+    ('cohorts', 'active_share', 'active / cohort_size, 0..1'),
+    ('cohorts', 'at_risk', 'Customers active in this month and observed in the next'),
+    ('cohorts', 'retained', 'Customers active in this month and in the next'),
+    ('cohorts', 'retention', 'retained / at_risk, 0..1, month-over-month retention; NULL in the last observed month'),
+    ('clusters', 'customer_id', 'Customer, as text (buying customers with a positive net spend)'),
+    ('clusters', 'cluster', 'k-means cluster, 1..k of the source'),
+    ('clusters', 'distance', 'Distance to the cluster''s centre in the transformed space (log1p, then z-score), >= 0'),
+    ('cluster_profiles', 'cluster', 'k-means cluster, 1..k of the source'),
+    ('cluster_profiles', 'customers', 'Customers in the cluster'),
+    ('cluster_profiles', 'share', 'Share of the clustered customers, 0..1'),
+    ('cluster_profiles', 'avg_recency_days', 'Mean days since the last purchase'),
+    ('cluster_profiles', 'avg_orders', 'Mean purchase rows per customer'),
+    ('cluster_profiles', 'avg_spend', 'Mean net spend per customer, in the currency of the orders'),
+    ('cluster_profiles', 'top_segment', 'Commonest RFM segment of the cluster'),
+    ('cluster_profiles', 'top_lifecycle_stage', 'Commonest lifecycle stage of the cluster')
+    ) v(helper, column_name, description)
+$$;
+COMMENT ON FUNCTION customer_segment.helper_columns() IS
+    'Description, unit and range of every column of the helper views (the column comments BI tools show)';
+
+CREATE OR REPLACE FUNCTION customer_segment.source_customers(source text)
+RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+               refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+               monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+               monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+               fm_score float8, rfm_score float8, segment text, action text, lifecycle_stage text, quadrant text,
+               tier text, p_alive float8, expected_purchases_90d float8, expected_spend float8, clv_12m float8,
+               as_of date)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+#variable_conflict use_column
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+    -- refresh sets it off for a second attempt when the predictions failed on a data error
+    predict boolean := coalesce(nullif(current_setting('customer_segment.refresh_predictions', true), ''), 'on')::boolean;
+BEGIN
+    RETURN QUERY
+    WITH a AS MATERIALIZED (
+        SELECT a.*, d.as_of
+          FROM customer_segment.source_as_of(src.name) d,
+               LATERAL customer_segment.source_rfm(src, d.as_of) a
+    ), fit AS (
+        -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
+        SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+               customer_segment.pareto_nbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
+               customer_segment.mbgnbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'mbgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS mb,
+               customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
+                   FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
+          FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
+                     FROM a WHERE orders > 0) f
+         WHERE a.orders > 0
+    )
+    SELECT a.customer_id, a.first_purchase, a.last_purchase, a.orders, a.purchase_days, a.refunds_count,
+           a.recency_days, a.tenure_days, a.revenue, a.refunds, a.monetary_total, a.monetary_avg,
+           a.frequency, a.recency, a.t, a.monetary_value, a.r_score, a.f_score, a.m_score, a.rfm_cell,
+           a.fm_score, a.rfm_score, a.segment, a.action,
+           customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, a.as_of),
+           CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders,
+                (customer_segment.score_breakpoints(a.monetary_total, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
+                (customer_segment.score_breakpoints(a.orders, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
+                'value', 'engagement') END,
+           CASE WHEN src.tier_ladder IS NOT NULL THEN customer_segment.tier_for(src.tier_ladder, a.monetary_total) END,
+           p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
+           a.as_of
+      FROM a CROSS JOIN fit,
+           LATERAL (SELECT * FROM customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
+                                                                CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                                a.frequency, a.recency, a.t, a.monetary_value, 90)
+                     WHERE src.prediction_model <> 'mbgnbd'
+                    UNION ALL
+                    SELECT * FROM customer_segment.btyd_predict_mbgnbd(CASE WHEN a.orders > 0 THEN fit.mb END, CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                                       a.frequency, a.recency, a.t, a.monetary_value, 90)
+                     WHERE src.prediction_model = 'mbgnbd') p;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_customers(text) IS
+    'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone '
+    '(from its states when it is refreshed incrementally), '
+    'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
+
+CREATE OR REPLACE FUNCTION customer_segment.source_views(src customer_segment.sources)
+RETURNS TABLE (view_name text, data_name text, definition text, unique_key text, comment text, helper text)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), customer_segment.source_data(src, substr(v.suffix, 2)),
+           format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment, substr(v.suffix, 2)
+      FROM (VALUES
+        (1, '_customers', 'customer_id',
+         'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
+         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), P(alive) and expected '
+         'purchases in 90 days (BG/NBD, or Pareto/NBD or MBG/NBD: the source''s prediction_model), Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
+        (2, '_segments', 'segment', 'Segment sizes, shares and revenue'),
+        (3, '_rf_grid', 'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
+        (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
+        (5, '_tiers', 'tier', 'Customers and revenue per tier ((none) without a ladder or below it)'),
+        (6, '_cohorts', 'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later'),
+        (7, '_clusters', 'customer_id', 'k-means cluster of every buying customer with a positive net spend (log1p + z-score of recency, orders, net spend)'),
+        (8, '_cluster_profiles', 'cluster', 'Per k-means cluster: size, share, mean recency, orders and net spend, commonest segment and lifecycle stage')
+      ) v(ord, suffix, unique_key, comment)
+     WHERE v.ord <= 6 OR src.clusters IS NOT NULL
+     ORDER BY v.ord
+$$;
+COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS
+    'Helper views of a source: the plain view, the materialized view behind it, its query, unique key, comment and helper name';
 
 DROP FUNCTION customer_segment.install_aggregate(text, text[], text, text, text, text, text, text, text, text, text);

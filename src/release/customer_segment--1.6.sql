@@ -2029,7 +2029,7 @@ CREATE TABLE customer_segment.sources (
     registered_by    name NOT NULL DEFAULT current_user,
     time_zone        text NOT NULL DEFAULT current_setting('TimeZone'),
     clusters         integer CHECK (clusters BETWEEN 2 AND 20),
-    prediction_model text NOT NULL DEFAULT 'bgnbd' CHECK (prediction_model IN ('bgnbd', 'pareto_nbd'))
+    prediction_model text NOT NULL DEFAULT 'bgnbd' CHECK (prediction_model IN ('bgnbd', 'pareto_nbd', 'mbgnbd'))
 );
 COMMENT ON TABLE customer_segment.sources IS 'Orders tables registered with register_source; their helper views live in target_schema';
 COMMENT ON COLUMN customer_segment.sources.name IS 'Source name, the prefix of its helper views';
@@ -2046,7 +2046,7 @@ COMMENT ON COLUMN customer_segment.sources.history_days IS 'Keep a per-customer 
 COMMENT ON COLUMN customer_segment.sources.registered_at IS 'When the source was registered';
 COMMENT ON COLUMN customer_segment.sources.registered_by IS 'Who registered it';
 COMMENT ON COLUMN customer_segment.sources.time_zone IS 'Business time zone: the day of a timestamptz order, and today when as_of is NULL, are taken in it';
-COMMENT ON COLUMN customer_segment.sources.prediction_model IS 'Purchase model of the customers view''s predictions: bgnbd (default) or pareto_nbd';
+COMMENT ON COLUMN customer_segment.sources.prediction_model IS 'Purchase model of the customers view''s predictions: bgnbd (default), pareto_nbd or mbgnbd';
 COMMENT ON COLUMN customer_segment.sources.clusters IS 'k of the k-means clusters of the customers (set_source_clusters); NULL = no cluster views';
 SELECT pg_catalog.pg_extension_config_dump('customer_segment.sources', '');
 
@@ -2608,7 +2608,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     ('customers', 'lifecycle_stage', 'prospect, new, active, at risk, lapsed or reactivated as of as_of (see lifecycle_stage)'),
     ('customers', 'quadrant', 'High/Low value (net spend) x High/Low engagement (orders), cut at the medians of buying customers'),
     ('customers', 'tier', 'Tier of the source''s tier ladder by net spend; NULL without a ladder'),
-    ('customers', 'p_alive', 'Probability that the customer is still active, 0..1, by the source''s prediction_model (BG/NBD or Pareto/NBD); NULL when no model could be fitted'),
+    ('customers', 'p_alive', 'Probability that the customer is still active, 0..1, by the source''s prediction_model (BG/NBD, Pareto/NBD or MBG/NBD); NULL when no model could be fitted'),
     ('customers', 'expected_purchases_90d', 'Expected repeat purchase days in the next 90 days by the source''s prediction_model, >= 0'),
     ('customers', 'expected_spend', 'Gamma-Gamma expected spend per future purchase, in the currency of the orders; NULL when the model has q <= 1'),
     ('customers', 'clv_12m', 'Expected net spend of the next 12 months, discounted at 1% a month, in the currency of the orders'),
@@ -2687,6 +2687,8 @@ BEGIN
                    FILTER (WHERE predict AND src.prediction_model = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
                customer_segment.pareto_nbd_fit(a.frequency, a.recency, a.t)
                    FILTER (WHERE predict AND src.prediction_model = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
+               customer_segment.mbgnbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'mbgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS mb,
                customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
                    FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
           FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
@@ -2706,9 +2708,14 @@ BEGIN
            p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
            a.as_of
       FROM a CROSS JOIN fit,
-           LATERAL customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
-                                                 CASE WHEN a.orders > 0 THEN fit.gg END,
-                                                 a.frequency, a.recency, a.t, a.monetary_value, 90) p;
+           LATERAL (SELECT * FROM customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
+                                                                CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                                a.frequency, a.recency, a.t, a.monetary_value, 90)
+                     WHERE src.prediction_model <> 'mbgnbd'
+                    UNION ALL
+                    SELECT * FROM customer_segment.btyd_predict_mbgnbd(CASE WHEN a.orders > 0 THEN fit.mb END, CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                                       a.frequency, a.recency, a.t, a.monetary_value, 90)
+                     WHERE src.prediction_model = 'mbgnbd') p;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers(text) IS
@@ -2848,7 +2855,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
         (1, '_customers', 'customer_id',
          'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
          '(cuts at the medians), tier on the source''s ladder (net spend to as_of), P(alive) and expected '
-         'purchases in 90 days (BG/NBD, or Pareto/NBD: the source''s prediction_model), Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
+         'purchases in 90 days (BG/NBD, or Pareto/NBD or MBG/NBD: the source''s prediction_model), Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
         (2, '_segments', 'segment', 'Segment sizes, shares and revenue'),
         (3, '_rf_grid', 'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
         (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),

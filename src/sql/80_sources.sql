@@ -16,7 +16,7 @@ CREATE TABLE customer_segment.sources (
     registered_by    name NOT NULL DEFAULT current_user,
     time_zone        text NOT NULL DEFAULT current_setting('TimeZone'),
     clusters         integer CHECK (clusters BETWEEN 2 AND 20),
-    prediction_model text NOT NULL DEFAULT 'bgnbd' CHECK (prediction_model IN ('bgnbd', 'pareto_nbd'))
+    prediction_model text NOT NULL DEFAULT 'bgnbd' CHECK (prediction_model IN ('bgnbd', 'pareto_nbd', 'mbgnbd'))
 );
 COMMENT ON TABLE customer_segment.sources IS 'Orders tables registered with register_source; their helper views live in target_schema';
 COMMENT ON COLUMN customer_segment.sources.name IS 'Source name, the prefix of its helper views';
@@ -33,7 +33,7 @@ COMMENT ON COLUMN customer_segment.sources.history_days IS 'Keep a per-customer 
 COMMENT ON COLUMN customer_segment.sources.registered_at IS 'When the source was registered';
 COMMENT ON COLUMN customer_segment.sources.registered_by IS 'Who registered it';
 COMMENT ON COLUMN customer_segment.sources.time_zone IS 'Business time zone: the day of a timestamptz order, and today when as_of is NULL, are taken in it';
-COMMENT ON COLUMN customer_segment.sources.prediction_model IS 'Purchase model of the customers view''s predictions: bgnbd (default) or pareto_nbd';
+COMMENT ON COLUMN customer_segment.sources.prediction_model IS 'Purchase model of the customers view''s predictions: bgnbd (default), pareto_nbd or mbgnbd';
 COMMENT ON COLUMN customer_segment.sources.clusters IS 'k of the k-means clusters of the customers (set_source_clusters); NULL = no cluster views';
 SELECT pg_catalog.pg_extension_config_dump('customer_segment.sources', '');
 

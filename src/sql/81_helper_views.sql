@@ -31,6 +31,8 @@ BEGIN
                    FILTER (WHERE predict AND src.prediction_model = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
                customer_segment.pareto_nbd_fit(a.frequency, a.recency, a.t)
                    FILTER (WHERE predict AND src.prediction_model = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
+               customer_segment.mbgnbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'mbgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS mb,
                customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
                    FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
           FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
@@ -50,9 +52,14 @@ BEGIN
            p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
            a.as_of
       FROM a CROSS JOIN fit,
-           LATERAL customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
-                                                 CASE WHEN a.orders > 0 THEN fit.gg END,
-                                                 a.frequency, a.recency, a.t, a.monetary_value, 90) p;
+           LATERAL (SELECT * FROM customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
+                                                                CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                                a.frequency, a.recency, a.t, a.monetary_value, 90)
+                     WHERE src.prediction_model <> 'mbgnbd'
+                    UNION ALL
+                    SELECT * FROM customer_segment.btyd_predict_mbgnbd(CASE WHEN a.orders > 0 THEN fit.mb END, CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                                       a.frequency, a.recency, a.t, a.monetary_value, 90)
+                     WHERE src.prediction_model = 'mbgnbd') p;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers(text) IS
@@ -192,7 +199,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
         (1, '_customers', 'customer_id',
          'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
          '(cuts at the medians), tier on the source''s ladder (net spend to as_of), P(alive) and expected '
-         'purchases in 90 days (BG/NBD, or Pareto/NBD: the source''s prediction_model), Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
+         'purchases in 90 days (BG/NBD, or Pareto/NBD or MBG/NBD: the source''s prediction_model), Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
         (2, '_segments', 'segment', 'Segment sizes, shares and revenue'),
         (3, '_rf_grid', 'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
         (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),

@@ -51,7 +51,15 @@ my ($pn) = psql_rows($db, q{WITH m AS (SELECT customer_segment.pareto_nbd_fit(fr
                                          OR abs(clv_12m - customer_segment.pareto_nbd_clv(m.pn, frequency, recency, t, expected_spend, 12, 0.01, 30, 1)) > 1e-9 * (1 + clv_12m))
       FROM shop.web_customers, m WHERE orders > 0;});
 is_deeply($pn, [$bt->[0], 0], "prediction_model pareto_nbd: P(alive), expected purchases and CLV of all $pn->[0] customers are the direct Pareto/NBD computation");
-like(psql_fails($db, q{UPDATE customer_segment.sources SET prediction_model = 'mbgnbd' WHERE name = 'web'}) // '', qr/check constraint/, '... and an unknown model is refused');
+# prediction_model = 'mbgnbd' (1.6): the MBG/NBD fit of the same summary.
+psql($db, q{UPDATE customer_segment.sources SET prediction_model = 'mbgnbd' WHERE name = 'web'; SELECT customer_segment.refresh('web');});
+my ($mb) = psql_rows($db, q{WITH m AS (SELECT customer_segment.mbgnbd_fit(frequency, recency, t) AS m FROM shop.web_customers WHERE orders > 0)
+    SELECT count(*), count(*) FILTER (WHERE abs(c.p_alive - customer_segment.mbgnbd_p_alive(m.m, c.frequency, c.recency, c.t)) > 1e-12
+                                       OR abs(c.expected_purchases_90d - customer_segment.mbgnbd_expected_purchases(m.m, 90, c.frequency, c.recency, c.t)) > 1e-9
+                                       OR c.clv_12m IS NULL)
+      FROM shop.web_customers c, m WHERE c.orders > 0;});
+is_deeply($mb, [$mb->[0], 0], "prediction_model mbgnbd: P(alive), expected purchases and CLV of all $mb->[0] customers are the direct MBG/NBD computation");
+like(psql_fails($db, q{UPDATE customer_segment.sources SET prediction_model = 'nonesuch' WHERE name = 'web'}) // '', qr/check constraint/, '... and an unknown model is refused');
 psql($db, q{UPDATE customer_segment.sources SET prediction_model = 'bgnbd' WHERE name = 'web';
             SET client_min_messages = warning; SELECT customer_segment.refresh('web');});
 my ($comments) = psql_rows($db, q{SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace
