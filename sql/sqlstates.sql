@@ -128,6 +128,7 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT customer_segment.bgbb_expected_purchases(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), -1, 1, 1, 6)$$),
     ($$SELECT customer_segment.bgbb_dert(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 0, 1, 1, 6)$$),
     ($$SELECT customer_segment.bgbb_probability_purchases(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), -1, 0)$$),
+    ($$SELECT customer_segment.bgbb_probability_purchases(ROW(1, 1, 1, 1, 0, 0, 0, 0, true), 5, 0, 2, 1, 6)$$),
     ($$SELECT customer_segment.bgbb_expected_purchases_new(ROW(0, 1, 1, 1, 0, 0, 0, 0, true), 6)$$),
     ($$SELECT count(*) FROM customer_segment.bgbb_summary('o', 'c', 'd', 'a', DATE '2025-02-01', 'fortnight')$$),
     ($$SELECT count(*) FROM customer_segment.bgbb_summary('o', 'c', 'd', 'a', NULL)$$),

@@ -200,29 +200,44 @@ bgbb_expected_new(const double *p, double m)
 	return bgbb_expected(p, m, 0, 0, 0);
 }
 
-/*
- * P(X(n) = x) for a new customer (FHS 2010 eq. 7):
- *   C(n, x) B(alpha+x, beta+n-x)/B(alpha, beta) B(gamma, delta+n)/B(gamma, delta)
- *   + sum_{i=x}^{n-1} C(i, x) B(alpha+x, beta+i-x)/B(alpha, beta) B(gamma+1, delta+i)/B(gamma, delta).
- */
+/* P(X(n) = x) for a new customer (FHS 2010 eq. 7): the history (0, 0, 0). */
 double
 bgbb_pmf_new(const double *p, int64_t n, int64_t x)
 {
+	return bgbb_pmf(p, n, x, 0, 0, 0);
+}
+
+/*
+ * P(x* transactions in the next m opportunities | x, t_x, n): either gone
+ * before opportunity n + 1 (x* = 0; the likelihood's terms other than
+ * alive-through-n), or alive through n + m with x* of m, or gone at the start
+ * of opportunity n + i + 1 after x* of i (i = x* .. m - 1):
+ *   ([x* = 0] (L - A_n) + C(m, x*) B(a+x+x*, b+n-x+m-x*)/B(a, b) B(g, d+n+m)/B(g, d)
+ *    + sum_i C(i, x*) B(a+x+x*, b+n-x+i-x*)/B(a, b) B(g+1, d+n+i)/B(g, d)) / L,
+ * A_n = B(a+x, b+n-x)/B(a, b) B(g, d+n)/B(g, d).  A new customer (0, 0, 0)
+ * gives FHS eq. 7.
+ */
+double
+bgbb_pmf(const double *p, int64_t m, int64_t xs, double x, double tx, double n)
+{
 	double		lb_ab = lbeta(p[0], p[1]),
 				lb_gd = lbeta(p[2], p[3]);
+	double		ll = bgbb_loglik(p, x, tx, n);
 	double		prob;
 
-	if (x > n)
+	if (xs > m)
 		return 0;
-	prob = exp(lgamma(n + 1.0) - lgamma(x + 1.0) - lgamma(n - x + 1.0)
-			   + lbeta(p[0] + x, p[1] + n - x) - lb_ab + lbeta(p[2], p[3] + n) - lb_gd);
-	for (int64_t i = x; i < n; i++)
+	prob = exp(lgamma(m + 1.0) - lgamma(xs + 1.0) - lgamma(m - xs + 1.0)
+			   + lbeta(p[0] + x + xs, p[1] + n - x + m - xs) - lb_ab + lbeta(p[2], p[3] + n + m) - lb_gd - ll);
+	for (int64_t i = xs; i < m; i++)
 	{
 		if ((i & 4095) == 4095)
 			cs_check_interrupts();
-		prob += exp(lgamma(i + 1.0) - lgamma(x + 1.0) - lgamma(i - x + 1.0)
-					+ lbeta(p[0] + x, p[1] + i - x) - lb_ab + lbeta(p[2] + 1, p[3] + i) - lb_gd);
+		prob += exp(lgamma(i + 1.0) - lgamma(xs + 1.0) - lgamma(i - xs + 1.0)
+					+ lbeta(p[0] + x + xs, p[1] + n - x + i - xs) - lb_ab + lbeta(p[2] + 1, p[3] + n + i) - lb_gd - ll);
 	}
+	if (xs == 0)
+		prob += -expm1(lbeta(p[0] + x, p[1] + n - x) - lb_ab + lbeta(p[2], p[3] + n) - lb_gd - ll);
 	return prob;
 }
 

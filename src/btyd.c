@@ -888,23 +888,36 @@ bgbb_expected_new_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(checked_result(bgbb_expected_new(p, m), "the expected number of transactions"));
 }
 
-/* bgbb_probability_purchases(model, n_periods, x): P(X(n) = x) for a new customer. */
+/*
+ * bgbb_probability_purchases(model, periods, n [, frequency, recency, n_periods]): P(n transactions in the
+ * next periods opportunities) given a history; without one, of a new customer in its first periods.
+ */
 PG_FUNCTION_INFO_V1(bgbb_pmf_sql);
 Datum
 bgbb_pmf_sql(PG_FUNCTION_ARGS)
 {
 	double		p[4];
-	int64		n = PG_GETARG_INT64(1),
-				x = PG_GETARG_INT64(2);
+	int64		m = PG_GETARG_INT64(1),
+				xs = PG_GETARG_INT64(2);
+	double		x = 0,
+				tx = 0,
+				n = 0;
 
 	model_params(fcinfo, 0, 4, p);
-	if (n < 0 || n > BGBB_MAX_PERIODS)
+	if (m < 0 || m > BGBB_MAX_PERIODS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("n_periods must be between 0 and %d", BGBB_MAX_PERIODS),
-				 errdetail("Got " INT64_FORMAT ".", n)));
-	check_count(x);
-	PG_RETURN_FLOAT8(checked_result(bgbb_pmf_new(p, n, x), "P(X(n) = x)"));
+				 errmsg("the number of periods must be between 0 and %d", BGBB_MAX_PERIODS),
+				 errdetail("Got " INT64_FORMAT ".", m)));
+	check_count(xs);
+	if (PG_NARGS() > 3)
+	{
+		x = PG_GETARG_FLOAT8(3);
+		tx = PG_GETARG_FLOAT8(4);
+		n = PG_GETARG_FLOAT8(5);
+		check_bgbb_history(x, tx, n);
+	}
+	PG_RETURN_FLOAT8(checked_result(bgbb_pmf(p, m, xs, x, tx, n), "P(X = n)"));
 }
 
 PG_FUNCTION_INFO_V1(gg_expected_spend_sql);

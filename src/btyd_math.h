@@ -63,6 +63,7 @@ double		bgbb_p_alive(const double *p, double x, double tx, double n);	/* alive i
 double		bgbb_expected(const double *p, double m, double x, double tx, double n);	/* next m opportunities */
 double		bgbb_expected_new(const double *p, double m);
 double		bgbb_pmf_new(const double *p, int64_t n, int64_t x);	/* P(X(n) = x), a new customer */
+double		bgbb_pmf(const double *p, int64_t m, int64_t xs, double x, double tx, double n);	/* next m, given a history */
 double		bgbb_dert(const double *p, double d, double x, double tx, double n);
 
 /* MBG/NBD: the BG/NBD with a dropout chance right after the first purchase too; p = r, alpha, a, b. */

@@ -755,6 +755,12 @@ CREATE FUNCTION customer_segment.bgbb_probability_purchases(model customer_segme
 RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION customer_segment.bgbb_probability_purchases(customer_segment.bgbb_model, bigint, bigint) IS
     'BG/BB P(X(n_periods) = n): probability a new customer transacts in exactly n of its first n_periods opportunities (FHS 2010 eq. 7)';
+CREATE FUNCTION customer_segment.bgbb_probability_purchases(model customer_segment.bgbb_model, periods bigint, n bigint,
+    frequency float8, recency float8, n_periods float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_pmf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.bgbb_probability_purchases(customer_segment.bgbb_model, bigint, bigint, float8, float8, float8) IS
+    'BG/BB P(n transactions in the next periods opportunities | frequency, recency, n_periods): gone before n + 1 (n = 0), '
+    'gone at the start of a later opportunity, or alive through n + periods, each with its Beta-Binomial count';
 CREATE FUNCTION customer_segment.bgbb_dert(model customer_segment.bgbb_model, discount float8, frequency float8,
     recency float8, n_periods float8)
 RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_dert_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

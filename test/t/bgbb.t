@@ -129,6 +129,26 @@ my ($dert) = psql_rows($db, qq{WITH m AS (SELECT customer_segment.bgbb_fit(frequ
               FROM generate_series(1, 2000) k) FROM m;});
 cmp_ok(abs($dert->[0] - $dert->[1]) / $dert->[1], '<', 1e-10, "... DERT ($dert->[0]) is the discounted sum of the expected transactions of each future opportunity");
 
+# P(n in the next 5 | history) for every history: a distribution (sums to 1) whose mean is the expected
+# transactions (a separate formula), equal to scipy's by direct enumeration of (gone before n + 1, gone at the
+# start of opportunity n + i + 1, alive through n + 5) over the posterior.
+my @cp = psql_rows($db, qq{WITH m AS (SELECT customer_segment.bgbb_fit(frequency, recency, periods, weights) AS m FROM $table),
+         h AS (SELECT DISTINCT frequency, recency, periods FROM $table)
+    SELECT h.frequency, h.recency, h.periods,
+           (SELECT sum(customer_segment.bgbb_probability_purchases(m.m, 5, k, h.frequency, h.recency, h.periods)) FROM generate_series(0, 5) k),
+           (SELECT sum(k * customer_segment.bgbb_probability_purchases(m.m, 5, k, h.frequency, h.recency, h.periods)) FROM generate_series(0, 5) k),
+           customer_segment.bgbb_expected_purchases(m.m, 5, h.frequency, h.recency, h.periods),
+           customer_segment.bgbb_probability_purchases(m.m, 5, 0, h.frequency, h.recency, h.periods),
+           customer_segment.bgbb_probability_purchases(m.m, 5, 2, h.frequency, h.recency, h.periods)
+      FROM h, m ORDER BY 1, 2, 3;});
+my $wsum = max(map { abs($_->[3] - 1) } @cp);
+my $wmean = max(map { abs($_->[4] - $_->[5]) / $_->[5] } @cp);
+my @cref = python("$root/test/t/btyd_reference.py bgbbcond @$fit[0 .. 3] 5", join('', map { "$_->[0],$_->[1],$_->[2]\n" } @cp));
+my $wcond = max(map { my $i = $_; abs($cp[$i][6] - $cref[$i][0]) / $cref[$i][0], abs($cp[$i][7] - $cref[$i][2]) / $cref[$i][2] } 0 .. $#cp);
+ok($wsum < 1e-12 && $wmean < 1e-10 && $wcond < 1e-10,
+   sprintf('P(n in the next 5 | history) of %d histories: sums to 1 (worst %.1e), mean = expected transactions (%.1e), P(0) and P(2) = scipy\'s enumeration (%.1e)',
+           scalar(@cp), $wsum, $wmean, $wcond));
+
 # CLV and btyd_analyze(model => 'bgbb'): a month is one opportunity, the spend is btyd_predict's Gamma-Gamma rule.
 my ($ba) = psql_rows($db, q{WITH a AS (SELECT * FROM customer_segment.btyd_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount',
                                              DATE '2024-12-31', 6, 'month', margin => 0.3, zone => 'UTC', model => 'bgbb')),

@@ -16,6 +16,9 @@
   btyd_reference.py bgbbpredict al be ga de m d stdin: x,tx,n rows -> loglik,p_alive,expected(m),dert(d) per row
                                                 (Fader, Hardie & Shang 2010 eqs. 5, 11, 13, 14, as lifetimes writes them)
   btyd_reference.py bgbbnew al be ga de n       -> expected_new(n) (closed form) and P(X(n)=x) for x = 0..n
+  btyd_reference.py bgbbcond al be ga de m      stdin: x,tx,n rows -> P(k in the next m | history), k = 0..m:
+                                                the posterior over every path (when the customer dies, which
+                                                opportunities it transacts in) enumerated
   btyd_reference.py mbgloglik r alpha a b       stdin: x,tx,T rows -> per-row MBG/NBD log-likelihoods
   btyd_reference.py mbgfit                      stdin: x,tx,T rows -> r,alpha,a,b,loglik of the MBG/NBD
   btyd_reference.py mbgpredict r alpha a b t n  stdin: x,tx,T rows -> p_alive,expected(t),P(n in t | history)
@@ -279,6 +282,23 @@ def main():
                 * special.hyp2f1(1, delta + n + 1, gamma + delta + n + 1, 1 / (1 + d)))
         for row in zip(ll, p_alive, expected, dert):
             print(",".join(repr(float(v)) for v in row))
+    elif cmd == "bgbbcond":
+        alpha, beta, gamma, delta, m = args
+        m = int(m)
+        lb = lambda a, b: special.betaln(a, b)
+        for x, tx, n in zip(*read_rows(3)):
+            L = np.exp(bgbb_ll((alpha, beta, gamma, delta), x, tx, n))[0]
+            probs = np.zeros(m + 1)
+            # death at the start of opportunity j (tx < j <= n + m, j = n + m + 1: never), transactions only
+            # before j; the past fixes x of the first n; each future pattern of k among the alive future ones
+            for j in range(int(tx) + 1, n_end := int(n) + m + 2):
+                alive_past = min(j - 1, int(n))
+                alive_future = max(j - 1 - int(n), 0)
+                for k in range(alive_future + 1):
+                    w = (special.comb(alive_future, k) * np.exp(lb(alpha + x + k, beta + alive_past - x + alive_future - k) - lb(alpha, beta)
+                         + (lb(gamma + 1, delta + j - 1) if j <= int(n) + m else lb(gamma, delta + int(n) + m)) - lb(gamma, delta)))
+                    probs[k] += w / L
+            print(",".join(repr(float(v)) for v in probs))
     elif cmd == "bgbbnew":
         alpha, beta, gamma, delta, n = args
         print(repr(float(alpha / (alpha + beta) * delta / (gamma - 1)
