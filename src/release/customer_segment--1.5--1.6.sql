@@ -186,18 +186,17 @@ BEGIN
         SELECT s.customer_id, coalesce(hb.frequency::bigint, s.frequency), coalesce(hb.recency, s.recency),
                coalesce(hb.n_periods, s.t), s.monetary_value,
                p.p_alive, p.expected_purchases, p.expected_spend, p.clv
-          FROM s CROSS JOIN models m LEFT JOIN hb USING (customer_id),
-               LATERAL (SELECT * FROM customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t,
-                                                                    s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 IN ('bgnbd', 'pareto_nbd')
-                        UNION ALL
-                        SELECT * FROM customer_segment.btyd_predict_mbgnbd(m.mb, m.gg, s.frequency, s.recency, s.t,
-                                                                           s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 = 'mbgnbd'
-                        UNION ALL   -- BG/BB: one period of unit is one opportunity; no history (a first purchase in the last, incomplete period): NULLs
-                        SELECT * FROM customer_segment.btyd_predict_bgbb(m.bb, m.gg, hb.frequency, hb.recency, hb.n_periods,
-                                                                         s.frequency, s.monetary_value, $3, $5, $6, $7, $4)
-                         WHERE $9 = 'bgbb' AND hb.customer_id IS NOT NULL
-                        UNION ALL
-                        SELECT NULL, NULL, NULL, NULL WHERE $9 = 'bgbb' AND hb.customer_id IS NULL) p
+          FROM s CROSS JOIN models m LEFT JOIN hb USING (customer_id)
+               LEFT JOIN LATERAL (
+                   SELECT * FROM customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t,
+                                                               s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 IN ('bgnbd', 'pareto_nbd')
+                   UNION ALL
+                   SELECT * FROM customer_segment.btyd_predict_mbgnbd(m.mb, m.gg, s.frequency, s.recency, s.t,
+                                                                      s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 = 'mbgnbd'
+                   UNION ALL   -- BG/BB: one period of unit is one opportunity; no history (a first purchase in the last, incomplete period): NULLs
+                   SELECT * FROM customer_segment.btyd_predict_bgbb(m.bb, m.gg, hb.frequency, hb.recency, hb.n_periods,
+                                                                    s.frequency, s.monetary_value, $3, $5, $6, $7, $4)
+                    WHERE $9 = 'bgbb' AND hb.customer_id IS NOT NULL) p ON true
          WHERE s.orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
     USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model,
@@ -267,11 +266,13 @@ COMMENT ON FUNCTION customer_segment.svg_bar_chart(text[], float8[], text[]) IS
 CREATE FUNCTION customer_segment.svg_heat_map(row_labels text[], column_labels text[], cells float8[],
     cell_notes text[] DEFAULT NULL, row_title text DEFAULT '', column_title text DEFAULT '', cell_width integer DEFAULT 48)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    WITH grid AS (
+    WITH finite AS MATERIALIZED (   -- once, not per cell
+        SELECT customer_segment.svg_finite(cells) AS cells
+    ), grid AS (
         SELECT r.label AS row_label, r.i, c.label AS column_label, c.j,
-               (customer_segment.svg_finite(cells))[(r.i - 1) * cardinality(column_labels) + c.j] AS value,
+               f.cells[(r.i - 1) * cardinality(column_labels) + c.j] AS value,
                cell_notes[(r.i - 1) * cardinality(column_labels) + c.j] AS note
-          FROM unnest(row_labels) WITH ORDINALITY r(label, i), unnest(column_labels) WITH ORDINALITY c(label, j)
+          FROM finite f, unnest(row_labels) WITH ORDINALITY r(label, i), unnest(column_labels) WITH ORDINALITY c(label, j)
     ), scaled AS (
         SELECT g.*, g.value / nullif(max(abs(g.value)) OVER (), 0) AS share FROM grid g
     )
@@ -307,9 +308,11 @@ COMMENT ON FUNCTION customer_segment.svg_heat_map(text[], text[], float8[], text
 CREATE FUNCTION customer_segment.svg_line_chart(x float8[], series text[], y float8[], marker_x float8 DEFAULT NULL,
     x_title text DEFAULT '', y_title text DEFAULT '', marker_label text DEFAULT '')
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    WITH pts AS (
-        SELECT s.name, s.k, p.x, (customer_segment.svg_finite(svg_line_chart.y))[(s.k - 1) * cardinality(svg_line_chart.x) + p.i] AS y
-          FROM unnest(series) WITH ORDINALITY s(name, k), unnest(customer_segment.svg_finite(svg_line_chart.x)) WITH ORDINALITY p(x, i)
+    WITH finite AS MATERIALIZED (   -- once, not per point
+        SELECT customer_segment.svg_finite(svg_line_chart.y) AS y
+    ), pts AS (
+        SELECT s.name, s.k, p.x, f.y[(s.k - 1) * cardinality(svg_line_chart.x) + p.i] AS y
+          FROM finite f, unnest(series) WITH ORDINALITY s(name, k), unnest(customer_segment.svg_finite(svg_line_chart.x)) WITH ORDINALITY p(x, i)
     ), box AS (
         SELECT min(p.x) AS x0, max(p.x) AS x1, least(0, min(p.y)) AS y0, greatest(max(p.y), 0) AS y1 FROM pts p
     ), scale AS (

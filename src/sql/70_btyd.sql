@@ -188,18 +188,17 @@ BEGIN
         SELECT s.customer_id, coalesce(hb.frequency::bigint, s.frequency), coalesce(hb.recency, s.recency),
                coalesce(hb.n_periods, s.t), s.monetary_value,
                p.p_alive, p.expected_purchases, p.expected_spend, p.clv
-          FROM s CROSS JOIN models m LEFT JOIN hb USING (customer_id),
-               LATERAL (SELECT * FROM customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t,
-                                                                    s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 IN ('bgnbd', 'pareto_nbd')
-                        UNION ALL
-                        SELECT * FROM customer_segment.btyd_predict_mbgnbd(m.mb, m.gg, s.frequency, s.recency, s.t,
-                                                                           s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 = 'mbgnbd'
-                        UNION ALL   -- BG/BB: one period of unit is one opportunity; no history (a first purchase in the last, incomplete period): NULLs
-                        SELECT * FROM customer_segment.btyd_predict_bgbb(m.bb, m.gg, hb.frequency, hb.recency, hb.n_periods,
-                                                                         s.frequency, s.monetary_value, $3, $5, $6, $7, $4)
-                         WHERE $9 = 'bgbb' AND hb.customer_id IS NOT NULL
-                        UNION ALL
-                        SELECT NULL, NULL, NULL, NULL WHERE $9 = 'bgbb' AND hb.customer_id IS NULL) p
+          FROM s CROSS JOIN models m LEFT JOIN hb USING (customer_id)
+               LEFT JOIN LATERAL (
+                   SELECT * FROM customer_segment.btyd_predict(m.bg, m.pn, m.gg, s.frequency, s.recency, s.t,
+                                                               s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 IN ('bgnbd', 'pareto_nbd')
+                   UNION ALL
+                   SELECT * FROM customer_segment.btyd_predict_mbgnbd(m.mb, m.gg, s.frequency, s.recency, s.t,
+                                                                      s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 = 'mbgnbd'
+                   UNION ALL   -- BG/BB: one period of unit is one opportunity; no history (a first purchase in the last, incomplete period): NULLs
+                   SELECT * FROM customer_segment.btyd_predict_bgbb(m.bb, m.gg, hb.frequency, hb.recency, hb.n_periods,
+                                                                    s.frequency, s.monetary_value, $3, $5, $6, $7, $4)
+                    WHERE $9 = 'bgbb' AND hb.customer_id IS NOT NULL) p ON true
          WHERE s.orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
     USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model,

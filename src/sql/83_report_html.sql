@@ -56,11 +56,13 @@ COMMENT ON FUNCTION customer_segment.svg_bar_chart(text[], float8[], text[]) IS
 CREATE FUNCTION customer_segment.svg_heat_map(row_labels text[], column_labels text[], cells float8[],
     cell_notes text[] DEFAULT NULL, row_title text DEFAULT '', column_title text DEFAULT '', cell_width integer DEFAULT 48)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    WITH grid AS (
+    WITH finite AS MATERIALIZED (   -- once, not per cell
+        SELECT customer_segment.svg_finite(cells) AS cells
+    ), grid AS (
         SELECT r.label AS row_label, r.i, c.label AS column_label, c.j,
-               (customer_segment.svg_finite(cells))[(r.i - 1) * cardinality(column_labels) + c.j] AS value,
+               f.cells[(r.i - 1) * cardinality(column_labels) + c.j] AS value,
                cell_notes[(r.i - 1) * cardinality(column_labels) + c.j] AS note
-          FROM unnest(row_labels) WITH ORDINALITY r(label, i), unnest(column_labels) WITH ORDINALITY c(label, j)
+          FROM finite f, unnest(row_labels) WITH ORDINALITY r(label, i), unnest(column_labels) WITH ORDINALITY c(label, j)
     ), scaled AS (
         SELECT g.*, g.value / nullif(max(abs(g.value)) OVER (), 0) AS share FROM grid g
     )
@@ -96,9 +98,11 @@ COMMENT ON FUNCTION customer_segment.svg_heat_map(text[], text[], float8[], text
 CREATE FUNCTION customer_segment.svg_line_chart(x float8[], series text[], y float8[], marker_x float8 DEFAULT NULL,
     x_title text DEFAULT '', y_title text DEFAULT '', marker_label text DEFAULT '')
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    WITH pts AS (
-        SELECT s.name, s.k, p.x, (customer_segment.svg_finite(svg_line_chart.y))[(s.k - 1) * cardinality(svg_line_chart.x) + p.i] AS y
-          FROM unnest(series) WITH ORDINALITY s(name, k), unnest(customer_segment.svg_finite(svg_line_chart.x)) WITH ORDINALITY p(x, i)
+    WITH finite AS MATERIALIZED (   -- once, not per point
+        SELECT customer_segment.svg_finite(svg_line_chart.y) AS y
+    ), pts AS (
+        SELECT s.name, s.k, p.x, f.y[(s.k - 1) * cardinality(svg_line_chart.x) + p.i] AS y
+          FROM finite f, unnest(series) WITH ORDINALITY s(name, k), unnest(customer_segment.svg_finite(svg_line_chart.x)) WITH ORDINALITY p(x, i)
     ), box AS (
         SELECT min(p.x) AS x0, max(p.x) AS x1, least(0, min(p.y)) AS y0, greatest(max(p.y), 0) AS y1 FROM pts p
     ), scale AS (
