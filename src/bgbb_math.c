@@ -21,6 +21,18 @@ lbeta(double a, double b)
 }
 
 /*
+ * log E[p^i (1-p)^j theta^k (1-theta)^l] under the Beta(alpha, beta) and
+ * Beta(gamma, delta) priors: the probability of one path (i transactions
+ * and j misses while alive, k deaths, l survivals) that every formula here
+ * sums.
+ */
+static double
+log_path(const double *p, double i, double j, double k, double l)
+{
+	return lbeta(p[0] + i, p[1] + j) - lbeta(p[0], p[1]) + lbeta(p[2] + k, p[3] + l) - lbeta(p[2], p[3]);
+}
+
+/*
  * log L = log(e^T_alive + sum_{i=0}^{n-t_x-1} e^T_i) with
  *   T_alive = lB(alpha+x, beta+n-x) - lB(alpha, beta) + lB(gamma, delta+n) - lB(gamma, delta)
  *   T_i     = lB(alpha+x, beta+t_x-x+i) - lB(alpha, beta) + lB(gamma+1, delta+t_x+i) - lB(gamma, delta)
@@ -37,13 +49,12 @@ bgbb_loglik_grad(const double *p, double x, double tx, double n, double *grad)
 				beta = p[1],
 				gamma = p[2],
 				delta = p[3];
-	double		base = -lbeta(alpha, beta) - lbeta(gamma, delta);
-	double		m = base + lbeta(alpha + x, beta + n - x) + lbeta(gamma, delta + n);
+	double		m = log_path(p, x, n - x, 0, n);	/* alive through n */
 	double		sum = 1,
 				g[4] = {0, 0, 0, 0};
 	int64_t		dead = (int64_t) (n - tx);
 	/* T_0 and, with grad, the digammas of its arguments */
-	double		ti = base + lbeta(alpha + x, beta + tx - x) + lbeta(gamma + 1, delta + tx);
+	double		ti = log_path(p, x, tx - x, 1, tx);
 	double		u = beta + tx - x,	/* beta + t_x - x + i */
 				v = alpha + beta + tx,	/* alpha + beta + t_x + i */
 				y = delta + tx,		/* delta + t_x + i */
@@ -164,8 +175,7 @@ bgbb_covariance(const BtydRows *rows, const double *params, double *cov)
 double
 bgbb_p_alive(const double *p, double x, double tx, double n)
 {
-	return exp(lbeta(p[0] + x, p[1] + n - x) - lbeta(p[0], p[1]) + lbeta(p[2], p[3] + n + 1) - lbeta(p[2], p[3])
-			   - bgbb_loglik(p, x, tx, n));
+	return exp(log_path(p, x, n - x, 0, n + 1) - bgbb_loglik(p, x, tx, n));
 }
 
 /*
@@ -179,7 +189,7 @@ bgbb_p_alive(const double *p, double x, double tx, double n)
 double
 bgbb_expected(const double *p, double m, double x, double tx, double n)
 {
-	double		lead = lbeta(p[0] + x + 1, p[1] + n - x) - lbeta(p[0], p[1]) - lbeta(p[2], p[3]) - bgbb_loglik(p, x, tx, n);
+	double		ll = bgbb_loglik(p, x, tx, n);
 	double		sum = 0;
 	int64_t		whole = (int64_t) floor(m);
 
@@ -187,10 +197,10 @@ bgbb_expected(const double *p, double m, double x, double tx, double n)
 	{
 		if ((k & 4095) == 4095)
 			cs_check_interrupts();
-		sum += exp(lead + lbeta(p[2], p[3] + n + k));
+		sum += exp(log_path(p, x + 1, n - x, 0, n + k) - ll);
 	}
 	if (m > whole)
-		sum += (m - whole) * exp(lead + lbeta(p[2], p[3] + n + whole + 1));
+		sum += (m - whole) * exp(log_path(p, x + 1, n - x, 0, n + whole + 1) - ll);
 	return sum;
 }
 
@@ -220,24 +230,20 @@ bgbb_pmf_new(const double *p, int64_t n, int64_t x)
 double
 bgbb_pmf(const double *p, int64_t m, int64_t xs, double x, double tx, double n)
 {
-	double		lb_ab = lbeta(p[0], p[1]),
-				lb_gd = lbeta(p[2], p[3]);
 	double		ll = bgbb_loglik(p, x, tx, n);
 	double		prob;
 
 	if (xs > m)
 		return 0;
-	prob = exp(lgamma(m + 1.0) - lgamma(xs + 1.0) - lgamma(m - xs + 1.0)
-			   + lbeta(p[0] + x + xs, p[1] + n - x + m - xs) - lb_ab + lbeta(p[2], p[3] + n + m) - lb_gd - ll);
+	prob = exp(lgamma(m + 1.0) - lgamma(xs + 1.0) - lgamma(m - xs + 1.0) + log_path(p, x + xs, n - x + m - xs, 0, n + m) - ll);
 	for (int64_t i = xs; i < m; i++)
 	{
 		if ((i & 4095) == 4095)
 			cs_check_interrupts();
-		prob += exp(lgamma(i + 1.0) - lgamma(xs + 1.0) - lgamma(i - xs + 1.0)
-					+ lbeta(p[0] + x + xs, p[1] + n - x + i - xs) - lb_ab + lbeta(p[2] + 1, p[3] + n + i) - lb_gd - ll);
+		prob += exp(lgamma(i + 1.0) - lgamma(xs + 1.0) - lgamma(i - xs + 1.0) + log_path(p, x + xs, n - x + i - xs, 1, n + i) - ll);
 	}
 	if (xs == 0)
-		prob += -expm1(lbeta(p[0] + x, p[1] + n - x) - lb_ab + lbeta(p[2], p[3] + n) - lb_gd - ll);
+		prob += -expm1(log_path(p, x, n - x, 0, n) - ll);
 	return prob;
 }
 
@@ -251,6 +257,6 @@ bgbb_pmf(const double *p, int64_t m, int64_t xs, double x, double tx, double n)
 double
 bgbb_dert(const double *p, double d, double x, double tx, double n)
 {
-	return exp(lbeta(p[0] + x + 1, p[1] + n - x) - lbeta(p[0], p[1]) + lbeta(p[2], p[3] + n + 1) - lbeta(p[2], p[3])
-			   - log1p(d) + log_hyp2f1(1, p[3] + n + 1, p[2] + p[3] + n + 1, 1 / (1 + d)) - bgbb_loglik(p, x, tx, n));
+	return exp(log_path(p, x + 1, n - x, 0, n + 1) - log1p(d) + log_hyp2f1(1, p[3] + n + 1, p[2] + p[3] + n + 1, 1 / (1 + d))
+			   - bgbb_loglik(p, x, tx, n));
 }

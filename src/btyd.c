@@ -222,6 +222,18 @@ check_bgbb_history(double x, double tx, double n)
 				 errhint("recency is the number of the last opportunity with a transaction (1..n_periods); bgbb_summary computes them.")));
 }
 
+/* A number of future or first opportunities: 0 .. BGBB_MAX_PERIODS. */
+static void
+check_bgbb_periods(double m)
+{
+	cs_check_finite(m, "periods");
+	if (m < 0 || m > BGBB_MAX_PERIODS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the number of periods must be between 0 and %d", BGBB_MAX_PERIODS),
+				 errdetail("Got %g.", m)));
+}
+
 /* bgbb_fit(frequency, recency, n_periods [, weight]): a weight is how many customers share the history. */
 PG_FUNCTION_INFO_V1(bgbb_fit_trans);
 Datum
@@ -848,13 +860,7 @@ bgbb_horizon_datum(FunctionCallInfo fcinfo, HorizonFn fn, bool discount, const c
 					 errhint("Without discounting the residual transactions of a customer who never dies are infinite.")));
 	}
 	else
-	{
-		check_horizon(h);
-		if (h > BGBB_MAX_PERIODS)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("at most %d future periods", BGBB_MAX_PERIODS)));
-	}
+		check_bgbb_periods(h);
 	PG_RETURN_FLOAT8(checked_result(fn(p, h, x, tx, n), what));
 }
 
@@ -880,11 +886,7 @@ bgbb_expected_new_sql(PG_FUNCTION_ARGS)
 	double		m = PG_GETARG_FLOAT8(1);
 
 	model_params(fcinfo, 0, 4, p);
-	check_horizon(m);
-	if (m > BGBB_MAX_PERIODS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("at most %d periods", BGBB_MAX_PERIODS)));
+	check_bgbb_periods(m);
 	PG_RETURN_FLOAT8(checked_result(bgbb_expected_new(p, m), "the expected number of transactions"));
 }
 
@@ -904,11 +906,7 @@ bgbb_pmf_sql(PG_FUNCTION_ARGS)
 				n = 0;
 
 	model_params(fcinfo, 0, 4, p);
-	if (m < 0 || m > BGBB_MAX_PERIODS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the number of periods must be between 0 and %d", BGBB_MAX_PERIODS),
-				 errdetail("Got " INT64_FORMAT ".", m)));
+	check_bgbb_periods((double) m);
 	check_count(xs);
 	if (PG_NARGS() > 3)
 	{
