@@ -127,7 +127,7 @@ bg_objective(const double *theta, double *grad, const void *vctx, int shift)
 	}
 }
 
-static double
+double
 bgnbd_objective(const double *theta, double *grad, const void *vctx)
 {
 	return bg_objective(theta, grad, vctx, 0);

@@ -8,6 +8,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "btyd_glue.h"
 #include "btyd_math.h"
 #include "cs_util.h"
 #include "state.h"
@@ -39,8 +40,8 @@ typedef struct FitState
 	int64		skipped;		/* NULL rows, or (Gamma-Gamma) customers without repeat purchases */
 } FitState;
 
-static void
-check_observation(double x, double tx, double T)
+void
+btyd_check_observation(double x, double tx, double T)
 {
 	cs_check_finite(x, "frequency");
 	cs_check_finite(tx, "recency");
@@ -58,17 +59,15 @@ check_observation(double x, double tx, double T)
 				 errhint("Use the frequency, recency and t fields of rfm_summary in one time unit.")));
 }
 
-/* A checked history's recency: 0 without a repeat purchase, by definition. */
-static double
-observed_recency(double x, double tx, double T)
+double
+btyd_observed_recency(double x, double tx, double T)
 {
-	check_observation(x, tx, T);
+	btyd_check_observation(x, tx, T);
 	return x > 0 ? tx : 0;
 }
 
-/* The penalizer argument (0 without one), checked. */
-static double
-penalizer_arg(FunctionCallInfo fcinfo, int argno)
+double
+btyd_penalizer_arg(FunctionCallInfo fcinfo, int argno)
 {
 	double		penalizer;
 
@@ -169,9 +168,9 @@ fit_state(FunctionCallInfo fcinfo, CsStateRef *ref, int penalizer_argno)
 	FitState   *st = ref->state;
 
 	if (st == NULL)
-		return fit_state_new(fcinfo, ref, penalizer_arg(fcinfo, penalizer_argno));
+		return fit_state_new(fcinfo, ref, btyd_penalizer_arg(fcinfo, penalizer_argno));
 	if (cs_arg_varies(fcinfo, penalizer_argno))
-		cs_check_constant(st->penalizer == penalizer_arg(fcinfo, penalizer_argno), "the fit", "penalizer");
+		cs_check_constant(st->penalizer == btyd_penalizer_arg(fcinfo, penalizer_argno), "the fit", "penalizer");
 	return st;
 }
 
@@ -195,7 +194,7 @@ bgnbd_fit_trans(PG_FUNCTION_ARGS)
 	x = PG_GETARG_FLOAT8(1);
 	tx = PG_GETARG_FLOAT8(2);
 	T = PG_GETARG_FLOAT8(3);
-	btyd_rows_add(&st->rows, x, observed_recency(x, tx, T), T, 1, &alloc);
+	btyd_rows_add(&st->rows, x, btyd_observed_recency(x, tx, T), T, 1, &alloc);
 	return cs_state_datum(fcinfo, &ref);
 }
 
@@ -272,6 +271,22 @@ bgbb_fit_trans(PG_FUNCTION_ARGS)
 	return cs_state_datum(fcinfo, &ref);
 }
 
+bool
+btyd_spend_row(double x, double m)
+{
+	btyd_check_observation(x, 0, 0);
+	cs_check_finite(m, "monetary_value");
+	if (x == 0)
+		return false;
+	if (m <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("monetary_value must be positive for customers with repeat purchases"),
+				 errdetail("Got %g with frequency %g.", m, x),
+				 errhint("The Gamma-Gamma model describes positive spend; filter such customers out.")));
+	return true;
+}
+
 /* gamma_gamma_fit(frequency, monetary_value [, penalizer]): repeat customers only. */
 PG_FUNCTION_INFO_V1(gg_fit_trans);
 Datum
@@ -290,19 +305,11 @@ gg_fit_trans(PG_FUNCTION_ARGS)
 	}
 	x = PG_GETARG_FLOAT8(1);
 	m = PG_GETARG_FLOAT8(2);
-	check_observation(x, 0, 0);
-	cs_check_finite(m, "monetary_value");
-	if (x == 0)
+	if (!btyd_spend_row(x, m))
 	{
 		st->skipped++;
 		return cs_state_datum(fcinfo, &ref);
 	}
-	if (m <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("monetary_value must be positive for customers with repeat purchases"),
-				 errdetail("Got %g with frequency %g.", m, x),
-				 errhint("The Gamma-Gamma model describes positive spend; filter such customers out.")));
 	btyd_rows_add(&st->rows, x, m, 0, 1, &alloc);
 	return cs_state_datum(fcinfo, &ref);
 }
@@ -378,41 +385,53 @@ run_fit(FunctionCallInfo fcinfo, BtydModel model, BtydFit *out, double *customer
 		return NULL;
 	for (int64 i = 0; i < st->rows.n; i++)
 		any_repeat |= st->rows.rows[i].x > 0;
-	if (customers < BTYD_MIN_CUSTOMERS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s needs at least %d customers%s to fit, got %.0f", name, BTYD_MIN_CUSTOMERS,
-						model == MODEL_GG ? " with repeat purchases" : "", customers)));
-	if (!any_repeat)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s cannot be fitted: no customer made a repeat purchase", name),
-				 errhint("Use a longer calibration period.")));
+	btyd_check_fit_input(name, customers, any_repeat, model == MODEL_GG);
 	fit = model == MODEL_BGNBD ? bgnbd_fit(&st->rows, st->penalizer)
 		: model == MODEL_MBGNBD ? mbgnbd_fit(&st->rows, st->penalizer)
 		: model == MODEL_BGBB ? bgbb_fit(&st->rows, st->penalizer)
 		: model == MODEL_PNBD ? pnbd_fit(&st->rows, st->penalizer)
 		: gg_fit(&st->rows, st->penalizer);
-	for (int i = 0; i < (model == MODEL_GG ? 3 : 4); i++)
-		cs_finite_result(fit.params[i], psprintf("a %s parameter", name),
-						 "Look for extreme values of frequency, recency, T or spend in the input.");
-	cs_finite_result(fit.loglik, psprintf("the %s log-likelihood", name),
-					 "Look for extreme values of frequency, recency, T or spend in the input.");
-	if (!fit.converged)
-		ereport(NOTICE,
-				(errmsg("%s fit did not converge after %d iterations", name, fit.iterations),
-				 errdetail("%s; the largest gradient component is %.3g, the tolerance 1e-6.",
-						   fit.stop == BTYD_STOP_EDGE
-						   ? "A parameter ran off to the edge of the parameter space (a factor e^20 from where it "
-						   "started, or a shape parameter above e^10): the likelihood rises towards a limit of the model, "
-						   "such as the same rate for every customer, which these data cannot tell apart from it"
-						   : fit.stop == BTYD_STOP_BUDGET ? "It used its budget of iterations or evaluations"
-						   : "No step lowers the objective any more",
-						   fit.gradient),
-				 errhint("Try a small penalizer such as 0.001, or a simpler model.")));
+	btyd_report_fit(name, &fit, model == MODEL_GG ? 3 : 4);
 	*out = fit;
 	*customers_out = customers;
 	return st;
+}
+
+void
+btyd_check_fit_input(const char *name, double customers, bool any_repeat, bool spend)
+{
+	if (customers < BTYD_MIN_CUSTOMERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s needs at least %d customers%s to fit, got %.0f", name, BTYD_MIN_CUSTOMERS,
+						spend ? " with repeat purchases" : "", customers)));
+	if (!any_repeat)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s cannot be fitted: no customer made a repeat purchase", name),
+				 errhint("Use a longer calibration period.")));
+}
+
+void
+btyd_report_fit(const char *name, const BtydFit *fit, int nparams)
+{
+	for (int i = 0; i < nparams; i++)
+		cs_finite_result(fit->params[i], psprintf("a %s parameter", name),
+						 "Look for extreme values of frequency, recency, T or spend in the input.");
+	cs_finite_result(fit->loglik, psprintf("the %s log-likelihood", name),
+					 "Look for extreme values of frequency, recency, T or spend in the input.");
+	if (!fit->converged)
+		ereport(NOTICE,
+				(errmsg("%s fit did not converge after %d iterations", name, fit->iterations),
+				 errdetail("%s; the largest gradient component is %.3g, the tolerance 1e-6.",
+						   fit->stop == BTYD_STOP_EDGE
+						   ? "A parameter ran off to the edge of the parameter space (a factor e^20 from where it "
+						   "started, or a shape parameter above e^10): the likelihood rises towards a limit of the model, "
+						   "such as the same rate for every customer, which these data cannot tell apart from it"
+						   : fit->stop == BTYD_STOP_BUDGET ? "It used its budget of iterations or evaluations"
+						   : "No step lowers the objective any more",
+						   fit->gradient),
+				 errhint("Try a small penalizer such as 0.001, or a simpler model.")));
 }
 
 static Datum
@@ -440,18 +459,9 @@ uncertainty_final(FunctionCallInfo fcinfo, BtydModel model)
 	double		customers;
 	FitState   *st = run_fit(fcinfo, model, &fit, &customers);
 	int			n = model == MODEL_GG ? 3 : 4;
-	double		cov[16],
-				se[4],
-				lo[4],
-				hi[4];
+	double		cov[16];
 	bool		ok;
-	TupleDesc	desc;
-	Datum		values[9];
-	bool		nulls[9] = {0};
-	Datum		name_d[4],
-				cov_d[16];
-	int			dims[2] = {n, n},
-				lbs[2] = {1, 1};
+	BtydUncertainty u;
 
 	if (st == NULL)
 		PG_RETURN_NULL();
@@ -460,37 +470,79 @@ uncertainty_final(FunctionCallInfo fcinfo, BtydModel model)
 		: model == MODEL_BGBB ? bgbb_covariance(&st->rows, fit.params, cov)
 		: model == MODEL_PNBD ? pnbd_covariance(&st->rows, fit.params, cov)
 		: gg_covariance(&st->rows, fit.params, cov);
+	u.n = u.n_log = n;
+	u.names = names[model == MODEL_BGNBD || model == MODEL_MBGNBD ? 0 : model == MODEL_PNBD ? 1 : model == MODEL_BGBB ? 3 : 2];
+	u.fit = &fit;
+	u.cov = cov;
+	u.has_cov = ok;
+	u.fixed = NULL;
+	u.customers = customers;
+	return btyd_uncertainty_datum(fcinfo, &u);
+}
+
+Datum
+btyd_uncertainty_datum(FunctionCallInfo fcinfo, const BtydUncertainty *u)
+{
+	int			n = u->n;
+	const double *params = u->fit->params;
+	bool		ok = u->has_cov;
+	double		se[BTYD_MAX_PARAMS],
+				lo[BTYD_MAX_PARAMS],
+				hi[BTYD_MAX_PARAMS];
+	bool		gone[BTYD_MAX_PARAMS];	/* no standard error for this parameter */
+	bool		cov_null[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
+	Datum		name_d[BTYD_MAX_PARAMS],
+				cov_d[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
+	int			dims[2] = {n, n},
+				lbs[2] = {1, 1};
+	TupleDesc	desc;
+	Datum		values[9];
+	bool		nulls[9] = {0};
+
 	for (int i = 0; i < n * n && ok; i++)
-		ok = isfinite(cov[i]);
+		ok = isfinite(u->cov[i]);
 	if (!ok)
 		ereport(NOTICE,
 				(errmsg("the observed information of this fit is not positive definite: no standard errors"),
 				 errhint("The likelihood has no interior maximum here; see the fit's converged and the NOTICE it gave.")));
 	for (int i = 0; i < n; i++)
 	{
-		double		se_log = ok ? sqrt(cov[i * n + i]) / fit.params[i] : 0;
+		double		sd = ok ? sqrt(u->cov[i * n + i]) : 0;
 
-		se[i] = ok ? sqrt(cov[i * n + i]) : 0;
-		lo[i] = fit.params[i] * exp(-1.959963984540054 * se_log);
-		hi[i] = fit.params[i] * exp(1.959963984540054 * se_log);
-		name_d[i] = CStringGetTextDatum(names[model == MODEL_BGNBD || model == MODEL_MBGNBD ? 0 : model == MODEL_PNBD ? 1
-											  : model == MODEL_BGBB ? 3 : 2][i]);
+		gone[i] = !ok || (u->fixed != NULL && u->fixed[i]);
+		se[i] = sd;
+		if (i < u->n_log)
+		{
+			/* positive parameters: the interval on the log scale */
+			lo[i] = params[i] * exp(-1.959963984540054 * sd / params[i]);
+			hi[i] = params[i] * exp(1.959963984540054 * sd / params[i]);
+		}
+		else
+		{
+			lo[i] = params[i] - 1.959963984540054 * sd;
+			hi[i] = params[i] + 1.959963984540054 * sd;
+		}
+		name_d[i] = CStringGetTextDatum(u->names[i]);
 	}
-	for (int i = 0; i < n * n; i++)
-		cov_d[i] = Float8GetDatum(ok ? cov[i] : 0);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+		{
+			cov_null[i * n + j] = gone[i] || gone[j];
+			cov_d[i * n + j] = Float8GetDatum(cov_null[i * n + j] ? 0 : u->cov[i * n + j]);
+		}
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != 9)
 		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("unexpected result type of a BTYD uncertainty")));
 	desc = BlessTupleDesc(desc);
 	values[0] = PointerGetDatum(construct_array(name_d, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[1] = PointerGetDatum(cs_float8_array(fit.params, n));
-	values[2] = PointerGetDatum(cs_float8_array(se, n));
-	values[3] = PointerGetDatum(cs_float8_array(lo, n));
-	values[4] = PointerGetDatum(cs_float8_array(hi, n));
-	values[5] = PointerGetDatum(construct_md_array(cov_d, NULL, 2, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(cs_float8_array(params, n));
+	values[2] = PointerGetDatum(cs_float8_array_nulls(se, gone, n));
+	values[3] = PointerGetDatum(cs_float8_array_nulls(lo, gone, n));
+	values[4] = PointerGetDatum(cs_float8_array_nulls(hi, gone, n));
+	values[5] = PointerGetDatum(construct_md_array(cov_d, cov_null, 2, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	nulls[2] = nulls[3] = nulls[4] = nulls[5] = !ok;
-	values[6] = Float8GetDatum(fit.loglik);
-	values[7] = Int64GetDatum((int64) customers);
-	values[8] = BoolGetDatum(fit.converged);
+	values[6] = Float8GetDatum(u->fit->loglik);
+	values[7] = Int64GetDatum((int64) u->customers);
+	values[8] = BoolGetDatum(u->fit->converged);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
@@ -648,7 +700,7 @@ history_datum(FunctionCallInfo fcinfo, HistoryFn fn, const char *what)
 				T = PG_GETARG_FLOAT8(3);
 
 	model_params(fcinfo, 0, 4, p);
-	PG_RETURN_FLOAT8(checked_result(fn(p, x, observed_recency(x, tx, T), T), what));
+	PG_RETURN_FLOAT8(checked_result(fn(p, x, btyd_observed_recency(x, tx, T), T), what));
 }
 
 static Datum
@@ -662,7 +714,7 @@ horizon_datum(FunctionCallInfo fcinfo, HorizonFn fn, const char *what)
 
 	model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
-	PG_RETURN_FLOAT8(checked_result(fn(p, t, x, observed_recency(x, tx, T), T), what));
+	PG_RETURN_FLOAT8(checked_result(fn(p, t, x, btyd_observed_recency(x, tx, T), T), what));
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
@@ -765,7 +817,7 @@ pmf_datum(FunctionCallInfo fcinfo, PmfFn fn)
 	{
 		x = PG_GETARG_FLOAT8(3);
 		T = PG_GETARG_FLOAT8(5);
-		tx = observed_recency(x, PG_GETARG_FLOAT8(4), T);
+		tx = btyd_observed_recency(x, PG_GETARG_FLOAT8(4), T);
 	}
 	if (t == 0)
 		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
@@ -927,7 +979,7 @@ gg_expected_spend_sql(PG_FUNCTION_ARGS)
 				m = PG_GETARG_FLOAT8(2);
 
 	model_params(fcinfo, 0, 3, p);
-	check_observation(x, 0, 0);
+	btyd_check_observation(x, 0, 0);
 	cs_check_finite(m, "monetary_value");
 	if (p[1] <= 1)
 		ereport(ERROR,
@@ -947,7 +999,7 @@ gg_loglik_sql(PG_FUNCTION_ARGS)
 				m = PG_GETARG_FLOAT8(2);
 
 	model_params(fcinfo, 0, 3, p);
-	check_observation(x, 0, 0);
+	btyd_check_observation(x, 0, 0);
 	cs_check_finite(m, "monetary_value");
 	if (x == 0 || m <= 0)
 		ereport(ERROR,
@@ -978,7 +1030,7 @@ discounted_clv(FunctionCallInfo fcinfo, HorizonFn expected)
 	int32		months = PG_GETARG_INT32(5);
 
 	model_params(fcinfo, 0, 4, p);
-	tx = observed_recency(x, tx, T);
+	tx = btyd_observed_recency(x, tx, T);
 	cs_check_finite(spend, "spend");
 	cs_check_finite(d, "monthly_discount");
 	cs_check_finite(per_month, "periods_per_month");

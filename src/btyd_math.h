@@ -75,6 +75,15 @@ double		mbgnbd_expected(const double *p, double t, double x, double tx, double T
 double		mbgnbd_expected_new(const double *p, double t);
 double		mbgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T);	/* x = tx = T = 0: new */
 
+/*
+ * The fits' objectives (an Objective of fit_math.h over a FitCtx): mean
+ * negative log-likelihood plus penalty in the log-parameters; the covariate
+ * fits evaluate them per covariate vector.
+ */
+double		bgnbd_objective(const double *theta, double *grad, const void *ctx);
+double		pnbd_objective(const double *theta, double *grad, const void *ctx);
+double		gg_objective(const double *theta, double *grad, const void *ctx);
+
 /* Gamma-Gamma conditional expected mean spend; NaN when q <= 1. */
 double		gg_expected_spend(const double *p, double x, double m);
 

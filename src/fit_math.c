@@ -129,7 +129,7 @@ typedef struct BfgsBudget
 	int			iterations;
 	int			evaluations;
 	unsigned	shapes;			/* bit k: parameter k is a shape parameter */
-	double		start[4];		/* log-parameters the fit started from */
+	double		start[BTYD_MAX_PARAMS];	/* (log-)parameters the fit started from */
 	BtydStop	stop;
 } BfgsBudget;
 
@@ -165,13 +165,13 @@ evaluate(Objective f, const void *ctx, const double *theta, double *grad, BfgsBu
 static void
 bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget)
 {
-	double		H[16],
-				g[4],
-				gn[4],
-				d[4],
-				s[4],
-				y[4],
-				tn[4],
+	double		H[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS],
+				g[BTYD_MAX_PARAMS],
+				gn[BTYD_MAX_PARAMS],
+				d[BTYD_MAX_PARAMS],
+				s[BTYD_MAX_PARAMS],
+				y[BTYD_MAX_PARAMS],
+				tn[BTYD_MAX_PARAMS],
 				fx,
 				fn = 0;
 
@@ -265,7 +265,7 @@ bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget)
 		{
 			/* H <- (I - rho s y') H (I - rho y s') + rho s s' */
 			double		rho = 1 / sy,
-						Hy[4],
+						Hy[BTYD_MAX_PARAMS],
 						yHy = 0;
 
 			for (int i = 0; i < n; i++)
@@ -286,28 +286,38 @@ BtydFit
 btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned shapes, const double *start)
 {
 	FitCtx		ctx = {rows, btyd_rows_weight(rows), penalizer, 0};
-	double		theta[4];
-	double		g[4];
+
+	return btyd_fit_ctx(f, &ctx, n, n, shapes, start);
+}
+
+BtydFit
+btyd_fit_ctx(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const double *start)
+{
+	double		theta[BTYD_MAX_PARAMS];
+	double		g[BTYD_MAX_PARAMS];
 	BtydFit		result;
-	BfgsBudget	budget = {0, 0, shapes, {0, 0, 0, 0}, BTYD_STOP_NO_PROGRESS};
+	BfgsBudget	budget;
 
 	memset(&result, 0, sizeof(result));
+	memset(&budget, 0, sizeof(budget));
+	budget.shapes = shapes;
+	budget.stop = BTYD_STOP_NO_PROGRESS;
 	for (int k = 0; k < n; k++)
-		budget.start[k] = theta[k] = log(start[k]);
+		budget.start[k] = theta[k] = k < n_log ? log(start[k]) : start[k];
 	/*
 	 * Restarts from the last point rebuild BFGS's curvature estimate, after a
 	 * failed line search only: the budget and the edge end the fit.
 	 */
 	for (int attempt = 0; attempt < 4; attempt++)
 	{
-		bfgs(f, &ctx, theta, n, &budget);
+		bfgs(f, ctx, theta, n, &budget);
 		if (budget.stop != BTYD_STOP_NO_PROGRESS)
 			break;
 	}
-	f(theta, g, &ctx);
+	f(theta, g, ctx);
 	for (int k = 0; k < n; k++)
-		result.params[k] = exp(theta[k]);
-	result.loglik = ctx.loglik;
+		result.params[k] = k < n_log ? exp(theta[k]) : theta[k];
+	result.loglik = ctx->loglik;
 	result.iterations = budget.iterations;
 	result.gradient = max_abs(g, n);
 	result.converged = result.gradient <= BFGS_GTOL_CONVERGED && isfinite(result.loglik);
@@ -317,37 +327,50 @@ btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned sh
 
 /*
  * The covariance of the n parameters at params from the observed information: the Hessian of the total
- * negative log-likelihood (no penalty) in the log-parameters, by central differences of f's analytic
- * gradient (step 1e-5), symmetrised and inverted by Cholesky; then cov(p_i, p_j) = p_i p_j cov(log p_i,
- * log p_j) (the delta method).  False when the Hessian is not positive definite (no interior maximum).
+ * negative log-likelihood (no penalty) in the search coordinates (log-parameters, then coefficients), by
+ * central differences of f's analytic gradient (step 1e-5), symmetrised and inverted by Cholesky; then
+ * cov(p_i, p_j) = J_i J_j cov(theta_i, theta_j), J = p for a log-parameter and 1 for a coefficient (the
+ * delta method).  False when the Hessian is not positive definite (no interior maximum).
  */
 bool
 btyd_covariance(Objective f, const BtydRows *rows, int n, const double *params, double *cov)
 {
 	FitCtx		ctx = {rows, btyd_rows_weight(rows), 0, 0};
-	const double h = 1e-5;
-	double		theta[4],
-				hess[4][4],
-				chol[4][4],
-				inv[4][4];
 
+	return btyd_covariance_ctx(f, &ctx, n, n, params, cov);
+}
+
+bool
+btyd_covariance_ctx(Objective f, FitCtx *ctx, int n, int n_log, const double *params, double *cov)
+{
+	const double h = 1e-5;
+	double		theta[BTYD_MAX_PARAMS],
+				jac[BTYD_MAX_PARAMS],
+				hess[BTYD_MAX_PARAMS][BTYD_MAX_PARAMS],
+				chol[BTYD_MAX_PARAMS][BTYD_MAX_PARAMS],
+				inv[BTYD_MAX_PARAMS][BTYD_MAX_PARAMS];
+
+	ctx->penalizer = 0;
 	for (int k = 0; k < n; k++)
-		theta[k] = log(params[k]);
+	{
+		theta[k] = k < n_log ? log(params[k]) : params[k];
+		jac[k] = k < n_log ? params[k] : 1;
+	}
 	for (int j = 0; j < n; j++)
 	{
-		double		up[4],
-					down[4],
-					gp[4],
-					gm[4];
+		double		up[BTYD_MAX_PARAMS],
+					down[BTYD_MAX_PARAMS],
+					gp[BTYD_MAX_PARAMS],
+					gm[BTYD_MAX_PARAMS];
 
 		memcpy(up, theta, sizeof(up));
 		memcpy(down, theta, sizeof(down));
 		up[j] += h;
 		down[j] -= h;
-		f(up, gp, &ctx);
-		f(down, gm, &ctx);
+		f(up, gp, ctx);
+		f(down, gm, ctx);
 		for (int i = 0; i < n; i++)
-			hess[i][j] = (gp[i] - gm[i]) / (2 * h) * ctx.weight;	/* the objective is a mean */
+			hess[i][j] = (gp[i] - gm[i]) / (2 * h) * ctx->weight;	/* the objective is a mean */
 	}
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < i; j++)
@@ -373,8 +396,8 @@ btyd_covariance(Objective f, const BtydRows *rows, int n, const double *params, 
 	/* inverse column by column: L y = e_c, L' x = y */
 	for (int c = 0; c < n; c++)
 	{
-		double		y[4],
-					x[4];
+		double		y[BTYD_MAX_PARAMS],
+					x[BTYD_MAX_PARAMS];
 
 		for (int i = 0; i < n; i++)
 		{
@@ -397,7 +420,7 @@ btyd_covariance(Objective f, const BtydRows *rows, int n, const double *params, 
 	}
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < n; j++)
-			cov[i * n + j] = params[i] * params[j] * inv[i][j];
+			cov[i * n + j] = jac[i] * jac[j] * inv[i][j];
 	return true;
 }
 

@@ -43,9 +43,12 @@ typedef enum BtydStop
 	BTYD_STOP_EDGE				/* a parameter moved e^20 from its start, or a shape passed e^10: a limit of the model */
 } BtydStop;
 
+/* Parameters of a fit: four of the model, and up to 24 covariate coefficients (see covariate_math.h). */
+#define BTYD_MAX_PARAMS 28
+
 typedef struct BtydFit
 {
-	double		params[4];
+	double		params[BTYD_MAX_PARAMS];
 	double		loglik;			/* unpenalised log-likelihood, summed over customers */
 	double		gradient;		/* largest gradient component at the end (log-parameters) */
 	int			iterations;
@@ -81,7 +84,16 @@ double		penalised_objective(FitCtx *ctx, double ll, const double *dll, const dou
  */
 BtydFit		btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned shapes, const double *start);
 
+/*
+ * The same with the context given: ctx is a FitCtx or a struct that starts
+ * with one.  The first n_log parameters are positive and searched on the log
+ * scale (f's theta holds their logarithms), the others (coefficients) as
+ * they are.
+ */
+BtydFit		btyd_fit_ctx(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const double *start);
+
 /* Covariance (n x n, row-major) of the parameters at params from the observed information; false if none. */
 bool		btyd_covariance(Objective f, const BtydRows *rows, int n, const double *params, double *cov);
+bool		btyd_covariance_ctx(Objective f, FitCtx *ctx, int n, int n_log, const double *params, double *cov);
 
 #endif

@@ -20,7 +20,7 @@ gg_loglik(const double *prm, double x, double m)
 		+ p * x * log(x) - (p * x + q) * log(g + m * x);
 }
 
-static double
+double
 gg_objective(const double *theta, double *grad, const void *vctx)
 {
 	FitCtx	   *ctx = (FitCtx *) vctx;

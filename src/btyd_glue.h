@@ -1,0 +1,44 @@
+/*
+ * btyd_glue.h: what the SQL glue of the plain BTYD fits (btyd.c) shares with
+ * that of the covariate fits (btyd_covariates.c).
+ */
+#ifndef BTYD_GLUE_H
+#define BTYD_GLUE_H
+
+#include "fmgr.h"
+#include "fit_math.h"
+
+/* Checks a history (x, t_x, T) of the continuous-time models (22023). */
+extern void btyd_check_observation(double x, double tx, double T);
+
+/* A checked history's recency: 0 without a repeat purchase, by definition. */
+extern double btyd_observed_recency(double x, double tx, double T);
+
+/* Whether a Gamma-Gamma row (frequency, monetary_value) is fitted: false without repeat purchases; checked. */
+extern bool btyd_spend_row(double x, double m);
+
+/* The penalizer argument (0 without one), checked. */
+extern double btyd_penalizer_arg(FunctionCallInfo fcinfo, int argno);
+
+/* Refuses too few customers or no repeat purchase (22023); spend: Gamma-Gamma's wording. */
+extern void btyd_check_fit_input(const char *name, double customers, bool any_repeat, bool spend);
+
+/* Refuses a fit with a non-finite parameter or likelihood; a NOTICE saying why when it did not converge. */
+extern void btyd_report_fit(const char *name, const BtydFit *fit, int nparams);
+
+/* A fit with its covariance, as the btyd_fit_uncertainty composite. */
+typedef struct BtydUncertainty
+{
+	int			n;				/* parameters */
+	int			n_log;			/* the first n_log are positive: intervals on the log scale */
+	const char *const *names;
+	const BtydFit *fit;
+	const double *cov;			/* n x n, row-major */
+	bool		has_cov;
+	const bool *fixed;			/* NULL, or per parameter: not estimated, no standard error */
+	double		customers;
+} BtydUncertainty;
+
+extern Datum btyd_uncertainty_datum(FunctionCallInfo fcinfo, const BtydUncertainty *u);
+
+#endif

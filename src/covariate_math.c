@@ -1,0 +1,424 @@
+/*
+ * covariate_math.c: BTYD fits with time-invariant covariates (see
+ * covariate_math.h), free of fmgr.
+ *
+ * The rows are grouped by covariate vector; the log-likelihood of a group is
+ * the plain model's, at the group's own parameters, so the plain objectives
+ * (with their caches over histories) do the work, once per group and
+ * evaluation, and the chain rule gives the coefficients' gradient.  The
+ * search runs on standardised covariates (weighted mean 0, SD 1 over the
+ * customers), where a step and the edge of the parameter space mean the same
+ * for every covariate; the estimates are mapped back to the covariates as
+ * given.  A covariate constant over all customers cannot be told from the
+ * base parameter: its coefficient stays 0 and is marked fixed.
+ */
+#include "covariate_math.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- rows */
+
+/* qsort has no context: the width of the records being sorted (a process sorts one set at a time). */
+static int	cov_sort_width;
+
+static int
+cmp_record(const void *pa, const void *pb)
+{
+	const double *a = pa;
+	const double *b = pb;
+
+	for (int i = 0; i < cov_sort_width - 1; i++)	/* the weight last: not part of the key */
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+void
+cov_rows_compact(CovRows *set)
+{
+	int			width = cov_rows_width(set);
+	int64_t		out = 0;
+
+	if (set->n < 2)
+		return;
+	cov_sort_width = width;
+	qsort(set->data, (size_t) set->n, sizeof(double) * width, cmp_record);
+	for (int64_t i = 1; i < set->n; i++)
+	{
+		double	   *kept = set->data + out * width;
+		double	   *row = set->data + i * width;
+
+		if ((i & 0xFFFF) == 0)
+			cs_check_interrupts();
+		if (cmp_record(kept, row) == 0)
+			kept[width - 1] += row[width - 1];
+		else
+		{
+			out++;
+			if (out != i)
+				memcpy(set->data + out * width, row, sizeof(double) * width);
+		}
+	}
+	set->n = out + 1;
+}
+
+void
+cov_rows_add(CovRows *set, const double *z, double x, double tx, double T, double w, const CsAllocator *a)
+{
+	int			width = cov_rows_width(set);
+	int			k = set->kp + set->kd;
+	double	   *row;
+
+	if (set->n == set->cap)
+	{
+		cov_rows_compact(set);
+		/* Grow only when compaction freed less than half: the set tracks distinct rows. */
+		if (set->n * 2 >= set->cap)
+		{
+			int64_t		cap = set->cap < 1024 ? 1024 : set->cap * 2;
+			double	   *data = a->alloc(a->ctx, sizeof(double) * width * (size_t) cap);
+
+			if (set->n > 0)
+				memcpy(data, set->data, sizeof(double) * width * (size_t) set->n);
+			if (set->data != NULL)
+				a->free(a->ctx, set->data);
+			set->data = data;
+			set->cap = cap;
+		}
+	}
+	row = set->data + set->n * width;
+	for (int j = 0; j < k; j++)
+		row[j] = z[j] + 0.0;	/* -0 as 0: one vector, one group */
+	row[k] = x;
+	row[k + 1] = tx;
+	row[k + 2] = T;
+	row[k + 3] = w;
+	set->n++;
+}
+
+/* ---------------------------------------------------------------- models */
+
+/* Which base parameter a coefficient block scales, with which sign, from which covariate block. */
+typedef struct CovLink
+{
+	int			param;
+	int			block;			/* 0: purchase (spend) covariates, 1: dropout covariates */
+	double		sign;
+} CovLink;
+
+typedef struct CovModelSpec
+{
+	Objective	base;
+	int			n_base;
+	unsigned	shapes;
+	int			n_links;
+	CovLink		links[3];
+} CovModelSpec;
+
+static const CovModelSpec cov_specs[] = {
+	[COV_BGNBD] = {bgnbd_objective, 4, 0xD, 3, {{1, 0, -1}, {2, 1, 1}, {3, 1, 1}}},
+	[COV_PNBD] = {pnbd_objective, 4, 0x5, 2, {{1, 0, -1}, {3, 1, -1}}},
+	[COV_GG] = {gg_objective, 3, 0x3, 1, {{2, 0, 1}}},
+};
+
+int
+cov_base_params(CovModelKind kind)
+{
+	return cov_specs[kind].n_base;
+}
+
+static int
+block_size(int block, int kp, int kd)
+{
+	return block == 0 ? kp : kd;
+}
+
+int
+cov_coefficients(CovModelKind kind, int kp, int kd)
+{
+	int			n = 0;
+
+	for (int l = 0; l < cov_specs[kind].n_links; l++)
+		n += block_size(cov_specs[kind].links[l].block, kp, kd);
+	return n;
+}
+
+/* A free coefficient: search index, the base parameter it scales (and sign), its covariate column. */
+typedef struct CovTerm
+{
+	int			index;			/* in the search vector */
+	int			param;
+	double		sign;
+	int			column;			/* in the record's covariates */
+	int			out;			/* in the result's params */
+} CovTerm;
+
+typedef struct CovFitCtx
+{
+	FitCtx		fit;			/* first: btyd_fit_ctx reads its loglik */
+	const CovModelSpec *spec;
+	int			n_terms;
+	CovTerm		terms[BTYD_MAX_PARAMS];
+	int64_t		groups;
+	const int64_t *start;		/* group g's rows are rows[start[g] .. start[g + 1]) */
+	const double *weight;		/* per group */
+	const double *z;			/* per group, standardised, k columns */
+	int			k;
+	BtydRow    *rows;
+} CovFitCtx;
+
+static double
+cov_objective(const double *theta, double *grad, const void *vctx)
+{
+	const CovFitCtx *c = vctx;
+	FitCtx	   *fit = (FitCtx *) &c->fit;
+	int			n_base = c->spec->n_base;
+	int			n = n_base + c->n_terms;
+	double		nll = 0,
+				pen = 0,
+				g[BTYD_MAX_PARAMS] = {0};
+
+	for (int64_t gi = 0; gi < c->groups; gi++)
+	{
+		const double *z = c->z + gi * c->k;
+		double		w = c->weight[gi];
+		BtydRows	rows = {c->start[gi + 1] - c->start[gi], c->start[gi + 1] - c->start[gi], c->rows + c->start[gi]};
+		FitCtx		gctx = {&rows, w, 0, 0};
+		double		tg[4],
+					gg[4];
+
+		memcpy(tg, theta, sizeof(double) * n_base);
+		for (int t = 0; t < c->n_terms; t++)
+			tg[c->terms[t].param] += c->terms[t].sign * theta[c->terms[t].index] * z[c->terms[t].column];
+		nll += w * c->spec->base(tg, gg, &gctx);
+		for (int p = 0; p < n_base; p++)
+			g[p] += w * gg[p];
+		for (int t = 0; t < c->n_terms; t++)
+			g[c->terms[t].index] += w * gg[c->terms[t].param] * c->terms[t].sign * z[c->terms[t].column];
+	}
+	fit->loglik = -nll;
+	for (int k = 0; k < n; k++)
+	{
+		/* the penalty is on the base parameters (not their logarithms) and on the coefficients */
+		double		v = k < n_base ? exp(theta[k]) : theta[k];
+		double		dv = k < n_base ? v : 1;
+
+		pen += v * v;
+		grad[k] = g[k] / fit->weight + 2 * fit->penalizer * v * dv;
+	}
+	return nll / fit->weight + fit->penalizer * pen;
+}
+
+/* The plain model's fit of all rows, covariates ignored: where the covariate fit starts. */
+static BtydFit
+plain_fit(CovModelKind kind, const CovRows *set, double penalizer, const CsAllocator *a)
+{
+	int			width = cov_rows_width(set);
+	int			k = set->kp + set->kd;
+	BtydRows	rows = {0, 0, NULL};
+	BtydFit		fit;
+
+	for (int64_t i = 0; i < set->n; i++)
+	{
+		const double *r = set->data + i * width;
+
+		btyd_rows_add(&rows, r[k], r[k + 1], r[k + 2], r[k + 3], a);
+	}
+	btyd_rows_compact(&rows);
+	fit = kind == COV_BGNBD ? bgnbd_fit(&rows, penalizer) : kind == COV_PNBD ? pnbd_fit(&rows, penalizer)
+		: gg_fit(&rows, penalizer);
+	a->free(a->ctx, rows.rows);
+	return fit;
+}
+
+void
+cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance, const CsAllocator *a, CovFit *out)
+{
+	const CovModelSpec *spec = &cov_specs[kind];
+	int			width = cov_rows_width(set);
+	int			k = set->kp + set->kd;
+	int			n_base = spec->n_base;
+	int			n_out = n_base + cov_coefficients(kind, set->kp, set->kd);
+	double		mean[2 * COV_MAX_COVARIATES] = {0},
+				sd[2 * COV_MAX_COVARIATES] = {0},
+				total = 0;
+	CovFitCtx	c;
+	int64_t		groups = 0;
+	double		start[BTYD_MAX_PARAMS];
+	BtydFit		base,
+				fit;
+	int			out_index;
+
+	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
+	out->n = n_out;
+
+	/* covariate means and SDs over customers; groups of equal covariates (the rows are sorted by them) */
+	for (int64_t i = 0; i < set->n; i++)
+	{
+		const double *r = set->data + i * width;
+
+		if (i == 0 || memcmp(r, r - width, sizeof(double) * k) != 0)
+			groups++;
+		total += r[k + 3];
+		for (int j = 0; j < k; j++)
+			mean[j] += r[k + 3] * r[j];
+	}
+	for (int j = 0; j < k; j++)
+		mean[j] /= total;
+	for (int64_t i = 0; i < set->n; i++)
+	{
+		const double *r = set->data + i * width;
+
+		for (int j = 0; j < k; j++)
+			sd[j] += r[k + 3] * (r[j] - mean[j]) * (r[j] - mean[j]);
+	}
+	for (int j = 0; j < k; j++)
+		sd[j] = sqrt(sd[j] / total);
+
+	/* the free coefficients: those of covariates that vary (beyond rounding) */
+	out_index = n_base;
+	for (int l = 0; l < spec->n_links; l++)
+	{
+		int			first = spec->links[l].block == 0 ? 0 : set->kp;
+
+		for (int j = 0; j < block_size(spec->links[l].block, set->kp, set->kd); j++, out_index++)
+		{
+			int			col = first + j;
+
+			if (!(sd[col] > 1e-12 * fmax(1, fabs(mean[col]))))
+			{
+				out->fixed[out_index] = true;
+				continue;
+			}
+			c.terms[c.n_terms].index = n_base + c.n_terms;
+			c.terms[c.n_terms].param = spec->links[l].param;
+			c.terms[c.n_terms].sign = spec->links[l].sign;
+			c.terms[c.n_terms].column = col;
+			c.terms[c.n_terms].out = out_index;
+			c.n_terms++;
+		}
+	}
+
+	base = plain_fit(kind, set, penalizer, a);
+	for (int p = 0; p < n_base; p++)
+		start[p] = base.params[p];
+	for (int t = 0; t < c.n_terms; t++)
+		start[n_base + t] = 0;
+
+	/* the groups: their rows as BtydRows, weights and standardised covariates */
+	c.spec = spec;
+	c.k = k;
+	c.groups = groups;
+	c.rows = a->alloc(a->ctx, sizeof(BtydRow) * (size_t) set->n);
+	c.start = a->alloc(a->ctx, sizeof(int64_t) * (size_t) (groups + 1));
+	c.weight = a->alloc(a->ctx, sizeof(double) * (size_t) groups);
+	c.z = a->alloc(a->ctx, sizeof(double) * (size_t) (groups * (k > 0 ? k : 1)));
+	{
+		int64_t    *gstart = (int64_t *) c.start;
+		double	   *gweight = (double *) c.weight;
+		double	   *gz = (double *) c.z;
+		int64_t		g = -1;
+
+		for (int64_t i = 0; i < set->n; i++)
+		{
+			const double *r = set->data + i * width;
+
+			if (i == 0 || memcmp(r, r - width, sizeof(double) * k) != 0)
+			{
+				g++;
+				gstart[g] = i;
+				gweight[g] = 0;
+				for (int j = 0; j < k; j++)
+					gz[g * k + j] = sd[j] > 0 ? (r[j] - mean[j]) / sd[j] : 0;
+			}
+			gweight[g] += r[k + 3];
+			c.rows[i].x = r[k];
+			c.rows[i].tx = r[k + 1];
+			c.rows[i].T = r[k + 2];
+			c.rows[i].w = r[k + 3];
+		}
+		gstart[groups] = set->n;
+	}
+	c.fit.weight = total;
+	c.fit.penalizer = penalizer;
+
+	fit = c.n_terms == 0 ? base
+		: btyd_fit_ctx(cov_objective, &c.fit, n_base + c.n_terms, n_base, spec->shapes, start);
+
+	/*
+	 * Back to the covariates as given: gamma = gamma' / sd, and the centring
+	 * moves into the base parameter, log p = log p' - sign gamma' mean / sd.
+	 * The same linear map A takes the covariance of the search coordinates
+	 * to theirs.
+	 */
+	out->fit = fit;
+	out->groups = groups;
+	memset(out->fit.params, 0, sizeof(out->fit.params));
+	for (int p = 0; p < n_base; p++)
+	{
+		double		lp = log(fit.params[p]);
+
+		for (int t = 0; t < c.n_terms; t++)
+			if (c.terms[t].param == p)
+				lp -= c.terms[t].sign * fit.params[c.terms[t].index] * mean[c.terms[t].column] / sd[c.terms[t].column];
+		out->fit.params[p] = exp(lp);
+	}
+	for (int t = 0; t < c.n_terms; t++)
+		out->fit.params[c.terms[t].out] = fit.params[c.terms[t].index] / sd[c.terms[t].column];
+
+	if (covariance)
+	{
+		int			n = n_base + c.n_terms;
+		double		cov_s[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
+		double		A[BTYD_MAX_PARAMS][BTYD_MAX_PARAMS];
+		int			row_of[BTYD_MAX_PARAMS];	/* search index -> result index */
+
+		/* the search coordinates as they are (no log-scale Jacobian: n_log 0) */
+		double		theta[BTYD_MAX_PARAMS];
+
+		for (int p = 0; p < n; p++)
+			theta[p] = p < n_base ? log(fit.params[p]) : fit.params[p];
+		out->has_cov = btyd_covariance_ctx(cov_objective, &c.fit, n, 0, theta, cov_s);
+		if (out->has_cov)
+		{
+			memset(A, 0, sizeof(A));
+			for (int p = 0; p < n_base; p++)
+			{
+				row_of[p] = p;
+				A[p][p] = 1;
+			}
+			for (int t = 0; t < c.n_terms; t++)
+			{
+				int			s = c.terms[t].index;
+				int			col = c.terms[t].column;
+
+				row_of[s] = c.terms[t].out;
+				A[s][s] = 1 / sd[col];
+				A[c.terms[t].param][s] = -c.terms[t].sign * mean[col] / sd[col];
+			}
+			/* cov = J A cov_s A' J, J = p for the base parameters (log scale), 1 for coefficients */
+			for (int i = 0; i < n; i++)
+				for (int j = 0; j < n; j++)
+				{
+					double		v = 0;
+
+					for (int u = 0; u < n; u++)
+						for (int x = 0; x < n; x++)
+							v += A[i][u] * cov_s[u * n + x] * A[j][x];
+					if (i < n_base)
+						v *= out->fit.params[i];
+					if (j < n_base)
+						v *= out->fit.params[j];
+					out->cov[row_of[i] * n_out + row_of[j]] = v;
+				}
+		}
+	}
+	a->free(a->ctx, c.rows);
+	a->free(a->ctx, (void *) c.start);
+	a->free(a->ctx, (void *) c.weight);
+	a->free(a->ctx, (void *) c.z);
+}

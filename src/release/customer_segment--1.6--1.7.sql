@@ -1,0 +1,176 @@
+-- customer_segment 1.6 -> 1.7: time-invariant customer covariates for BG/NBD, Pareto/NBD and Gamma-Gamma
+-- (bgnbd_covariate_fit, pareto_nbd_covariate_fit, gamma_gamma_covariate_fit and their _uncertainty forms over a
+-- new state type btyd_covariate_fit_state; covariate_scale; bgnbd_customer_model, pareto_nbd_customer_model,
+-- gamma_gamma_customer_model give a customer's plain model for every existing prediction).
+\echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.7'" to load this file. \quit
+
+-- Install-time helper, dropped at the end of this script: an aggregate over
+-- several signatures, each with its transition function declared from one C
+-- symbol (CREATE OR REPLACE: aggregates may share transition functions).  An
+-- internal state moves between processes through serial/deserial; a state of
+-- a real type (stype) through the type itself, and serial/deserial are NULL.
+CREATE FUNCTION customer_segment.install_aggregate(agg text, signatures text[], c_trans text, sql_trans text,
+    final text, combine text, serial text, deserial text, volatility text, comment text, stype text DEFAULT 'internal')
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    sig text;
+    st text := CASE WHEN stype = 'internal' THEN 'internal' ELSE format('customer_segment.%I', stype) END;
+    moves text := CASE WHEN stype = 'internal' THEN format(', SERIALFUNC = customer_segment.%I, DESERIALFUNC = customer_segment.%I',
+                                                          serial, deserial) ELSE '' END;
+BEGIN
+    FOREACH sig IN ARRAY signatures LOOP
+        EXECUTE format('CREATE OR REPLACE FUNCTION customer_segment.%I(%s, %s) RETURNS %s
+                        AS %L, %L LANGUAGE C %s PARALLEL SAFE', sql_trans, st, sig, st, 'MODULE_PATHNAME', c_trans, volatility);
+        EXECUTE format('CREATE AGGREGATE customer_segment.%I(%s) (SFUNC = customer_segment.%I, STYPE = %s,
+                        FINALFUNC = customer_segment.%I, COMBINEFUNC = customer_segment.%I%s, PARALLEL = SAFE)',
+                       agg, sig, sql_trans, st, final, combine, moves);
+        EXECUTE format('COMMENT ON AGGREGATE customer_segment.%I(%s) IS %L', agg, sig, comment);
+    END LOOP;
+END
+$$;
+
+-- Install-time helper, dropped at the end of this script: a state type of
+-- aggregates (a varlena whose text form is base64), with its input, output,
+-- receive and send functions <type>_in, _out, _recv, _send (C symbols of the
+-- same names).
+CREATE FUNCTION customer_segment.install_state_type(type text, comment text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    EXECUTE format('CREATE TYPE customer_segment.%I', type);
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(cstring) RETURNS customer_segment.%I
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_in', type, 'MODULE_PATHNAME', type || '_in');
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(customer_segment.%I) RETURNS cstring
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_out', type, 'MODULE_PATHNAME', type || '_out');
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(internal) RETURNS customer_segment.%I
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_recv', type, 'MODULE_PATHNAME', type || '_recv');
+    EXECUTE format('CREATE FUNCTION customer_segment.%I(customer_segment.%I) RETURNS bytea
+                    AS %L, %L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE', type || '_send', type, 'MODULE_PATHNAME', type || '_send');
+    EXECUTE format('CREATE TYPE customer_segment.%1$I (INPUT = customer_segment.%2$I, OUTPUT = customer_segment.%3$I,
+                    RECEIVE = customer_segment.%4$I, SEND = customer_segment.%5$I,
+                    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended)',
+                   type, type || '_in', type || '_out', type || '_recv', type || '_send');
+    EXECUTE format('COMMENT ON TYPE customer_segment.%I IS %L', type, comment);
+END
+$$;
+
+-- BG/NBD, Pareto/NBD and Gamma-Gamma with time-invariant customer covariates (doc/btyd.md, "Covariates"): a
+-- customer's covariates scale the plain model's parameters by exp(coefficients . covariates),
+--   BG/NBD      alpha_i = alpha exp(-g_p . z_p), a_i = a exp(g_a . z_d), b_i = b exp(g_b . z_d)
+--   Pareto/NBD  alpha_i = alpha exp(-g_p . z_p), beta_i = beta exp(-g_d . z_d)
+--   Gamma-Gamma gamma_i = gamma exp(g . z)
+-- and every prediction of the plain model holds for the customer with those parameters: *_customer_model gives
+-- them as the plain model type.
+
+CREATE TYPE customer_segment.bgnbd_covariate_model AS (
+    r float8, alpha float8, a float8, b float8,
+    purchase_coefficients float8[], dropout_coefficients_a float8[], dropout_coefficients_b float8[],
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.bgnbd_covariate_model IS
+    'Fitted BG/NBD model with covariates: a customer''s purchase rate ~ Gamma(r, alpha exp(-purchase_coefficients . purchase_covariates)), '
+    'dropout probability ~ Beta(a exp(dropout_coefficients_a . dropout_covariates), b exp(dropout_coefficients_b . dropout_covariates)); '
+    'bgnbd_customer_model gives a customer''s bgnbd_model';
+CREATE TYPE customer_segment.pareto_nbd_covariate_model AS (
+    r float8, alpha float8, s float8, beta float8,
+    purchase_coefficients float8[], dropout_coefficients float8[],
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.pareto_nbd_covariate_model IS
+    'Fitted Pareto/NBD model with covariates: a customer''s purchase rate ~ Gamma(r, alpha exp(-purchase_coefficients . purchase_covariates)), '
+    'dropout rate ~ Gamma(s, beta exp(-dropout_coefficients . dropout_covariates)); pareto_nbd_customer_model gives a customer''s pareto_nbd_model';
+CREATE TYPE customer_segment.gamma_gamma_covariate_model AS (
+    p float8, q float8, gamma float8, spend_coefficients float8[],
+    log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
+COMMENT ON TYPE customer_segment.gamma_gamma_covariate_model IS
+    'Fitted Gamma-Gamma spend model with covariates: a customer''s scale gamma exp(spend_coefficients . covariates), so the mean spend '
+    'p gamma / (q - 1) is multiplied by exp(spend_coefficients . covariates); gamma_gamma_customer_model gives a customer''s gamma_gamma_model';
+
+SELECT customer_segment.install_state_type('btyd_covariate_fit_state',
+    'State of the BTYD covariate fits: the penalizer, the rows skipped, the number of covariates per block and the weighted '
+    'distinct rows (covariates, frequency, recency or monetary_value, T)');
+CREATE FUNCTION customer_segment.btyd_covariate_fit_combine(customer_segment.btyd_covariate_fit_state,
+    customer_segment.btyd_covariate_fit_state)
+RETURNS customer_segment.btyd_covariate_fit_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.bgnbd_cov_fit_final(customer_segment.btyd_covariate_fit_state)
+RETURNS customer_segment.bgnbd_covariate_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.pnbd_cov_fit_final(customer_segment.btyd_covariate_fit_state)
+RETURNS customer_segment.pareto_nbd_covariate_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.gg_cov_fit_final(customer_segment.btyd_covariate_fit_state)
+RETURNS customer_segment.gamma_gamma_covariate_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.bgnbd_cov_uncertainty_final(customer_segment.btyd_covariate_fit_state)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.pnbd_cov_uncertainty_final(customer_segment.btyd_covariate_fit_state)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION customer_segment.gg_cov_uncertainty_final(customer_segment.btyd_covariate_fit_state)
+RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'btyd_covariate_fit_combine',
+                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_covariate_fit_state')
+  FROM (VALUES
+    ('bgnbd_covariate_fit',
+     ARRAY['frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]',
+           'frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8'],
+     'bgnbd_cov_fit_trans', 'bgnbd_cov_fit_final',
+     'Maximum-likelihood BG/NBD fit with time-invariant covariates (up to 8 per array) on the purchase rate and on the dropout '
+     'probability; rows with a NULL are skipped; state holds weighted distinct (covariates, history) rows'),
+    ('pareto_nbd_covariate_fit',
+     ARRAY['frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]',
+           'frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8'],
+     'bgnbd_cov_fit_trans', 'pnbd_cov_fit_final',
+     'Maximum-likelihood Pareto/NBD fit with time-invariant covariates (up to 8 per array) on the purchase and dropout rates; '
+     'rows with a NULL are skipped; state holds weighted distinct (covariates, history) rows'),
+    ('gamma_gamma_covariate_fit',
+     ARRAY['frequency float8, monetary_value float8, covariates float8[]',
+           'frequency float8, monetary_value float8, covariates float8[], penalizer float8'],
+     'gg_cov_fit_trans', 'gg_cov_fit_final',
+     'Maximum-likelihood Gamma-Gamma fit with time-invariant covariates (up to 8) on the scale of spend, over customers with '
+     'frequency > 0 (others and rows with a NULL are skipped)'),
+    ('bgnbd_covariate_fit_uncertainty',
+     ARRAY['frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]',
+           'frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8'],
+     'bgnbd_cov_fit_trans', 'bgnbd_cov_uncertainty_final',
+     'bgnbd_covariate_fit with standard errors and 95% intervals of r, alpha, a, b (log scale) and of every coefficient (linear scale)'),
+    ('pareto_nbd_covariate_fit_uncertainty',
+     ARRAY['frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]',
+           'frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8'],
+     'bgnbd_cov_fit_trans', 'pnbd_cov_uncertainty_final',
+     'pareto_nbd_covariate_fit with standard errors and 95% intervals of r, alpha, s, beta (log scale) and of every coefficient (linear scale)'),
+    ('gamma_gamma_covariate_fit_uncertainty',
+     ARRAY['frequency float8, monetary_value float8, covariates float8[]',
+           'frequency float8, monetary_value float8, covariates float8[], penalizer float8'],
+     'gg_cov_fit_trans', 'gg_cov_uncertainty_final',
+     'gamma_gamma_covariate_fit with standard errors and 95% intervals of p, q, gamma (log scale) and of every coefficient (linear scale)')
+  ) v(agg, sigs, c_trans, final, comment);
+
+CREATE FUNCTION customer_segment.covariate_scale(coefficients float8[], covariates float8[])
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customer_segment.covariate_scale(float8[], float8[]) IS
+    'exp(sum_j coefficients[j] * covariates[j]): the factor a customer''s covariates scale a base parameter by; both arrays of one length';
+
+CREATE FUNCTION customer_segment.bgnbd_customer_model(model customer_segment.bgnbd_covariate_model,
+    purchase_covariates float8[], dropout_covariates float8[])
+RETURNS customer_segment.bgnbd_model LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN ROW(model.r, model.alpha / customer_segment.covariate_scale(model.purchase_coefficients, purchase_covariates),
+           model.a * customer_segment.covariate_scale(model.dropout_coefficients_a, dropout_covariates),
+           model.b * customer_segment.covariate_scale(model.dropout_coefficients_b, dropout_covariates),
+           model.log_likelihood, model.customers, model.distinct_rows, model.iterations, model.converged)::customer_segment.bgnbd_model;
+COMMENT ON FUNCTION customer_segment.bgnbd_customer_model(customer_segment.bgnbd_covariate_model, float8[], float8[]) IS
+    'The BG/NBD model of a customer with these covariates (r, alpha exp(-g_p . z_p), a exp(g_a . z_d), b exp(g_b . z_d)): '
+    'pass it to bgnbd_p_alive, bgnbd_expected_purchases, bgnbd_clv and the other BG/NBD predictions';
+CREATE FUNCTION customer_segment.pareto_nbd_customer_model(model customer_segment.pareto_nbd_covariate_model,
+    purchase_covariates float8[], dropout_covariates float8[])
+RETURNS customer_segment.pareto_nbd_model LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN ROW(model.r, model.alpha / customer_segment.covariate_scale(model.purchase_coefficients, purchase_covariates),
+           model.s, model.beta / customer_segment.covariate_scale(model.dropout_coefficients, dropout_covariates),
+           model.log_likelihood, model.customers, model.distinct_rows, model.iterations, model.converged)::customer_segment.pareto_nbd_model;
+COMMENT ON FUNCTION customer_segment.pareto_nbd_customer_model(customer_segment.pareto_nbd_covariate_model, float8[], float8[]) IS
+    'The Pareto/NBD model of a customer with these covariates (r, alpha exp(-g_p . z_p), s, beta exp(-g_d . z_d)): '
+    'pass it to pareto_nbd_p_alive, pareto_nbd_expected_purchases and the other Pareto/NBD predictions';
+CREATE FUNCTION customer_segment.gamma_gamma_customer_model(model customer_segment.gamma_gamma_covariate_model,
+    covariates float8[])
+RETURNS customer_segment.gamma_gamma_model LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN ROW(model.p, model.q, model.gamma * customer_segment.covariate_scale(model.spend_coefficients, covariates),
+           model.log_likelihood, model.customers, model.distinct_rows, model.iterations, model.converged)::customer_segment.gamma_gamma_model;
+COMMENT ON FUNCTION customer_segment.gamma_gamma_customer_model(customer_segment.gamma_gamma_covariate_model, float8[]) IS
+    'The Gamma-Gamma model of a customer with these covariates (p, q, gamma exp(g . z)): pass it to gamma_gamma_expected_spend';
+
+DROP FUNCTION customer_segment.install_aggregate(text, text[], text, text, text, text, text, text, text, text, text);
+DROP FUNCTION customer_segment.install_state_type(text, text);
