@@ -95,6 +95,13 @@ my @queries = (
     [ 'bgnbd_fit_uncertainty', q{SELECT customer_segment.bgnbd_fit_uncertainty(frequency, recency, t) FROM %T_summaries}, 'bgnbd_fit_uncertainty' ],
     [ 'pareto_nbd_fit_uncertainty', q{SELECT (customer_segment.pareto_nbd_fit_uncertainty(frequency, recency, t)).estimate FROM %T_summaries}, 'pareto_nbd_fit_uncertainty' ],
     [ 'gamma_gamma_fit_uncertainty', q{SELECT customer_segment.gamma_gamma_fit_uncertainty(frequency, monetary_value) FROM %T_summaries WHERE frequency > 0}, 'gamma_gamma_fit_uncertainty' ],
+    [ 'bgnbd_covariate_fit', q{SELECT customer_segment.bgnbd_covariate_fit(frequency, recency, t, ARRAY[(customer_id % 2)::float8, (customer_id % 5)::float8],
+           ARRAY[(customer_id % 3)::float8]) FROM %T_summaries}, 'bgnbd_covariate_fit' ],
+    [ 'pareto_nbd_covariate_fit_uncertainty', q{SELECT (customer_segment.pareto_nbd_covariate_fit_uncertainty(frequency, recency, t, ARRAY[(customer_id % 2)::float8],
+           ARRAY[(customer_id % 3)::float8])).estimate FROM %T_summaries}, 'pareto_nbd_covariate_fit_uncertainty' ],
+    [ 'gamma_gamma_covariate_fit', q{SELECT customer_segment.gamma_gamma_covariate_fit(frequency, monetary_value, ARRAY[(customer_id % 2)::float8])
+           FROM %T_summaries WHERE frequency > 0}, 'gamma_gamma_covariate_fit' ],
+    [ 'mbgnbd_fit', q{SELECT customer_segment.mbgnbd_fit(frequency, recency, t) FROM %T_summaries}, 'mbgnbd_fit' ],
     [ 'kmeans_fit', q{SELECT (customer_segment.kmeans_fit(ARRAY[recency_days, frequency, monetary_total]::float8[], 3, 7, 'log1p+zscore')).inertia
            FROM %T_summaries WHERE monetary_total > 0}, 'kmeans_fit' ],
     [ 'kmeans_scan', q{SELECT customer_segment.kmeans_scan(ARRAY[recency_days, frequency]::float8[], 2, 3, 7, 'zscore') FROM %T_summaries}, 'kmeans_scan' ],
