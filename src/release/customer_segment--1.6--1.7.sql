@@ -172,5 +172,117 @@ RETURN ROW(model.p, model.q, model.gamma * customer_segment.covariate_scale(mode
 COMMENT ON FUNCTION customer_segment.gamma_gamma_customer_model(customer_segment.gamma_gamma_covariate_model, float8[]) IS
     'The Gamma-Gamma model of a customer with these covariates (p, q, gamma exp(g . z)): pass it to gamma_gamma_expected_spend';
 
+-- btyd_analyze gains a last parameter, covariates: the old signature is dropped, so objects of users that call
+-- it stop the update before anything changes.
+DO $update$
+DECLARE
+    found text;
+BEGIN
+    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%s depends on %s', r.ev_class::pg_catalog.regclass,
+               'customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text)'), '; ')
+      INTO found
+      FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+     WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND d.refobjid = 'customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text)'::pg_catalog.regprocedure;
+    IF found IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot update customer_segment to 1.7: objects of yours depend on btyd_analyze, whose signature changes'
+            USING ERRCODE = 'dependent_objects_still_exist', DETAIL = found,
+                  HINT = 'Save their definitions, drop them, update, and create them again.';
+    END IF;
+END
+$update$;
+DROP FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text);
+CREATE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
+    margin float8 DEFAULT 1, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
+    penalizer float8 DEFAULT 0, zone text DEFAULT NULL, model text DEFAULT 'bgnbd', covariates regclass DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency bigint, recency float8, t float8, monetary_value float8,
+               p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    per_month float8;
+    missing text;
+BEGIN
+    IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
+       OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF model NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd', 'bgbb') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''bgnbd'', ''pareto_nbd'', ''mbgnbd'' or ''bgbb''; btyd_evaluate compares the first two on a holdout.';
+    END IF;
+    IF covariates IS NOT NULL THEN
+        IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
+            RAISE EXCEPTION 'covariates are available for the bgnbd and pareto_nbd models, not %', model
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT string_agg(c.col, ', ') INTO missing
+          FROM (VALUES ('customer_id', NULL), ('purchase_covariates', 'float8[]'), ('dropout_covariates', 'float8[]'),
+                       ('spend_covariates', 'float8[]')) c(col, typ)
+         WHERE NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = covariates AND a.attname = c.col AND a.attnum > 0
+                             AND NOT a.attisdropped AND (c.typ IS NULL OR a.atttypid = 'float8[]'::regtype));
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'covariates relation % lacks %', covariates, missing USING ERRCODE = 'undefined_column',
+                HINT = 'It needs customer_id and the float8[] columns purchase_covariates, dropout_covariates and spend_covariates (''{}'' for none).';
+        END IF;
+    END IF;
+    per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH s AS MATERIALIZED (
+            SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
+        ), cv AS MATERIALIZED (    -- one row of covariates per customer (customers without one: no predictions)
+            SELECT c.customer_id::text AS customer_id, c.purchase_covariates, c.dropout_covariates, c.spend_covariates
+              FROM %5$s c WHERE c.customer_id IS NOT NULL
+        ), hb AS MATERIALIZED (    -- BG/BB: histories of calendar periods of unit
+            SELECT h.customer_id, h.frequency::float8 AS frequency, h.recency::float8 AS recency, h.n_periods::float8 AS n_periods
+              FROM customer_segment.bgbb_summary($10, $11, $12, $13, $1, $2, $14) h WHERE $9 = 'bgbb'
+        ), models AS (
+            SELECT customer_segment.bgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'bgnbd' AND NOT $15) AS bg,
+                   customer_segment.pareto_nbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'pareto_nbd' AND NOT $15) AS pn,
+                   customer_segment.mbgnbd_fit(s.frequency, s.recency, s.t, $8) FILTER (WHERE $9 = 'mbgnbd') AS mb,
+                   (SELECT customer_segment.bgbb_fit(hb.frequency, hb.recency, hb.n_periods) FROM hb WHERE $9 = 'bgbb') AS bb,
+                   customer_segment.gamma_gamma_fit(s.frequency, s.monetary_value, $8)
+                       FILTER (WHERE (s.frequency = 0 OR s.monetary_value > 0) AND NOT $15) AS gg,
+                   customer_segment.bgnbd_covariate_fit(s.frequency, s.recency, s.t, cv.purchase_covariates, cv.dropout_covariates, $8)
+                       FILTER (WHERE $9 = 'bgnbd' AND $15) AS bgc,
+                   customer_segment.pareto_nbd_covariate_fit(s.frequency, s.recency, s.t, cv.purchase_covariates, cv.dropout_covariates, $8)
+                       FILTER (WHERE $9 = 'pareto_nbd' AND $15) AS pnc,
+                   customer_segment.gamma_gamma_covariate_fit(s.frequency, s.monetary_value, cv.spend_covariates, $8)
+                       FILTER (WHERE (s.frequency = 0 OR s.monetary_value > 0) AND $15) AS ggc
+              FROM s LEFT JOIN cv USING (customer_id) WHERE s.orders > 0
+        )
+        SELECT s.customer_id, coalesce(hb.frequency::bigint, s.frequency), coalesce(hb.recency, s.recency),
+               coalesce(hb.n_periods, s.t), s.monetary_value,
+               p.p_alive, p.expected_purchases, p.expected_spend, p.clv
+          FROM s CROSS JOIN models m LEFT JOIN hb USING (customer_id) LEFT JOIN cv USING (customer_id)
+               LEFT JOIN LATERAL (
+                   SELECT * FROM customer_segment.btyd_predict(
+                       CASE WHEN $15 THEN customer_segment.bgnbd_customer_model(m.bgc, cv.purchase_covariates, cv.dropout_covariates) ELSE m.bg END,
+                       CASE WHEN $15 THEN customer_segment.pareto_nbd_customer_model(m.pnc, cv.purchase_covariates, cv.dropout_covariates) ELSE m.pn END,
+                       CASE WHEN $15 THEN customer_segment.gamma_gamma_customer_model(m.ggc, cv.spend_covariates) ELSE m.gg END,
+                       s.frequency, s.recency, s.t, s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 IN ('bgnbd', 'pareto_nbd')
+                   UNION ALL
+                   SELECT * FROM customer_segment.btyd_predict_mbgnbd(m.mb, m.gg, s.frequency, s.recency, s.t,
+                                                                      s.monetary_value, $3, $5, $6, $7, $4) WHERE $9 = 'mbgnbd'
+                   UNION ALL   -- BG/BB: one period of unit is one opportunity; no history (a first purchase in the last, incomplete period): NULLs
+                   SELECT * FROM customer_segment.btyd_predict_bgbb(m.bb, m.gg, hb.frequency, hb.recency, hb.n_periods,
+                                                                    s.frequency, s.monetary_value, $3, $5, $6, $7, $4)
+                    WHERE $9 = 'bgbb' AND hb.customer_id IS NOT NULL) p ON true
+         WHERE s.orders > 0
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause,
+         coalesce(covariates::text, '(SELECT NULL::text AS customer_id, NULL::float8[] AS purchase_covariates, NULL::float8[] AS dropout_covariates, NULL::float8[] AS spend_covariates WHERE false)'))
+    USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model,
+          source, customer_column, time_column, amount_column, zone, covariates IS NOT NULL;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, date, float8, text, float8, integer, float8, float8, text, text, regclass) IS
+    'Summarises orders up to calibration_end (day purchases, a timestamptz on its date in zone or the session''s TimeZone when NULL, reported in unit), '
+    'fits BG/NBD (or Pareto/NBD, MBG/NBD, or BG/BB on calendar periods of unit: model; BG/NBD and Pareto/NBD with the covariates relation''s '
+    'per-customer covariates when given) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
+    '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1; NULL without a covariates row when covariates are given)';
+
 DROP FUNCTION customer_segment.install_aggregate(text, text[], text, text, text, text, text, text, text, text, text);
 DROP FUNCTION customer_segment.install_state_type(text, text);
