@@ -31,6 +31,12 @@ SELECT customer_segment.bgnbd_covariate_fit(x, tx, t, ARRAY[z1], ARRAY[z2]) FROM
 SELECT customer_segment.covariate_scale(ARRAY[0.5, 1], ARRAY[1.0]);
 SELECT customer_segment.covariate_scale(ARRAY[1000.0], ARRAY[1000.0]);
 SELECT customer_segment.covariate_scale(ARRAY[0.5, -1], ARRAY[2.0, 0.5]) AS one;
+-- btyd_analyze: covariates for BG/NBD and Pareto/NBD only, from a relation with the four columns
+CREATE TEMP TABLE feats AS SELECT id AS customer_id, ARRAY[z1] AS purchase_covariates, ARRAY[z2] AS dropout_covariates FROM h;
+SELECT count(*) FROM customer_segment.btyd_analyze('cov_shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30',
+                                                   model => 'mbgnbd', covariates => 'feats');
+SELECT count(*) FROM customer_segment.btyd_analyze('cov_shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30',
+                                                   covariates => 'feats');
 -- the state as a value: stored through its text form, combined, and finalised, it gives the same fit
 CREATE AGGREGATE pg_temp.cov_state(float8, float8, float8, float8[], float8[]) (
     SFUNC = customer_segment.bgnbd_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,

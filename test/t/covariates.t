@@ -111,4 +111,43 @@ for my $model (qw(bgnbd pnbd gg)) {
     is(psql($db, "$parallel_sql $q;"), $serial, '... and gives the serial fit');
 }
 
+# btyd_analyze with a covariates relation: every customer's predictions are those of the covariate fits of the
+# summary (through the customer models); customers without a covariates row get none.
+psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('shop', 2000, 5);
+    CREATE TABLE cal AS SELECT customer_id, (customer_segment.rfm_summary(ordered_at, amount, DATE '2024-12-31', 'day', 'week', 'UTC')).*
+      FROM shop.orders GROUP BY 1;
+    DELETE FROM cal WHERE coalesce(orders, 0) = 0;
+    CREATE TABLE feats AS SELECT customer_id, ARRAY[(channel = 'web')::int, (channel = 'app')::int]::float8[] AS purchase_covariates,
+           ARRAY[(signup_date < DATE '2024-01-01')::int]::float8[] AS dropout_covariates,
+           ARRAY[(channel = 'store')::int]::float8[] AS spend_covariates
+      FROM shop.customers WHERE customer_id % 10 <> 3;});
+for my $m (qw(bgnbd pareto_nbd)) {
+    my $fit = $m;
+    my $bg = $m eq 'bgnbd' ? 'customer_segment.bgnbd_customer_model(m.pm, f.purchase_covariates, f.dropout_covariates)'
+                           : 'NULL::customer_segment.bgnbd_model';
+    my $pn = $m eq 'pareto_nbd' ? 'customer_segment.pareto_nbd_customer_model(m.pm, f.purchase_covariates, f.dropout_covariates)'
+                                : 'NULL::customer_segment.pareto_nbd_model';
+    my ($ba) = psql_rows($db, qq{SET client_min_messages = warning;
+        WITH a AS (SELECT * FROM customer_segment.btyd_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount',
+                        DATE '2024-12-31', 26, 'week', margin => 0.3, zone => 'UTC', model => '$m', covariates => 'feats')),
+             m AS (SELECT customer_segment.${fit}_covariate_fit(c.frequency, c.recency, c.t, f.purchase_covariates, f.dropout_covariates) AS pm,
+                          customer_segment.gamma_gamma_covariate_fit(c.frequency, c.monetary_value, f.spend_covariates)
+                              FILTER (WHERE c.frequency = 0 OR c.monetary_value > 0) AS gm
+                     FROM cal c JOIN feats f USING (customer_id)),
+             d AS (SELECT c.customer_id::text AS customer_id, p.*
+                     FROM cal c JOIN feats f USING (customer_id), m,
+                          customer_segment.btyd_predict(
+                              $bg, $pn,
+                              customer_segment.gamma_gamma_customer_model(m.gm, f.spend_covariates),
+                              c.frequency, c.recency, c.t, c.monetary_value, 26, 12, 0.01, 4.345, 0.3) p)
+        SELECT count(*), count(d.customer_id),
+               count(*) FILTER (WHERE d.customer_id IS NULL AND a.p_alive IS NULL AND a.clv IS NULL),
+               count(*) FILTER (WHERE abs(a.p_alive - d.p_alive) <= 1e-12 AND abs(a.expected_purchases - d.expected_purchases) <= 1e-12
+                                  AND abs(a.clv - d.clv) <= 1e-9 * abs(d.clv))
+          FROM a LEFT JOIN d USING (customer_id);});
+    ok($ba->[0] > 1000 && $ba->[1] + $ba->[2] == $ba->[0] && $ba->[3] == $ba->[1] && $ba->[2] > 50,
+       "btyd_analyze(model => '$m', covariates => ...): $ba->[3] of $ba->[1] customers with covariates have the covariate fits' predictions, "
+       . "the other $ba->[2] none");
+}
+
 done_testing();

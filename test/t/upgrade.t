@@ -31,6 +31,8 @@ my %released = (
     'customer_segment--1.5.sql'      => '806fb3e20e0c0c873f620bb2b55284de',
     'customer_segment--1.5--1.6.sql' => '4bb5d959a06f22eb8c66437ec9d2be68',
     'customer_segment--1.6.sql'      => '130eda3a84d9bd8e2e27a2120286beaf',
+    'customer_segment--1.6--1.7.sql' => 'f827b6aa6927eddfc8250b334d708359',
+    'customer_segment--1.7.sql'      => 'fd9e2409c7cb2b414e0b8d27eaab23b2',
 );
 my @shipped = map { s{.*/}{}r } glob("$root/src/release/*.sql");
 is_deeply([sort @shipped], [sort keys %released], 'src/release holds exactly the released scripts');
@@ -182,6 +184,16 @@ psql('cs_upgrade_from', q{CREATE EXTENSION customer_segment VERSION '1.3'; CREAT
     CREATE VIEW my_btyd AS SELECT * FROM customer_segment.btyd_analyze('o', 'c', 'd', 'a', DATE '2025-01-01');});
 like(psql_fails('cs_upgrade_from', q{ALTER EXTENSION customer_segment UPDATE}) // '',
      qr/objects of yours depend on btyd_analyze.*my_btyd depends on/s, 'the update from 1.3 refuses while a view calls btyd_analyze, and names it');
+psql('cs_upgrade_from', q{DROP VIEW my_btyd; ALTER EXTENSION customer_segment UPDATE;});
+psql('postgres', 'DROP DATABASE cs_upgrade_from;');
+# 1.7 changes it again (covariates): an update from 1.6 refuses the same way, then works without the view.
+psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_from; CREATE DATABASE cs_upgrade_from;');
+psql('cs_upgrade_from', q{CREATE EXTENSION customer_segment VERSION '1.6'; CREATE TABLE o (c int, d date, a numeric);
+    CREATE VIEW my_btyd AS SELECT * FROM customer_segment.btyd_analyze('o', 'c', 'd', 'a', DATE '2025-01-01', model => 'pareto_nbd');});
+like(psql_fails('cs_upgrade_from', q{ALTER EXTENSION customer_segment UPDATE}) // '',
+     qr/cannot update customer_segment to 1\.7: objects of yours depend on btyd_analyze.*my_btyd depends on/s,
+     'the update from 1.6 refuses while a view calls btyd_analyze, and names it');
+is(psql('cs_upgrade_from', q{SELECT extversion FROM pg_extension WHERE extname = 'customer_segment'}), "1.6\n", '... and leaves 1.6 in place');
 psql('cs_upgrade_from', q{DROP VIEW my_btyd; ALTER EXTENSION customer_segment UPDATE;});
 psql('postgres', 'DROP DATABASE cs_upgrade_from;');
 # And from every later release too, with a view and a materialized view of the user calling every aggregate of
