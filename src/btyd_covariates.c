@@ -90,7 +90,8 @@ cov_expand(const char *buf, Size len, MemoryContext ctx)
 
 		if ((i & 65535) == 65535)
 			CHECK_FOR_INTERRUPTS();
-		if (!isfinite(v) || (col >= width - 4 && v < 0) || (col == width - 1 && v == 0))
+		/* finite covariates; frequency 0..1e9, recency (or spend) and T >= 0, weight > 0 */
+		if (!isfinite(v) || (col >= width - 4 && v < 0) || (col == width - 4 && v > 1e9) || (col == width - 1 && v == 0))
 			return NULL;
 	}
 	return st;

@@ -84,6 +84,9 @@ double		bgnbd_objective(const double *theta, double *grad, const void *ctx);
 double		pnbd_objective(const double *theta, double *grad, const void *ctx);
 double		gg_objective(const double *theta, double *grad, const void *ctx);
 
+/* Where the Gamma-Gamma fit starts: p = q = 1, gamma at the mean spend (see fit_math.c). */
+void		gg_fit_start(const BtydRows *rows, double *start);
+
 /* Gamma-Gamma conditional expected mean spend; NaN when q <= 1. */
 double		gg_expected_spend(const double *p, double x, double m);
 

@@ -212,13 +212,20 @@ cov_objective(const double *theta, double *grad, const void *vctx)
 	return nll / fit->weight + fit->penalizer * pen;
 }
 
-/* The plain model's fit of all rows, covariates ignored: where the covariate fit starts. */
+/*
+ * The plain model's fit of all rows, covariates ignored: where the covariate
+ * fit starts, with the plain fit's last inverse Hessian approximation in
+ * h_out (n_base x n_base).  The same fit as bgnbd_fit, pnbd_fit and gg_fit.
+ */
 static BtydFit
-plain_fit(CovModelKind kind, const CovRows *set, double penalizer, const CsAllocator *a)
+plain_fit(const CovModelSpec *spec, CovModelKind kind, const CovRows *set, double penalizer, const CsAllocator *a,
+		  double *h_out)
 {
 	int			width = cov_rows_width(set);
 	int			k = set->kp + set->kd;
 	BtydRows	rows = {0, 0, NULL};
+	FitCtx		ctx;
+	double		start[4] = {1, 1, 1, 1};
 	BtydFit		fit;
 
 	for (int64_t i = 0; i < set->n; i++)
@@ -228,8 +235,13 @@ plain_fit(CovModelKind kind, const CovRows *set, double penalizer, const CsAlloc
 		btyd_rows_add(&rows, r[k], r[k + 1], r[k + 2], r[k + 3], a);
 	}
 	btyd_rows_compact(&rows);
-	fit = kind == COV_BGNBD ? bgnbd_fit(&rows, penalizer) : kind == COV_PNBD ? pnbd_fit(&rows, penalizer)
-		: gg_fit(&rows, penalizer);
+	if (kind == COV_GG)
+		gg_fit_start(&rows, start);
+	ctx.rows = &rows;
+	ctx.weight = btyd_rows_weight(&rows);
+	ctx.penalizer = penalizer;
+	ctx.loglik = 0;
+	fit = btyd_fit_warm(spec->base, &ctx, spec->n_base, spec->n_base, spec->shapes, start, NULL, h_out);
 	a->free(a->ctx, rows.rows);
 	return fit;
 }
@@ -247,7 +259,9 @@ cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance
 				total = 0;
 	CovFitCtx	c;
 	int64_t		groups = 0;
-	double		start[BTYD_MAX_PARAMS];
+	double		start[BTYD_MAX_PARAMS],
+				h_plain[16],
+				h0[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
 	BtydFit		base,
 				fit;
 	int			out_index;
@@ -303,7 +317,7 @@ cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance
 		}
 	}
 
-	base = plain_fit(kind, set, penalizer, a);
+	base = plain_fit(spec, kind, set, penalizer, a, h_plain);
 	for (int p = 0; p < n_base; p++)
 		start[p] = base.params[p];
 	for (int t = 0; t < c.n_terms; t++)
@@ -346,8 +360,23 @@ cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance
 	c.fit.weight = total;
 	c.fit.penalizer = penalizer;
 
+	/*
+	 * BFGS starts with the plain fit's curvature for the base parameters and,
+	 * for a coefficient of a standardised covariate, that of the parameter it
+	 * scales (the covariates are centred: no cross terms at the start).
+	 */
+	{
+		int			n = n_base + c.n_terms;
+
+		memset(h0, 0, sizeof(double) * n * n);
+		for (int i = 0; i < n_base; i++)
+			for (int j = 0; j < n_base; j++)
+				h0[i * n + j] = h_plain[i * n_base + j];
+		for (int t = 0; t < c.n_terms; t++)
+			h0[(n_base + t) * n + n_base + t] = h_plain[c.terms[t].param * n_base + c.terms[t].param];
+	}
 	fit = c.n_terms == 0 ? base
-		: btyd_fit_ctx(cov_objective, &c.fit, n_base + c.n_terms, n_base, spec->shapes, start);
+		: btyd_fit_warm(cov_objective, &c.fit, n_base + c.n_terms, n_base, spec->shapes, start, h0, NULL);
 
 	/*
 	 * Back to the covariates as given: gamma = gamma' / sd, and the centring

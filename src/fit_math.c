@@ -130,6 +130,7 @@ typedef struct BfgsBudget
 	int			evaluations;
 	unsigned	shapes;			/* bit k: parameter k is a shape parameter */
 	double		start[BTYD_MAX_PARAMS];	/* (log-)parameters the fit started from */
+	int			longest_run;	/* iterations of the longest BFGS run (restarts are runs) */
 	BtydStop	stop;
 } BfgsBudget;
 
@@ -161,12 +162,14 @@ evaluate(Objective f, const void *ctx, const double *theta, double *grad, BfgsBu
 	return f(theta, grad, ctx);
 }
 
-/* Minimises f from theta (in place) within the budget; sets budget->stop. */
+/*
+ * Minimises f from theta (in place) within the budget, from the inverse
+ * Hessian approximation H (n x n, updated in place); sets budget->stop.
+ */
 static void
-bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget)
+bfgs_run(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget, double *H)
 {
-	double		H[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS],
-				g[BTYD_MAX_PARAMS],
+	double		g[BTYD_MAX_PARAMS],
 				gn[BTYD_MAX_PARAMS],
 				d[BTYD_MAX_PARAMS],
 				s[BTYD_MAX_PARAMS],
@@ -175,8 +178,6 @@ bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget)
 				fx,
 				fn = 0;
 
-	for (int i = 0; i < n * n; i++)
-		H[i] = (i % (n + 1) == 0) ? 1 : 0;
 	fx = evaluate(f, ctx, theta, g, budget);
 	if (!isfinite(fx))
 	{
@@ -282,6 +283,26 @@ bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget)
 	}
 }
 
+/*
+ * bfgs_run from the identity, or from h0 when given.  Into h_out, when given,
+ * the approximation of the longest run so far: a restart near the optimum
+ * stops after a step or two, having learnt little of the curvature.
+ */
+static void
+bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget, const double *h0, double *h_out)
+{
+	double		H[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
+	int			before = budget->iterations;
+
+	for (int i = 0; i < n * n; i++)
+		H[i] = h0 != NULL ? h0[i] : (i % (n + 1) == 0) ? 1 : 0;
+	bfgs_run(f, ctx, theta, n, budget, H);
+	if (h_out != NULL && (before == 0 || budget->iterations - before > budget->longest_run))
+		memcpy(h_out, H, sizeof(double) * n * n);
+	if (budget->iterations - before > budget->longest_run)
+		budget->longest_run = budget->iterations - before;
+}
+
 BtydFit
 btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned shapes, const double *start)
 {
@@ -292,6 +313,13 @@ btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned sh
 
 BtydFit
 btyd_fit_ctx(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const double *start)
+{
+	return btyd_fit_warm(f, ctx, n, n_log, shapes, start, NULL, NULL);
+}
+
+BtydFit
+btyd_fit_warm(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const double *start, const double *h0,
+			  double *h_out)
 {
 	double		theta[BTYD_MAX_PARAMS];
 	double		g[BTYD_MAX_PARAMS];
@@ -310,7 +338,7 @@ btyd_fit_ctx(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const 
 	 */
 	for (int attempt = 0; attempt < 4; attempt++)
 	{
-		bfgs(f, ctx, theta, n, &budget);
+		bfgs(f, ctx, theta, n, &budget, attempt == 0 ? h0 : NULL, h_out);
 		if (budget.stop != BTYD_STOP_NO_PROGRESS)
 			break;
 	}

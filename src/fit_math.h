@@ -92,6 +92,14 @@ BtydFit		btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, un
  */
 BtydFit		btyd_fit_ctx(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const double *start);
 
+/*
+ * The same with BFGS's first inverse Hessian approximation h0 (n x n, in the
+ * search coordinates; NULL: the identity), and its last one into h_out
+ * (NULL: not wanted): a fit that continues another starts with its curvature.
+ */
+BtydFit		btyd_fit_warm(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const double *start,
+						  const double *h0, double *h_out);
+
 /* Covariance (n x n, row-major) of the parameters at params from the observed information; false if none. */
 bool		btyd_covariance(Objective f, const BtydRows *rows, int n, const double *params, double *cov);
 bool		btyd_covariance_ctx(Objective f, FitCtx *ctx, int n, int n_log, const double *params, double *cov);

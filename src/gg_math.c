@@ -64,11 +64,19 @@ positive_or_one(double v)
 	return isfinite(v) && v > 0 ? v : 1;
 }
 
+void
+gg_fit_start(const BtydRows *rows, double *start)
+{
+	start[0] = start[1] = 1;
+	start[2] = positive_or_one(btyd_rows_mean_tx(rows));
+}
+
 BtydFit
 gg_fit(const BtydRows *rows, double penalizer)
 {
-	const double start[4] = {1, 1, positive_or_one(btyd_rows_mean_tx(rows)), 1};
+	double		start[3];
 
+	gg_fit_start(rows, start);
 	return btyd_fit(gg_objective, rows, penalizer, 3, 0x3, start);	/* shapes: p, q */
 }
 

@@ -37,7 +37,7 @@ run() {
     local t0 t1
     t0=$(date +%s.%N)
     local out
-    out=$(psql -X -At -F ' ' -c "SET max_parallel_workers_per_gather = 0; SET client_min_messages = warning; $sql")
+    out=$(PGOPTIONS="-c max_parallel_workers_per_gather=0 -c client_min_messages=warning" psql -X -At -F ' ' -c "$sql")
     t1=$(date +%s.%N)
     printf '%s %s %s\n' "$label" "$(echo "$t1 - $t0" | bc)" "$out"
 }
