@@ -236,6 +236,9 @@ bfgs_run(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget,
 				break;
 			}
 			step *= 0.5;
+			/* A decrease this small is below the objective's rounding: halving further cannot show one. */
+			if (-step * slope < 1e-15 * (1 + fabs(fx)))
+				break;
 		}
 		if (!accepted)
 		{

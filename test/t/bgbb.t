@@ -11,21 +11,6 @@ use CsTest;
 my $root = project_root();
 plan skip_all => 'python3-scipy and python3-pandas are not installed'
     if system('/usr/bin/python3 -c "import scipy, pandas" 2>/dev/null') != 0;
-sub python {
-    my ($cmd, $stdin) = @_;
-    my $tmp = "/tmp/bgbb.$$";
-    open my $fh, '>', $tmp or die;
-    print $fh $stdin // '';
-    close $fh;
-    my $out = `/usr/bin/python3 $cmd < $tmp`;
-    die "python3 $cmd failed" if $? != 0;
-    unlink $tmp;
-    return map { [ split /,/ ] } split /\n/, $out;
-}
-sub worst_relative {
-    my ($ours, $ref, $floor) = @_;
-    return max(map { abs($ours->[$_] - $ref->[$_]) / ($floor + abs($ref->[$_])) } 0 .. $#$ref);
-}
 
 my $db = new_database('cs_bgbb');
 psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('shop', 1500, 3);});
@@ -49,7 +34,7 @@ PY
 open my $ph, '>', "/tmp/bgbb_summary.$$.py" or die;
 print $ph $pandas;
 close $ph;
-my @ref = python("/tmp/bgbb_summary.$$.py", $orders);
+my @ref = python_rows("/tmp/bgbb_summary.$$.py", $orders);
 unlink "/tmp/bgbb_summary.$$.py";
 is_deeply([map { join ',', @$_ } @ours], [map { join ',', @$_ } @ref],
           'bgbb_summary: every customer\'s (frequency, recency, n_periods, first period) in complete months equals pandas\' (' . scalar(@ref) . ' customers)');
@@ -81,7 +66,7 @@ if ($data && -f "$data/donations/donations.csv") {
 my $rows = psql($db, qq{COPY (SELECT frequency, recency, periods, weights FROM $table) TO STDOUT (FORMAT csv);});
 my ($fit) = psql_rows($db, qq{SELECT (m).alpha, (m).beta, (m).gamma, (m).delta, (m).log_likelihood, (m).customers, (m).distinct_rows, (m).converged
     FROM (SELECT customer_segment.bgbb_fit(frequency, recency, periods, weights) AS m FROM $table) x;});
-my ($sp) = python("$root/test/t/btyd_reference.py bgbbfit", $rows);
+my ($sp) = python_rows("$root/test/t/btyd_reference.py bgbbfit", $rows);
 is($fit->[7], 't', "$name: the BG/BB fit converged ($fit->[5] customers, $fit->[6] distinct histories)");
 cmp_ok(worst_relative([@$fit[0 .. 3]], [@$sp[0 .. 3]], 0), '<', 1e-4,
        sprintf('... alpha %.4f, beta %.4f, gamma %.4f, delta %.4f: scipy.optimize\'s maximum (%.4f, %.4f, %.4f, %.4f)', @$fit[0 .. 3], @$sp[0 .. 3]));
@@ -102,7 +87,7 @@ my @hist = psql_rows($db, qq{WITH m AS (SELECT customer_segment.bgbb_fit(frequen
            customer_segment.bgbb_expected_purchases(m.m, 5, h.frequency, h.recency, h.periods),
            customer_segment.bgbb_dert(m.m, 0.1, h.frequency, h.recency, h.periods)
       FROM h, m ORDER BY 1, 2, 3;});
-my @pr = python("$root/test/t/btyd_reference.py bgbbpredict @$fit[0 .. 3] 5 0.1", join('', map { "$_->[0],$_->[1],$_->[2]\n" } @hist));
+my @pr = python_rows("$root/test/t/btyd_reference.py bgbbpredict @$fit[0 .. 3] 5 0.1", join('', map { "$_->[0],$_->[1],$_->[2]\n" } @hist));
 my $w = max(map { my $i = $_; worst_relative([@{ $hist[$i] }[3 .. 6]], $pr[$i], 1e-12) } 0 .. $#pr);
 cmp_ok($w, '<', 1e-9, sprintf('... log-likelihood, P(alive), expected transactions in 5 opportunities and DERT at 10%% of %d histories are scipy\'s closed forms (worst %.1e)',
                               scalar(@hist), $w));
@@ -117,7 +102,7 @@ my ($new) = psql_rows($db, qq{WITH m AS (SELECT customer_segment.bgbb_fit(freque
            (SELECT sum(x * customer_segment.bgbb_probability_purchases(m.m, 6, x)) FROM generate_series(0, 6) x),
            customer_segment.bgbb_probability_purchases(m.m, 6, 7)
       FROM m;});
-my @nref = map { $_->[0] } python("$root/test/t/btyd_reference.py bgbbnew @$fit[0 .. 3] 6");
+my @nref = map { $_->[0] } python_rows("$root/test/t/btyd_reference.py bgbbnew @$fit[0 .. 3] 6");
 my @pmf = split / /, $new->[1];
 cmp_ok(worst_relative([$new->[0], @pmf], \@nref, 1e-15), '<', 1e-10,
        sprintf('... a new customer: %.4f transactions expected in 6 opportunities and P(X(6) = 0..6) are scipy\'s (eq. 7)', $new->[0]));
@@ -143,7 +128,7 @@ my @cp = psql_rows($db, qq{WITH m AS (SELECT customer_segment.bgbb_fit(frequency
       FROM h, m ORDER BY 1, 2, 3;});
 my $wsum = max(map { abs($_->[3] - 1) } @cp);
 my $wmean = max(map { abs($_->[4] - $_->[5]) / $_->[5] } @cp);
-my @cref = python("$root/test/t/btyd_reference.py bgbbcond @$fit[0 .. 3] 5", join('', map { "$_->[0],$_->[1],$_->[2]\n" } @cp));
+my @cref = python_rows("$root/test/t/btyd_reference.py bgbbcond @$fit[0 .. 3] 5", join('', map { "$_->[0],$_->[1],$_->[2]\n" } @cp));
 my $wcond = max(map { my $i = $_; abs($cp[$i][6] - $cref[$i][0]) / $cref[$i][0], abs($cp[$i][7] - $cref[$i][2]) / $cref[$i][2] } 0 .. $#cp);
 ok($wsum < 1e-12 && $wmean < 1e-10 && $wcond < 1e-10,
    sprintf('P(n in the next 5 | history) of %d histories: sums to 1 (worst %.1e), mean = expected transactions (%.1e), P(0) and P(2) = scipy\'s enumeration (%.1e)',

@@ -13,21 +13,7 @@ use CsTest;
 
 my $root = project_root();
 plan skip_all => 'python3-scipy is not installed' if system('/usr/bin/python3 -c "import scipy" 2>/dev/null') != 0;
-sub reference {
-    my ($args, $stdin) = @_;
-    my $tmp = "/tmp/covariates.$$";
-    open my $fh, '>', $tmp or die;
-    print $fh $stdin // '';
-    close $fh;
-    my $out = `/usr/bin/python3 $root/test/t/covariates_reference.py $args < $tmp`;
-    die "covariates_reference.py $args failed" if $? != 0;
-    unlink $tmp;
-    return map { [ split /,/ ] } split /\n/, $out;
-}
-sub worst_relative {
-    my ($ours, $ref, $floor) = @_;
-    return max(map { abs($ours->[$_] - $ref->[$_]) / ($floor + abs($ref->[$_])) } 0 .. $#$ref);
-}
+sub reference { my ($args, $stdin) = @_; return python_rows("$root/test/t/covariates_reference.py $args", $stdin); }
 
 my $db = new_database('cs_covariates');
 my %models = (

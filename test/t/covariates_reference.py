@@ -15,12 +15,18 @@ MODEL is bgnbd, pnbd or gg.  A customer's parameters (pymc-marketing's and CLVTo
   bgnbd  alpha_i = alpha exp(-zp . gp), a_i = a exp(zd . ga), b_i = b exp(zd . gb)
   pnbd   alpha_i = alpha exp(-zp . gp), beta_i = beta exp(-zd . gd)
   gg     gamma_i = gamma exp(z . g)
-Likelihoods as Fader, Hardie & Lee (2005) and Fader & Hardie's Pareto/NBD note write them.
+Likelihoods as Fader, Hardie & Lee (2005) and Fader & Hardie's Pareto/NBD note write them (BG/NBD and
+Gamma-Gamma from btyd_reference.py, which broadcast over per-customer parameters; Pareto/NBD here, with its
+2F1 branch chosen per customer).
 """
+import os
 import sys
 
 import numpy as np
 from scipy import optimize, special
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from btyd_reference import bgnbd_ll, gg_ll  # noqa: E402  (vectorised over the parameters too)
 
 TRUTH = {
     # base parameters, then purchase coefficients (2), then dropout coefficients (1 per linked parameter)
@@ -44,15 +50,6 @@ def individual(model, params, z):
     return (pp, q, g * np.exp(z[0] * g1 + z[1] * g2))
 
 
-def bgnbd_ll(r, alpha, a, b, x, tx, T):
-    A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    A2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
-    A3 = -(r + x) * np.log(alpha + T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        A4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx), -np.inf)
-    return A1 + A2 + np.logaddexp(A3, A4)
-
-
 def pnbd_log_a0(r, alpha, s, beta, x, tx, T):
     hi = np.where(alpha >= beta, alpha, beta)
     k = np.where(alpha >= beta, s + 1, r + x)
@@ -73,18 +70,14 @@ def pnbd_ll(r, alpha, s, beta, x, tx, T):
                              np.log(s) + pnbd_log_a0(r, alpha, s, beta, x, tx, T) - np.log(r + s + x))
 
 
-def gg_ll(p, q, g, x, m):
-    return (special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(g)
-            + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(g + m * x))
-
-
 def loglik(model, params, data):
     if model == "gg":
         x, m, z = data[0], data[1], data[2:]
-        return float(np.sum(gg_ll(*individual(model, params, z), x, m)))
+        return float(np.sum(gg_ll(individual(model, params, z), x, m)))
     x, tx, T, z = data[0], data[1], data[2], data[3:]
-    ll = bgnbd_ll if model == "bgnbd" else pnbd_ll
-    return float(np.sum(ll(*individual(model, params, z), x, tx, T)))
+    if model == "bgnbd":
+        return float(np.sum(bgnbd_ll(individual(model, params, z), x, tx, T)))
+    return float(np.sum(pnbd_ll(*individual(model, params, z), x, tx, T)))
 
 
 def to_theta(model, params):

@@ -10,21 +10,7 @@ use CsTest;
 
 my $root = project_root();
 plan skip_all => 'python3-scipy is not installed' if system('/usr/bin/python3 -c "import scipy" 2>/dev/null') != 0;
-sub reference {
-    my ($args, $stdin) = @_;
-    my $tmp = "/tmp/mbgnbd.$$";
-    open my $fh, '>', $tmp or die;
-    print $fh $stdin // '';
-    close $fh;
-    my $out = `/usr/bin/python3 $root/test/t/btyd_reference.py $args < $tmp`;
-    die "btyd_reference.py $args failed" if $? != 0;
-    unlink $tmp;
-    return map { [ split /,/ ] } split /\n/, $out;
-}
-sub worst_relative {
-    my ($ours, $ref, $floor) = @_;
-    return max(map { abs($ours->[$_] - $ref->[$_]) / ($floor + abs($ref->[$_])) } 0 .. $#$ref);
-}
+sub reference { my ($args, $stdin) = @_; return python_rows("$root/test/t/btyd_reference.py $args", $stdin); }
 
 my $db = new_database('cs_mbgnbd');
 psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('shop', 2000, 5);

@@ -9,7 +9,7 @@ use File::Spec;
 use Time::HiRes ();
 
 our @EXPORT = qw(psql psql_rows psql_fails new_database dump_restore project_root shared_data
-                 in_background lock_wait_of wait_granted gate_closed open_gate);
+                 in_background lock_wait_of wait_granted gate_closed open_gate python_rows worst_relative);
 
 # Resolved once, when the module loads: tests may chdir afterwards.
 my $root = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
@@ -19,6 +19,31 @@ sub project_root { return $root; }
 sub shared_data {
     my $dir = project_root() . '/../shared/data';
     return -d $dir ? File::Spec->rel2abs($dir) : undef;
+}
+
+# Runs Debian's /usr/bin/python3 with the command line (a reference script and its arguments) and stdin text;
+# dies when it fails; returns its output lines, each split on commas.
+sub python_rows {
+    my ($cmd, $stdin) = @_;
+    my $tmp = "/tmp/cstest.$$.stdin";
+    open my $fh, '>', $tmp or die "cannot write $tmp: $!";
+    print $fh $stdin // '';
+    close $fh;
+    my $out = `/usr/bin/python3 $cmd < $tmp`;
+    die "python3 $cmd failed" if $? != 0;
+    unlink $tmp;
+    return map { [ split /,/ ] } split /\n/, $out;
+}
+
+# The largest |ours - reference| / (floor + |reference|) over two lists of numbers.
+sub worst_relative {
+    my ($ours, $ref, $floor) = @_;
+    my $worst = 0;
+    for my $i (0 .. $#$ref) {
+        my $e = abs($ours->[$i] - $ref->[$i]) / ($floor + abs($ref->[$i]));
+        $worst = $e if $e > $worst;
+    }
+    return $worst;
 }
 
 # Runs SQL (with optional stdin text) in a database; dies on error; returns stdout.
