@@ -284,5 +284,36 @@ COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, da
     'per-customer covariates when given) and Gamma-Gamma, and returns per customer P(alive), expected purchases in horizon units, expected spend and discounted CLV '
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1; NULL without a covariates row when covariates are given)';
 
+-- btyd_holdout tests a window by comparing the time with the day after its end, without a cast per row.
+CREATE OR REPLACE FUNCTION customer_segment.btyd_holdout(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency_cal bigint, recency_cal float8, t_cal float8, monetary_value_cal float8,
+               frequency_holdout bigint, monetary_value_holdout float8, duration_holdout float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    days_per_unit float8;
+BEGIN
+    days_per_unit := customer_segment.check_holdout_window(calibration_end, observation_end, unit);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH per_customer AS (   -- one pass over the orders: both windows' summaries
+            -- a time before the day after a window's end is a day in the window: the same test as (time)::date
+            -- <= end, in the session's TimeZone for a timestamptz, without a cast per row
+            SELECT %1$s AS customer,
+                   customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $3) FILTER (WHERE %2$s < $1 + 1) AS cal,
+                   customer_segment.rfm_summary(%2$s, %3$s, $2, 'day', $3)
+                       FILTER (WHERE %2$s >= $1 + 1 AND %2$s < $2 + 1) AS hold
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY 1
+        )
+        SELECT p.customer::text, (p.cal).frequency, (p.cal).recency, (p.cal).t, (p.cal).monetary_value,
+               coalesce((p.hold).purchase_days, 0), coalesce((p.hold).revenue / nullif((p.hold).purchase_days, 0), 0), ($2 - $1) / $4
+          FROM per_customer p
+         WHERE (p.cal).orders > 0
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING calibration_end, observation_end, unit, days_per_unit;
+END
+$$;
+
 DROP FUNCTION customer_segment.install_aggregate(text, text[], text, text, text, text, text, text, text, text, text);
 DROP FUNCTION customer_segment.install_state_type(text, text);

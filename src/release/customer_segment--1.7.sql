@@ -1432,10 +1432,12 @@ BEGIN
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
     RETURN QUERY EXECUTE format($q$
         WITH per_customer AS (   -- one pass over the orders: both windows' summaries
+            -- a time before the day after a window's end is a day in the window: the same test as (time)::date
+            -- <= end, in the session's TimeZone for a timestamptz, without a cast per row
             SELECT %1$s AS customer,
-                   customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $3) FILTER (WHERE (%2$s)::date <= $1) AS cal,
+                   customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $3) FILTER (WHERE %2$s < $1 + 1) AS cal,
                    customer_segment.rfm_summary(%2$s, %3$s, $2, 'day', $3)
-                       FILTER (WHERE (%2$s)::date > $1 AND (%2$s)::date <= $2) AS hold
+                       FILTER (WHERE %2$s >= $1 + 1 AND %2$s < $2 + 1) AS hold
               FROM %4$s WHERE %1$s IS NOT NULL GROUP BY 1
         )
         SELECT p.customer::text, (p.cal).frequency, (p.cal).recency, (p.cal).t, (p.cal).monetary_value,
