@@ -73,7 +73,10 @@ bg_objective(const double *theta, double *grad, const void *vctx, int shift)
 				x_terms = 0,
 				dx_r = 0,
 				dx_a = 0,
-				dx_b = 0;
+				dx_b = 0,
+				log_odds = 0,	/* log a - log(b + k - 1) */
+				cur_tx = NAN,
+				latx = 0;		/* log(alpha + t_x) */
 
 	cs_check_interrupts();
 	for (int64_t i = 0; i < ctx->rows->n; i++)
@@ -94,15 +97,40 @@ bg_objective(const double *theta, double *grad, const void *vctx, int shift)
 			dx_r = digamma(r + x) - dg_r + log_alpha;
 			dx_a = dg_ab - digamma(a + b + k);
 			dx_b = dg_ab + digamma(b + k) - dg_b - digamma(a + b + k);
+			log_odds = k > 0 ? log(a) - log(b + k - 1) : 0;
+			cur_tx = NAN;
 		}
 		A3 = -(r + x) * lat;
 		if (k > 0)
 		{
-			double		latx = log(alpha + row->tx);
-			double		A4 = log(a) - log(b + k - 1) - (r + x) * latx;
-			double		lse = logaddexp(A3, A4);
-			double		w3 = exp(A3 - lse),
-						w4 = exp(A4 - lse);
+			double		A4,
+						e,
+						lse,
+						w3,
+						w4;
+
+			if (row->tx != cur_tx)
+			{
+				/* rows sharing x and t_x are adjacent: the rows are sorted by (x, t_x, T) */
+				cur_tx = row->tx;
+				latx = log(alpha + cur_tx);
+			}
+			A4 = log_odds - (r + x) * latx;
+			/* lse = log(e^A3 + e^A4) and the weights w3 + w4 = 1 from one exponential */
+			if (A4 > A3)
+			{
+				e = exp(A3 - A4);
+				lse = A4 + log1p(e);
+				w4 = 1 / (1 + e);
+				w3 = e * w4;
+			}
+			else
+			{
+				e = exp(A4 - A3);
+				lse = A3 + log1p(e);
+				w3 = 1 / (1 + e);
+				w4 = e * w3;
+			}
 
 			L = x_terms + lse;
 			g[0] += w * (dx_r - w3 * lat - w4 * latx);

@@ -32,6 +32,10 @@ gg_objective(const double *theta, double *grad, const void *vctx)
 	double		lg_q = lgamma(q),
 				dg_q = digamma(q),
 				log_g = log(gm);
+	double		cur_x = -1,
+				x_ll = 0,		/* the terms of one x: lgamma(px + q) - lgamma(px) + px log x */
+				dx_p = 0,		/* x (digamma(px + q) - digamma(px) + log x) */
+				dg_pxq = 0;
 
 	cs_check_interrupts();
 	for (int64_t i = 0; i < ctx->rows->n; i++)
@@ -42,12 +46,20 @@ gg_objective(const double *theta, double *grad, const void *vctx)
 					w = row->w;
 		double		px = p * x,
 					lgm = log(gm + m * x),
-					lm = log(m),
-					lx = log(x),
-					dg_pxq = digamma(px + q);
+					lm = log(m);
 
-		ll += w * (lgamma(px + q) - lgamma(px) - lg_q + q * log_g + (px - 1) * lm + px * lx - (px + q) * lgm);
-		g[0] += w * x * (dg_pxq - digamma(px) + lm + lx - lgm);
+		if (x != cur_x)
+		{
+			/* the rows are sorted by x: these depend on it alone */
+			double		lx = log(x);
+
+			cur_x = x;
+			dg_pxq = digamma(px + q);
+			x_ll = lgamma(px + q) - lgamma(px) + px * lx;
+			dx_p = x * (dg_pxq - digamma(px) + lx);
+		}
+		ll += w * (x_ll - lg_q + q * log_g + (px - 1) * lm - (px + q) * lgm);
+		g[0] += w * (dx_p + x * (lm - lgm));
 		g[1] += w * (dg_pxq - dg_q + log_g - lgm);
 		g[2] += w * (q / gm - (px + q) / (gm + m * x));
 	}

@@ -25,6 +25,8 @@ typedef struct PnbdTerm
 	double		t;
 	double		L;
 	double		dL[4];			/* in (r, alpha, s, beta); with grad only */
+	double		log_alpha_t;	/* log(alpha + t), log(beta + t): the likelihood's (x, T) term needs them too */
+	double		log_beta_t;
 } PnbdTerm;
 
 static void
@@ -40,11 +42,14 @@ pnbd_term(const double *p, double x, double t, bool grad, PnbdTerm *term)
 	double		diff = fabs(alpha - beta);
 	double		rsx = r + s + x;
 	double		q = hi + t;
+	double		log_q = log(q);
 	Log2F1		f = log_hyp2f1_c_a1_grad(rsx, k, diff / q);
 
 	term->x = x;
 	term->t = t;
-	term->L = f.v - rsx * log(q);
+	term->L = f.v - rsx * log_q;
+	term->log_alpha_t = alpha_hi ? log_q : log(alpha + t);
+	term->log_beta_t = alpha_hi ? log(beta + t) : log_q;
 	if (grad)
 	{
 		/* per parameter (r, alpha, s, beta): d(r+s+x), dk, d max(alpha, beta), d |alpha - beta| */
@@ -57,21 +62,21 @@ pnbd_term(const double *p, double x, double t, bool grad, PnbdTerm *term)
 		{
 			double		dz = dd[j] / q - diff * dh[j] / (q * q);
 
-			term->dL[j] = f.da * dm[j] + f.db * dk[j] + f.dz * dz - dm[j] * log(q) - rsx * dh[j] / q;
+			term->dL[j] = f.da * dm[j] + f.db * dk[j] + f.dz * dz - dm[j] * log_q - rsx * dh[j] / q;
 		}
 	}
 }
 
-/* log A0 from its two terms, with grad its derivatives. */
+/* log A0 from its two terms (logsubexp, sharing its exponential with the gradient), with grad its derivatives. */
 static double
 pnbd_log_a0_of(const PnbdTerm *at_tx, const PnbdTerm *at_T, double *grad)
 {
-	double		la0 = logsubexp(at_tx->L, at_T->L);
+	double		rho = exp(at_T->L - at_tx->L);
+	double		la0 = at_T->L == -INFINITY ? at_tx->L : rho >= 1 ? -INFINITY : at_tx->L + log1p(-rho);
 
 	if (grad != NULL)
 	{
 		/* d log(e^L0 - e^L1) = w0 dL0 + w1 dL1 */
-		double		rho = exp(at_T->L - at_tx->L);
 		double		w0 = 1 / (1 - rho),
 					w1 = -rho / (1 - rho);
 
@@ -94,34 +99,76 @@ pnbd_log_a0(const double *p, double x, double tx, double T)
 }
 
 /*
- * The log-likelihood of one history from its A0 terms, with lgamma(r + x) -
- * lgamma(r) and digamma(r + x) - digamma(r) (shared by the customers with
- * that x); with grad, its derivatives in (r, alpha, s, beta).
+ * What the likelihood of the histories with one x shares: lgamma(r + x) -
+ * lgamma(r), digamma(r + x) - digamma(r), and the logarithms of alpha, beta,
+ * s and r + s + x.
+ */
+typedef struct PnbdShared
+{
+	double		lgamma_ratio;
+	double		digamma_diff;
+	double		log_alpha;
+	double		log_beta;
+	double		log_s;
+	double		log_rsx;
+} PnbdShared;
+
+static void
+pnbd_shared(const double *p, double x, bool grad, PnbdShared *sh)
+{
+	sh->lgamma_ratio = lgamma(p[0] + x) - lgamma(p[0]);
+	sh->digamma_diff = grad ? digamma(p[0] + x) - digamma(p[0]) : 0;
+	sh->log_alpha = log(p[1]);
+	sh->log_beta = log(p[3]);
+	sh->log_s = log(p[2]);
+	sh->log_rsx = log(p[0] + p[2] + x);
+}
+
+/*
+ * The log-likelihood of one history from its A0 terms (the (x, T) one also
+ * brings log(alpha + T) and log(beta + T)) and what its x shares; with grad,
+ * its derivatives in (r, alpha, s, beta).
  */
 static double
-pnbd_loglik_of(const double *p, double x, double T, double lgamma_ratio, double digamma_diff,
+pnbd_loglik_of(const double *p, double x, double T, const PnbdShared *sh,
 			   const PnbdTerm *at_tx, const PnbdTerm *at_T, double *grad)
 {
 	double		r = p[0],
 				alpha = p[1],
 				s = p[2],
 				beta = p[3];
-	double		A1 = lgamma_ratio + r * log(alpha) + s * log(beta);
+	double		A1 = sh->lgamma_ratio + r * sh->log_alpha + s * sh->log_beta;
 	double		da0[4];
 	double		la0 = pnbd_log_a0_of(at_tx, at_T, grad != NULL ? da0 : NULL);
-	double		B = -(r + x) * log(alpha + T) - s * log(beta + T);
-	double		C = log(s) + la0 - log(r + s + x);
-	double		lse = logaddexp(B, C);
+	double		B = -(r + x) * at_T->log_alpha_t - s * at_T->log_beta_t;
+	double		C = sh->log_s + la0 - sh->log_rsx;
+	double		e,
+				lse,
+				wb,
+				wc;
 
+	/* lse = log(e^B + e^C) and the two terms' weights wb + wc = 1, from one exponential (C may be -Inf) */
+	if (C > B)
+	{
+		e = exp(B - C);
+		lse = C + log1p(e);
+		wc = 1 / (1 + e);
+		wb = e * wc;
+	}
+	else
+	{
+		e = exp(C - B);
+		lse = B + log1p(e);
+		wb = 1 / (1 + e);
+		wc = e * wb;
+	}
 	if (grad != NULL)
 	{
-		double		wb = exp(B - lse),
-					wc = exp(C - lse),
-					m = r + s + x;
+		double		m = r + s + x;
 
-		grad[0] = digamma_diff + log(alpha) - wb * log(alpha + T) + wc * (da0[0] - 1 / m);
+		grad[0] = sh->digamma_diff + sh->log_alpha - wb * at_T->log_alpha_t + wc * (da0[0] - 1 / m);
 		grad[1] = r / alpha - wb * (r + x) / (alpha + T) + wc * da0[1];
-		grad[2] = log(beta) - wb * log(beta + T) + wc * (1 / s + da0[2] - 1 / m);
+		grad[2] = sh->log_beta - wb * at_T->log_beta_t + wc * (1 / s + da0[2] - 1 / m);
 		grad[3] = s / beta - wb * s / (beta + T) + wc * da0[3];
 	}
 	return A1 + lse;
@@ -131,14 +178,14 @@ pnbd_loglik_of(const double *p, double x, double T, double lgamma_ratio, double 
 double
 pnbd_loglik_grad(const double *p, double x, double tx, double T, double *grad)
 {
-	double		r = p[0];
+	PnbdShared	sh;
 	PnbdTerm	a,
 				b;
 
+	pnbd_shared(p, x, grad != NULL, &sh);
 	pnbd_term(p, x, tx, grad != NULL, &a);
 	pnbd_term(p, x, T, grad != NULL, &b);
-	return pnbd_loglik_of(p, x, T, lgamma(r + x) - lgamma(r), grad != NULL ? digamma(r + x) - digamma(r) : 0,
-						  &a, &b, grad);
+	return pnbd_loglik_of(p, x, T, &sh, &a, &b, grad);
 }
 
 double
@@ -178,11 +225,10 @@ pnbd_objective(const double *theta, double *grad, const void *vctx)
 	double		params[4];
 	double		ll = 0,
 				g[4] = {0, 0, 0, 0};
-	PnbdTerm	at_tx = {NAN, NAN, 0, {0, 0, 0, 0}};
+	PnbdTerm	at_tx = {NAN, NAN, 0, {0, 0, 0, 0}, 0, 0};
 	PnbdTerm   *at_T = pnbd_t_cache;
-	double		x_now = NAN,
-				lgamma_ratio = 0,
-				digamma_diff = 0;
+	PnbdShared	sh;
+	double		x_now = NAN;
 
 	for (int k = 0; k < 4; k++)
 		params[k] = exp(theta[k]);
@@ -199,8 +245,7 @@ pnbd_objective(const double *theta, double *grad, const void *vctx)
 		if (row->x != x_now)
 		{
 			x_now = row->x;
-			lgamma_ratio = lgamma(params[0] + x_now) - lgamma(params[0]);
-			digamma_diff = digamma(params[0] + x_now) - digamma(params[0]);
+			pnbd_shared(params, x_now, true, &sh);
 		}
 		if (row->x != at_tx.x || row->tx != at_tx.t)
 			pnbd_term(params, row->x, row->tx, true, &at_tx);
@@ -209,7 +254,7 @@ pnbd_objective(const double *theta, double *grad, const void *vctx)
 			pnbd_term(params, row->x, row->T, true, slot);
 			pnbd_t_cache_generation[slot_no] = pnbd_generation;
 		}
-		ll += row->w * pnbd_loglik_of(params, row->x, row->T, lgamma_ratio, digamma_diff, &at_tx, slot, gi);
+		ll += row->w * pnbd_loglik_of(params, row->x, row->T, &sh, &at_tx, slot, gi);
 		for (int k = 0; k < 4; k++)
 			g[k] += row->w * gi[k];
 	}

@@ -253,9 +253,9 @@ for my $m (['bgnbd', 'bgnbd_fit_uncertainty', 'bgnbd_fit'], ['pareto_nbd', 'pare
             $wcov = $c if $c > $wcov;
         }
     }
-    cmp_ok($wse, '<', 1e-4, sprintf('%s: standard errors %s equal scipy\'s numerical Hessian (worst %.1e relative; covariance %.1e)',
+    cmp_ok($wse, '<', 1e-5, sprintf('%s: standard errors %s equal scipy\'s numerical Hessian (worst %.1e relative; covariance %.1e)',
                                     $model, join(' ', map { sprintf('%.4g', $_) } @se), $wse, $wcov));
-    cmp_ok($wcov, '<', 1e-4, '... and so does the covariance');
+    cmp_ok($wcov, '<', 1e-5, '... and so does the covariance');
     my @lo = split / /, $u->[3];
     my @hi = split / /, $u->[4];
     ok(!grep({ !($lo[$_] < $est[$_] && $est[$_] < $hi[$_] && abs(log($hi[$_] / $est[$_]) - 1.959963984540054 * $se[$_] / $est[$_]) < 1e-9) } 0 .. 3),
