@@ -46,19 +46,30 @@ SELECT customer_id, (customer_segment.rfm_summary(ordered_at, amount, DATE '2025
   FROM btyd_store.orders GROUP BY 1;
 DELETE FROM btyd_store.cal WHERE orders IS NULL OR orders = 0;
 ANALYZE btyd_store.cal;
+CREATE TABLE btyd_store.hb AS
+SELECT * FROM customer_segment.bgbb_summary('btyd_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', 'month', 'UTC');
+ANALYZE btyd_store.hb;
 CREATE TEMP TABLE serial AS
 SELECT customer_segment.bgnbd_fit(frequency, recency, t) AS bg,
-       customer_segment.gamma_gamma_fit(frequency, monetary_value) AS gg FROM btyd_store.cal;
+       customer_segment.gamma_gamma_fit(frequency, monetary_value) AS gg,
+       customer_segment.mbgnbd_fit(frequency, recency, t) AS mb,
+       (SELECT customer_segment.bgbb_fit(frequency, recency, n_periods) FROM btyd_store.hb) AS bb FROM btyd_store.cal;
 SELECT (bg).customers, (bg).distinct_rows < (bg).customers AS compressed, (bg).converged,
        (gg).customers AS repeat_customers, (gg).converged AS gg_converged FROM serial;
 SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off;
 EXPLAIN (COSTS OFF) SELECT customer_segment.bgnbd_fit(frequency, recency, t) FROM btyd_store.cal;
+EXPLAIN (COSTS OFF) SELECT customer_segment.bgbb_fit(frequency, recency, n_periods) FROM btyd_store.hb;
 SELECT abs((p.bg).r - (s.bg).r) < 1e-9 * (s.bg).r AS same_r,
        abs((p.bg).log_likelihood - (s.bg).log_likelihood) < 1e-9 * abs((s.bg).log_likelihood) AS same_ll,
-       abs((p.gg).p - (s.gg).p) < 1e-9 * (s.gg).p AS same_p
+       abs((p.gg).p - (s.gg).p) < 1e-9 * (s.gg).p AS same_p,
+       abs((p.mb).r - (s.mb).r) < 1e-9 * (s.mb).r AS same_mbgnbd_r,
+       abs((p.bb).alpha - (s.bb).alpha) < 1e-9 * (s.bb).alpha AS same_bgbb_alpha
   FROM serial s, (SELECT customer_segment.bgnbd_fit(frequency, recency, t) AS bg,
-                         customer_segment.gamma_gamma_fit(frequency, monetary_value) AS gg FROM btyd_store.cal) p;
+                         customer_segment.gamma_gamma_fit(frequency, monetary_value) AS gg,
+                         customer_segment.mbgnbd_fit(frequency, recency, t) AS mb,
+                         (SELECT customer_segment.bgbb_fit(frequency, recency, n_periods) FROM btyd_store.hb) AS bb
+                    FROM btyd_store.cal) p;
 RESET ALL;
 SET TimeZone = 'UTC';
 -- A penalizer shrinks the parameters.

@@ -118,6 +118,8 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT customer_segment.mbgnbd_clv(ROW(1, 1, 2, 1, 0, 0, 0, 0, true), 1, 1, 2, 10, -1)$$),
     ($$SELECT * FROM customer_segment.btyd_analyze('o', 'c', 'd', 'a', DATE '2025-02-01', model => 'mbg')$$),
     -- BG/BB
+    ($$SELECT customer_segment.period_number(DATE '2025-01-01', 'fortnight')$$),
+    ($$SELECT customer_segment.period_number(DATE '2025-01-01', NULL)$$),
     ($$SELECT customer_segment.bgbb_fit(2, 1, 6)$$),
     ($$SELECT customer_segment.bgbb_fit(0, 1, 6)$$),
     ($$SELECT customer_segment.bgbb_fit(1, 1.5, 6)$$),

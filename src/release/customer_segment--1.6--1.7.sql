@@ -314,6 +314,78 @@ BEGIN
     USING calibration_end, observation_end, unit, days_per_unit;
 END
 $$;
+COMMENT ON FUNCTION customer_segment.btyd_holdout(regclass, name, name, name, date, date, text, text) IS
+    'Calibration/holdout split: per customer who bought by calibration_end, the calibration frequency, recency, T and monetary_value '
+    '(rfm_summary, day periods, in unit) and the holdout purchase days, mean spend per purchase day and length (in unit)';
+
+-- period_number and bgbb_summary check the period in one place (period_number raised 22004 for an unknown one).
+CREATE FUNCTION customer_segment.check_calendar_period(period text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+BEGIN
+    IF period IS NULL THEN
+        RAISE EXCEPTION 'period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF customer_segment.period_number_sql('d', period) IS NULL THEN
+        RAISE EXCEPTION 'unknown period "%"', period USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''year'', ''quarter'', ''month'', ''week'' or ''day''.';
+    END IF;
+    RETURN period;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_calendar_period(text) IS
+    'Returns period when period_number knows it (year, quarter, month, week, day); 22004 for NULL, 22023 otherwise';
+
+CREATE OR REPLACE FUNCTION customer_segment.period_number(day date, period text)
+RETURNS bigint LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    k bigint;
+BEGIN
+    EXECUTE 'SELECT ' || customer_segment.period_number_sql('$1', customer_segment.check_calendar_period(period)) INTO k USING day;
+    RETURN k;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.period_number(date, text) IS
+    'Consecutive number of the calendar year, quarter, month, week (Monday to Sunday) or day of a date';
+
+CREATE OR REPLACE FUNCTION customer_segment.bgbb_summary(source regclass, customer_column name, time_column name,
+    amount_column name, observation_end date, period text DEFAULT 'year', zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency bigint, recency bigint, n_periods bigint, first_period date)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    last_complete bigint;
+BEGIN
+    IF observation_end IS NULL OR period IS NULL THEN
+        RAISE EXCEPTION 'observation_end and period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM customer_segment.check_calendar_period(period);
+    IF NOT isfinite(observation_end) THEN
+        RAISE EXCEPTION 'observation_end must be a finite date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- the period of observation_end counts only when observation_end is its last day
+    last_complete := customer_segment.period_number(observation_end, period)
+                     - CASE WHEN customer_segment.period_number(observation_end + 1, period)
+                                 = customer_segment.period_number(observation_end, period) THEN 1 ELSE 0 END;
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH o AS (
+            SELECT %1$s AS customer, (%2$s)::date AS day FROM %4$s WHERE %1$s IS NOT NULL AND %3$s >= 0
+        ), p AS (
+            SELECT o.customer, %5$s AS k, min(o.day) AS first_day FROM o GROUP BY 1, 2 HAVING %5$s <= $1
+        ), f AS (
+            SELECT p.customer, min(p.k) AS k0, min(p.first_day) AS first_day FROM p GROUP BY 1
+        )
+        SELECT f.customer::text, count(*) FILTER (WHERE p.k > f.k0), coalesce(max(p.k) FILTER (WHERE p.k > f.k0) - f.k0, 0),
+               $1 - f.k0, date_trunc($2, f.first_day)::date
+          FROM p JOIN f USING (customer)
+         GROUP BY f.customer, f.k0, f.first_day
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause, customer_segment.period_number_sql('o.day', period))
+    USING last_complete, period;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.bgbb_summary(regclass, name, name, name, date, text, text) IS
+    'BG/BB histories of an orders table: per customer the periods (year, quarter, month, week, day) with a purchase after the first one (frequency), '
+    'the number of the last of them counted from the first (recency, 0 without), and the complete periods after the first through observation_end (n_periods)';
 
 DROP FUNCTION customer_segment.install_aggregate(text, text[], text, text, text, text, text, text, text, text, text);
 DROP FUNCTION customer_segment.install_state_type(text, text);

@@ -103,12 +103,28 @@ $$;
 COMMENT ON FUNCTION customer_segment.period_number_sql(text, text) IS
     'SQL for the consecutive number of the calendar year, quarter, month, week (Monday to Sunday) or day of a date expression; NULL for another period';
 
+CREATE FUNCTION customer_segment.check_calendar_period(period text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+BEGIN
+    IF period IS NULL THEN
+        RAISE EXCEPTION 'period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF customer_segment.period_number_sql('d', period) IS NULL THEN
+        RAISE EXCEPTION 'unknown period "%"', period USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''year'', ''quarter'', ''month'', ''week'' or ''day''.';
+    END IF;
+    RETURN period;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_calendar_period(text) IS
+    'Returns period when period_number knows it (year, quarter, month, week, day); 22004 for NULL, 22023 otherwise';
+
 CREATE FUNCTION customer_segment.period_number(day date, period text)
 RETURNS bigint LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 DECLARE
     k bigint;
 BEGIN
-    EXECUTE 'SELECT ' || customer_segment.period_number_sql('$1', period) INTO k USING day;
+    EXECUTE 'SELECT ' || customer_segment.period_number_sql('$1', customer_segment.check_calendar_period(period)) INTO k USING day;
     RETURN k;
 END
 $$;
@@ -126,10 +142,7 @@ BEGIN
     IF observation_end IS NULL OR period IS NULL THEN
         RAISE EXCEPTION 'observation_end and period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF period NOT IN ('year', 'quarter', 'month', 'week', 'day') THEN
-        RAISE EXCEPTION 'unknown period "%"', period USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Use ''year'', ''quarter'', ''month'', ''week'' or ''day''.';
-    END IF;
+    PERFORM customer_segment.check_calendar_period(period);
     IF NOT isfinite(observation_end) THEN
         RAISE EXCEPTION 'observation_end must be a finite date' USING ERRCODE = 'invalid_parameter_value';
     END IF;
