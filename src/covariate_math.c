@@ -36,20 +36,16 @@ cmp_record(const void *pa, const void *pb)
 	return 0;
 }
 
-void
-cov_rows_compact(CovRows *set)
+/* Merges equal neighbours of sorted records in place (adding weights); returns how many are left. */
+static int64_t
+merge_equal(double *data, int64_t n, int width)
 {
-	int			width = cov_rows_width(set);
 	int64_t		out = 0;
 
-	if (set->n < 2)
-		return;
-	cov_sort_width = width;
-	qsort(set->data, (size_t) set->n, sizeof(double) * width, cmp_record);
-	for (int64_t i = 1; i < set->n; i++)
+	for (int64_t i = 1; i < n; i++)
 	{
-		double	   *kept = set->data + out * width;
-		double	   *row = set->data + i * width;
+		double	   *kept = data + out * width;
+		double	   *row = data + i * width;
 
 		if ((i & 0xFFFF) == 0)
 			cs_check_interrupts();
@@ -59,10 +55,63 @@ cov_rows_compact(CovRows *set)
 		{
 			out++;
 			if (out != i)
-				memcpy(set->data + out * width, row, sizeof(double) * width);
+				memcpy(data + out * width, row, sizeof(double) * width);
 		}
 	}
-	set->n = out + 1;
+	return n > 0 ? out + 1 : 0;
+}
+
+void
+cov_rows_compact(CovRows *set)
+{
+	int			width = cov_rows_width(set);
+	int64_t		head = set->sorted,
+				tail;
+	double	   *tail_data;
+
+	if (set->n - head < 1 || set->n < 2)
+	{
+		set->sorted = set->n;
+		return;
+	}
+	if (set->alloc.alloc == NULL)
+		head = 0;				/* no buffer to merge in: sort everything */
+	cov_sort_width = width;
+	tail_data = set->data + head * width;
+	qsort(tail_data, (size_t) (set->n - head), sizeof(double) * width, cmp_record);
+	tail = merge_equal(tail_data, set->n - head, width);
+	if (head > 0)
+	{
+		/* merge the sorted head and the sorted tail into a new block of the same capacity */
+		double	   *merged = set->alloc.alloc(set->alloc.ctx, sizeof(double) * width * (size_t) set->cap);
+		int64_t		i = 0,
+					j = 0,
+					out = 0;
+
+		while (i < head || j < tail)
+		{
+			const double *a = set->data + i * width;
+			const double *b = tail_data + j * width;
+			int			c = i == head ? 1 : j == tail ? -1 : cmp_record(a, b);
+
+			if (((i + j) & 0xFFFF) == 0)
+				cs_check_interrupts();
+			memcpy(merged + out * width, c <= 0 ? a : b, sizeof(double) * width);
+			if (c == 0)
+				merged[out * width + width - 1] += b[width - 1];
+			if (c <= 0)
+				i++;
+			if (c >= 0)
+				j++;
+			out++;
+		}
+		set->alloc.free(set->alloc.ctx, set->data);
+		set->data = merged;
+		set->n = out;
+	}
+	else
+		set->n = tail;
+	set->sorted = set->n;
 }
 
 void
@@ -72,6 +121,8 @@ cov_rows_add(CovRows *set, const double *z, double x, double tx, double T, doubl
 	int			k = set->kp + set->kd;
 	double	   *row;
 
+	if (set->alloc.alloc == NULL)
+		set->alloc = *a;
 	if (set->n == set->cap)
 	{
 		cov_rows_compact(set);

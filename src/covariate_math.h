@@ -25,6 +25,8 @@ typedef struct CovRows
 	int64_t		n;
 	int64_t		cap;
 	double	   *data;
+	int64_t		sorted;			/* the first records are sorted and distinct (0: none known to be) */
+	CsAllocator alloc;			/* where compaction takes its merge buffer (none: it sorts the whole set) */
 } CovRows;
 
 static inline int
@@ -34,6 +36,12 @@ cov_rows_width(const CovRows *set)
 }
 
 void		cov_rows_add(CovRows *set, const double *z, double x, double tx, double T, double w, const CsAllocator *a);
+
+/*
+ * Sorts the records by covariates, then history, and merges equal ones
+ * (adding their weights).  Only the records added since the last compaction
+ * are sorted; they are then merged with the sorted ones.
+ */
 void		cov_rows_compact(CovRows *set);
 
 typedef enum CovModelKind
