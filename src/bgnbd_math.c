@@ -104,7 +104,6 @@ bg_objective(const double *theta, double *grad, const void *vctx, int shift)
 		if (k > 0)
 		{
 			double		A4,
-						e,
 						lse,
 						w3,
 						w4;
@@ -116,21 +115,7 @@ bg_objective(const double *theta, double *grad, const void *vctx, int shift)
 				latx = log(alpha + cur_tx);
 			}
 			A4 = log_odds - (r + x) * latx;
-			/* lse = log(e^A3 + e^A4) and the weights w3 + w4 = 1 from one exponential */
-			if (A4 > A3)
-			{
-				e = exp(A3 - A4);
-				lse = A4 + log1p(e);
-				w4 = 1 / (1 + e);
-				w3 = e * w4;
-			}
-			else
-			{
-				e = exp(A4 - A3);
-				lse = A3 + log1p(e);
-				w3 = 1 / (1 + e);
-				w4 = e * w3;
-			}
+			lse = logaddexp_shares(A3, A4, &w3, &w4);
 
 			L = x_terms + lse;
 			g[0] += w * (dx_r - w3 * lat - w4 * latx);

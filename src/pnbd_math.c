@@ -142,26 +142,9 @@ pnbd_loglik_of(const double *p, double x, double T, const PnbdShared *sh,
 	double		la0 = pnbd_log_a0_of(at_tx, at_T, grad != NULL ? da0 : NULL);
 	double		B = -(r + x) * at_T->log_alpha_t - s * at_T->log_beta_t;
 	double		C = sh->log_s + la0 - sh->log_rsx;
-	double		e,
-				lse,
-				wb,
+	double		wb,
 				wc;
-
-	/* lse = log(e^B + e^C) and the two terms' weights wb + wc = 1, from one exponential (C may be -Inf) */
-	if (C > B)
-	{
-		e = exp(B - C);
-		lse = C + log1p(e);
-		wc = 1 / (1 + e);
-		wb = e * wc;
-	}
-	else
-	{
-		e = exp(C - B);
-		lse = B + log1p(e);
-		wb = 1 / (1 + e);
-		wc = e * wb;
-	}
+	double		lse = logaddexp_shares(B, C, &wb, &wc);	/* C may be -Inf */
 	if (grad != NULL)
 	{
 		double		m = r + s + x;

@@ -40,6 +40,28 @@ logaddexp(double u, double v)
 	return m + log(exp(u - m) + exp(v - m));
 }
 
+/*
+ * log(exp(u) + exp(v)) and the two terms' shares wu = e^u / (e^u + e^v), wv
+ * = 1 - wu, from one exponential; one of u, v may be -Inf.
+ */
+static inline double
+logaddexp_shares(double u, double v, double *wu, double *wv)
+{
+	double		e;
+
+	if (v > u)
+	{
+		e = exp(u - v);
+		*wv = 1 / (1 + e);
+		*wu = e * *wv;
+		return v + log1p(e);
+	}
+	e = exp(v - u);
+	*wu = 1 / (1 + e);
+	*wv = e * *wu;
+	return u + log1p(e);
+}
+
 /* log(exp(u) - exp(v)) for u >= v; -Inf when equal. */
 static inline double
 logsubexp(double u, double v)
