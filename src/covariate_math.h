@@ -7,8 +7,8 @@
  *   BG/NBD      alpha_i = alpha exp(-g_p . z_p), a_i = a exp(g_a . z_d), b_i = b exp(g_b . z_d)
  *   Pareto/NBD  alpha_i = alpha exp(-g_p . z_p), beta_i = beta exp(-g_d . z_d)
  *   Gamma-Gamma gamma_i = gamma exp(g . z)        (z_p holds the spend covariates)
- * (pymc-marketing's and CLVTools' parameterisation; a positive g_p raises the
- * purchase rate, a positive g_d the dropout rate, a positive g the spend).
+ * (pymc-marketing's parameterisation; a positive g_p raises the purchase
+ * rate, a positive g_d the dropout rate, a positive g the spend).
  */
 #ifndef COVARIATE_MATH_H
 #define COVARIATE_MATH_H
