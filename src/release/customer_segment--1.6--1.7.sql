@@ -293,24 +293,40 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     src record;
     days_per_unit float8;
+    t text;         -- the time as the aggregates take it
+    t_zone text;    -- their zone argument
+    cal_next text;  -- the first time after each window: a time before it is a day in the window
+    obs_next text;
 BEGIN
     days_per_unit := customer_segment.check_holdout_window(calibration_end, observation_end, unit);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    IF zone IS NOT NULL AND customer_segment.column_type(source, time_column) = 'timestamptz'::regtype THEN
+        -- the raw timestamptz, the aggregates taking its day in zone themselves, and window ends as instants:
+        -- the day expression would otherwise be computed once per use, five times a row
+        t := format('o.%I', time_column);
+        t_zone := format(', %L', zone);
+        cal_next := format('(($1 + 1)::timestamp AT TIME ZONE %L)', zone);
+        obs_next := format('(($2 + 1)::timestamp AT TIME ZONE %L)', zone);
+    ELSE
+        -- a day, or a timestamptz taken in the session's TimeZone as its ::date is
+        t := src.time_expr;
+        t_zone := '';
+        cal_next := '($1 + 1)';
+        obs_next := '($2 + 1)';
+    END IF;
     RETURN QUERY EXECUTE format($q$
         WITH per_customer AS (   -- one pass over the orders: both windows' summaries
-            -- a time before the day after a window's end is a day in the window: the same test as (time)::date
-            -- <= end, in the session's TimeZone for a timestamptz, without a cast per row
             SELECT %1$s AS customer,
-                   customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $3) FILTER (WHERE %2$s < $1 + 1) AS cal,
-                   customer_segment.rfm_summary(%2$s, %3$s, $2, 'day', $3)
-                       FILTER (WHERE %2$s >= $1 + 1 AND %2$s < $2 + 1) AS hold
+                   customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $3%5$s) FILTER (WHERE %2$s < %6$s) AS cal,
+                   customer_segment.rfm_summary(%2$s, %3$s, $2, 'day', $3%5$s)
+                       FILTER (WHERE %2$s >= %6$s AND %2$s < %7$s) AS hold
               FROM %4$s WHERE %1$s IS NOT NULL GROUP BY 1
         )
         SELECT p.customer::text, (p.cal).frequency, (p.cal).recency, (p.cal).t, (p.cal).monetary_value,
                coalesce((p.hold).purchase_days, 0), coalesce((p.hold).revenue / nullif((p.hold).purchase_days, 0), 0), ($2 - $1) / $4
           FROM per_customer p
          WHERE (p.cal).orders > 0
-    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    $q$, src.customer_expr, t, src.amount_expr, src.from_clause, t_zone, cal_next, obs_next)
     USING calibration_end, observation_end, unit, days_per_unit;
 END
 $$;
