@@ -29,7 +29,7 @@ SET jit = off;
 \echo '== split only: btyd_holdout, calibration to 2024-12-31, holdout 2025'
 CREATE TABLE b.h AS SELECT * FROM customer_segment.btyd_holdout('b.orders', 'customer_id', 'ordered_at', 'amount',
                                                                 DATE '2024-12-31', DATE '2025-12-31', zone => 'UTC');
-\echo '== both models evaluated (the issue's target, under 15 s): split, BG/NBD and Pareto/NBD fits, every forecast and probability, the metrics'
+\echo '== both models evaluated (the target of issue 14: under 15 s): split, BG/NBD and Pareto/NBD fits, every forecast and probability, the metrics'
 SELECT count(*) AS customers, sum(frequency_holdout) AS actual, round(sum(bgnbd_expected)::numeric, 1) AS bgnbd,
        round(sum(pareto_nbd_expected)::numeric, 1) AS pareto_nbd,
        round(avg(abs(bgnbd_expected - frequency_holdout))::numeric, 3) AS bgnbd_mae,
