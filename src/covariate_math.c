@@ -209,7 +209,7 @@ typedef struct CovTerm
 
 typedef struct CovFitCtx
 {
-	FitCtx		fit;			/* first: btyd_fit_ctx reads its loglik */
+	FitCtx		fit;			/* first: btyd_fit_warm reads its loglik */
 	const CovModelSpec *spec;
 	int			n_terms;
 	CovTerm		terms[BTYD_MAX_PARAMS];

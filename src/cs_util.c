@@ -363,11 +363,7 @@ cs_order_day(CsOrderArgs *args, Datum value, const char *what)
 ArrayType *
 cs_float8_array(const double *v, int n)
 {
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		d[i] = Float8GetDatum(v[i]);
-	return construct_array(d, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	return cs_float8_array_nulls(v, NULL, n);
 }
 
 ArrayType *
@@ -380,6 +376,6 @@ cs_float8_array_nulls(const double *v, const bool *nulls, int n)
 	if (n == 0)
 		return construct_empty_array(FLOAT8OID);
 	for (int i = 0; i < n; i++)
-		d[i] = Float8GetDatum(nulls[i] ? 0 : v[i]);
+		d[i] = Float8GetDatum(nulls != NULL && nulls[i] ? 0 : v[i]);
 	return construct_md_array(d, (bool *) nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }

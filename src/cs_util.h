@@ -15,7 +15,7 @@
 
 /* A one-dimensional float8[] of n values. */
 extern ArrayType *cs_float8_array(const double *v, int n);
-/* The same with NULL elements where nulls[i]. */
+/* The same with NULL elements where nulls[i] (nulls may be NULL). */
 extern ArrayType *cs_float8_array_nulls(const double *v, const bool *nulls, int n);
 
 /* Memory context of the calling aggregate; refuses plain function calls. */

@@ -311,13 +311,7 @@ btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned sh
 {
 	FitCtx		ctx = {rows, btyd_rows_weight(rows), penalizer, 0};
 
-	return btyd_fit_ctx(f, &ctx, n, n, shapes, start);
-}
-
-BtydFit
-btyd_fit_ctx(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const double *start)
-{
-	return btyd_fit_warm(f, ctx, n, n_log, shapes, start, NULL, NULL);
+	return btyd_fit_warm(f, &ctx, n, n, shapes, start, NULL, NULL);
 }
 
 BtydFit

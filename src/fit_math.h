@@ -88,14 +88,10 @@ BtydFit		btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, un
  * The same with the context given: ctx is a FitCtx or a struct that starts
  * with one.  The first n_log parameters are positive and searched on the log
  * scale (f's theta holds their logarithms), the others (coefficients) as
- * they are.
- */
-BtydFit		btyd_fit_ctx(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const double *start);
-
-/*
- * The same with BFGS's first inverse Hessian approximation h0 (n x n, in the
- * search coordinates; NULL: the identity), and its last one into h_out
- * (NULL: not wanted): a fit that continues another starts with its curvature.
+ * they are.  BFGS starts from the inverse Hessian approximation h0 (n x n, in
+ * the search coordinates; NULL: the identity) and leaves its last one in
+ * h_out (NULL: not wanted): a fit that continues another starts with its
+ * curvature.
  */
 BtydFit		btyd_fit_warm(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const double *start,
 						  const double *h0, double *h_out);
