@@ -97,8 +97,9 @@ static Size
 fit_flat_size(void *state)
 {
 	FitState   *st = state;
+	CsAllocator scratch = cs_allocator(CurrentMemoryContext);
 
-	btyd_rows_compact(&st->rows);
+	btyd_rows_compact(&st->rows, &scratch);
 	return FIT_HEADER + sizeof(BtydRow) * st->rows.n;
 }
 
@@ -375,11 +376,12 @@ run_fit(FunctionCallInfo fcinfo, BtydModel model, BtydFit *out, double *customer
 	bool		any_repeat = false;
 	BtydFit		fit;
 	const char *name = model_names[model];
+	CsAllocator scratch = cs_allocator(CurrentMemoryContext);
 
 	st = cs_state_read(fcinfo, 0, &fit_kind);
 	if (st == NULL)
 		return NULL;
-	btyd_rows_compact(&st->rows);
+	btyd_rows_compact(&st->rows, &scratch);
 	customers = btyd_rows_weight(&st->rows);
 	if (customers == 0)
 		return NULL;

@@ -21,96 +21,12 @@
 
 /* ---------------------------------------------------------------- rows */
 
-/* qsort has no context: the width of the records being sorted (a process sorts one set at a time). */
-static int	cov_sort_width;
-
-static int
-cmp_record(const void *pa, const void *pb)
-{
-	const double *a = pa;
-	const double *b = pb;
-
-	for (int i = 0; i < cov_sort_width - 1; i++)	/* the weight last: not part of the key */
-		if (a[i] != b[i])
-			return a[i] < b[i] ? -1 : 1;
-	return 0;
-}
-
-/* Merges equal neighbours of sorted records in place (adding weights); returns how many are left. */
-static int64_t
-merge_equal(double *data, int64_t n, int width)
-{
-	int64_t		out = 0;
-
-	for (int64_t i = 1; i < n; i++)
-	{
-		double	   *kept = data + out * width;
-		double	   *row = data + i * width;
-
-		if ((i & 0xFFFF) == 0)
-			cs_check_interrupts();
-		if (cmp_record(kept, row) == 0)
-			kept[width - 1] += row[width - 1];
-		else
-		{
-			out++;
-			if (out != i)
-				memcpy(data + out * width, row, sizeof(double) * width);
-		}
-	}
-	return n > 0 ? out + 1 : 0;
-}
-
 void
 cov_rows_compact(CovRows *set)
 {
-	int			width = cov_rows_width(set);
-	int64_t		head = set->sorted,
-				tail;
-	double	   *tail_data;
-
-	if (set->n - head < 1 || set->n < 2)
-	{
-		set->sorted = set->n;
-		return;
-	}
-	if (set->alloc.alloc == NULL)
-		head = 0;				/* no buffer to merge in: sort everything */
-	cov_sort_width = width;
-	tail_data = set->data + head * width;
-	qsort(tail_data, (size_t) (set->n - head), sizeof(double) * width, cmp_record);
-	tail = merge_equal(tail_data, set->n - head, width);
-	if (head > 0)
-	{
-		/* merge the sorted head and the sorted tail into a new block of the same capacity */
-		double	   *merged = set->alloc.alloc(set->alloc.ctx, sizeof(double) * width * (size_t) set->cap);
-		int64_t		i = 0,
-					j = 0,
-					out = 0;
-
-		while (i < head || j < tail)
-		{
-			const double *a = set->data + i * width;
-			const double *b = tail_data + j * width;
-			int			c = i == head ? 1 : j == tail ? -1 : cmp_record(a, b);
-
-			if (((i + j) & 0xFFFF) == 0)
-				cs_check_interrupts();
-			memcpy(merged + out * width, c <= 0 ? a : b, sizeof(double) * width);
-			if (c == 0)
-				merged[out * width + width - 1] += b[width - 1];
-			if (c <= 0)
-				i++;
-			if (c >= 0)
-				j++;
-			out++;
-		}
-		set->alloc.free(set->alloc.ctx, set->data);
-		set->data = merged;
-		set->n = out;
-	}
-	else
-		set->n = tail;
+	/* no allocator yet (a set never added to, or read from a value): sort everything, no merge buffer needed */
+	set->n = weighted_records_compact(set->data, set->n, set->alloc.alloc == NULL ? 0 : set->sorted,
+									  cov_rows_width(set), &set->alloc);
 	set->sorted = set->n;
 }
 
@@ -285,7 +201,7 @@ plain_fit(const CovModelSpec *spec, CovModelKind kind, const CovRows *set, doubl
 
 		btyd_rows_add(&rows, r[k], r[k + 1], r[k + 2], r[k + 3], a);
 	}
-	btyd_rows_compact(&rows);
+	btyd_rows_compact(&rows, a);
 	if (kind == COV_GG)
 		gg_fit_start(&rows, start);
 	ctx.rows = &rows;

@@ -11,37 +11,82 @@
 
 /* ---------------------------------------------------------------- rows */
 
-static int
-cmp_row(const void *pa, const void *pb)
-{
-	const BtydRow *a = pa;
-	const BtydRow *b = pb;
+/* qsort has no context: the width of the records being sorted (a process sorts one set at a time). */
+static int	records_width;
 
-	if (a->x != b->x)
-		return a->x < b->x ? -1 : 1;
-	if (a->tx != b->tx)
-		return a->tx < b->tx ? -1 : 1;
-	if (a->T != b->T)
-		return a->T < b->T ? -1 : 1;
+static int
+cmp_record(const void *pa, const void *pb)
+{
+	const double *a = pa;
+	const double *b = pb;
+
+	for (int i = 0; i < records_width - 1; i++)	/* the weight last: not part of the key */
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
 	return 0;
 }
 
-void
-btyd_rows_compact(BtydRows *set)
+/* Merges equal neighbours of sorted records in place (adding weights); returns how many are left. */
+static int64_t
+merge_equal(double *data, int64_t n, int width)
 {
 	int64_t		out = 0;
 
-	if (set->n < 2)
-		return;
-	qsort(set->rows, (size_t) set->n, sizeof(BtydRow), cmp_row);
-	for (int64_t i = 1; i < set->n; i++)
+	for (int64_t i = 1; i < n; i++)
 	{
-		if (cmp_row(&set->rows[out], &set->rows[i]) == 0)
-			set->rows[out].w += set->rows[i].w;
-		else
-			set->rows[++out] = set->rows[i];
+		double	   *kept = data + out * width;
+		double	   *row = data + i * width;
+
+		if ((i & 0xFFFF) == 0)
+			cs_check_interrupts();
+		if (cmp_record(kept, row) == 0)
+			kept[width - 1] += row[width - 1];
+		else if (++out != i)
+			memcpy(data + out * width, row, sizeof(double) * width);
 	}
-	set->n = out + 1;
+	return n > 0 ? out + 1 : 0;
+}
+
+/*
+ * Only the records added since the last compaction are sorted; they are then
+ * merged with the sorted ones before them (from the back, the new ones
+ * copied aside), so a record is sorted once, not at every compaction of a
+ * growing set.
+ */
+int64_t
+weighted_records_compact(double *data, int64_t n, int64_t sorted, int width, const CsAllocator *a)
+{
+	size_t		size = sizeof(double) * width;
+	int64_t		fresh_n;
+	double	   *fresh;
+
+	if (n == sorted)
+		return n;
+	records_width = width;
+	qsort(data + sorted * width, (size_t) (n - sorted), size, cmp_record);
+	fresh_n = merge_equal(data + sorted * width, n - sorted, width);
+	if (sorted == 0)
+		return fresh_n;
+	fresh = a->alloc(a->ctx, size * (size_t) fresh_n);
+	memcpy(fresh, data + sorted * width, size * (size_t) fresh_n);
+	for (int64_t i = sorted - 1, j = fresh_n - 1, k = sorted + fresh_n - 1; j >= 0; k--)
+	{
+		bool		old_first = i >= 0 && cmp_record(data + i * width, fresh + j * width) > 0;
+
+		if ((k & 0xFFFF) == 0)
+			cs_check_interrupts();
+		memmove(data + k * width, old_first ? data + i-- * width : fresh + j-- * width, size);
+	}
+	a->free(a->ctx, fresh);
+	/* a new record equal to an old one now follows it */
+	return merge_equal(data, sorted + fresh_n, width);
+}
+
+void
+btyd_rows_compact(BtydRows *set, const CsAllocator *a)
+{
+	set->n = weighted_records_compact((double *) set->rows, set->n, set->sorted, BTYD_ROW_WIDTH, a);
+	set->sorted = set->n;
 }
 
 void
@@ -49,7 +94,7 @@ btyd_rows_add(BtydRows *set, double x, double tx, double T, double w, const CsAl
 {
 	if (set->n == set->cap)
 	{
-		btyd_rows_compact(set);
+		btyd_rows_compact(set, a);
 		/* Grow only when compaction freed less than half: the set tracks distinct rows. */
 		if (set->n * 2 >= set->cap)
 		{

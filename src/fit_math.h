@@ -22,16 +22,29 @@ typedef struct BtydRow
 	double		w;
 } BtydRow;
 
+/* A row is a weighted record of four doubles (weighted_records_compact). */
+#define BTYD_ROW_WIDTH 4
+_Static_assert(sizeof(BtydRow) == BTYD_ROW_WIDTH * sizeof(double), "BtydRow is four doubles");
+
+/*
+ * Records of width doubles, the weight last and the others the key:
+ * data[sorted, n) is sorted by key and merged with data[0, sorted) (sorted
+ * and distinct), equal records merged (weights added); returns how many
+ * records are left.  a gives the scratch for the merge.
+ */
+int64_t		weighted_records_compact(double *data, int64_t n, int64_t sorted, int width, const CsAllocator *a);
+
 /* A growing set of rows, compacted (sorted, duplicates merged) when full. */
 typedef struct BtydRows
 {
 	int64_t		n;
 	int64_t		cap;
 	BtydRow    *rows;
+	int64_t		sorted;			/* rows[0, sorted) are sorted and distinct */
 } BtydRows;
 
 void		btyd_rows_add(BtydRows *set, double x, double tx, double T, double w, const CsAllocator *a);
-void		btyd_rows_compact(BtydRows *set);
+void		btyd_rows_compact(BtydRows *set, const CsAllocator *a);	/* a: scratch for the merge */
 double		btyd_rows_weight(const BtydRows *set);
 
 /* Why a fit stopped. */

@@ -158,7 +158,7 @@ gauss_legendre_init(void)
  * it; sums are taken in log space.
  */
 static Log2F1
-log_hyp2f1_c_a1_quadrature(double a, double b, double z)
+log_hyp2f1_c_a1_quadrature(double a, double b, double z, bool grad)
 {
 	double		lo = 0,
 				hi,
@@ -187,10 +187,13 @@ log_hyp2f1_c_a1_quadrature(double a, double b, double z)
 			double		l = log(half * gl_weight[i]) - w - b * log(q);
 
 			logs[n] = l;
-			/* derivatives of the log integrand -w - b log q */
-			d_a[n] = b * z * (1 + em1) * w / (a * a * q);
-			d_b[n] = -log(q);
-			d_z[n] = b * (1 + em1) / q;
+			if (grad)
+			{
+				/* derivatives of the log integrand -w - b log q */
+				d_a[n] = b * z * (1 + em1) * w / (a * a * q);
+				d_b[n] = -log(q);
+				d_z[n] = b * (1 + em1) / q;
+			}
 			n++;
 			m = fmax(m, l);
 		}
@@ -202,9 +205,12 @@ log_hyp2f1_c_a1_quadrature(double a, double b, double z)
 		double		e = exp(logs[i] - m);
 
 		sum += e;
-		f.da += e * d_a[i];
-		f.db += e * d_b[i];
-		f.dz += e * d_z[i];
+		if (grad)
+		{
+			f.da += e * d_a[i];
+			f.db += e * d_b[i];
+			f.dz += e * d_z[i];
+		}
 	}
 	f.v = m + log(sum);
 	f.da /= sum;
@@ -219,7 +225,7 @@ log_hyp2f1_c_a1_quadrature(double a, double b, double z)
  * sum_{j<k} (1/(a+j) - 1/(a+1+j)) in a, sum_{j<k} 1/(b+j) in b and k/z in z.
  */
 static Log2F1
-log_hyp2f1_c_a1_series(double a, double b, double z)
+log_hyp2f1_c_a1_series(double a, double b, double z, bool grad)
 {
 	double		term = 1,
 				sum = 1,
@@ -236,13 +242,16 @@ log_hyp2f1_c_a1_series(double a, double b, double z)
 
 		if ((k & 4095) == 4095)
 			cs_check_interrupts();
-		la += 1 / (a + k) - 1 / (a + 1 + k);
-		lb += 1 / (b + k);
 		term *= ratio;
 		sum += term;
-		sa += term * la;
-		sb += term * lb;
-		sz += term * (k + 1);
+		if (grad)
+		{
+			la += 1 / (a + k) - 1 / (a + 1 + k);
+			lb += 1 / (b + k);
+			sa += term * la;
+			sb += term * lb;
+			sz += term * (k + 1);
+		}
 		if (!isfinite(sum))
 			break;
 		if (k > 2 && ratio < 1 && term <= 1e-17 * (1 - ratio) * sum)
@@ -259,12 +268,13 @@ log_hyp2f1_c_a1_series(double a, double b, double z)
 }
 
 /*
- * log 2F1(a, b; a + 1; z) and its partial derivatives, for 0 <= z < 1, a > 0,
- * b > 0: the series where it is short (z <= 0.95 and b z / (1 - z) < 2000),
- * quadrature elsewhere.
+ * log 2F1(a, b; a + 1; z) and, with grad, its partial derivatives (else
+ * zero), for 0 <= z < 1, a > 0, b > 0: the series where it is short (z <=
+ * 0.95 and b z / (1 - z) < 2000), quadrature elsewhere.  The value is the
+ * same with or without grad.
  */
-Log2F1
-log_hyp2f1_c_a1_grad(double a, double b, double z)
+static Log2F1
+log_hyp2f1_c_a1_of(double a, double b, double z, bool grad)
 {
 	if (z < 0 || z >= 1 || !isfinite(z) || !(a > 0) || !(b > 0))
 	{
@@ -279,14 +289,20 @@ log_hyp2f1_c_a1_grad(double a, double b, double z)
 		return one;
 	}
 	/* the series' terms grow for about b z / (1 - z) terms first: short only for z and b not too large */
-	return z <= 0.95 && (b + 1) * z / (1 - z) < 2000 ? log_hyp2f1_c_a1_series(a, b, z)
-		: log_hyp2f1_c_a1_quadrature(a, b, z);
+	return z <= 0.95 && (b + 1) * z / (1 - z) < 2000 ? log_hyp2f1_c_a1_series(a, b, z, grad)
+		: log_hyp2f1_c_a1_quadrature(a, b, z, grad);
+}
+
+Log2F1
+log_hyp2f1_c_a1_grad(double a, double b, double z)
+{
+	return log_hyp2f1_c_a1_of(a, b, z, true);
 }
 
 double
 log_hyp2f1_c_a1(double a, double b, double z)
 {
-	return log_hyp2f1_c_a1_grad(a, b, z).v;
+	return log_hyp2f1_c_a1_of(a, b, z, false).v;
 }
 
 /*
