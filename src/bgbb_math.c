@@ -157,19 +157,7 @@ bgbb_objective(const double *theta, double *grad, const void *vctx)
 	return penalised_objective(ctx, ll, g, params, 4, grad);
 }
 
-BtydFit
-bgbb_fit(const BtydRows *rows, double penalizer)
-{
-	const double start[4] = {1, 1, 1, 1};
-
-	return btyd_fit(bgbb_objective, rows, penalizer, 4, 0xF, start);	/* all four are Beta shapes */
-}
-
-bool
-bgbb_covariance(const BtydRows *rows, const double *params, double *cov)
-{
-	return btyd_covariance(bgbb_objective, rows, 4, params, cov);
-}
+const BtydModelSpec bgbb_spec = {bgbb_objective, 4, 0xF, NULL};	/* all four are Beta shapes */
 
 /* P(alive in opportunity n + 1 | x, t_x, n) = B(alpha+x, beta+n-x)/B(alpha, beta) B(gamma, delta+n+1)/B(gamma, delta) / L. */
 double

@@ -140,7 +140,7 @@ bg_objective(const double *theta, double *grad, const void *vctx, int shift)
 	}
 }
 
-double
+static double
 bgnbd_objective(const double *theta, double *grad, const void *vctx)
 {
 	return bg_objective(theta, grad, vctx, 0);
@@ -152,33 +152,8 @@ mbgnbd_objective(const double *theta, double *grad, const void *vctx)
 	return bg_objective(theta, grad, vctx, 1);
 }
 
-BtydFit
-bgnbd_fit(const BtydRows *rows, double penalizer)
-{
-	const double start[4] = {1, 1, 1, 1};
-
-	return btyd_fit(bgnbd_objective, rows, penalizer, 4, 0xD, start);	/* shapes: r, a, b */
-}
-
-bool
-bgnbd_covariance(const BtydRows *rows, const double *params, double *cov)
-{
-	return btyd_covariance(bgnbd_objective, rows, 4, params, cov);
-}
-
-BtydFit
-mbgnbd_fit(const BtydRows *rows, double penalizer)
-{
-	const double start[4] = {1, 1, 1, 1};
-
-	return btyd_fit(mbgnbd_objective, rows, penalizer, 4, 0xD, start);	/* shapes: r, a, b */
-}
-
-bool
-mbgnbd_covariance(const BtydRows *rows, const double *params, double *cov)
-{
-	return btyd_covariance(mbgnbd_objective, rows, 4, params, cov);
-}
+const BtydModelSpec bgnbd_spec = {bgnbd_objective, 4, 0xD, NULL};	/* shapes: r, a, b */
+const BtydModelSpec mbgnbd_spec = {mbgnbd_objective, 4, 0xD, NULL};
 
 /* a / (b + k - 1) ((alpha + T) / (alpha + t_x))^(r + x): the odds of having dropped out; 0 without a chance. */
 static double

@@ -32,6 +32,7 @@ typedef enum BtydModel
 } BtydModel;
 
 static const char *const model_names[] = {"BG/NBD", "Pareto/NBD", "Gamma-Gamma", "MBG/NBD", "BG/BB"};
+static const BtydModelSpec *const model_specs[] = {&bgnbd_spec, &pnbd_spec, &gg_spec, &mbgnbd_spec, &bgbb_spec};
 
 typedef struct FitState
 {
@@ -388,12 +389,8 @@ run_fit(FunctionCallInfo fcinfo, BtydModel model, BtydFit *out, double *customer
 	for (int64 i = 0; i < st->rows.n; i++)
 		any_repeat |= st->rows.rows[i].x > 0;
 	btyd_check_fit_input(name, customers, any_repeat, model == MODEL_GG);
-	fit = model == MODEL_BGNBD ? bgnbd_fit(&st->rows, st->penalizer)
-		: model == MODEL_MBGNBD ? mbgnbd_fit(&st->rows, st->penalizer)
-		: model == MODEL_BGBB ? bgbb_fit(&st->rows, st->penalizer)
-		: model == MODEL_PNBD ? pnbd_fit(&st->rows, st->penalizer)
-		: gg_fit(&st->rows, st->penalizer);
-	btyd_report_fit(name, &fit, model == MODEL_GG ? 3 : 4);
+	fit = btyd_fit_model(model_specs[model], &st->rows, st->penalizer, NULL);
+	btyd_report_fit(name, &fit, model_specs[model]->n_params);
 	*out = fit;
 	*customers_out = customers;
 	return st;
@@ -445,7 +442,7 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 
 	if (st == NULL)
 		PG_RETURN_NULL();
-	return model_datum(fcinfo, &fit, model == MODEL_GG ? 3 : 4, customers, st->rows.n);
+	return model_datum(fcinfo, &fit, model_specs[model]->n_params, customers, st->rows.n);
 }
 
 /*
@@ -460,18 +457,14 @@ uncertainty_final(FunctionCallInfo fcinfo, BtydModel model)
 	BtydFit		fit;
 	double		customers;
 	FitState   *st = run_fit(fcinfo, model, &fit, &customers);
-	int			n = model == MODEL_GG ? 3 : 4;
+	int			n = model_specs[model]->n_params;
 	double		cov[16];
 	bool		ok;
 	BtydUncertainty u;
 
 	if (st == NULL)
 		PG_RETURN_NULL();
-	ok = model == MODEL_BGNBD ? bgnbd_covariance(&st->rows, fit.params, cov)
-		: model == MODEL_MBGNBD ? mbgnbd_covariance(&st->rows, fit.params, cov)
-		: model == MODEL_BGBB ? bgbb_covariance(&st->rows, fit.params, cov)
-		: model == MODEL_PNBD ? pnbd_covariance(&st->rows, fit.params, cov)
-		: gg_covariance(&st->rows, fit.params, cov);
+	ok = btyd_model_covariance(model_specs[model], &st->rows, fit.params, cov);
 	u.n = u.n_log = n;
 	u.names = names[model == MODEL_BGNBD || model == MODEL_MBGNBD ? 0 : model == MODEL_PNBD ? 1 : model == MODEL_BGBB ? 3 : 2];
 	u.fit = &fit;

@@ -26,18 +26,16 @@
 double		bgnbd_loglik(const double *p, double x, double tx, double T);	/* p = r, alpha, a, b */
 double		gg_loglik(const double *p, double x, double m);	/* p = p, q, gamma */
 
-/* Fits; penalizer adds penalizer * sum(params^2) to the mean negative log-likelihood (as lifetimes). */
-BtydFit		bgnbd_fit(const BtydRows *rows, double penalizer);
-BtydFit		gg_fit(const BtydRows *rows, double penalizer);
-/* Covariance of the parameters at params from the observed information (row-major); false if not positive definite. */
-bool		bgnbd_covariance(const BtydRows *rows, const double *params, double *cov);
-bool		gg_covariance(const BtydRows *rows, const double *params, double *cov);
+/* The models as fits see them (btyd_fit_model, btyd_model_covariance of fit_math.h). */
+extern const BtydModelSpec bgnbd_spec;	/* p = r, alpha, a, b */
+extern const BtydModelSpec mbgnbd_spec; /* p = r, alpha, a, b */
+extern const BtydModelSpec pnbd_spec;	/* p = r, alpha, s, beta */
+extern const BtydModelSpec gg_spec;		/* p = p, q, gamma; rows (x, m_x, 0) */
+extern const BtydModelSpec bgbb_spec;	/* p = alpha, beta, gamma, delta; rows (x, t_x, n) */
 
 /* Pareto/NBD (Schmittlein, Morrison & Colombo 1987) on (x, t_x, T): p = r, alpha, s, beta. */
 double		pnbd_loglik(const double *p, double x, double tx, double T);
 double		pnbd_loglik_grad(const double *p, double x, double tx, double T, double *grad);	/* d/d(r, alpha, s, beta) */
-BtydFit		pnbd_fit(const BtydRows *rows, double penalizer);
-bool		pnbd_covariance(const BtydRows *rows, const double *params, double *cov);
 double		pnbd_p_alive(const double *p, double x, double tx, double T);
 double		pnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional */
 double		pnbd_expected_new(const double *p, double t);	/* unconditional, a new customer */
@@ -57,8 +55,6 @@ double		bgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, dou
  */
 double		bgbb_loglik_grad(const double *p, double x, double tx, double n, double *grad);
 double		bgbb_loglik(const double *p, double x, double tx, double n);
-BtydFit		bgbb_fit(const BtydRows *rows, double penalizer);
-bool		bgbb_covariance(const BtydRows *rows, const double *params, double *cov);
 double		bgbb_p_alive(const double *p, double x, double tx, double n);	/* alive in opportunity n + 1 */
 double		bgbb_expected(const double *p, double m, double x, double tx, double n);	/* next m opportunities */
 double		bgbb_expected_new(const double *p, double m);
@@ -68,24 +64,10 @@ double		bgbb_dert(const double *p, double d, double x, double tx, double n);
 
 /* MBG/NBD: the BG/NBD with a dropout chance right after the first purchase too; p = r, alpha, a, b. */
 double		mbgnbd_loglik(const double *p, double x, double tx, double T);
-BtydFit		mbgnbd_fit(const BtydRows *rows, double penalizer);
-bool		mbgnbd_covariance(const BtydRows *rows, const double *params, double *cov);
 double		mbgnbd_p_alive(const double *p, double x, double tx, double T);
 double		mbgnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional */
 double		mbgnbd_expected_new(const double *p, double t);
 double		mbgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T);	/* x = tx = T = 0: new */
-
-/*
- * The fits' objectives (an Objective of fit_math.h over a FitCtx): mean
- * negative log-likelihood plus penalty in the log-parameters; the covariate
- * fits evaluate them per covariate vector.
- */
-double		bgnbd_objective(const double *theta, double *grad, const void *ctx);
-double		pnbd_objective(const double *theta, double *grad, const void *ctx);
-double		gg_objective(const double *theta, double *grad, const void *ctx);
-
-/* Where the Gamma-Gamma fit starts: p = q = 1, gamma at the mean spend (see fit_math.c). */
-void		gg_fit_start(const BtydRows *rows, double *start);
 
 /* Gamma-Gamma conditional expected mean spend; NaN when q <= 1. */
 double		gg_expected_spend(const double *p, double x, double m);

@@ -78,23 +78,21 @@ typedef struct CovLink
 
 typedef struct CovModelSpec
 {
-	Objective	base;
-	int			n_base;
-	unsigned	shapes;
+	const BtydModelSpec *base;	/* the plain model */
 	int			n_links;
 	CovLink		links[3];
 } CovModelSpec;
 
 static const CovModelSpec cov_specs[] = {
-	[COV_BGNBD] = {bgnbd_objective, 4, 0xD, 3, {{1, 0, -1}, {2, 1, 1}, {3, 1, 1}}},
-	[COV_PNBD] = {pnbd_objective, 4, 0x5, 2, {{1, 0, -1}, {3, 1, -1}}},
-	[COV_GG] = {gg_objective, 3, 0x3, 1, {{2, 0, 1}}},
+	[COV_BGNBD] = {&bgnbd_spec, 3, {{1, 0, -1}, {2, 1, 1}, {3, 1, 1}}},
+	[COV_PNBD] = {&pnbd_spec, 2, {{1, 0, -1}, {3, 1, -1}}},
+	[COV_GG] = {&gg_spec, 1, {{2, 0, 1}}},
 };
 
 int
 cov_base_params(CovModelKind kind)
 {
-	return cov_specs[kind].n_base;
+	return cov_specs[kind].base->n_params;
 }
 
 static int
@@ -142,7 +140,7 @@ cov_objective(const double *theta, double *grad, const void *vctx)
 {
 	const CovFitCtx *c = vctx;
 	FitCtx	   *fit = (FitCtx *) &c->fit;
-	int			n_base = c->spec->n_base;
+	int			n_base = c->spec->base->n_params;
 	int			n = n_base + c->n_terms;
 	double		nll = 0,
 				pen = 0,
@@ -160,7 +158,7 @@ cov_objective(const double *theta, double *grad, const void *vctx)
 		memcpy(tg, theta, sizeof(double) * n_base);
 		for (int t = 0; t < c->n_terms; t++)
 			tg[c->terms[t].param] += c->terms[t].sign * theta[c->terms[t].index] * z[c->terms[t].column];
-		nll += w * c->spec->base(tg, gg, &gctx);
+		nll += w * c->spec->base->objective(tg, gg, &gctx);
 		for (int p = 0; p < n_base; p++)
 			g[p] += w * gg[p];
 		for (int t = 0; t < c->n_terms; t++)
@@ -182,17 +180,14 @@ cov_objective(const double *theta, double *grad, const void *vctx)
 /*
  * The plain model's fit of all rows, covariates ignored: where the covariate
  * fit starts, with the plain fit's last inverse Hessian approximation in
- * h_out (n_base x n_base).  The same fit as bgnbd_fit, pnbd_fit and gg_fit.
+ * h_out (n_base x n_base).
  */
 static BtydFit
-plain_fit(const CovModelSpec *spec, CovModelKind kind, const CovRows *set, double penalizer, const CsAllocator *a,
-		  double *h_out)
+plain_fit(const CovModelSpec *spec, const CovRows *set, double penalizer, const CsAllocator *a, double *h_out)
 {
 	int			width = cov_rows_width(set);
 	int			k = set->kp + set->kd;
 	BtydRows	rows = {0, 0, NULL};
-	FitCtx		ctx;
-	double		start[4] = {1, 1, 1, 1};
 	BtydFit		fit;
 
 	for (int64_t i = 0; i < set->n; i++)
@@ -202,13 +197,7 @@ plain_fit(const CovModelSpec *spec, CovModelKind kind, const CovRows *set, doubl
 		btyd_rows_add(&rows, r[k], r[k + 1], r[k + 2], r[k + 3], a);
 	}
 	btyd_rows_compact(&rows, a);
-	if (kind == COV_GG)
-		gg_fit_start(&rows, start);
-	ctx.rows = &rows;
-	ctx.weight = btyd_rows_weight(&rows);
-	ctx.penalizer = penalizer;
-	ctx.loglik = 0;
-	fit = btyd_fit_warm(spec->base, &ctx, spec->n_base, spec->n_base, spec->shapes, start, NULL, h_out);
+	fit = btyd_fit_model(spec->base, &rows, penalizer, h_out);
 	a->free(a->ctx, rows.rows);
 	return fit;
 }
@@ -219,7 +208,7 @@ cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance
 	const CovModelSpec *spec = &cov_specs[kind];
 	int			width = cov_rows_width(set);
 	int			k = set->kp + set->kd;
-	int			n_base = spec->n_base;
+	int			n_base = spec->base->n_params;
 	int			n_out = n_base + cov_coefficients(kind, set->kp, set->kd);
 	double		mean[2 * COV_MAX_COVARIATES] = {0},
 				sd[2 * COV_MAX_COVARIATES] = {0},
@@ -284,7 +273,7 @@ cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance
 		}
 	}
 
-	base = plain_fit(spec, kind, set, penalizer, a, h_plain);
+	base = plain_fit(spec, set, penalizer, a, h_plain);
 	for (int p = 0; p < n_base; p++)
 		start[p] = base.params[p];
 	for (int t = 0; t < c.n_terms; t++)
@@ -343,7 +332,7 @@ cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance
 			h0[(n_base + t) * n + n_base + t] = h_plain[c.terms[t].param * n_base + c.terms[t].param];
 	}
 	fit = c.n_terms == 0 ? base
-		: btyd_fit_warm(cov_objective, &c.fit, n_base + c.n_terms, n_base, spec->shapes, start, h0, NULL);
+		: btyd_fit_warm(cov_objective, &c.fit, n_base + c.n_terms, n_base, spec->base->shapes, start, h0, NULL);
 
 	/*
 	 * Back to the covariates as given: gamma = gamma' / sd, and the centring

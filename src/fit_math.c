@@ -352,11 +352,16 @@ bfgs(Objective f, const void *ctx, double *theta, int n, BfgsBudget *budget, con
 }
 
 BtydFit
-btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned shapes, const double *start)
+btyd_fit_model(const BtydModelSpec *model, const BtydRows *rows, double penalizer, double *h_out)
 {
 	FitCtx		ctx = {rows, btyd_rows_weight(rows), penalizer, 0};
+	double		start[BTYD_MAX_PARAMS];
 
-	return btyd_fit_warm(f, &ctx, n, n, shapes, start, NULL, NULL);
+	for (int k = 0; k < model->n_params; k++)
+		start[k] = 1;
+	if (model->start != NULL)
+		model->start(rows, start);
+	return btyd_fit_warm(model->objective, &ctx, model->n_params, model->n_params, model->shapes, start, NULL, h_out);
 }
 
 BtydFit
@@ -403,11 +408,11 @@ btyd_fit_warm(Objective f, FitCtx *ctx, int n, int n_log, unsigned shapes, const
  * delta method).  False when the Hessian is not positive definite (no interior maximum).
  */
 bool
-btyd_covariance(Objective f, const BtydRows *rows, int n, const double *params, double *cov)
+btyd_model_covariance(const BtydModelSpec *model, const BtydRows *rows, const double *params, double *cov)
 {
 	FitCtx		ctx = {rows, btyd_rows_weight(rows), 0, 0};
 
-	return btyd_covariance_ctx(f, &ctx, n, n, params, cov);
+	return btyd_covariance_ctx(model->objective, &ctx, model->n_params, model->n_params, params, cov);
 }
 
 bool

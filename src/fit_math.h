@@ -91,11 +91,25 @@ typedef struct FitCtx
 double		penalised_objective(FitCtx *ctx, double ll, const double *dll, const double *params, int n, double *grad);
 
 /*
- * Fits n parameters from start by BFGS on f (whose ctx is a FitCtx); bit k of
- * shapes marks parameter k as a shape parameter (for the edge of the
- * parameter space).
+ * What a plain fit knows of a model: its objective (over a FitCtx), how many
+ * parameters, which are shapes (bit k: parameter k, for the edge of the
+ * parameter space) and where the search starts (NULL: every parameter at 1).
  */
-BtydFit		btyd_fit(Objective f, const BtydRows *rows, double penalizer, int n, unsigned shapes, const double *start);
+typedef struct BtydModelSpec
+{
+	Objective	objective;
+	int			n_params;
+	unsigned	shapes;
+	void		(*start) (const BtydRows *rows, double *start);
+} BtydModelSpec;
+
+/*
+ * The maximum-likelihood fit of a model by BFGS; penalizer adds penalizer *
+ * sum(params^2) to the mean negative log-likelihood (as lifetimes); h_out
+ * (n_params x n_params, NULL: not wanted) receives the last inverse-Hessian
+ * approximation (see btyd_fit_warm).
+ */
+BtydFit		btyd_fit_model(const BtydModelSpec *model, const BtydRows *rows, double penalizer, double *h_out);
 
 /*
  * The same with the context given: ctx is a FitCtx or a struct that starts
@@ -110,7 +124,7 @@ BtydFit		btyd_fit_warm(Objective f, FitCtx *ctx, int n, int n_log, unsigned shap
 						  const double *h0, double *h_out);
 
 /* Covariance (n x n, row-major) of the parameters at params from the observed information; false if none. */
-bool		btyd_covariance(Objective f, const BtydRows *rows, int n, const double *params, double *cov);
+bool		btyd_model_covariance(const BtydModelSpec *model, const BtydRows *rows, const double *params, double *cov);
 bool		btyd_covariance_ctx(Objective f, FitCtx *ctx, int n, int n_log, const double *params, double *cov);
 
 #endif

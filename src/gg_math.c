@@ -20,7 +20,7 @@ gg_loglik(const double *prm, double x, double m)
 		+ p * x * log(x) - (p * x + q) * log(g + m * x);
 }
 
-double
+static double
 gg_objective(const double *theta, double *grad, const void *vctx)
 {
 	FitCtx	   *ctx = (FitCtx *) vctx;
@@ -76,27 +76,15 @@ positive_or_one(double v)
 	return isfinite(v) && v > 0 ? v : 1;
 }
 
-void
+/* p = q = 1, gamma at the mean spend */
+static void
 gg_fit_start(const BtydRows *rows, double *start)
 {
 	start[0] = start[1] = 1;
 	start[2] = positive_or_one(btyd_rows_mean_tx(rows));
 }
 
-BtydFit
-gg_fit(const BtydRows *rows, double penalizer)
-{
-	double		start[3];
-
-	gg_fit_start(rows, start);
-	return btyd_fit(gg_objective, rows, penalizer, 3, 0x3, start);	/* shapes: p, q */
-}
-
-bool
-gg_covariance(const BtydRows *rows, const double *params, double *cov)
-{
-	return btyd_covariance(gg_objective, rows, 3, params, cov);
-}
+const BtydModelSpec gg_spec = {gg_objective, 3, 0x3, gg_fit_start};	/* shapes: p, q */
 
 double
 gg_expected_spend(const double *prm, double x, double m)

@@ -253,7 +253,7 @@ static PnbdTerm pnbd_fit_terms[1 << PNBD_FIT_BITS];
 static uint64_t pnbd_fit_generations[1 << PNBD_FIT_BITS];
 static PnbdTermCache pnbd_fit_cache = {PNBD_FIT_BITS, true, {0, 0, 0, 0}, 0, pnbd_fit_terms, pnbd_fit_generations};
 
-double
+static double
 pnbd_objective(const double *theta, double *grad, const void *vctx)
 {
 	FitCtx	   *ctx = (FitCtx *) vctx;
@@ -288,19 +288,7 @@ pnbd_objective(const double *theta, double *grad, const void *vctx)
 	return penalised_objective(ctx, ll, g, params, 4, grad);
 }
 
-bool
-pnbd_covariance(const BtydRows *rows, const double *params, double *cov)
-{
-	return btyd_covariance(pnbd_objective, rows, 4, params, cov);
-}
-
-BtydFit
-pnbd_fit(const BtydRows *rows, double penalizer)
-{
-	const double start[4] = {1, 1, 1, 1};
-
-	return btyd_fit(pnbd_objective, rows, penalizer, 4, 0x5, start);	/* shapes: r, s */
-}
+const BtydModelSpec pnbd_spec = {pnbd_objective, 4, 0x5, NULL};	/* shapes: r, s */
 
 double
 pnbd_p_alive(const double *p, double x, double tx, double T)

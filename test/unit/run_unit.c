@@ -817,7 +817,7 @@ test_btyd(void)
 			btyd_rows_add(&data, x, tx, T, 1, &alloc);
 		}
 		btyd_rows_compact(&data, &alloc);
-		fit = bgnbd_fit(&data, 0);
+		fit = btyd_fit_model(&bgnbd_spec, &data, 0, NULL);
 		CHECK(fit.converged, "the fit converges (%d iterations)", fit.iterations);
 		for (int k = 0; k < 4; k++)
 			q[k] = fit.params[k] * (k % 2 ? 1.01 : 0.99);
@@ -1117,7 +1117,7 @@ test_covariates(void)
 		}
 		cov_rows_compact(&rows);
 		btyd_rows_compact(&plain, &alloc);
-		a_only = kind == COV_BGNBD ? bgnbd_fit(&plain, 0) : kind == COV_PNBD ? pnbd_fit(&plain, 0) : gg_fit(&plain, 0);
+		a_only = btyd_fit_model(kind == COV_BGNBD ? &bgnbd_spec : kind == COV_PNBD ? &pnbd_spec : &gg_spec, &plain, 0, NULL);
 		cov_fit(kind, &rows, 0, true, &alloc, &fit);
 		for (int p = 0; p < nb; p++)
 			worst_base = fmax(worst_base, fabs(fit.fit.params[p] / a_only.params[p] - 1));
