@@ -116,7 +116,7 @@ pnbd_cached_term(PnbdTermCache *cache, const double *p, double x, double t)
  * Predictions come customer by customer, but customers share their (x, t_x)
  * and (x, T) (the 606k calibration customers of the 1M sample store have
  * about 30,000 of each): their terms are memoised for the model last asked
- * about, in 2^16 slots (3.7 MB, touched only by a process that predicts).
+ * about, in 2^16 slots (5 MB, touched only by a process that predicts).
  */
 #define PNBD_MEMO_BITS 16
 static PnbdTerm pnbd_memo_terms[1 << PNBD_MEMO_BITS];
@@ -244,7 +244,7 @@ pnbd_loglik(const double *p, double x, double tx, double T)
  * other: one term serves them.  The (x, T) terms repeat within an x in any
  * order: they are cached, in 2^14 slots (the Pareto/NBD fit of the 606k
  * calibration customers of the 1M sample store: 1.65 s, 2.05 s with 2^12),
- * static rather than 1 MB of stack: a process runs one objective at a time.
+ * static rather than 1.3 MB of stack: a process runs one objective at a time.
  * The slots' generations spare an evaluation over a few rows (one covariate
  * vector's) clearing them all.
  */
