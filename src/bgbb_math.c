@@ -157,7 +157,7 @@ bgbb_objective(const double *theta, double *grad, const void *vctx)
 	return penalised_objective(ctx, ll, g, params, 4, grad);
 }
 
-const BtydModelSpec bgbb_spec = {bgbb_objective, 4, 0xF, NULL};	/* all four are Beta shapes */
+const BtydModelSpec bgbb_spec = {bgbb_objective, 4, {"alpha", "beta", "gamma", "delta"}, 0xF, NULL};	/* all four are Beta shapes */
 
 /* P(alive in opportunity n + 1 | x, t_x, n) = B(alpha+x, beta+n-x)/B(alpha, beta) B(gamma, delta+n+1)/B(gamma, delta) / L. */
 double

@@ -152,8 +152,8 @@ mbgnbd_objective(const double *theta, double *grad, const void *vctx)
 	return bg_objective(theta, grad, vctx, 1);
 }
 
-const BtydModelSpec bgnbd_spec = {bgnbd_objective, 4, 0xD, NULL};	/* shapes: r, a, b */
-const BtydModelSpec mbgnbd_spec = {mbgnbd_objective, 4, 0xD, NULL};
+const BtydModelSpec bgnbd_spec = {bgnbd_objective, 4, {"r", "alpha", "a", "b"}, 0xD, NULL};	/* shapes: r, a, b */
+const BtydModelSpec mbgnbd_spec = {mbgnbd_objective, 4, {"r", "alpha", "a", "b"}, 0xD, NULL};
 
 /* a / (b + k - 1) ((alpha + T) / (alpha + t_x))^(r + x): the odds of having dropped out; 0 without a chance. */
 static double

@@ -452,8 +452,6 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 static Datum
 uncertainty_final(FunctionCallInfo fcinfo, BtydModel model)
 {
-	static const char *const names[4][4] = {{"r", "alpha", "a", "b"}, {"r", "alpha", "s", "beta"}, {"p", "q", "gamma", NULL},
-											{"alpha", "beta", "gamma", "delta"}};
 	BtydFit		fit;
 	double		customers;
 	FitState   *st = run_fit(fcinfo, model, &fit, &customers);
@@ -466,7 +464,7 @@ uncertainty_final(FunctionCallInfo fcinfo, BtydModel model)
 		PG_RETURN_NULL();
 	ok = btyd_model_covariance(model_specs[model], &st->rows, fit.params, cov);
 	u.n = u.n_log = n;
-	u.names = names[model == MODEL_BGNBD || model == MODEL_MBGNBD ? 0 : model == MODEL_PNBD ? 1 : model == MODEL_BGBB ? 3 : 2];
+	u.names = model_specs[model]->names;
 	u.fit = &fit;
 	u.cov = cov;
 	u.has_cov = ok;

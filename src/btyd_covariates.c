@@ -298,7 +298,7 @@ run_cov_fit(FunctionCallInfo fcinfo, CovModelKind kind, bool covariance, CovFit 
 	btyd_check_fit_input(name, customers, any_repeat, kind == COV_GG);
 	cov_fit(kind, &st->rows, st->penalizer, covariance, &alloc, out);
 	btyd_report_fit(name, &out->fit, out->n);
-	for (int i = cov_base_params(kind); i < out->n; i++)
+	for (int i = cov_base_model(kind)->n_params; i < out->n; i++)
 		if (out->fixed[i])
 		{
 			ereport(NOTICE,
@@ -334,7 +334,7 @@ cov_fit_final(FunctionCallInfo fcinfo, CovModelKind kind)
 	CovFit		fit;
 	double		customers;
 	CovState   *st = run_cov_fit(fcinfo, kind, false, &fit, &customers);
-	int			n_base = cov_base_params(kind);
+	int			n_base = cov_base_model(kind)->n_params;
 	int			sizes[3],
 				blocks,
 				at,
@@ -370,7 +370,6 @@ cov_fit_final(FunctionCallInfo fcinfo, CovModelKind kind)
 static Datum
 cov_uncertainty_final(FunctionCallInfo fcinfo, CovModelKind kind)
 {
-	static const char *const base_names[3][4] = {{"r", "alpha", "a", "b"}, {"r", "alpha", "s", "beta"}, {"p", "q", "gamma", NULL}};
 	static const char *const block_names[3][3] = {
 		{"purchase_coefficients", "dropout_coefficients_a", "dropout_coefficients_b"},
 		{"purchase_coefficients", "dropout_coefficients"},
@@ -378,7 +377,7 @@ cov_uncertainty_final(FunctionCallInfo fcinfo, CovModelKind kind)
 	CovFit		fit;
 	double		customers;
 	CovState   *st = run_cov_fit(fcinfo, kind, true, &fit, &customers);
-	int			n_base = cov_base_params(kind);
+	int			n_base = cov_base_model(kind)->n_params;
 	int			sizes[3],
 				blocks,
 				at;
@@ -389,7 +388,7 @@ cov_uncertainty_final(FunctionCallInfo fcinfo, CovModelKind kind)
 		PG_RETURN_NULL();
 	blocks = cov_blocks(kind, st->rows.kp, st->rows.kd, sizes);
 	for (int i = 0; i < n_base; i++)
-		names[i] = base_names[kind][i];
+		names[i] = cov_base_model(kind)->names[i];
 	at = n_base;
 	for (int b = 0; b < blocks; b++)
 		for (int j = 0; j < sizes[b]; j++)

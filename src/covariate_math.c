@@ -39,23 +39,7 @@ cov_rows_add(CovRows *set, const double *z, double x, double tx, double T, doubl
 
 	if (set->alloc.alloc == NULL)
 		set->alloc = *a;
-	if (set->n == set->cap)
-	{
-		cov_rows_compact(set);
-		/* Grow only when compaction freed less than half: the set tracks distinct rows. */
-		if (set->n * 2 >= set->cap)
-		{
-			int64_t		cap = set->cap < 1024 ? 1024 : set->cap * 2;
-			double	   *data = a->alloc(a->ctx, sizeof(double) * width * (size_t) cap);
-
-			if (set->n > 0)
-				memcpy(data, set->data, sizeof(double) * width * (size_t) set->n);
-			if (set->data != NULL)
-				a->free(a->ctx, set->data);
-			set->data = data;
-			set->cap = cap;
-		}
-	}
+	set->data = weighted_records_reserve(set->data, &set->n, &set->cap, &set->sorted, width, a);
 	row = set->data + set->n * width;
 	for (int j = 0; j < k; j++)
 		row[j] = z[j] + 0.0;	/* -0 as 0: one vector, one group */
@@ -89,10 +73,10 @@ static const CovModelSpec cov_specs[] = {
 	[COV_GG] = {&gg_spec, 1, {{2, 0, 1}}},
 };
 
-int
-cov_base_params(CovModelKind kind)
+const BtydModelSpec *
+cov_base_model(CovModelKind kind)
 {
-	return cov_specs[kind].base->n_params;
+	return cov_specs[kind].base;
 }
 
 static int

@@ -51,8 +51,8 @@ typedef enum CovModelKind
 	COV_GG
 } CovModelKind;
 
-/* Base parameters of a model (4, or 3 for Gamma-Gamma) and its coefficient blocks in order. */
-int			cov_base_params(CovModelKind kind);
+/* The plain model under a covariate model (its base parameters: n_params, names), and its coefficient blocks in order. */
+const BtydModelSpec *cov_base_model(CovModelKind kind);
 int			cov_coefficients(CovModelKind kind, int kp, int kd);
 
 typedef struct CovFit

@@ -7,8 +7,22 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void		(*cs_interrupt_hook) (void) = NULL;
+
+void *
+cs_grow(const CsAllocator *a, void *old, size_t old_size, size_t new_size)
+{
+	void	   *p = a->alloc(a->ctx, new_size);
+
+	if (old != NULL)
+	{
+		memcpy(p, old, old_size);
+		a->free(a->ctx, old);
+	}
+	return p;
+}
 
 void
 cs_sum_add(CsSum *s, double x)

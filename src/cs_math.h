@@ -25,6 +25,9 @@ typedef struct CsAllocator
 	void	   *ctx;
 } CsAllocator;
 
+/* A block of new_size with the first old_size bytes of old, which is freed (NULL: none). */
+void	   *cs_grow(const CsAllocator *a, void *old, size_t old_size, size_t new_size);
+
 /*
  * Called from every loop that can run long (optimiser iterations, series,
  * sums over rows or periods): the server sets it to CHECK_FOR_INTERRUPTS, so

@@ -89,26 +89,26 @@ btyd_rows_compact(BtydRows *set, const CsAllocator *a)
 	set->sorted = set->n;
 }
 
+double *
+weighted_records_reserve(double *data, int64_t *n, int64_t *cap, int64_t *sorted, int width, const CsAllocator *a)
+{
+	size_t		size = sizeof(double) * width;
+
+	if (*n < *cap)
+		return data;
+	*n = *sorted = weighted_records_compact(data, *n, *sorted, width, a);
+	/* Grow only when compaction freed less than half: the set tracks distinct records. */
+	if (*n * 2 < *cap)
+		return data;
+	*cap = *cap < 1024 ? 1024 : *cap * 2;
+	return cs_grow(a, data, size * (size_t) *n, size * (size_t) *cap);
+}
+
 void
 btyd_rows_add(BtydRows *set, double x, double tx, double T, double w, const CsAllocator *a)
 {
-	if (set->n == set->cap)
-	{
-		btyd_rows_compact(set, a);
-		/* Grow only when compaction freed less than half: the set tracks distinct rows. */
-		if (set->n * 2 >= set->cap)
-		{
-			int64_t		cap = set->cap < 1024 ? 1024 : set->cap * 2;
-			BtydRow    *rows = a->alloc(a->ctx, sizeof(BtydRow) * (size_t) cap);
-
-			if (set->n > 0)
-				memcpy(rows, set->rows, sizeof(BtydRow) * (size_t) set->n);
-			if (set->rows != NULL)
-				a->free(a->ctx, set->rows);
-			set->rows = rows;
-			set->cap = cap;
-		}
-	}
+	set->rows = (BtydRow *) weighted_records_reserve((double *) set->rows, &set->n, &set->cap, &set->sorted,
+													 BTYD_ROW_WIDTH, a);
 	set->rows[set->n].x = x;
 	set->rows[set->n].tx = tx;
 	set->rows[set->n].T = T;

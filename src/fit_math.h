@@ -34,6 +34,15 @@ _Static_assert(sizeof(BtydRow) == BTYD_ROW_WIDTH * sizeof(double), "BtydRow is f
  */
 int64_t		weighted_records_compact(double *data, int64_t n, int64_t sorted, int width, const CsAllocator *a);
 
+/*
+ * Room for one more record in data (*n of *cap records, the first *sorted
+ * sorted and distinct): when full, compacts, then grows to twice the
+ * capacity (at least 1024) unless compaction freed at least half.  Returns
+ * the data, which may have moved; *n, *cap and *sorted follow.
+ */
+double	   *weighted_records_reserve(double *data, int64_t *n, int64_t *cap, int64_t *sorted, int width,
+									 const CsAllocator *a);
+
 /* A growing set of rows, compacted (sorted, duplicates merged) when full. */
 typedef struct BtydRows
 {
@@ -92,13 +101,15 @@ double		penalised_objective(FitCtx *ctx, double ll, const double *dll, const dou
 
 /*
  * What a plain fit knows of a model: its objective (over a FitCtx), how many
- * parameters, which are shapes (bit k: parameter k, for the edge of the
- * parameter space) and where the search starts (NULL: every parameter at 1).
+ * parameters and their names, which are shapes (bit k: parameter k, for the
+ * edge of the parameter space) and where the search starts (NULL: every
+ * parameter at 1).
  */
 typedef struct BtydModelSpec
 {
 	Objective	objective;
 	int			n_params;
+	const char *names[4];
 	unsigned	shapes;
 	void		(*start) (const BtydRows *rows, double *start);
 } BtydModelSpec;

@@ -84,7 +84,7 @@ gg_fit_start(const BtydRows *rows, double *start)
 	start[2] = positive_or_one(btyd_rows_mean_tx(rows));
 }
 
-const BtydModelSpec gg_spec = {gg_objective, 3, 0x3, gg_fit_start};	/* shapes: p, q */
+const BtydModelSpec gg_spec = {gg_objective, 3, {"p", "q", "gamma"}, 0x3, gg_fit_start};	/* shapes: p, q */
 
 double
 gg_expected_spend(const double *prm, double x, double m)

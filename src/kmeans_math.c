@@ -56,19 +56,6 @@ rng_uniform(Rng *r)
 	return unit_of(cs_mix64(r->state));
 }
 
-static void *
-grow(const CsAllocator *a, void *old, size_t old_size, size_t new_size)
-{
-	void	   *p = a->alloc(a->ctx, new_size);
-
-	if (old != NULL)
-	{
-		memcpy(p, old, old_size);
-		a->free(a->ctx, old);
-	}
-	return p;
-}
-
 void
 kmeans_points_init(KmeansPoints *p, int dims)
 {
@@ -91,9 +78,9 @@ reserve(KmeansPoints *p, int64_t need, const CsAllocator *a)
 	cap = p->cap < 1024 ? 1024 : p->cap;
 	while (cap < need)
 		cap *= 2;
-	p->x = grow(a, p->x, sizeof(double) * p->dims * p->n, sizeof(double) * p->dims * cap);
-	p->w = grow(a, p->w, sizeof(double) * p->n, sizeof(double) * cap);
-	p->priority = grow(a, p->priority, sizeof(double) * p->n, sizeof(double) * cap);
+	p->x = cs_grow(a, p->x, sizeof(double) * p->dims * p->n, sizeof(double) * p->dims * cap);
+	p->w = cs_grow(a, p->w, sizeof(double) * p->n, sizeof(double) * cap);
+	p->priority = cs_grow(a, p->priority, sizeof(double) * p->n, sizeof(double) * cap);
 	p->cap = cap;
 }
 

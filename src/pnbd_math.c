@@ -127,8 +127,8 @@ static PnbdTermCache pnbd_memo = {PNBD_MEMO_BITS, false, {0, 0, 0, 0}, 0, pnbd_m
 static double
 pnbd_log_a0_of(const PnbdTerm *at_tx, const PnbdTerm *at_T, double *grad)
 {
-	double		rho = exp(at_T->L - at_tx->L);
-	double		la0 = at_T->L == -INFINITY ? at_tx->L : rho >= 1 ? -INFINITY : at_tx->L + log1p(-rho);
+	double		rho;
+	double		la0 = logsubexp_ratio(at_tx->L, at_T->L, &rho);
 
 	if (grad != NULL)
 	{
@@ -288,7 +288,7 @@ pnbd_objective(const double *theta, double *grad, const void *vctx)
 	return penalised_objective(ctx, ll, g, params, 4, grad);
 }
 
-const BtydModelSpec pnbd_spec = {pnbd_objective, 4, 0x5, NULL};	/* shapes: r, s */
+const BtydModelSpec pnbd_spec = {pnbd_objective, 4, {"r", "alpha", "s", "beta"}, 0x5, NULL};	/* shapes: r, s */
 
 double
 pnbd_p_alive(const double *p, double x, double tx, double T)

@@ -62,15 +62,28 @@ logaddexp_shares(double u, double v, double *wu, double *wv)
 	return u + log1p(e);
 }
 
-/* log(exp(u) - exp(v)) for u >= v; -Inf when equal. */
+/*
+ * log(exp(u) - exp(v)) for u >= v, -Inf when equal, and the ratio e^(v - u)
+ * it takes (for a caller's derivatives: d/du = 1 / (1 - ratio)).
+ */
+static inline double
+logsubexp_ratio(double u, double v, double *ratio)
+{
+	if (v == -INFINITY)
+	{
+		*ratio = 0;
+		return u;
+	}
+	*ratio = exp(v - u);
+	return *ratio >= 1 ? -INFINITY : u + log1p(-*ratio);
+}
+
 static inline double
 logsubexp(double u, double v)
 {
-	if (v == -INFINITY)
-		return u;
-	if (v >= u)
-		return -INFINITY;
-	return u + log1p(-exp(v - u));
+	double		ratio;
+
+	return logsubexp_ratio(u, v, &ratio);
 }
 
 #endif

@@ -1072,7 +1072,7 @@ test_covariates(void)
 		BtydRows	plain = {0, 0, NULL};
 		CovFit		fit;
 		BtydFit		a_only;
-		int			nb = cov_base_params(kind);
+		int			nb = cov_base_model(kind)->n_params;
 		double		worst_base = 0;
 
 		for (int i = 0; i < 5000; i++)
