@@ -10,35 +10,29 @@ MATH_OBJS    = src/cs_math.o src/rfm_math.o src/score_math.o src/clv_math.o src/
 OBJS         = src/cs_util.o src/state.o src/rfm.o src/activity.o src/score.o src/sample.o src/clv.o src/lifecycle.o src/quadrant.o \
                src/btyd.o src/btyd_covariates.o src/kmeans.o $(MATH_OBJS)
 
-# src/sql/*.sql is the current version, by concern, concatenated in name order.
-# src/release/ holds every released script, frozen: the install script of each
-# released version that has one and the update scripts A--B.  `make freeze`
-# writes the install script of the control file's default_version from
-# src/sql; test/t/upgrade.t fails when a released script changes, when src/sql
-# no longer equals the frozen current version, and when 1.0 plus every update
-# differs from a fresh install.  See doc/operations.md, "Upgrading".
+# src/sql/*.sql is the current version, by concern: the Makefile concatenates it, in name order, into the
+# install script of the control file's default_version (built, not stored).  src/release/ holds what was
+# released and never changes: the first release's install script (1.0) and one update script A--B per
+# release; PostgreSQL installs an older version as 1.0 plus the updates up to it.  test/t/upgrade.t records
+# their checksums (recording the update script to default_version is what releases it) and checks that 1.0
+# plus every update equals a fresh install.  See doc/development.md, "Releases".
 EXTVERSION   = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 SQL_PARTS    = $(sort $(wildcard src/sql/*.sql))
 DATA         = $(wildcard src/release/$(EXTENSION)--*.sql)
+DATA_built   = src/$(EXTENSION)--$(EXTVERSION).sql
 
 # Adding a regression test is adding sql/NAME.sql and expected/NAME.out.
 REGRESS      = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
-EXTRA_CLEAN  = test/unit/run_unit src/$(EXTENSION)--current.sql
+EXTRA_CLEAN  = test/unit/run_unit
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# The install script of the current version, as src/sql says it; released only by `make freeze`.
-src/$(EXTENSION)--current.sql: $(SQL_PARTS)
+$(DATA_built): $(SQL_PARTS) $(EXTENSION).control
 	cat $(SQL_PARTS) > $@
-
-freeze: src/$(EXTENSION)--current.sql
-	@test ! -e src/release/$(EXTENSION)--$(EXTVERSION).sql || \
-	    { echo "version $(EXTVERSION) is released already: raise default_version and add an update script"; exit 1; }
-	cp $< src/release/$(EXTENSION)--$(EXTVERSION).sql
 
 # Server-free unit tests of the pure math (src/*_math.c), no fmgr involved.
 test/unit/run_unit: test/unit/run_unit.c $(MATH_OBJS:.o=.c) src/*_math.h
@@ -47,4 +41,4 @@ test/unit/run_unit: test/unit/run_unit.c $(MATH_OBJS:.o=.c) src/*_math.h
 unitcheck: test/unit/run_unit
 	test/unit/run_unit
 
-.PHONY: unitcheck freeze
+.PHONY: unitcheck

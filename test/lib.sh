@@ -35,6 +35,9 @@ cs_build_install() {
     cs_log "building (PG_CFLAGS=${flags:-default})"
     make -C "$CS_ROOT" -s clean >/dev/null
     make -C "$CS_ROOT" -s PG_CONFIG="$PG_CONFIG" PG_CFLAGS="$flags" || return 1
+    # Scripts an older checkout installed (install scripts of versions now built as 1.0 plus updates) would
+    # shadow the update path: install into a clean slate.
+    cs_as_root sh -c "rm -f '$("$PG_CONFIG" --sharedir)'/extension/customer_segment--*.sql"
     cs_as_root make -C "$CS_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null || return 1
 }
 
@@ -87,10 +90,11 @@ CONF
 }
 
 # Citus from ../shared/citus (test/t/citus.t), built once per machine: the build tree is kept in
-# CS_CITUS_CACHE and skipped when PostgreSQL already has this version installed.  No archive: nothing to do
-# (the test reports itself skipped).
+# CS_CITUS_CACHE and skipped when PostgreSQL already has this version installed.  No archive (or
+# CS_WITHOUT_SHARED set): nothing to do (the test reports itself skipped).
 CS_CITUS_VERSION=12.1.12
 CS_CITUS_ARCHIVE=$CS_ROOT/../shared/citus/citus-$CS_CITUS_VERSION.tar.gz
+if [ -n "${CS_WITHOUT_SHARED:-}" ]; then CS_CITUS_ARCHIVE=; fi
 CS_CITUS_CACHE=${CS_CITUS_CACHE:-/var/cache/customer_segment}
 cs_ensure_citus() {
     local src=$CS_CITUS_CACHE/citus-$CS_CITUS_VERSION

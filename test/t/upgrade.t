@@ -17,33 +17,39 @@ sub slurp { my ($f) = @_; open my $fh, '<', $f or die "cannot read $f: $!"; loca
 my ($current) = slurp("$root/customer_segment.control") =~ /^default_version = '([^']+)'/m;
 
 # Released scripts never change: a database installed or updated with one must keep meaning the same.
-# A new release adds its scripts here (make freeze writes the install script).
+# src/release holds the first release's install script and the update scripts; an older version installs as
+# 1.0 plus the updates up to it, the current one from the script the Makefile builds from src/sql.  Recording
+# the checksum of the update script to default_version here is what releases that version; until then it is
+# the one script that may still change.
 my %released = (
     'customer_segment--1.0.sql'      => 'e2d7eade82174f3740320d2a7e597a97',
     'customer_segment--1.0--1.1.sql' => '19a7f35c97372bf656bb723ac0cd5114',
     'customer_segment--1.1--1.2.sql' => 'f1dc6a29a29b91b12b36aee5b5e0edaf',
-    'customer_segment--1.2.sql'      => '15eda6e5540bb5b96f777d91f6261032',
     'customer_segment--1.2--1.3.sql' => 'cf8c7ed59f6f6613d3db4b32bb41638e',
-    'customer_segment--1.3.sql'      => '01ee8664c2947fb36279ffa9c67fd690',
     'customer_segment--1.3--1.4.sql' => '547539f73eefdc8b46804312c31bf296',
-    'customer_segment--1.4.sql'      => 'a7bb5106dfadad9fd0d3431df5d08544',
     'customer_segment--1.4--1.5.sql' => 'aa7524d779c552262f9058bacc46c431',
-    'customer_segment--1.5.sql'      => '806fb3e20e0c0c873f620bb2b55284de',
     'customer_segment--1.5--1.6.sql' => '4bb5d959a06f22eb8c66437ec9d2be68',
-    'customer_segment--1.6.sql'      => '130eda3a84d9bd8e2e27a2120286beaf',
     'customer_segment--1.6--1.7.sql' => 'bfaf78d99871e806ededf6aac37ca9f3',
-    'customer_segment--1.7.sql'      => '7d76a5ba1ec56060852c73be8c9a30c2',
 );
-my @shipped = map { s{.*/}{}r } glob("$root/src/release/*.sql");
-is_deeply([sort @shipped], [sort keys %released], 'src/release holds exactly the released scripts');
+my @shipped = sort map { s{.*/}{}r } glob("$root/src/release/*.sql");
+my @unreleased = grep { !$released{$_} } @shipped;
+my @ours = grep { /--\Q$current\E\.sql$/ } @unreleased;
+is_deeply(\@unreleased, \@ours, 'src/release holds the released scripts and at most the update script to the current version '
+          . ($current) . (@ours ? ' (not yet released)' : ''));
+ok(!grep({ /^customer_segment--(?!1\.0\.sql)[^-]+\.sql$/ } @shipped), 'the only install script kept is 1.0\'s');
+ok(-f "$root/src/release/customer_segment--1.0.sql" && ($current eq '1.0' || grep { /--\Q$current\E\.sql$/ } @shipped),
+   "src/release reaches $current from 1.0");
 for my $f (sort keys %released) {
     is(md5_hex(slurp("$root/src/release/$f")), $released{$f}, "$f is the released script, byte for byte");
     is(md5_hex(slurp("$sharedir/extension/$f")), $released{$f}, "... and installed as such");
 }
-# src/sql is the readable current version: it must say what the current release installs.
+# The installed current script is src/sql, as the Makefile builds it.
 my $from_source = join('', map { slurp($_) } sort glob("$root/src/sql/*.sql"));
-ok($from_source eq slurp("$root/src/release/customer_segment--$current.sql"),
-   "src/sql/*.sql equals the frozen install script of $current (a change needs a new version and an update script)");
+ok($from_source eq slurp("$sharedir/extension/customer_segment--$current.sql"),
+   "the installed install script of $current is src/sql/*.sql concatenated");
+ok(!grep({ !/^customer_segment--1\.0\.sql$/ && !/--.*--/ && !/--\Q$current\E\.sql$/ }
+         map { s{.*/}{}r } glob("$sharedir/extension/customer_segment--*.sql")),
+   'no install script of an older version is installed (an old `make install` would shadow 1.0 plus the updates)');
 
 my $db = 'cs_upgrade';
 psql('postgres', "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db;");
@@ -205,7 +211,7 @@ my $every_aggregate = q{
       FROM pg_proc p WHERE p.prokind = 'a' AND p.pronamespace = 'customer_segment'::regnamespace;};
 my $summaries = q{SELECT c, customer_segment.rfm_summary(d, a, DATE '2025-03-31', 'week', 'month')::text AS s,
                          customer_segment.purchase_activity(d, a, DATE '2025-03-31', 'week')::text AS p FROM o GROUP BY c};
-for my $from (grep { $_ ne '1.0' && $_ ne $current } map { /--([\d.]+)--/ ? $1 : () } sort keys %released) {
+for my $from (grep { $_ ne '1.0' && $_ ne $current } map { /--([\d.]+)--/ ? $1 : () } @shipped) {
     psql('postgres', 'DROP DATABASE IF EXISTS cs_upgrade_from; CREATE DATABASE cs_upgrade_from;');
     psql('cs_upgrade_from', "CREATE EXTENSION customer_segment VERSION '$from';
         CREATE TABLE o AS SELECT g % 40 AS c, TIMESTAMPTZ '2024-01-01 12:00+00' + (g * 7 % 400) * interval '1 day' AS d,

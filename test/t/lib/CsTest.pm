@@ -8,17 +8,25 @@ use File::Basename qw(dirname);
 use File::Spec;
 use Time::HiRes ();
 
-our @EXPORT = qw(psql psql_rows psql_fails new_database dump_restore project_root shared_data
+our @EXPORT = qw(psql psql_rows psql_fails new_database dump_restore project_root shared_dir shared_data
                  in_background lock_wait_of wait_granted gate_closed open_gate python_rows worst_relative);
 
 # Resolved once, when the module loads: tests may chdir afterwards.
 my $root = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
 sub project_root { return $root; }
 
-# ../shared/data beside the project root, or undef when it is not there.
-sub shared_data {
-    my $dir = project_root() . '/../shared/data';
+# ../shared beside the project root, or undef when it is not there or CS_WITHOUT_SHARED is set (test/check.sh
+# runs the tests that read it once more that way, as a clone with nothing beside it would).
+sub shared_dir {
+    return undef if $ENV{CS_WITHOUT_SHARED};
+    my $dir = project_root() . '/../shared';
     return -d $dir ? File::Spec->rel2abs($dir) : undef;
+}
+
+# ../shared/data, or undef (see shared_dir).
+sub shared_data {
+    my $shared = shared_dir() // return undef;
+    return -d "$shared/data" ? "$shared/data" : undef;
 }
 
 # Runs Debian's /usr/bin/python3 with the command line (a reference script and its arguments) and stdin text;
