@@ -58,7 +58,11 @@ SELECT pg_temp.sqlstate_of(q) FROM (VALUES
     ('SELECT customer_segment.kmeans_fit(f, 3, 1, ''none'', ''Infinity'') FROM km_pts'),
     ('SELECT customer_segment.kmeans_fit(f, 5) FROM km_pts WHERE g <= 4'),
     ('SELECT customer_segment.kmeans_scan(f, 4, 3) FROM km_pts'),
-    ('SELECT customer_segment.kmeans_assign(m, ARRAY[1.0]) FROM (SELECT customer_segment.kmeans_fit(f, 3) m FROM km_pts) x')
+    ('SELECT customer_segment.kmeans_assign(m, ARRAY[1.0]) FROM (SELECT customer_segment.kmeans_fit(f, 3) m FROM km_pts) x'),
+    -- features whose squares overflow: an error, not garbage centroids or an infinite inertia
+    ('SELECT customer_segment.kmeans_fit(ARRAY[1e308, 1e308]::float8[], 3, 0, ''zscore'') FROM km_pts WHERE g <= 40'),
+    ('SELECT customer_segment.kmeans_fit(ARRAY[g * 1e200, 1]::float8[], 3, 0, ''none'') FROM km_pts WHERE g <= 40'),
+    ('SELECT customer_segment.kmeans_scan(ARRAY[g * 1e200, 1]::float8[], 2, 3) FROM km_pts WHERE g <= 40')
 ) v(q);
 
 -- Parallel plans (partial states in workers, combined in the leader) give the serial model exactly.

@@ -56,9 +56,9 @@ SELECT count(*) FILTER (WHERE customer_segment.rfm_state_summary(t.s, DATE '2026
        count(*) FILTER (WHERE t.s::text <> m.s::text) AS text_differ,
        count(*) FILTER (WHERE customer_segment.rfm_summary_state_send(t.s) <> customer_segment.rfm_summary_state_send(m.s)) AS binary_differ
   FROM stored t JOIN merged m USING (customer_id);
-\copy (SELECT customer_id, s FROM merged ORDER BY 1) TO '/tmp/cs_rfm_state.bin' WITH (FORMAT binary)
+\copy (SELECT customer_id, s FROM merged ORDER BY 1) TO 'results/cs_rfm_state.bin' WITH (FORMAT binary)
 CREATE TEMP TABLE stored_bin (LIKE stored);
-\copy stored_bin FROM '/tmp/cs_rfm_state.bin' WITH (FORMAT binary)
+\copy stored_bin FROM 'results/cs_rfm_state.bin' WITH (FORMAT binary)
 SELECT count(*) AS customers, count(*) FILTER (WHERE b.s::text <> m.s::text) AS differ
   FROM stored_bin b JOIN merged m USING (customer_id);
 -- A state is small: 216 bytes plus a bit per day of the customer's span (stored without spare words).

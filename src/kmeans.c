@@ -31,6 +31,9 @@ typedef struct KmState
 	KmeansPoints points;		/* dims 0 until the first row */
 } KmState;
 
+/* Largest transformed feature: k-means sums squares of differences over points and dimensions. */
+#define KM_MAX_FEATURE 1e100
+
 static const char *const transform_names[] = {"none", "zscore", "minmax", "log1p", "log1p+zscore", "log1p+minmax"};
 
 static KmeansTransform
@@ -426,7 +429,19 @@ km_data(KmState *st, KmData *d, int k_needed)
 	for (int64 i = 0; i < p->n; i++)
 	{
 		for (int j = 0; j < p->dims; j++)
-			d->x[i * p->dims + j] = (p->x[i * p->dims + j] - d->shift[j]) / d->scale[j];
+		{
+			double		v = (p->x[i * p->dims + j] - d->shift[j]) / d->scale[j];
+
+			/* squared distances summed over points and dimensions must stay finite */
+			if (!(fabs(v) <= KM_MAX_FEATURE))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("feature %d is too large for k-means", j + 1),
+						 errdetail("After the %s transform a value is %g; k-means needs values within +/-%g.",
+								   transform_names[st->transform], v, KM_MAX_FEATURE),
+						 errhint("Use the log1p or zscore transform, or rescale the feature.")));
+			d->x[i * p->dims + j] = v;
+		}
 		d->w[i] = p->tau > p->w[i] ? p->tau : p->w[i];
 	}
 	return true;

@@ -516,7 +516,7 @@ kmeans_fit(const double *x, const double *w, int64_t n, int dims, int k, uint64_
 
 		seed_plusplus(x, w, m, dims, k, &rng, centers, closest, cum);
 		inertia = lloyd(x, w, m, dims, k, tol, centers, label, closest, sums, sizes, &iterations, &converged);
-		if (inertia < out->inertia)
+		if (r == 0 || inertia < out->inertia)
 		{
 			out->inertia = inertia;
 			out->iterations = iterations;

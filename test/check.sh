@@ -64,7 +64,8 @@ fi
 
 if [ "$skipped" -gt 0 ] || grep -q ' skipped: ' test/out/prove*.log; then
     echo "skipped, with the reason:"
-    grep -hE ' skipped: |^\s*ok [0-9]+ # skip' test/out/prove*.log | sed 's/^ */  /'
+    awk '/^test\/t\/[^ ]*\.t \.\./ { file = $1 } / skipped: / { print "  " $0; next }
+         /^[[:space:]]*ok [0-9]+ # skip/ { sub(/^[[:space:]]*/, ""); print "  " file ": " $0 }' test/out/prove*.log
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -190,7 +190,7 @@ BEGIN
             SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
               FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
         ), cv AS MATERIALIZED (    -- one row of covariates per customer (customers without one: no predictions)
-            SELECT c.customer_id::text AS customer_id, c.purchase_covariates, c.dropout_covariates, c.spend_covariates
+            SELECT %6$s::text AS customer_id, c.purchase_covariates, c.dropout_covariates, c.spend_covariates
               FROM %5$s c WHERE c.customer_id IS NOT NULL
         ), hb AS MATERIALIZED (    -- BG/BB: histories of calendar periods of unit
             SELECT h.customer_id, h.frequency::float8 AS frequency, h.recency::float8 AS recency, h.n_periods::float8 AS n_periods
@@ -229,7 +229,8 @@ BEGIN
                     WHERE $9 = 'bgbb' AND hb.customer_id IS NOT NULL) p ON true
          WHERE s.orders > 0
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause,
-         coalesce(covariates::text, '(SELECT NULL::text AS customer_id, NULL::float8[] AS purchase_covariates, NULL::float8[] AS dropout_covariates, NULL::float8[] AS spend_covariates WHERE false)'))
+         coalesce(covariates::text, '(SELECT NULL::text AS customer_id, NULL::float8[] AS purchase_covariates, NULL::float8[] AS dropout_covariates, NULL::float8[] AS spend_covariates WHERE false)'),
+         CASE WHEN covariates IS NULL THEN 'c.customer_id' ELSE customer_segment.safe_key_sql(covariates, 'customer_id', 'c') END)
     USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model,
           source, customer_column, time_column, amount_column, zone, covariates IS NOT NULL;
 END

@@ -216,6 +216,31 @@ $$;
 COMMENT ON FUNCTION customer_segment.set_source_time_zone(text, text) IS
     'Sets the business time zone of a source (22023 for a zone AT TIME ZONE does not know); the next refresh uses it';
 
+-- A settings column changed by a plain UPDATE is checked as the functions that set it check it.
+CREATE FUNCTION customer_segment.check_source_settings()
+RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    IF NEW.time_zone IS DISTINCT FROM OLD.time_zone THEN
+        NEW.time_zone := customer_segment.check_time_zone(NEW.time_zone);
+    END IF;
+    IF NEW.rule_set IS DISTINCT FROM OLD.rule_set
+       AND NOT EXISTS (SELECT 1 FROM customer_segment.rfm_segment_rules r WHERE r.rule_set = NEW.rule_set) THEN
+        RAISE EXCEPTION 'rule set "%" does not exist', NEW.rule_set USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.tier_ladder IS DISTINCT FROM OLD.tier_ladder AND NEW.tier_ladder IS NOT NULL THEN
+        PERFORM customer_segment.check_tier_ladder(NEW.tier_ladder);
+    END IF;
+    IF NEW.as_of IS DISTINCT FROM OLD.as_of AND NOT isfinite(NEW.as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_source_settings() IS
+    'Trigger: an UPDATE of a source''s time zone, rule set, tier ladder or as_of is checked as register_source checks them (22023)';
+CREATE TRIGGER check_source_settings BEFORE UPDATE ON customer_segment.sources
+    FOR EACH ROW EXECUTE FUNCTION customer_segment.check_source_settings();
+
 -- Clusters of a source's customers: k-means with k clusters on log1p + z-score of (recency_days, orders,
 -- monetary_total), two more helper views, computed at each refresh; NULL drops them.
 CREATE FUNCTION customer_segment.set_source_clusters(source text, k integer)

@@ -1,15 +1,24 @@
 -- Refresh: recompute a source's helper views, one refresh at a time, logged; refresh_job for schedulers.
 
 -- Recomputes the helper views of a source, in the caller's subtransaction; first brings its states up to
--- date when it is refreshed incrementally (rebuild: from all orders).
+-- date when it is refreshed incrementally (rebuild: from all orders).  Whoever calls it, the source owner's
+-- objects are read and written with the owner's rights only: the states and the history as the owner in a
+-- security-restricted operation (run_as_source_owner), the helper views by REFRESH MATERIALIZED VIEW, which
+-- runs each as its owner in one.
 CREATE FUNCTION customer_segment.refresh_views(src customer_segment.sources, rebuild boolean DEFAULT false,
     OUT customers bigint, OUT note text)
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     v record;
 BEGIN
+    IF to_regrole(quote_ident(src.registered_by)) IS NOT NULL
+       AND NOT has_table_privilege(to_regrole(quote_ident(src.registered_by)), src.orders, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied: role % cannot read %, the orders of source "%"', src.registered_by, src.orders, src.name
+            USING ERRCODE = 'insufficient_privilege', HINT = 'A source reads its orders with the rights of the role that registered it.';
+    END IF;
     PERFORM customer_segment.check_source_views(src);
-    note := customer_segment.update_source_states(src, rebuild);
+    note := customer_segment.run_as_source_owner(src, format(
+        'SELECT customer_segment.update_source_states(%L::customer_segment.sources, %L)', src, rebuild));
     FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
         -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
         IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.data_name::regclass) THEN
@@ -20,13 +29,15 @@ BEGIN
     END LOOP;
     EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO customers;
     IF src.history_days IS NOT NULL THEN
-        PERFORM customer_segment.snapshot_history(src);
+        PERFORM customer_segment.run_as_source_owner(src, format(
+            'SELECT customer_segment.snapshot_history(%L::customer_segment.sources)', src));
     END IF;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources, boolean) IS
     'Brings the states of an incrementally refreshed source up to date (rebuild: from all orders), recomputes the helper '
-    'views and takes the history snapshot; returns the customers and what happened to the states; used by refresh';
+    'views and takes the history snapshot, the first and last as the source''s owner; returns the customers and what '
+    'happened to the states; used by refresh';
 
 CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true, full boolean DEFAULT false)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$

@@ -26,15 +26,22 @@ COMMENT ON COLUMN customer_segment.segment_history.owner IS 'Owner of the source
 -- The partitions belong to the extension's owner, whoever's refresh needs them: only the owner of a partitioned
 -- table may add or drop partitions, and a partition owned by one user would show that user every source's
 -- rows of its month (row security applies through the parent only).  These two functions are the extension's
--- only SECURITY DEFINER code; they take no name from the caller and pin their search_path.
+-- only SECURITY DEFINER code; they take no name from the caller and pin their search_path.  A day is refused
+-- unless a snapshot could be taken on it (from 1900 to a year ahead, AD: the name then never collides), so
+-- no role can squat a month's partition or create partitions without end.  Both take a lock that orders them
+-- after any refresh still filling a partition: an empty partition is dropped only once no snapshot is being
+-- written (create_history_partition takes the lock shared until its transaction ends; the drop skips while
+-- another transaction holds it).
 CREATE FUNCTION customer_segment.create_history_partition(day date)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
     part text := format('segment_history_%s', to_char(day, 'YYYY_MM'));
 BEGIN
-    IF day IS NULL OR NOT isfinite(day) THEN
-        RAISE EXCEPTION 'snapshot day must be a finite date' USING ERRCODE = 'invalid_parameter_value';
+    IF day IS NULL OR NOT isfinite(day) OR day < DATE '1900-01-01' OR day > current_date + 366 THEN
+        RAISE EXCEPTION 'snapshot day % is out of range', day USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'History snapshots are taken for days from 1900-01-01 to a year from today.';
     END IF;
+    PERFORM pg_advisory_xact_lock_shared(hashtext('customer_segment.segment_history'), 0);
     -- Two refreshes reaching a new month at once: the second waits here until the first has committed
     -- the partition (IF NOT EXISTS then sees it), instead of failing on a duplicate name.
     PERFORM pg_advisory_xact_lock(hashtext('customer_segment.segment_history'), hashtext(part));
@@ -54,6 +61,10 @@ DECLARE
     part name;
     has_rows boolean;
 BEGIN
+    -- Another transaction may be filling a partition it just created: then the empty ones wait for a later call.
+    IF NOT pg_try_advisory_xact_lock(hashtext('customer_segment.segment_history'), 0) THEN
+        RETURN;
+    END IF;
     FOR part IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                  WHERE i.inhparent = 'customer_segment.segment_history'::regclass LOOP
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM customer_segment.%I)', part) INTO has_rows;

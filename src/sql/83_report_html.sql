@@ -224,7 +224,9 @@ BEGIN
     IF holdout_weeks > 0 THEN
         calibration_end := as_of - 7 * holdout_weeks;
         BEGIN
-            body := body || customer_segment.report_html_models(src, calibration_end, as_of);
+            -- the models read the orders: as the source's owner, whoever asks for the report
+            body := body || customer_segment.run_as_source_owner(src, format(
+                'SELECT customer_segment.report_html_models(%L::customer_segment.sources, %L, %L)', src, calibration_end, as_of));
         EXCEPTION WHEN data_exception OR object_not_in_prerequisite_state THEN
             GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
             RAISE WARNING 'report_html: no model charts for source "%": %', source, problem;

@@ -1,8 +1,9 @@
 -- Privileges: what an ordinary role may read and change in the extension's tables (doc/operations.md, Privileges).
 --
 -- Every function runs with the rights of its caller (the history partition helpers excepted), so reading an
--- orders table through the extension needs SELECT on it, and a refresh runs as the owner of the source's
--- views.  The tables are shared by all roles that have USAGE on the schema; row-level security decides whose
+-- orders table through the extension needs SELECT on it; the work a refresh, a report or a scheduled job does
+-- on a source (its orders, states, helper views, history) runs as the source's owner in a security-restricted
+-- operation (run_as_source_owner), whoever calls it.  The tables are shared by all roles that have USAGE on the schema; row-level security decides whose
 -- rows each role sees and changes:
 --   rule sets, tier ladders, value-grid names  readable by all, changed only by the set's owner;
 --   sources, refresh_log, segment_history,
@@ -20,6 +21,44 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION customer_segment.acts_as(name) IS
     'True when the current role is role or inherits its rights (as PostgreSQL decides who may act as an object''s owner)';
+
+-- Runs a query as a role in a security-restricted operation, as PostgreSQL's maintenance commands run a table
+-- owner's code (src/as_owner.c); only drops rights: the caller must have the role's privileges already.
+CREATE FUNCTION customer_segment.run_as_owner(role regrole, query text)
+RETURNS text LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'run_as_owner';
+COMMENT ON FUNCTION customer_segment.run_as_owner(regrole, text) IS
+    'The first column of the first row of query, run as role (whose privileges the caller must have) in a '
+    'security-restricted operation with search_path pg_catalog, pg_temp';
+
+-- The work on a source's objects, as the source's owner (the role that registered it).
+CREATE FUNCTION customer_segment.run_as_source_owner(src customer_segment.sources, query text)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    owner regrole := to_regrole(quote_ident(src.registered_by));
+BEGIN
+    IF owner IS NULL THEN
+        RAISE EXCEPTION 'role "%", the owner of source "%", does not exist', src.registered_by, src.name
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('Unregister the source and register it again: SELECT customer_segment.unregister_source(%L);', src.name);
+    END IF;
+    RETURN customer_segment.run_as_owner(owner, query);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.run_as_source_owner(customer_segment.sources, text) IS
+    'run_as_owner as the role that registered the source; 42704 when it no longer exists';
+
+-- The row names a source its owner registered: rows of the log, history and incremental state carry the
+-- owner of their source, and no role can file rows under another role's source (sources' own row security
+-- hides the sources a role cannot act as).
+CREATE FUNCTION customer_segment.owns_source(source text, owner name)
+RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT customer_segment.acts_as(owner)
+       AND EXISTS (SELECT 1 FROM customer_segment.sources s
+                    WHERE s.name OPERATOR(pg_catalog.=) source AND s.registered_by OPERATOR(pg_catalog.=) owner);
+END;
+COMMENT ON FUNCTION customer_segment.owns_source(text, name) IS
+    'True when the current role acts as owner and owner registered the source (row-level security of the log, history and increments)';
 
 -- One owner per rule set, ladder or naming scheme: a role cannot add rows to, or move rows into, a set that
 -- has rows of a role it cannot act as.  TG_ARGV[0] names the column that names the set.
@@ -72,7 +111,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON customer_segment.rfm_segment_rules, cust
 -- settings a refresh reads, but not which table, columns or schema a source reads and writes.
 ALTER TABLE customer_segment.sources ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_reads ON customer_segment.sources FOR SELECT USING (customer_segment.acts_as(registered_by));
-CREATE POLICY owner_registers ON customer_segment.sources FOR INSERT WITH CHECK (registered_by OPERATOR(pg_catalog.=) CURRENT_USER);
+CREATE POLICY owner_registers ON customer_segment.sources FOR INSERT
+    WITH CHECK (registered_by OPERATOR(pg_catalog.=) CURRENT_USER AND pg_catalog.has_table_privilege(orders, 'SELECT'));
 CREATE POLICY owner_changes ON customer_segment.sources FOR UPDATE USING (customer_segment.acts_as(registered_by));
 CREATE POLICY owner_unregisters ON customer_segment.sources FOR DELETE USING (customer_segment.acts_as(registered_by));
 GRANT SELECT, INSERT, DELETE ON customer_segment.sources TO PUBLIC;
@@ -81,14 +121,14 @@ GRANT UPDATE (bins, rule_set, as_of, tier_ladder, history_days, time_zone, clust
 -- The refresh log and the history: rows carry the owner of their source.  The log is append-only for users.
 ALTER TABLE customer_segment.refresh_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_reads ON customer_segment.refresh_log FOR SELECT USING (customer_segment.acts_as(owner));
-CREATE POLICY owner_logs ON customer_segment.refresh_log FOR INSERT WITH CHECK (customer_segment.acts_as(owner));
+CREATE POLICY owner_logs ON customer_segment.refresh_log FOR INSERT WITH CHECK (customer_segment.owns_source(source, owner));
 GRANT SELECT, INSERT ON customer_segment.refresh_log TO PUBLIC;
 ALTER TABLE customer_segment.segment_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_only ON customer_segment.segment_history FOR ALL
-    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
+    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.owns_source(source, owner));
 GRANT SELECT, INSERT, DELETE ON customer_segment.segment_history TO PUBLIC;
 -- The incremental state of a source: its owner sets the change column and refresh moves the watermark.
 ALTER TABLE customer_segment.source_increments ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_only ON customer_segment.source_increments FOR ALL
-    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.acts_as(owner));
+    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.owns_source(source, owner));
 GRANT SELECT, INSERT, UPDATE, DELETE ON customer_segment.source_increments TO PUBLIC;

@@ -7,6 +7,7 @@ use Test::More;
 use List::Util qw(max sum);
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+my $tmpdir = tmpdir();
 
 my $root = project_root();
 plan skip_all => 'python3-scipy and python3-pandas are not installed'
@@ -31,11 +32,11 @@ for cid, g in sorted(o.groupby("customer_id")):
     later = [k - ks[0] for k in ks[1:]]
     print(f"{cid},{len(later)},{max(later) if later else 0},{last - ks[0]},{g.day.min().strftime('%Y-%m')}-01")
 PY
-open my $ph, '>', "/tmp/bgbb_summary.$$.py" or die;
+open my $ph, '>', "$tmpdir/bgbb_summary.$$.py" or die;
 print $ph $pandas;
 close $ph;
-my @ref = python_rows("/tmp/bgbb_summary.$$.py", $orders);
-unlink "/tmp/bgbb_summary.$$.py";
+my @ref = python_rows("$tmpdir/bgbb_summary.$$.py", $orders);
+unlink "$tmpdir/bgbb_summary.$$.py";
 is_deeply([map { join ',', @$_ } @ours], [map { join ',', @$_ } @ref],
           'bgbb_summary: every customer\'s (frequency, recency, n_periods, first period) in complete months equals pandas\' (' . scalar(@ref) . ' customers)');
 my ($week) = psql_rows($db, q{SELECT count(*), count(*) FILTER (WHERE recency > n_periods OR frequency > recency OR (frequency = 0) <> (recency = 0))

@@ -5,6 +5,7 @@ use warnings;
 use Test::More;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+my $tmpdir = tmpdir();
 
 my $root = project_root();
 my $py = "/usr/bin/python3 '$root/test/t/btyd_reference.py'";
@@ -12,7 +13,7 @@ my $db = new_database('cs_btyd');
 
 sub python {
     my ($args, $stdin) = @_;
-    my $in = "/tmp/cs_btyd_in.$$";
+    my $in = "$tmpdir/cs_btyd_in.$$";
     open my $fh, '>', $in or die;
     print $fh ($stdin // '');
     close $fh;

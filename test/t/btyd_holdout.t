@@ -7,13 +7,14 @@ use warnings;
 use Test::More;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+my $tmpdir = tmpdir();
 use List::Util qw(max);
 
 my $root = project_root();
 plan skip_all => 'python3-pandas is not installed' if system('/usr/bin/python3 -c "import pandas, scipy" 2>/dev/null') != 0;
 sub python {
     my ($script, $args, $stdin) = @_;
-    my $tmp = "/tmp/btyd_holdout.$$";
+    my $tmp = "$tmpdir/btyd_holdout.$$";
     open my $fh, '>', $tmp or die;
     print $fh $stdin;
     close $fh;
@@ -49,11 +50,11 @@ for cid, g in cal.groupby("customer_id"):
 for r in sorted(rows):
     print(",".join(repr(float(v)) if isinstance(v, float) else str(v) for v in r))
 PY
-open my $ph, '>', "/tmp/btyd_holdout_split.$$.py" or die;
+open my $ph, '>', "$tmpdir/btyd_holdout_split.$$.py" or die;
 print $ph $pandas;
 close $ph;
-my @ref = map { [ split /,/ ] } split /\n/, python("/tmp/btyd_holdout_split.$$.py", '', $orders);
-unlink "/tmp/btyd_holdout_split.$$.py";
+my @ref = map { [ split /,/ ] } split /\n/, python("$tmpdir/btyd_holdout_split.$$.py", '', $orders);
+unlink "$tmpdir/btyd_holdout_split.$$.py";
 my @ours = psql_rows($db, qq{SELECT customer_id::int, frequency_cal, recency_cal, t_cal, monetary_value_cal, frequency_holdout,
     monetary_value_holdout, duration_holdout FROM customer_segment.btyd_holdout($args) ORDER BY 1;});
 is(scalar(@ours), scalar(@ref), scalar(@ref) . ' customers bought in the calibration window, in both');
@@ -98,11 +99,11 @@ c = p.assign(f=p.f.clip(upper=7)).groupby("f").agg(n=("x", "size"), x=("x", "mea
 for f, r in c.iterrows():
     print(f"cond,{f},{int(r.n)},{r.x!r},{r.bg!r},{r.pn!r}")
 PY
-open $ph, '>', "/tmp/btyd_holdout_metrics.$$.py" or die;
+open $ph, '>', "$tmpdir/btyd_holdout_metrics.$$.py" or die;
 print $ph $metrics;
 close $ph;
-my @mref = map { [ split /,/ ] } split /\n/, python("/tmp/btyd_holdout_metrics.$$.py", '', $rows);
-unlink "/tmp/btyd_holdout_metrics.$$.py";
+my @mref = map { [ split /,/ ] } split /\n/, python("$tmpdir/btyd_holdout_metrics.$$.py", '', $rows);
+unlink "$tmpdir/btyd_holdout_metrics.$$.py";
 my @ev = psql_rows($db, qq{SELECT model, customers, actual_purchases, predicted_purchases, total_error, mae, rmse, bias, holdout_log_likelihood
     FROM customer_segment.btyd_evaluate($args) WHERE model <> 'mbgnbd' ORDER BY model;});
 for my $i (0 .. 1) {
@@ -122,11 +123,11 @@ for my $i (0 .. 1) {
                customer_segment.mbgnbd_probability_purchases(m.m, duration_holdout, frequency_holdout, frequency_cal, recency_cal, t_cal),
                customer_segment.mbgnbd_probability_purchases(m.m, duration_holdout, frequency_holdout, frequency_cal, recency_cal, t_cal)
           FROM p, m) TO STDOUT (FORMAT csv);});
-    open my $mh, '>', "/tmp/btyd_holdout_metrics.$$.py" or die;
+    open my $mh, '>', "$tmpdir/btyd_holdout_metrics.$$.py" or die;
     print $mh $metrics;
     close $mh;
-    my $mbref = [split /,/, (split /\n/, python("/tmp/btyd_holdout_metrics.$$.py", '', $mrows))[0]];   # its first row: the forecasts given
-    unlink "/tmp/btyd_holdout_metrics.$$.py";
+    my $mbref = [split /,/, (split /\n/, python("$tmpdir/btyd_holdout_metrics.$$.py", '', $mrows))[0]];   # its first row: the forecasts given
+    unlink "$tmpdir/btyd_holdout_metrics.$$.py";
     my ($mb) = psql_rows($db, qq{SELECT model, customers, actual_purchases, predicted_purchases, total_error, mae, rmse, bias, holdout_log_likelihood
         FROM customer_segment.btyd_evaluate($args) WHERE model = 'mbgnbd';});
     my $wm = max(map { abs($mb->[$_] - $mbref->[$_]) / (1e-12 + abs($mbref->[$_])) } 1 .. 8);
@@ -178,11 +179,11 @@ n = (obs_end - start).days // 7 + 1
 for k in range(1, n + 1):
     print(f"{k},{int(weeks.get(k, 0))}")
 PY
-open my $wh, '>', "/tmp/btyd_tracking.$$.py" or die;
+open my $wh, '>', "$tmpdir/btyd_tracking.$$.py" or die;
 print $wh $weekly;
 close $wh;
-my @wref = map { [ split /,/ ] } split /\n/, python("/tmp/btyd_tracking.$$.py", '', $orders);
-unlink "/tmp/btyd_tracking.$$.py";
+my @wref = map { [ split /,/ ] } split /\n/, python("$tmpdir/btyd_tracking.$$.py", '', $orders);
+unlink "$tmpdir/btyd_tracking.$$.py";
 is_deeply([ map { "$_->[0]:$_->[2]" } @tr ], [ map { "$_->[0]:$_->[1]" } @wref ],
           'tracking: ' . scalar(@tr) . ' weeks of actual repeat purchase days, as pandas counts them');
 my ($last) = grep { $_->[0] == $tr[-1][0] } @tr;

@@ -8,6 +8,7 @@ use Test::More;
 use List::Util qw(max);
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+my $tmpdir = tmpdir();
 
 my $root = project_root();
 my $data = shared_data();
@@ -79,16 +80,16 @@ for k in range(1, (obs_end - start).days // 7 + 2):
     pn_new = pr * beta / (palpha * (s - 1)) * (1 - (beta / (beta + age)) ** (s - 1))
     print(f"week,{k},{end.date()},{int(weekly.get(k, 0))},{cumulative},{bg_new.sum()!r},{pn_new.sum()!r}")
 PY
-open my $ph, '>', "/tmp/cdnow_holdout.$$.py" or die;
+open my $ph, '>', "$tmpdir/cdnow_holdout.$$.py" or die;
 print $ph $reference;
 close $ph;
 my $raw = join('', map { my @f = split ' ', $_; "$f[1],$f[2],$f[4]\n" } grep { /\S/ } do { open my $r, '<', "$data/cdnow/CDNOW_sample.txt" or die; <$r> });
-open my $in, '>', "/tmp/cdnow_holdout.$$.csv" or die;
+open my $in, '>', "$tmpdir/cdnow_holdout.$$.csv" or die;
 print $in $raw;
 close $in;
-my @ref = map { [ split /,/ ] } split /\n/, `/usr/bin/python3 /tmp/cdnow_holdout.$$.py @$m < /tmp/cdnow_holdout.$$.csv`;
+my @ref = map { [ split /,/ ] } split /\n/, `/usr/bin/python3 $tmpdir/cdnow_holdout.$$.py @$m < $tmpdir/cdnow_holdout.$$.csv`;
 die 'the pandas/scipy reference failed' if $? != 0;
-unlink "/tmp/cdnow_holdout.$$.py", "/tmp/cdnow_holdout.$$.csv";
+unlink "$tmpdir/cdnow_holdout.$$.py", "$tmpdir/cdnow_holdout.$$.csv";
 
 # Conditional expectations (FHL 2005, figure 4): by calibration repeat purchases 0..7+.
 my @ce = psql_rows($db, qq{SELECT * FROM customer_segment.btyd_conditional_expectations($args);});

@@ -7,18 +7,19 @@ use warnings;
 use Test::More;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+my $tmpdir = tmpdir();
 
 my $root = project_root();
 my $py = "/usr/bin/python3 '$root/test/t/btyd_reference.py'";
 plan skip_all => 'python3-scipy is not installed' if system('/usr/bin/python3 -c "import scipy" 2>/dev/null') != 0;
 sub python {
     my ($args, $stdin) = @_;
-    open my $fh, '>', "/tmp/hyp2f1_near_one.$$" or die;
+    open my $fh, '>', "$tmpdir/hyp2f1_near_one.$$" or die;
     print $fh $stdin // '';
     close $fh;
-    my @rows = map { [ split /,/ ] } grep { length } split /\n/, `$py $args < /tmp/hyp2f1_near_one.$$`;
+    my @rows = map { [ split /,/ ] } grep { length } split /\n/, `$py $args < $tmpdir/hyp2f1_near_one.$$`;
     die "python $args failed" if $? != 0;
-    unlink "/tmp/hyp2f1_near_one.$$";
+    unlink "$tmpdir/hyp2f1_near_one.$$";
     return \@rows;
 }
 

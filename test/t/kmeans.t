@@ -7,13 +7,14 @@ use warnings;
 use Test::More;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+my $tmpdir = tmpdir();
 
 my $root = project_root();
 plan skip_all => 'python3-sklearn is not installed' if system('/usr/bin/python3 -c "import sklearn" 2>/dev/null') != 0;
 my $py = "/usr/bin/python3 '$root/test/t/kmeans_reference.py'";
 sub python {
     my ($args, $stdin) = @_;
-    my $tmp = "/tmp/kmeans_ref.$$";
+    my $tmp = "$tmpdir/kmeans_ref.$$";
     open my $fh, '>', $tmp or die;
     print $fh $stdin;
     close $fh;

@@ -6,6 +6,7 @@ use warnings;
 use Test::More;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+my $tmpdir = tmpdir();
 
 my $db = new_database('cs_lifetimes');
 my $root = project_root();
@@ -14,11 +15,11 @@ psql($db, "CREATE SCHEMA s; SELECT customer_segment.create_sample_store('s', 300
 for my $case (['day', 'week', 7], ['day', 'day', 1], ['week', 'week', 7]) {
     my ($gran, $unit, $unit_days) = @$case;
     my $orders = psql($db, "SET TimeZone = 'UTC'; COPY (SELECT customer_id, ordered_at::date, amount FROM s.orders) TO STDOUT WITH CSV;");
-    open my $fh, '>', "/tmp/cs_orders.$$.csv" or die;
+    open my $fh, '>', "$tmpdir/cs_orders.$$.csv" or die;
     print $fh $orders;
     close $fh;
-    my $ref = `/usr/bin/python3 '$root/test/t/lifetimes_reference.py' 2025-06-30 $gran $unit_days < /tmp/cs_orders.$$.csv`;
-    unlink "/tmp/cs_orders.$$.csv";
+    my $ref = `/usr/bin/python3 '$root/test/t/lifetimes_reference.py' 2025-06-30 $gran $unit_days < $tmpdir/cs_orders.$$.csv`;
+    unlink "$tmpdir/cs_orders.$$.csv";
     is($?, 0, "pandas reference ran ($gran/$unit)");
     my %expected = map { my @f = split /,/; ($f[0] => \@f) } grep { length } split /\n/, $ref;
 

@@ -7,13 +7,14 @@ use Test::More;
 use JSON::PP;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+my $tmpdir = tmpdir();
 
 my $root = project_root();
 my $chromium = (grep { -x $_ } map { "$_/chromium" } split /:/, $ENV{PATH})[0];
 plan skip_all => 'chromium is not installed (apt-get install chromium)' unless $chromium;
 plan skip_all => 'python3-pil is not installed' if system('/usr/bin/python3 -c "import PIL" 2>/dev/null') != 0;
 
-my $dir = "/tmp/cs_report_html.$$";
+my $dir = "$tmpdir/cs_report_html.$$";
 mkdir $dir or die "cannot create $dir: $!";
 mkdir "$dir/home";
 my $db = new_database('cs_report_html');

@@ -51,6 +51,9 @@ ok(!grep({ !/^customer_segment--1\.0\.sql$/ && !/--.*--/ && !/--\Q$current\E\.sq
          map { s{.*/}{}r } glob("$sharedir/extension/customer_segment--*.sql")),
    'no install script of an older version is installed (an old `make install` would shadow 1.0 plus the updates)');
 
+like(slurp("$root/README.md"), qr/^Version \Q$current\E ships/m, "README names the current version, $current");
+like(slurp("$root/doc/operations.md"), qr/^\| \Q$current\E \|/m, "doc/operations.md says what $current adds");
+
 my $db = 'cs_upgrade';
 psql('postgres', "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db;");
 psql($db, q{CREATE EXTENSION customer_segment VERSION '1.0';});

@@ -6,10 +6,16 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec;
+use File::Temp ();
 use Time::HiRes ();
 
-our @EXPORT = qw(psql psql_rows psql_fails new_database dump_restore project_root shared_dir shared_data
+our @EXPORT = qw(tmpdir psql psql_rows psql_fails new_database dump_restore project_root shared_dir shared_data
                  in_background lock_wait_of wait_granted gate_closed open_gate python_rows worst_relative);
+
+# The test's own temporary directory, removed when it ends: tests write nowhere else.
+# Made when the module loads, so background sessions (forked) share it; File::Temp removes it in this process only.
+my $tmpdir = File::Temp::tempdir('cstest.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+sub tmpdir { return $tmpdir; }
 
 # Resolved once, when the module loads: tests may chdir afterwards.
 my $root = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
@@ -33,7 +39,7 @@ sub shared_data {
 # dies when it fails; returns its output lines, each split on commas.
 sub python_rows {
     my ($cmd, $stdin) = @_;
-    my $tmp = "/tmp/cstest.$$.stdin";
+    my $tmp = "$tmpdir/cstest.$$.stdin";
     open my $fh, '>', $tmp or die "cannot write $tmp: $!";
     print $fh $stdin // '';
     close $fh;
@@ -57,14 +63,14 @@ sub worst_relative {
 # Runs SQL (with optional stdin text) in a database; dies on error; returns stdout.
 sub psql {
     my ($db, $sql, $stdin) = @_;
-    my $tmp = "/tmp/cstest.$$.sql";
+    my $tmp = "$tmpdir/cstest.$$.sql";
     open my $fh, '>', $tmp or die "cannot write $tmp: $!";
     print $fh $sql;
     close $fh;
     my $cmd = "psql -X -q -A -t -F ',' -v ON_ERROR_STOP=1 -d '$db' -f '$tmp' 2>&1";
     my $out;
     if (defined $stdin) {
-        my $in = "/tmp/cstest.$$.in";
+        my $in = "$tmpdir/cstest.$$.in";
         open my $ih, '>', $in or die;
         print $ih $stdin;
         close $ih;
@@ -107,7 +113,7 @@ sub dump_restore {
     my ($from, $to) = @_;
     my $bindir = `\${PG_CONFIG:-pg_config} --bindir`;
     chomp $bindir;
-    my $dump = "/tmp/cstest_dump.$$.sql";
+    my $dump = "$tmpdir/cstest_dump.$$.sql";
     system("'$bindir/pg_dump' -d '$from' -f '$dump'") == 0 && -s $dump or die "pg_dump of $from failed";
     psql('postgres', "DROP DATABASE IF EXISTS $to; CREATE DATABASE $to;");
     my $out = `psql -X -q -v ON_ERROR_STOP=1 -d '$to' -f '$dump' 2>&1`;
