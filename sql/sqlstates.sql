@@ -18,6 +18,11 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT customer_segment.rfm_summary(DATE 'infinity', a, DATE '2025-02-01') FROM o$$),
     ($$SELECT customer_segment.rfm_summary(d, a, DATE '2025-02-01', 'year', 'day') FROM o$$),
     ($$SELECT customer_segment.rfm_summary(d, a, DATE '2025-02-01', NULL, 'day') FROM o$$),
+    -- a customer's purchase days spanning more than 4,000,000 days (54000), in a row and in combine
+    ($$SELECT customer_segment.rfm_state(d, 1) FROM (VALUES (DATE '2025-01-01'), (DATE '5874897-12-31')) v(d)$$),
+    ($$SELECT customer_segment.rfm_summary(d, 1, DATE '5874897-12-31') FROM (VALUES (DATE '2025-01-01'), (DATE '5874897-12-31')) v(d)$$),
+    ($$SELECT customer_segment.rfm_state_merge(s) FROM (SELECT customer_segment.rfm_state(d, 1) AS s
+        FROM (VALUES (DATE '2025-01-01'), (DATE '5874897-12-31')) v(d) GROUP BY d) x$$),
     -- stored states and incremental refresh
     ($$SELECT customer_segment.rfm_state_summary(state, NULL) FROM st$$),
     ($$SELECT customer_segment.rfm_state_summary(state, DATE '2024-12-31') FROM st$$),

@@ -60,6 +60,23 @@ typedef struct RfmFlat
 
 #define RFM_FLAT_HEADER offsetof(RfmFlat, data)
 
+/*
+ * A customer's purchase days are kept as a bitmap over her span (an eighth of a byte a day): a span beyond
+ * RFM_MAX_SPAN_DAYS (about 10,950 years, 500 kB) is refused before it is allocated, so one order dated by
+ * mistake in year 5874897 cannot make a state of 268 MB.
+ */
+#define RFM_MAX_SPAN_DAYS 4000000
+
+static void
+rfm_check_span(int64 span)
+{
+	if (span > RFM_MAX_SPAN_DAYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a customer's purchase days span " INT64_FORMAT " days, more than %d", span, RFM_MAX_SPAN_DAYS),
+				 errhint("Check the order dates: one is probably wrong.")));
+}
+
 static RfmFlat *
 rfm_flat_pack(const RfmState *st, MemoryContext ctx)
 {
@@ -237,9 +254,12 @@ rfm_summary_trans_at(FunctionCallInfo fcinfo, const char *fname, int as_of_argno
 		st->skipped_rows++;
 	else
 	{
+		int32		day = cs_order_day(args, PG_GETARG_DATUM(1), "rfm_summary ordered_at");
+
 		amount = cs_amount_of(PG_GETARG_DATUM(2), args->amount_type);
 		cs_check_finite(amount.value, "rfm_summary amount");
-		rfm_state_add(st, cs_order_day(args, PG_GETARG_DATUM(1), "rfm_summary ordered_at"), amount, &alloc);
+		rfm_check_span(rfm_state_span_after(st, day, amount));
+		rfm_state_add(st, day, amount, &alloc);
 	}
 	if (flat == NULL)
 		return rfm_flat_new(fcinfo, aggctx, st, NULL);
@@ -290,6 +310,7 @@ rfm_summary_combine(PG_FUNCTION_ARGS)
 	dst = rfm_flat_open(flat);
 	cs_check_constant(dst->as_of == src.as_of && dst->granularity == src.granularity && dst->unit == src.unit
 					  && dst->zone == src.zone, "rfm_summary", "as_of, granularity, unit and zone");
+	rfm_check_span(rfm_state_span_union(dst, &src));
 	rfm_state_combine(dst, &src, &alloc);
 	return rfm_flat_result(fcinfo, aggctx, flat, dst);
 }

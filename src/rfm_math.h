@@ -108,6 +108,9 @@ bool		periodset_contains(const PeriodSet *set, int64_t idx);
 /* as_of = RFM_OPEN_AS_OF: an open state, for rfm_state. */
 void		rfm_state_init(RfmState *st, int granularity, int unit, int32_t as_of);
 void		rfm_state_add(RfmState *st, int32_t day, CsAmount amount, const CsAllocator *a);
+/* Days from the first to the last purchase day once a row, or another state, is added: what the day set covers. */
+int64_t		rfm_state_span_after(const RfmState *st, int32_t day, CsAmount amount);
+int64_t		rfm_state_span_union(const RfmState *a, const RfmState *b);
 void		rfm_state_combine(RfmState *dst, const RfmState *src, const CsAllocator *a);
 
 /*

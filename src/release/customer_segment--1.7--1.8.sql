@@ -3,7 +3,8 @@
 -- run_as_source_owner); btyd_analyze's covariates key goes through safe_key_sql;
 -- row-level security refuses rows filed under another role's source (owns_source) and a source over a table
 -- its owner cannot read; history partitions only for days a snapshot can have, dropped only while no
--- snapshot is being written; an UPDATE of a source's settings is checked (check_source_settings).  Existing
+-- snapshot is being written; an UPDATE of a source's settings is checked (check_source_settings);
+-- btyd_p_alive_history in one sort instead of a count per period.  Existing
 -- rows that fail these rules are reported, and planted ones removed.
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.8'" to load this file. \quit
 
@@ -318,6 +319,51 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.drop_empty_history_partitions() IS 'Drops the monthly partitions of segment_history that hold no rows';
+
+CREATE OR REPLACE FUNCTION customer_segment.btyd_p_alive_history(source regclass, customer_column name, time_column name,
+    amount_column name, customer text, bgnbd customer_segment.bgnbd_model, end_date date, unit text DEFAULT 'week',
+    zone text DEFAULT NULL)
+RETURNS TABLE (day date, frequency bigint, recency float8, t float8, p_alive float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    days_per_unit float8;
+BEGIN
+    IF customer IS NULL OR bgnbd IS NULL OR end_date IS NULL OR unit IS NULL THEN
+        RAISE EXCEPTION 'btyd_p_alive_history arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(end_date) THEN
+        RAISE EXCEPTION 'btyd_p_alive_history end_date must be finite' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', end_date);
+    END IF;
+    days_per_unit := customer_segment.unit_days(unit);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    RETURN QUERY EXECUTE format($q$
+        WITH d AS MATERIALIZED (
+            SELECT DISTINCT (%2$s)::date AS day FROM %4$s
+             WHERE %1$s::text = $1 AND %3$s >= 0 AND (%2$s)::date <= $2
+        ), first AS (
+            SELECT min(d.day) AS first_day FROM d
+        ), marks AS (      -- a purchase day sorts before a period end on the same day: it counts there
+            SELECT d.day, d.day AS purchase, false AS period_end FROM d
+            UNION ALL
+            SELECT g.day::date, NULL, true FROM first f, generate_series(f.first_day, $2, make_interval(days => $3::int)) g(day)
+             WHERE f.first_day IS NOT NULL
+        ), x AS (
+            SELECT m.day, m.period_end, count(m.purchase) OVER w AS n, max(m.purchase) OVER w AS last
+              FROM marks m WINDOW w AS (ORDER BY m.day, m.period_end ROWS UNBOUNDED PRECEDING)
+        )
+        SELECT x.day, x.n - 1, (x.last - f.first_day) / $3, (x.day - f.first_day) / $3,
+               customer_segment.bgnbd_p_alive($4, x.n - 1, (x.last - f.first_day) / $3, (x.day - f.first_day) / $3)
+          FROM x, first f
+         WHERE x.period_end
+         ORDER BY 1
+    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    USING customer, end_date, days_per_unit, bgnbd;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_p_alive_history(regclass, name, name, name, text, customer_segment.bgnbd_model, date, text, text) IS
+    'BG/NBD P(alive) of one customer at every period (unit) from the first purchase to end_date, given the purchase days up to then';
 
 CREATE FUNCTION customer_segment.check_source_settings()
 RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $$

@@ -269,7 +269,8 @@ COMMENT ON FUNCTION customer_segment.btyd_frequency_recency_matrix(customer_segm
     'Expected purchases in horizon and P(alive) by both models over a frequency x recency grid at observation length t (NULL model: NULL columns)';
 
 -- The P(alive) history of one customer: at the end of every period from the first purchase to end_date,
--- P(alive) given the purchases up to then (the line of lifetimes' plot_history_alive).
+-- P(alive) given the purchases up to then (the line of lifetimes' plot_history_alive).  One sort of the
+-- period ends and purchase days together, running counts over it: n log n in days and periods.
 CREATE FUNCTION customer_segment.btyd_p_alive_history(source regclass, customer_column name, time_column name,
     amount_column name, customer text, bgnbd customer_segment.bgnbd_model, end_date date, unit text DEFAULT 'week',
     zone text DEFAULT NULL)
@@ -294,12 +295,19 @@ BEGIN
              WHERE %1$s::text = $1 AND %3$s >= 0 AND (%2$s)::date <= $2
         ), first AS (
             SELECT min(d.day) AS first_day FROM d
+        ), marks AS (      -- a purchase day sorts before a period end on the same day: it counts there
+            SELECT d.day, d.day AS purchase, false AS period_end FROM d
+            UNION ALL
+            SELECT g.day::date, NULL, true FROM first f, generate_series(f.first_day, $2, make_interval(days => $3::int)) g(day)
+             WHERE f.first_day IS NOT NULL
+        ), x AS (
+            SELECT m.day, m.period_end, count(m.purchase) OVER w AS n, max(m.purchase) OVER w AS last
+              FROM marks m WINDOW w AS (ORDER BY m.day, m.period_end ROWS UNBOUNDED PRECEDING)
         )
-        SELECT g.day::date, x.n - 1, (x.last - f.first_day) / $3, (g.day::date - f.first_day) / $3,
-               customer_segment.bgnbd_p_alive($4, x.n - 1, (x.last - f.first_day) / $3, (g.day::date - f.first_day) / $3)
-          FROM first f, generate_series(f.first_day, $2, make_interval(days => $3::int)) g(day),
-               LATERAL (SELECT count(*) AS n, max(d.day) AS last FROM d WHERE d.day <= g.day) x
-         WHERE f.first_day IS NOT NULL
+        SELECT x.day, x.n - 1, (x.last - f.first_day) / $3, (x.day - f.first_day) / $3,
+               customer_segment.bgnbd_p_alive($4, x.n - 1, (x.last - f.first_day) / $3, (x.day - f.first_day) / $3)
+          FROM x, first f
+         WHERE x.period_end
          ORDER BY 1
     $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
     USING customer, end_date, days_per_unit, bgnbd;

@@ -92,6 +92,23 @@ for my $case (['cs_routes_17', 1], ['cs_routes', 0]) {
         like($st, qr/^ok/, '... and the refresh succeeded');
     }
 
+    # 1b. The same table with an index expression and a column default of hers instead of triggers.
+    as($db, 'cs_mallory', q{SET client_min_messages = warning;
+        DROP TRIGGER t ON mallory_views.m_states; DROP TRIGGER t2 ON mallory_views.m_states;
+        CREATE FUNCTION mallory_views.key_of(text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN PERFORM mallory_views.hostile(); RETURN $1; END$$;
+        CREATE FUNCTION mallory_views.default_of() RETURNS int LANGUAGE plpgsql AS $$
+        BEGIN PERFORM mallory_views.hostile(); RETURN 1; END$$;
+        CREATE INDEX ON mallory_views.m_states (mallory_views.key_of(customer_id));
+        ALTER TABLE mallory_views.m_states ADD COLUMN extra int DEFAULT mallory_views.default_of();});
+    ran_as($db);
+    psql($db, q{SET client_min_messages = warning;
+        INSERT INTO shop.orders (customer_id, ordered_at, amount) VALUES (1, '2025-12-30 10:30+00', 10);
+        SELECT customer_segment.refresh('m'); SELECT customer_segment.refresh('m', full => true);});
+    is(superusers(), $escalated, "an index expression and a column default on the states table, superuser's refresh $tag");
+    is(ran_as($db), $open ? 'postgres' : 'cs_mallory', '... they ran as ' . ($open ? 'the superuser' : 'mallory'));
+    demote();
+
     # 2. A source over mallory's view that calls her function: a superuser's report_html and refreshes.
     as($db, 'cs_mallory', q{SET client_min_messages = warning;
         CREATE VIEW mallory_views.v AS SELECT o.* FROM shop.orders o WHERE mallory_views.hostile();
@@ -201,8 +218,8 @@ ran_as('cs_routes_17');
 psql('cs_routes_17', q{SET client_min_messages = warning;
     INSERT INTO shop.orders (customer_id, ordered_at, amount) VALUES (3, '2025-12-30 12:00+00', 10);
     SELECT customer_segment.refresh('m'); SELECT customer_segment.refresh('m', full => true);});
-is(superusers(), '', "after the update, a superuser's refresh of mallory's source with her states-table triggers: nobody became superuser");
-is(ran_as('cs_routes_17'), 'cs_mallory', '... the triggers ran as mallory')
+is(superusers(), '', "after the update, a superuser's refresh of mallory's source with her code on the states table: nobody became superuser");
+is(ran_as('cs_routes_17'), 'cs_mallory', '... her code ran as mallory')
     or diag(psql('cs_routes_17', q{SELECT status, error, note FROM customer_segment.refresh_log WHERE source = 'm' ORDER BY id DESC LIMIT 2}));
 demote();
 
