@@ -390,6 +390,16 @@ COMMENT ON FUNCTION customer_segment.check_source_settings() IS
 CREATE TRIGGER check_source_settings BEFORE UPDATE ON customer_segment.sources
     FOR EACH ROW EXECUTE FUNCTION customer_segment.check_source_settings();
 
+-- The helper views' functions read with row security on, so that a restore refreshes an ordinary role's views.
+ALTER FUNCTION customer_segment.source_customers(text) SET row_security = on;
+ALTER FUNCTION customer_segment.source_segments(text) SET row_security = on;
+ALTER FUNCTION customer_segment.source_rf_grid(text) SET row_security = on;
+ALTER FUNCTION customer_segment.source_lifecycle(text) SET row_security = on;
+ALTER FUNCTION customer_segment.source_tiers(text) SET row_security = on;
+ALTER FUNCTION customer_segment.source_cohorts(text) SET row_security = on;
+ALTER FUNCTION customer_segment.source_clusters(text) SET row_security = on;
+ALTER FUNCTION customer_segment.source_cluster_profiles(text) SET row_security = on;
+
 ALTER POLICY owner_registers ON customer_segment.sources
     WITH CHECK (registered_by OPERATOR(pg_catalog.=) CURRENT_USER AND pg_catalog.has_table_privilege(orders, 'SELECT'));
 ALTER POLICY owner_logs ON customer_segment.refresh_log WITH CHECK (customer_segment.owns_source(source, owner));

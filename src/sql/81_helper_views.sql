@@ -2,7 +2,9 @@
 -- find through information_schema and JDBC like any view, over a materialized view <name>_<helper>_data
 -- whose query is one call, SELECT * FROM customer_segment.source_<helper>(name): the computation lives in
 -- the extension, so a release changes these functions, not objects in users' schemas.  refresh fills the
--- materialized views; the extension itself reads only them.
+-- materialized views; the extension itself reads only them.  Each function reads the extension's tables with
+-- row security on, whatever the session says: a restore (pg_dump sets row_security = off) refreshes the
+-- materialized views of an ordinary role's source as that role, and must see its rows, not fail.
 
 -- Per customer: the RFM analysis, lifecycle stage, quadrant, tier and BTYD predictions, as of the source's day.
 CREATE FUNCTION customer_segment.source_customers(source text)
@@ -13,7 +15,7 @@ RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders
                fm_score float8, rfm_score float8, segment text, action text, lifecycle_stage text, quadrant text,
                tier text, p_alive float8, expected_purchases_90d float8, expected_spend float8, clv_12m float8,
                as_of date)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
 #variable_conflict use_column
 DECLARE
     src customer_segment.sources := customer_segment.get_source(source);
@@ -86,7 +88,7 @@ COMMENT ON FUNCTION customer_segment.source_customers_view(customer_segment.sour
 CREATE FUNCTION customer_segment.source_segments(source text)
 RETURNS TABLE (segment text, customers bigint, share numeric, revenue numeric, avg_revenue numeric,
                avg_recency_days numeric, avg_orders numeric)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
 BEGIN
     RETURN QUERY EXECUTE format($q$
         SELECT coalesce(segment, '(not scored)'), count(*), round(count(*)::numeric / sum(count(*)) OVER (), 4),
@@ -99,7 +101,7 @@ COMMENT ON FUNCTION customer_segment.source_segments(text) IS 'Rows of a source'
 
 CREATE FUNCTION customer_segment.source_rf_grid(source text)
 RETURNS TABLE (r_score integer, f_score integer, customers bigint, revenue numeric)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
 BEGIN
     RETURN QUERY EXECUTE format($q$
         SELECT coalesce(r_score, 0), coalesce(f_score, 0), count(*), round(sum(monetary_total)::numeric, 2)
@@ -110,7 +112,7 @@ COMMENT ON FUNCTION customer_segment.source_rf_grid(text) IS 'Rows of a source''
 
 CREATE FUNCTION customer_segment.source_lifecycle(source text)
 RETURNS TABLE (lifecycle_stage text, customers bigint, revenue numeric)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
 BEGIN
     RETURN QUERY EXECUTE format($q$
         SELECT lifecycle_stage, count(*), round(sum(monetary_total)::numeric, 2)
@@ -121,7 +123,7 @@ COMMENT ON FUNCTION customer_segment.source_lifecycle(text) IS 'Rows of a source
 
 CREATE FUNCTION customer_segment.source_tiers(source text)
 RETURNS TABLE (tier text, customers bigint, revenue numeric)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
 BEGIN
     RETURN QUERY EXECUTE format($q$
         SELECT coalesce(tier, '(none)'), count(*), round(sum(monetary_total)::numeric, 2)
@@ -133,7 +135,7 @@ COMMENT ON FUNCTION customer_segment.source_tiers(text) IS 'Rows of a source''s 
 CREATE FUNCTION customer_segment.source_cohorts(source text)
 RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
                active_share float8, at_risk bigint, retained bigint, retention float8)
-LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog SET row_security = on AS $$
     SELECT c.*
       FROM customer_segment.sources s,
            LATERAL customer_segment.source_cohort_retention(s, customer_segment.source_as_of(s.name)) c
@@ -145,7 +147,7 @@ COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''
 -- with a positive net spend, k from the source, seed 0.
 CREATE FUNCTION customer_segment.source_clusters(source text)
 RETURNS TABLE (customer_id text, cluster integer, distance float8)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
 DECLARE
     src customer_segment.sources := customer_segment.get_source(source);
 BEGIN
@@ -173,7 +175,7 @@ COMMENT ON FUNCTION customer_segment.source_clusters(text) IS
 CREATE FUNCTION customer_segment.source_cluster_profiles(source text)
 RETURNS TABLE (cluster integer, customers bigint, share numeric, avg_recency_days numeric, avg_orders numeric,
                avg_spend numeric, top_segment text, top_lifecycle_stage text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
 DECLARE
     src customer_segment.sources := customer_segment.get_source(source);
 BEGIN
