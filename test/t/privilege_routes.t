@@ -108,6 +108,14 @@ for my $case (['cs_routes_17', 1], ['cs_routes', 0]) {
     is(superusers(), $escalated, "an index expression and a column default on the states table, superuser's refresh $tag");
     is(ran_as($db), $open ? 'postgres' : 'cs_mallory', '... they ran as ' . ($open ? 'the superuser' : 'mallory'));
     demote();
+    # The scheduler's path (refresh_job, as pg_cron calls it) and the text report.
+    psql($db, q{SET client_min_messages = warning;
+        INSERT INTO shop.orders (customer_id, ordered_at, amount) VALUES (1, '2025-12-30 10:40+00', 10);
+        CALL customer_segment.refresh_job('m');
+        SELECT count(*) FROM customer_segment.report('m');});
+    is(superusers(), $escalated, "... a superuser's refresh_job (the pg_cron path) and report $tag");
+    is(ran_as($db), $open ? 'postgres' : 'cs_mallory', '... her code ran as ' . ($open ? 'the superuser' : 'mallory'));
+    demote();
 
     # 2. A source over mallory's view that calls her function: a superuser's report_html and refreshes.
     as($db, 'cs_mallory', q{SET client_min_messages = warning;
