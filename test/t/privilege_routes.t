@@ -213,6 +213,23 @@ for my $case (['cs_routes_17', 1], ['cs_routes', 0]) {
     }
 }
 
+# A refresh about to fill an empty partition of its month (its transaction still open): eve's drop of empty
+# partitions leaves it alone (in 1.7 it dropped it under the refresh, whose insert then failed).
+for my $case (['cs_routes_17', 1], ['cs_routes', 0]) {
+    my ($db, $open) = @$case;
+    psql($db, q{SELECT customer_segment.create_history_partition(DATE '2026-06-15');});
+    my $gate = gate_closed($db, 9911);
+    my $pid = in_background($db, q{BEGIN; SELECT customer_segment.create_history_partition(DATE '2026-06-15');
+        SELECT pg_advisory_lock_shared(9911); COMMIT;});
+    lock_wait_of($db, '%pg_advisory_lock_shared(9911)%');
+    is(fails_as($db, 'cs_eve', q{SELECT customer_segment.drop_empty_history_partitions()}), 'succeeded',
+       'eve may drop empty history partitions while a refresh is about to fill one ' . ($open ? 'on 1.7' : 'now'));
+    open_gate($db, 9911, $gate);
+    waitpid($pid, 0);
+    is(psql($db, q{SELECT to_regclass('customer_segment.segment_history_2026_06') IS NOT NULL}), $open ? "f\n" : "t\n",
+       $open ? '... and on 1.7 she dropped the partition under the refresh' : '... and the partition survives');
+}
+
 # The update from 1.7 applies the rule to what it finds: the planted rows go, the forged source is named, and
 # the routes are closed there too.
 my $warnings = `psql -X -q -d cs_routes_17 -c 'ALTER EXTENSION customer_segment UPDATE' 2>&1`;
