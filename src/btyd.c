@@ -1,6 +1,7 @@
 /*
- * btyd.c: BG/NBD and Gamma-Gamma fitting aggregates and predictions (SQL glue
- * around btyd_math.c).
+ * btyd.c: the fitting aggregates and predictions of BG/NBD, MBG/NBD, Pareto/NBD, BG/BB and Gamma-Gamma, with
+ * their standard errors (SQL glue around the math of bgnbd_math.c, pnbd_math.c, bgbb_math.c, gg_math.c and
+ * fit_math.c; the covariate fits are in btyd_covariates.c).
  */
 #include "postgres.h"
 

@@ -412,27 +412,18 @@ ALTER POLICY owner_only ON customer_segment.source_increments WITH CHECK (custom
 -- of sources no longer registered stay, as unregister_source leaves them.
 DO $$
 DECLARE
+    t text;
     n bigint;
     bad record;
 BEGIN
-    DELETE FROM customer_segment.source_increments i
-     WHERE EXISTS (SELECT 1 FROM customer_segment.sources s WHERE s.name = i.source AND s.registered_by <> i.owner);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
-        RAISE WARNING 'removed % source_increments rows filed under a source of another role', n;
-    END IF;
-    DELETE FROM customer_segment.segment_history h
-     WHERE EXISTS (SELECT 1 FROM customer_segment.sources s WHERE s.name = h.source AND s.registered_by <> h.owner);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
-        RAISE WARNING 'removed % segment_history rows filed under a source of another role', n;
-    END IF;
-    DELETE FROM customer_segment.refresh_log l
-     WHERE EXISTS (SELECT 1 FROM customer_segment.sources s WHERE s.name = l.source AND s.registered_by <> l.owner);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
-        RAISE WARNING 'removed % refresh_log rows filed under a source of another role', n;
-    END IF;
+    FOREACH t IN ARRAY ARRAY['source_increments', 'segment_history', 'refresh_log'] LOOP
+        EXECUTE format('DELETE FROM customer_segment.%I r WHERE EXISTS (SELECT 1 FROM customer_segment.sources s
+                         WHERE s.name = r.source AND s.registered_by <> r.owner)', t);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n > 0 THEN
+            RAISE WARNING 'removed % % rows filed under a source of another role', n, t;
+        END IF;
+    END LOOP;
     FOR bad IN SELECT * FROM customer_segment.sources x
                 WHERE to_regrole(quote_ident(x.registered_by)) IS NULL
                    OR NOT has_table_privilege(to_regrole(quote_ident(x.registered_by)), x.orders, 'SELECT') LOOP

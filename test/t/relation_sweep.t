@@ -1,6 +1,7 @@
 # Every function that takes a relation, called by a superuser on relations another role controls, runs none
 # of that role's code: the key columns are of alice's composite type with a cast to text, an equality and an
-# ordering operator and hash and btree operator classes that make her a superuser when they run as one.
+# ordering operator and hash and btree operator classes that make her a superuser when they run as one
+# (CsTraps).
 # The sweep is complete: a function of the extension with a regclass argument that is neither called here nor
 # listed as one that reads no rows fails the test, so a new one has to join the sweep.
 use strict;
@@ -8,41 +9,17 @@ use warnings;
 use Test::More;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+use CsTraps;
 
 my $db = new_database('cs_relation_sweep');
 psql('postgres', q{DROP ROLE IF EXISTS cs_sweep_alice; CREATE ROLE cs_sweep_alice LOGIN;});
+arm_key_traps($db, 'a', 'cs_sweep_alice', 600);
 psql($db, q{
     SET client_min_messages = warning;
-    CREATE SCHEMA a AUTHORIZATION cs_sweep_alice;
     SET ROLE cs_sweep_alice;
-    CREATE TABLE a.ran (who name);
-    CREATE TYPE a.ct AS (v int);
-    -- records whose rights it ran with; escalates when they are a superuser's
-    CREATE FUNCTION a.trap() RETURNS void LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO a.ran VALUES (current_user);
-        IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
-            EXECUTE 'ALTER ROLE cs_sweep_alice SUPERUSER';
-        END IF;
-    END$$;
-    CREATE FUNCTION a.to_text(a.ct) RETURNS text LANGUAGE plpgsql AS $$BEGIN PERFORM a.trap(); RETURN ($1).v::text; END$$;
-    CREATE CAST (a.ct AS text) WITH FUNCTION a.to_text(a.ct);
-    CREATE FUNCTION a.eq(a.ct, a.ct) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM a.trap(); RETURN ($1).v = ($2).v; END$$;
-    CREATE FUNCTION a.lt(a.ct, a.ct) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM a.trap(); RETURN ($1).v < ($2).v; END$$;
-    CREATE FUNCTION a.cmp(a.ct, a.ct) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM a.trap(); RETURN sign(($1).v - ($2).v); END$$;
-    CREATE FUNCTION a.hash(a.ct) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM a.trap(); RETURN ($1).v; END$$;
-    CREATE OPERATOR a.= (LEFTARG = a.ct, RIGHTARG = a.ct, FUNCTION = a.eq, HASHES, MERGES);
-    CREATE OPERATOR a.< (LEFTARG = a.ct, RIGHTARG = a.ct, FUNCTION = a.lt);
-    CREATE TYPE a.tier AS ENUM ('bronze', 'gold');
-    CREATE TABLE a.o (customer_id a.ct, d date, amount numeric);
-    INSERT INTO a.o SELECT ROW(g % 40)::a.ct, DATE '2025-01-01' + (g * 7) % 360, 5 + g % 13 FROM generate_series(1, 600) g;
-    CREATE TABLE a.snap (customer_id a.ct, tier a.tier, value numeric);
-    INSERT INTO a.snap SELECT ROW(g)::a.ct, CASE WHEN g % 3 = 0 THEN 'gold' ELSE 'bronze' END::a.tier, g FROM generate_series(1, 30) g;
     CREATE TABLE a.cov AS SELECT DISTINCT ROW(g % 40)::a.ct AS customer_id, ARRAY[(g % 2)::float8] AS purchase_covariates,
         '{}'::float8[] AS dropout_covariates, '{}'::float8[] AS spend_covariates FROM generate_series(1, 40) g;
     RESET ROLE;
-    CREATE OPERATOR CLASS a.ct_hash DEFAULT FOR TYPE a.ct USING hash AS OPERATOR 1 a.=, FUNCTION 1 a.hash(a.ct);
-    CREATE OPERATOR CLASS a.ct_btree DEFAULT FOR TYPE a.ct USING btree AS OPERATOR 1 a.<, OPERATOR 3 a.=, FUNCTION 1 a.cmp(a.ct, a.ct);
     -- her states table, built without running her code (field access and a row constructor)
     CREATE TABLE a.st AS SELECT ROW(v)::a.ct AS customer_id, customer_segment.rfm_state(d, amount, 'UTC') AS state
       FROM (SELECT (customer_id).v AS v, d, amount FROM a.o) x GROUP BY v;
@@ -50,6 +27,7 @@ psql($db, q{
 });
 sub ran { my $r = psql($db, q{SELECT coalesce(string_agg(DISTINCT who, ','), '') FROM a.ran; TRUNCATE a.ran;}); chomp $r; return $r; }
 sub superuser { my $r = psql($db, q{SELECT rolsuper FROM pg_roles WHERE rolname = 'cs_sweep_alice'}); chomp $r; return $r eq 't'; }
+ran();   # her own set-up ran her operators as her
 
 # The traps are armed: applied by a superuser, the cast and both grouping strategies run her code.
 for my $case (['cast to text', q{SELECT customer_id::text FROM a.o}],

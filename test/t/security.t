@@ -1,6 +1,6 @@
 # Security: no code of another role runs with the rights of whoever calls the extension.
 # A role (alice) owns a type with a cast to text, an equality operator and hash/btree operator
-# classes whose functions make her a superuser when they run.  A superuser then runs every
+# classes whose functions make her a superuser when they run as one (CsTraps).  A superuser then runs every
 # function that reads an orders table, and refreshes sources on her tables: none of her code may
 # run.  A refresh runs its queries as the role that owns the source, never as the caller.
 use strict;
@@ -8,33 +8,12 @@ use warnings;
 use Test::More;
 use lib 't/lib', 'test/t/lib';
 use CsTest;
+use CsTraps;
 
 my $db = new_database('cs_security');
 psql('postgres', q{DROP ROLE IF EXISTS cs_alice; CREATE ROLE cs_alice LOGIN;});
-psql($db, q{
-    CREATE SCHEMA a AUTHORIZATION cs_alice;
-    SET ROLE cs_alice;
-    CREATE TYPE a.ct AS (v int);
-    CREATE FUNCTION a.escalate() RETURNS void LANGUAGE plpgsql AS $$BEGIN EXECUTE 'ALTER ROLE cs_alice SUPERUSER'; END$$;
-    CREATE FUNCTION a.to_text(a.ct) RETURNS text LANGUAGE plpgsql AS $$BEGIN PERFORM a.escalate(); RETURN ($1).v::text; END$$;
-    CREATE CAST (a.ct AS text) WITH FUNCTION a.to_text(a.ct);
-    CREATE FUNCTION a.eq(a.ct, a.ct) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM a.escalate(); RETURN ($1).v = ($2).v; END$$;
-    CREATE FUNCTION a.lt(a.ct, a.ct) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM a.escalate(); RETURN ($1).v < ($2).v; END$$;
-    CREATE FUNCTION a.cmp(a.ct, a.ct) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM a.escalate(); RETURN sign(($1).v - ($2).v); END$$;
-    CREATE FUNCTION a.hash(a.ct) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM a.escalate(); RETURN ($1).v; END$$;
-    CREATE OPERATOR a.= (LEFTARG = a.ct, RIGHTARG = a.ct, FUNCTION = a.eq, HASHES, MERGES);
-    CREATE OPERATOR a.< (LEFTARG = a.ct, RIGHTARG = a.ct, FUNCTION = a.lt);
-    CREATE TYPE a.tier AS ENUM ('bronze', 'gold');
-    CREATE TABLE a.o (customer_id a.ct, d date, amount numeric);
-    INSERT INTO a.o SELECT ROW(g % 40)::a.ct, DATE '2025-01-01' + (g * 7) % 360, 5 + g % 13 FROM generate_series(1, 400) g;
-    INSERT INTO a.o VALUES (NULL, DATE '2025-03-01', 10);
-    CREATE TABLE a.snap (customer_id a.ct, tier a.tier, value numeric);
-    INSERT INTO a.snap SELECT ROW(g)::a.ct, CASE WHEN g % 3 = 0 THEN 'gold' ELSE 'bronze' END::a.tier, g FROM generate_series(1, 30) g;
-    RESET ROLE;
-    -- Operator classes need a superuser; these stand for any opclass whose functions another role wrote.
-    CREATE OPERATOR CLASS a.ct_hash DEFAULT FOR TYPE a.ct USING hash AS OPERATOR 1 a.=, FUNCTION 1 a.hash(a.ct);
-    CREATE OPERATOR CLASS a.ct_btree DEFAULT FOR TYPE a.ct USING btree AS OPERATOR 1 a.<, OPERATOR 3 a.=, FUNCTION 1 a.cmp(a.ct, a.ct);
-});
+arm_key_traps($db, 'a', 'cs_alice', 400);
+psql($db, q{INSERT INTO a.o VALUES (NULL, DATE '2025-03-01', 10);});
 sub is_superuser {
     my ($r) = psql_rows($db, q{SELECT rolsuper FROM pg_roles WHERE rolname = 'cs_alice';});
     return $r->[0] eq 't';
