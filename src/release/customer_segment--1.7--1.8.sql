@@ -407,8 +407,8 @@ ALTER POLICY owner_only ON customer_segment.segment_history WITH CHECK (customer
 ALTER POLICY owner_only ON customer_segment.source_increments WITH CHECK (customer_segment.owns_source(source, owner));
 
 -- Rows filed under another role's source (possible before 1.8) are removed and counted; a source whose owner
--- cannot read its orders (registered by a direct INSERT) or whose zone is invalid (set by an UPDATE) is named:
--- its refreshes fail, logged, until it is mended.  Log rows
+-- cannot read its orders (registered by a direct INSERT) or whose zone is invalid (set by an UPDATE) is named,
+-- in a warning and a failed row of its log: its refreshes fail, logged, until it is mended.  Log rows
 -- of sources no longer registered stay, as unregister_source leaves them.
 DO $$
 DECLARE
@@ -429,6 +429,10 @@ BEGIN
                    OR NOT has_table_privilege(to_regrole(quote_ident(x.registered_by)), x.orders, 'SELECT') LOOP
         RAISE WARNING 'source "%": its owner % cannot read %; its refreshes will fail until the owner is granted SELECT or the source is unregistered',
             bad.name, bad.registered_by, bad.orders;
+        INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, status, error, owner)
+        VALUES (bad.name, now(), now(), 'failed',
+                format('42501: the update to 1.8 found that role %s, the owner of the source, cannot read %s', bad.registered_by, bad.orders),
+                bad.registered_by);
     END LOOP;
     FOR bad IN SELECT * FROM customer_segment.sources x LOOP
         BEGIN
@@ -436,6 +440,10 @@ BEGIN
         EXCEPTION WHEN invalid_parameter_value THEN
             RAISE WARNING 'source "%": time zone "%" is not recognized; its refreshes will fail until set_source_time_zone sets a valid one',
                 bad.name, bad.time_zone;
+            INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, status, error, owner)
+            VALUES (bad.name, now(), now(), 'failed',
+                    format('22023: the update to 1.8 found that time zone "%s" of the source is not recognized', bad.time_zone),
+                    bad.registered_by);
         END;
     END LOOP;
 END

@@ -237,6 +237,8 @@ like($warnings, qr/removed 1 segment_history rows filed under a source of anothe
 like($warnings, qr/removed 1 refresh_log rows filed under a source of another role/, '... and the planted log row');
 like($warnings, qr/source "e2": its owner cs_eve cannot read shop\.orders/, '... and names the forged source');
 like($warnings, qr/source "m": time zone "Mars\/Olympus" is not recognized/, '... and the source whose zone an UPDATE made invalid');
+is(psql('cs_routes_17', q{SELECT string_agg(source || ' ' || left(error, 5), ', ' ORDER BY source) FROM customer_segment.refresh_log
+                           WHERE error LIKE '%the update to 1.8 found%'}), "e 42501, e2 42501, m 22023\n", '... each in a failed row of its log too');
 is(psql('cs_routes_17', q{SELECT count(*) FROM customer_segment.segment_history WHERE owner = 'cs_eve'}), "0\n", '... no row of eve\'s is left under mallory\'s source');
 as('cs_routes_17', 'cs_mallory', q{SELECT customer_segment.set_source_time_zone('m', 'UTC');});
 ran_as('cs_routes_17');
