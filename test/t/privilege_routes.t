@@ -52,6 +52,10 @@ sub setup {
         GRANT USAGE ON SCHEMA mallory_views TO PUBLIC;
         CREATE FUNCTION mallory_views.hostile() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
         BEGIN
+            -- autovacuum's ANALYZE runs index expressions as the owner, as PostgreSQL means it to: not ours
+            IF (SELECT backend_type FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid()) = 'autovacuum worker' THEN
+                RETURN true;
+            END IF;
             INSERT INTO mallory_views.seen VALUES (current_user);
             IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
                 EXECUTE 'ALTER ROLE cs_mallory SUPERUSER';

@@ -20,6 +20,10 @@ sub arm_key_traps {
         CREATE TABLE S.ran (who name);
         CREATE FUNCTION S.trap() RETURNS void LANGUAGE plpgsql AS $$
         BEGIN
+            -- autovacuum's ANALYZE runs the owner's operators as the owner, as PostgreSQL means it to: not ours
+            IF (SELECT backend_type FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid()) = 'autovacuum worker' THEN
+                RETURN;
+            END IF;
             INSERT INTO S.ran VALUES (current_user);
             IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
                 EXECUTE 'ALTER ROLE R SUPERUSER';
