@@ -3,8 +3,8 @@
 -- Every function runs with the rights of its caller (the history partition helpers excepted), so reading an
 -- orders table through the extension needs SELECT on it; the work a refresh, a report or a scheduled job does
 -- on a source (its orders, states, helper views, history) runs as the source's owner in a security-restricted
--- operation (run_as_source_owner), whoever calls it.  The tables are shared by all roles that have USAGE on the schema; row-level security decides whose
--- rows each role sees and changes:
+-- operation (run_as_source_owner), whoever calls it.  The tables are shared by all roles that have USAGE on
+-- the schema; row-level security decides whose rows each role sees and changes:
 --   rule sets, tier ladders, value-grid names  readable by all, changed only by the set's owner;
 --   sources, refresh_log, segment_history,
 --   source_increments                          seen and changed only by the source's owner.

@@ -17,11 +17,11 @@ arm_key_traps($db, 'a', 'cs_sweep_alice', 600);
 psql($db, q{
     SET client_min_messages = warning;
     SET ROLE cs_sweep_alice;
-    CREATE TABLE a.cov AS SELECT DISTINCT ROW(g % 40)::a.ct AS customer_id, ARRAY[(g % 2)::float8] AS purchase_covariates,
+    CREATE TABLE a.cov WITH (autovacuum_enabled = false) AS SELECT DISTINCT ROW(g % 40)::a.ct AS customer_id, ARRAY[(g % 2)::float8] AS purchase_covariates,
         '{}'::float8[] AS dropout_covariates, '{}'::float8[] AS spend_covariates FROM generate_series(1, 40) g;
     RESET ROLE;
     -- her states table, built without running her code (field access and a row constructor)
-    CREATE TABLE a.st AS SELECT ROW(v)::a.ct AS customer_id, customer_segment.rfm_state(d, amount, 'UTC') AS state
+    CREATE TABLE a.st WITH (autovacuum_enabled = false) AS SELECT ROW(v)::a.ct AS customer_id, customer_segment.rfm_state(d, amount, 'UTC') AS state
       FROM (SELECT (customer_id).v AS v, d, amount FROM a.o) x GROUP BY v;
     ALTER TABLE a.st OWNER TO cs_sweep_alice;
 });
