@@ -35,8 +35,10 @@ $(DATA_built): $(SQL_PARTS) $(EXTENSION).control
 	cat $(SQL_PARTS) > $@
 
 # Server-free unit tests of the pure math (src/*_math.c), no fmgr involved.
-test/unit/run_unit: test/unit/run_unit.c $(MATH_OBJS:.o=.c) src/*_math.h
-	$(CC) $(CFLAGS) $(PG_CFLAGS) -Isrc -o $@ test/unit/run_unit.c $(MATH_OBJS:.o=.c) -lm
+# One file of cases per math file (test/unit/<name>_test.c), run by run_unit.c.
+UNIT_SRCS    = $(wildcard test/unit/*.c)
+test/unit/run_unit: $(UNIT_SRCS) test/unit/unit.h $(MATH_OBJS:.o=.c) src/*_math.h
+	$(CC) $(CFLAGS) $(PG_CFLAGS) -Isrc -Itest/unit -o $@ $(UNIT_SRCS) $(MATH_OBJS:.o=.c) -lm
 
 unitcheck: test/unit/run_unit
 	test/unit/run_unit
