@@ -33,6 +33,11 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT count(*) FROM customer_segment.cohort_retention_states('st', DATE '2025-02-01', NULL)$$),
     ($$SELECT count(*) FROM customer_segment.cohort_retention_states('st', DATE '2025-02-01', 'fortnight')$$),
     ($$SELECT customer_segment.set_source_change_column('nope', 'order_id')$$),
+    -- running as a source's owner; history partitions only for days a snapshot can have
+    ($$SELECT customer_segment.run_as_owner(NULL, 'SELECT 1')$$),
+    ($$SELECT customer_segment.run_as_owner(0::regrole, 'SELECT 1')$$),
+    ($$SELECT customer_segment.create_history_partition(DATE '2031-03-15 BC')$$),
+    ($$SELECT customer_segment.create_history_partition(NULL)$$),
     -- aggregate states read from text: not base64 (22P02), not a state of that kind (22P03)
     ($$SELECT 'not base64!'::customer_segment.btyd_fit_state$$),
     ($$SELECT 'AAAA'::customer_segment.btyd_fit_state$$),

@@ -37,7 +37,10 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $
 DECLARE
     part text := format('segment_history_%s', to_char(day, 'YYYY_MM'));
 BEGIN
-    IF day IS NULL OR NOT isfinite(day) OR day < DATE '1900-01-01' OR day > current_date + 366 THEN
+    IF day IS NULL THEN
+        RAISE EXCEPTION 'snapshot day must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(day) OR day < DATE '1900-01-01' OR day > current_date + 366 THEN
         RAISE EXCEPTION 'snapshot day % is out of range', day USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'History snapshots are taken for days from 1900-01-01 to a year from today.';
     END IF;

@@ -206,6 +206,12 @@ for my $case (['cs_routes_17', 1], ['cs_routes', 0]) {
         }
     }
 
+    # run_as_owner only drops rights: eve cannot run a query as mallory.
+    unless ($open) {
+        like(fails_as($db, 'cs_eve', q{SELECT customer_segment.run_as_owner('cs_mallory', 'SELECT 1')}),
+             qr/permission denied to act as role "cs_mallory"/, 'run_as_owner refuses a role the caller cannot act as (42501)');
+    }
+
     # An UPDATE of a source's zone is checked like set_source_time_zone.
     my $tz = fails_as($db, 'cs_mallory', q{UPDATE customer_segment.sources SET time_zone = 'Mars/Olympus' WHERE name = 'm'});
     if ($open) {
