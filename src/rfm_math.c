@@ -226,25 +226,28 @@ in_first_period(int32_t day, int32_t first_day, int g)
 	return rfm_period_index(day, g) == rfm_period_index(first_day, g);
 }
 
+/* Days from the first to the last purchase day, 0 before the first purchase. */
+static int64_t
+rfm_state_span(const RfmState *st)
+{
+	return st->orders == 0 ? 0 : (int64_t) st->last_day - st->first_day + 1;
+}
+
 int64_t
 rfm_state_span_after(const RfmState *st, int32_t day, CsAmount amount)
 {
-	int64_t		first = st->first_day,
-				last = st->last_day;
-
 	if (day > st->as_of || amount.value < 0)
-		return st->orders == 0 ? 0 : last - first + 1;
+		return rfm_state_span(st);	/* not a purchase day of the state */
 	if (st->orders == 0)
 		return 1;
-	return (day > last ? day : last) - (day < first ? day : first) + 1;
+	return (int64_t) (day > st->last_day ? day : st->last_day) - (day < st->first_day ? day : st->first_day) + 1;
 }
 
 int64_t
 rfm_state_span_union(const RfmState *a, const RfmState *b)
 {
 	if (a->orders == 0 || b->orders == 0)
-		return a->orders == 0 ? (b->orders == 0 ? 0 : (int64_t) b->last_day - b->first_day + 1)
-			: (int64_t) a->last_day - a->first_day + 1;
+		return rfm_state_span(a->orders == 0 ? b : a);
 	return (int64_t) (a->last_day > b->last_day ? a->last_day : b->last_day)
 		- (a->first_day < b->first_day ? a->first_day : b->first_day) + 1;
 }

@@ -24,11 +24,15 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = format('Unregister the source and register it again: SELECT customer_segment.unregister_source(%L);', src.name);
     END IF;
+    IF NOT has_table_privilege(owner, src.orders, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied: role % cannot read %, the orders of source "%"', src.registered_by, src.orders, src.name
+            USING ERRCODE = 'insufficient_privilege', HINT = 'A source reads its orders with the rights of the role that registered it.';
+    END IF;
     RETURN customer_segment.run_as_owner(owner, query);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.run_as_source_owner(customer_segment.sources, text) IS
-    'run_as_owner as the role that registered the source; 42704 when it no longer exists';
+    'run_as_owner as the role that registered the source; 42704 when it no longer exists, 42501 when it cannot read the orders';
 
 CREATE FUNCTION customer_segment.owns_source(source text, owner name)
 RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE
@@ -46,11 +50,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     v record;
 BEGIN
-    IF to_regrole(quote_ident(src.registered_by)) IS NOT NULL
-       AND NOT has_table_privilege(to_regrole(quote_ident(src.registered_by)), src.orders, 'SELECT') THEN
-        RAISE EXCEPTION 'permission denied: role % cannot read %, the orders of source "%"', src.registered_by, src.orders, src.name
-            USING ERRCODE = 'insufficient_privilege', HINT = 'A source reads its orders with the rights of the role that registered it.';
-    END IF;
     PERFORM customer_segment.check_source_views(src);
     note := customer_segment.run_as_source_owner(src, format(
         'SELECT customer_segment.update_source_states(%L::customer_segment.sources, %L)', src, rebuild));

@@ -11,11 +11,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     v record;
 BEGIN
-    IF to_regrole(quote_ident(src.registered_by)) IS NOT NULL
-       AND NOT has_table_privilege(to_regrole(quote_ident(src.registered_by)), src.orders, 'SELECT') THEN
-        RAISE EXCEPTION 'permission denied: role % cannot read %, the orders of source "%"', src.registered_by, src.orders, src.name
-            USING ERRCODE = 'insufficient_privilege', HINT = 'A source reads its orders with the rights of the role that registered it.';
-    END IF;
     PERFORM customer_segment.check_source_views(src);
     note := customer_segment.run_as_source_owner(src, format(
         'SELECT customer_segment.update_source_states(%L::customer_segment.sources, %L)', src, rebuild));

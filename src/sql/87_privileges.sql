@@ -30,7 +30,8 @@ COMMENT ON FUNCTION customer_segment.run_as_owner(regrole, text) IS
     'The first column of the first row of query, run as role (whose privileges the caller must have) in a '
     'security-restricted operation with search_path pg_catalog, pg_temp';
 
--- The work on a source's objects, as the source's owner (the role that registered it).
+-- The work on a source's objects, as the source's owner (the role that registered it), who must still be able
+-- to read the source's orders.
 CREATE FUNCTION customer_segment.run_as_source_owner(src customer_segment.sources, query text)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
@@ -41,11 +42,15 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = format('Unregister the source and register it again: SELECT customer_segment.unregister_source(%L);', src.name);
     END IF;
+    IF NOT has_table_privilege(owner, src.orders, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied: role % cannot read %, the orders of source "%"', src.registered_by, src.orders, src.name
+            USING ERRCODE = 'insufficient_privilege', HINT = 'A source reads its orders with the rights of the role that registered it.';
+    END IF;
     RETURN customer_segment.run_as_owner(owner, query);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.run_as_source_owner(customer_segment.sources, text) IS
-    'run_as_owner as the role that registered the source; 42704 when it no longer exists';
+    'run_as_owner as the role that registered the source; 42704 when it no longer exists, 42501 when it cannot read the orders';
 
 -- The row names a source its owner registered: rows of the log, history and incremental state carry the
 -- owner of their source, and no role can file rows under another role's source (sources' own row security
