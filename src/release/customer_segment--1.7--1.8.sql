@@ -1,9 +1,10 @@
 -- customer_segment 1.7 -> 1.8: a sound privilege model.  The work of a refresh, a report or a scheduled job
 -- on a registered source runs as the source's owner in a security-restricted operation (run_as_owner,
--- run_as_source_owner); btyd_analyze's covariates key goes through safe_key_sql;
--- row-level security refuses rows filed under another role's source (owns_source) and a source over a table
--- its owner cannot read; history partitions only for days a snapshot can have, dropped only while no
--- snapshot is being written; an UPDATE of a source's settings is checked (check_source_settings);
+-- run_as_source_owner); btyd_analyze's covariates key goes through safe_key_sql; users write the tables of
+-- sources, increments, history and log only through the registry (registry_write), which checks the calling
+-- role and records the relations created for each source (source_relations); history partitions only for
+-- days a snapshot can have, dropped only while no snapshot is being written, by the registry alone; the
+-- settings of a source are checked on INSERT and UPDATE (check_source_settings);
 -- btyd_p_alive_history in one sort instead of a count per period.  Existing
 -- rows that fail these rules are reported, and planted ones removed.
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.8'" to load this file. \quit
@@ -34,15 +35,6 @@ $$;
 COMMENT ON FUNCTION customer_segment.run_as_source_owner(customer_segment.sources, text) IS
     'run_as_owner as the role that registered the source; 42704 when it no longer exists, 42501 when it cannot read the orders';
 
-CREATE FUNCTION customer_segment.owns_source(source text, owner name)
-RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT customer_segment.acts_as(owner)
-       AND EXISTS (SELECT 1 FROM customer_segment.sources s
-                    WHERE s.name OPERATOR(pg_catalog.=) source AND s.registered_by OPERATOR(pg_catalog.=) owner);
-END;
-COMMENT ON FUNCTION customer_segment.owns_source(text, name) IS
-    'True when the current role acts as owner and owner registered the source (row-level security of the log, history and increments)';
 
 CREATE OR REPLACE FUNCTION customer_segment.refresh_views(src customer_segment.sources, rebuild boolean DEFAULT false,
     OUT customers bigint, OUT note text)
@@ -63,14 +55,13 @@ BEGIN
     END LOOP;
     EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO customers;
     IF src.history_days IS NOT NULL THEN
-        PERFORM customer_segment.run_as_source_owner(src, format(
-            'SELECT customer_segment.snapshot_history(%L::customer_segment.sources)', src));
+        PERFORM customer_segment.registry_write('snapshot', src.name);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources, boolean) IS
     'Brings the states of an incrementally refreshed source up to date (rebuild: from all orders), recomputes the helper '
-    'views and takes the history snapshot, the first and last as the source''s owner; returns the customers and what '
+    'views and takes the history snapshot, the states as the source''s owner; returns the customers and what '
     'happened to the states; used by refresh';
 
 CREATE OR REPLACE FUNCTION customer_segment.report_html(source text, holdout_weeks integer DEFAULT 26)
@@ -276,7 +267,7 @@ COMMENT ON FUNCTION customer_segment.btyd_analyze(regclass, name, name, name, da
     '(btyd_predict: spend and CLV NULL when the Gamma-Gamma q <= 1; NULL without a covariates row when covariates are given)';
 
 CREATE OR REPLACE FUNCTION customer_segment.create_history_partition(day date)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     part text := format('segment_history_%s', to_char(day, 'YYYY_MM'));
 BEGIN
@@ -299,10 +290,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.create_history_partition(date) IS
-    'Creates the monthly partition of segment_history that holds a snapshot day, owned by the extension''s owner (SECURITY DEFINER)';
+    'Creates the monthly partition of segment_history that holds a snapshot day (registry only)';
+REVOKE EXECUTE ON FUNCTION customer_segment.create_history_partition(date) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION customer_segment.drop_empty_history_partitions()
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     part name;
     has_rows boolean;
@@ -320,7 +312,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.drop_empty_history_partitions() IS 'Drops the monthly partitions of segment_history that hold no rows';
+COMMENT ON FUNCTION customer_segment.drop_empty_history_partitions() IS 'Drops the monthly partitions of segment_history that hold no rows (registry only)';
+REVOKE EXECUTE ON FUNCTION customer_segment.drop_empty_history_partitions() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION customer_segment.btyd_p_alive_history(source regclass, customer_column name, time_column name,
     amount_column name, customer text, bgnbd customer_segment.bgnbd_model, end_date date, unit text DEFAULT 'week',
@@ -367,23 +360,32 @@ $$;
 COMMENT ON FUNCTION customer_segment.btyd_p_alive_history(regclass, name, name, name, text, customer_segment.bgnbd_model, date, text, text) IS
     'BG/NBD P(alive) of one customer at every period (unit) from the first purchase to end_date, given the purchase days up to then';
 
+CREATE FUNCTION customer_segment.checked_source_settings(proposed customer_segment.sources, previous customer_segment.sources)
+RETURNS customer_segment.sources LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF proposed.time_zone IS DISTINCT FROM previous.time_zone THEN
+        proposed.time_zone := customer_segment.check_time_zone(proposed.time_zone);
+    END IF;
+    IF proposed.rule_set IS DISTINCT FROM previous.rule_set
+       AND NOT EXISTS (SELECT 1 FROM customer_segment.rfm_segment_rules r WHERE r.rule_set = proposed.rule_set) THEN
+        RAISE EXCEPTION 'rule set "%" does not exist', proposed.rule_set USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF proposed.tier_ladder IS DISTINCT FROM previous.tier_ladder AND proposed.tier_ladder IS NOT NULL THEN
+        PERFORM customer_segment.check_tier_ladder(proposed.tier_ladder);
+    END IF;
+    IF proposed.as_of IS DISTINCT FROM previous.as_of AND NOT isfinite(proposed.as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN proposed;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.checked_source_settings(customer_segment.sources, customer_segment.sources) IS
+    'The source row proposed with its time zone, rule set, tier ladder and as_of checked where they differ from previous (NULL: all); 22023 otherwise';
+
 CREATE FUNCTION customer_segment.check_source_settings()
 RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
-    IF NEW.time_zone IS DISTINCT FROM OLD.time_zone THEN
-        NEW.time_zone := customer_segment.check_time_zone(NEW.time_zone);
-    END IF;
-    IF NEW.rule_set IS DISTINCT FROM OLD.rule_set
-       AND NOT EXISTS (SELECT 1 FROM customer_segment.rfm_segment_rules r WHERE r.rule_set = NEW.rule_set) THEN
-        RAISE EXCEPTION 'rule set "%" does not exist', NEW.rule_set USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF NEW.tier_ladder IS DISTINCT FROM OLD.tier_ladder AND NEW.tier_ladder IS NOT NULL THEN
-        PERFORM customer_segment.check_tier_ladder(NEW.tier_ladder);
-    END IF;
-    IF NEW.as_of IS DISTINCT FROM OLD.as_of AND NOT isfinite(NEW.as_of) THEN
-        RAISE EXCEPTION 'as_of must be a finite date' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN NEW;
+    RETURN customer_segment.checked_source_settings(NEW, OLD);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.check_source_settings() IS
@@ -402,15 +404,516 @@ ALTER FUNCTION customer_segment.source_cohorts(text) SET row_security = on;
 ALTER FUNCTION customer_segment.source_clusters(text) SET row_security = on;
 ALTER FUNCTION customer_segment.source_cluster_profiles(text) SET row_security = on;
 
-ALTER POLICY owner_registers ON customer_segment.sources
-    WITH CHECK (registered_by OPERATOR(pg_catalog.=) CURRENT_USER AND pg_catalog.has_table_privilege(orders, 'SELECT'));
-ALTER POLICY owner_logs ON customer_segment.refresh_log WITH CHECK (customer_segment.owns_source(source, owner));
-ALTER POLICY owner_only ON customer_segment.segment_history WITH CHECK (customer_segment.owns_source(source, owner));
-ALTER POLICY owner_only ON customer_segment.source_increments WITH CHECK (customer_segment.owns_source(source, owner));
+-- The registry: users no longer write the extension's tables of sources directly; registry_write does,
+-- checking the calling role, and records the relations created for each source.
+CREATE TABLE customer_segment.source_relations (
+    source   text NOT NULL REFERENCES customer_segment.sources (name) ON DELETE CASCADE,
+    helper   text NOT NULL,
+    relation regclass NOT NULL,
+    PRIMARY KEY (source, helper)
+);
+COMMENT ON TABLE customer_segment.source_relations IS
+    'The materialized views behind the helper views of each source, and its states table, as created for it';
+COMMENT ON COLUMN customer_segment.source_relations.source IS 'The source';
+COMMENT ON COLUMN customer_segment.source_relations.helper IS 'Helper name (customers, segments, ...), or states';
+COMMENT ON COLUMN customer_segment.source_relations.relation IS 'The relation';
+SELECT pg_catalog.pg_extension_config_dump('customer_segment.source_relations', '');
+
+CREATE FUNCTION customer_segment.source_relation_problems(src customer_segment.sources)
+RETURNS TABLE (helper text, relation_name text, relation regclass, problem text)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT e.helper, e.relation_name, c.oid::regclass, CASE
+             WHEN c.oid IS NULL THEN 'It does not exist.'
+             WHEN c.relkind <> e.kind THEN format('It is not a %s.', CASE e.kind WHEN 'm' THEN 'materialized view' ELSE 'table' END)
+             WHEN pg_get_userbyid(c.relowner) <> src.registered_by
+                 THEN format('It is owned by %s, the source by %s.', pg_get_userbyid(c.relowner), src.registered_by)
+             WHEN a.attname IS NOT NULL THEN format('Its column %s has type %s, which is not built in.', a.attname, a.atttypid::regtype)
+           END
+      FROM (SELECT v.helper, v.data_name, 'm'::"char" FROM customer_segment.source_views(src) v
+            UNION ALL
+            SELECT 'states', customer_segment.source_states_table(src), 'r'
+             WHERE EXISTS (SELECT 1 FROM customer_segment.source_increments i WHERE i.source = src.name)
+           ) e(helper, relation_name, kind)
+      LEFT JOIN pg_class c ON c.oid = to_regclass(e.relation_name)
+      LEFT JOIN LATERAL (SELECT x.attname, x.atttypid FROM pg_attribute x
+                          WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384::oid
+                            AND x.atttypid <> 'customer_segment.rfm_summary_state'::regtype
+                          LIMIT 1) a ON true
+$$;
+COMMENT ON FUNCTION customer_segment.source_relation_problems(customer_segment.sources) IS
+    'The relations a source should have (helper materialized views, states table) and what is wrong with the one of each name; NULL problem = fit to record';
+
+CREATE FUNCTION customer_segment.source_relation(src customer_segment.sources, helper text)
+RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT r.relation FROM customer_segment.source_relations r
+     WHERE r.source = src.name AND r.helper = source_relation.helper
+       AND r.relation = to_regclass(CASE WHEN source_relation.helper = 'states' THEN customer_segment.source_states_table(src)
+                                         ELSE customer_segment.source_data(src, source_relation.helper) END)
+$$;
+COMMENT ON FUNCTION customer_segment.source_relation(customer_segment.sources, text) IS
+    'The relation recorded for a helper of a source (or states) while it still has its name; NULL otherwise';
+
+CREATE FUNCTION customer_segment.registry_apply(caller regrole, op text, source text, detail jsonb)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    created text;
+BEGIN
+    IF caller IS NULL OR op IS NULL OR source IS NULL THEN
+        RAISE EXCEPTION 'registry write without caller, op or source' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF op = 'register' THEN
+        src := customer_segment.checked_source_settings(jsonb_populate_record(NULL::customer_segment.sources, detail), NULL);
+        IF NOT has_table_privilege(caller, src.orders, 'SELECT') THEN
+            RAISE EXCEPTION 'permission denied to read %', src.orders USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF NOT has_schema_privilege(caller, src.target_schema, 'CREATE') THEN
+            RAISE EXCEPTION 'permission denied to create in schema %', quote_ident(src.target_schema)
+                USING ERRCODE = 'insufficient_privilege', HINT = 'The helper views of a source are created in its target_schema.';
+        END IF;
+        INSERT INTO customer_segment.sources (name, orders, customer_column, time_column, amount_column, target_schema, bins,
+                                              rule_set, as_of, history_days, tier_ladder, time_zone, registered_by)
+        VALUES (source, src.orders, src.customer_column, src.time_column, src.amount_column, src.target_schema,
+                src.bins, src.rule_set, src.as_of, src.history_days, src.tier_ladder, src.time_zone, pg_get_userbyid(caller));
+        RETURN NULL;
+    END IF;
+
+    SELECT * INTO src FROM customer_segment.sources s WHERE s.name = registry_apply.source FOR UPDATE;
+    IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = caller
+                                   AND (r.rolsuper OR EXISTS (SELECT 1 FROM pg_roles o WHERE o.rolname = src.registered_by
+                                                                 AND pg_has_role(caller, o.oid, 'USAGE')))) THEN
+        RAISE EXCEPTION 'source "%" is not registered', source USING ERRCODE = 'undefined_object';
+    END IF;
+    CASE op
+    WHEN 'create_views' THEN
+        created := customer_segment.run_as_owner(to_regrole(quote_ident(src.registered_by)), format(
+            'SELECT to_jsonb(array_agg(v))::text FROM customer_segment.sources s, customer_segment.create_source_views(s) v
+              WHERE s.name = %L', src.name));
+        DELETE FROM customer_segment.source_relations r
+         WHERE r.source = src.name AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = r.relation);
+        INSERT INTO customer_segment.source_relations (source, helper, relation)
+        SELECT src.name, p.helper, p.relation
+          FROM customer_segment.source_views(src) v JOIN customer_segment.source_relation_problems(src) p USING (helper)
+         WHERE p.problem IS NULL AND v.view_name IN (SELECT jsonb_array_elements_text(created::jsonb))
+        ON CONFLICT ON CONSTRAINT source_relations_pkey DO UPDATE SET relation = EXCLUDED.relation;
+        RETURN created;
+    WHEN 'set_change_column' THEN
+        DELETE FROM customer_segment.source_increments i WHERE i.source = src.name;
+        DELETE FROM customer_segment.source_relations r WHERE r.source = src.name AND r.helper = 'states';
+        IF detail ->> 'change_column' IS NOT NULL THEN
+            PERFORM customer_segment.check_change_column(src.orders, detail ->> 'change_column');
+            INSERT INTO customer_segment.source_increments (source, change_column, owner)
+            VALUES (src.name, detail ->> 'change_column', src.registered_by);
+        END IF;
+    WHEN 'states_updated' THEN
+        UPDATE customer_segment.source_increments i
+           SET watermark = detail ->> 'watermark', covered_rows = (detail ->> 'covered_rows')::bigint,
+               last_day = (detail ->> 'last_day')::date, updated_at = clock_timestamp(), note = detail ->> 'note'
+         WHERE i.source = src.name;
+        IF customer_segment.source_relation(src, 'states') IS NULL THEN
+            INSERT INTO customer_segment.source_relations (source, helper, relation)
+            SELECT src.name, p.helper, p.relation FROM customer_segment.source_relation_problems(src) p
+             WHERE p.helper = 'states' AND p.problem IS NULL
+            ON CONFLICT ON CONSTRAINT source_relations_pkey DO UPDATE SET relation = EXCLUDED.relation;
+        END IF;
+    WHEN 'snapshot' THEN
+        RETURN customer_segment.snapshot_history(src);
+    WHEN 'log' THEN
+        INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error, note, owner)
+        VALUES (src.name, (detail ->> 'started_at')::timestamptz, clock_timestamp(), (detail ->> 'customers')::bigint,
+                detail ->> 'status', detail ->> 'error', detail ->> 'note', src.registered_by);
+    WHEN 'unregister' THEN
+        DELETE FROM customer_segment.sources s WHERE s.name = src.name;
+        DELETE FROM customer_segment.segment_history h WHERE h.source = src.name;
+        PERFORM customer_segment.drop_empty_history_partitions();
+    ELSE
+        RAISE EXCEPTION 'unknown registry write "%"', op USING ERRCODE = 'invalid_parameter_value';
+    END CASE;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.registry_apply(regrole, text, text, jsonb) IS
+    'The writes of registry_write, each checked against the calling role; run only by registry_write, as the extension''s owner';
+REVOKE EXECUTE ON FUNCTION customer_segment.registry_apply(regrole, text, text, jsonb) FROM PUBLIC;
+
+CREATE FUNCTION customer_segment.registry_write(op text, source text, detail jsonb DEFAULT NULL)
+RETURNS text LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'registry_write';
+COMMENT ON FUNCTION customer_segment.registry_write(text, text, jsonb) IS
+    'The one door to the registry tables: registry_apply(calling role, op, source, detail) run as the extension''s owner';
+
+CREATE OR REPLACE FUNCTION customer_segment.check_source_views(src customer_segment.sources)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT p.relation_name, coalesce(p.problem, 'It is not the one recorded when the view was created.') AS detail
+      INTO bad
+      FROM customer_segment.source_relation_problems(src) p
+     WHERE p.helper <> 'states'
+       AND (p.problem IS NOT NULL OR customer_segment.source_relation(src, p.helper) IS NULL)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'helper view % of source "%" is not the one register_source created', bad.relation_name, src.name
+            USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = bad.detail,
+                  HINT = format('Unregister the source and register it again: SELECT customer_segment.unregister_source(%L);', src.name);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_source_views(customer_segment.sources) IS
+    'Raises 55000 unless the materialized view behind every helper view of the source is the one recorded for it, owned by the source''s owner with built-in column types';
+
+CREATE OR REPLACE FUNCTION customer_segment.create_source_views(src customer_segment.sources)
+RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    v record;
+BEGIN
+    FOR v IN SELECT * FROM customer_segment.source_views(src) s WHERE customer_segment.source_relation(src, s.helper) IS NULL LOOP
+        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.data_name, v.definition);
+        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.data_name, v.unique_key);
+        EXECUTE format('CREATE VIEW %s AS SELECT * FROM %s', v.view_name, v.data_name);
+        IF current_user <> src.registered_by THEN
+            -- a superuser or a member of the owning role: the views belong to the source's owner all the same
+            EXECUTE format('ALTER MATERIALIZED VIEW %s OWNER TO %I', v.data_name, src.registered_by);
+            EXECUTE format('ALTER VIEW %s OWNER TO %I', v.view_name, src.registered_by);
+        END IF;
+        PERFORM customer_segment.comment_source_view(src, v.view_name, v.data_name, v.comment, v.helper);
+        RETURN NEXT v.view_name;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.create_source_views(customer_segment.sources) IS
+    'Creates the helper views a source has not got (plain views over empty materialized views with unique indexes) and their comments; returns the views'' names';
+
+CREATE OR REPLACE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
+    time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
+    rule_set text DEFAULT 'standard', as_of date DEFAULT NULL, history_days integer DEFAULT NULL,
+    tier_ladder text DEFAULT NULL, time_zone text DEFAULT current_setting('TimeZone'))
+RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+BEGIN
+    PERFORM customer_segment.orders_source_sql(orders, customer_column, time_column, amount_column);
+    IF time_zone IS NULL THEN
+        RAISE EXCEPTION 'time_zone must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass the zone the business counts its days in, e.g. ''Europe/Berlin''.';
+    END IF;
+    -- the registry checks the rights on orders and schema, and the settings (checked_source_settings)
+    PERFORM customer_segment.registry_write('register', name, jsonb_build_object(
+        'orders', orders::oid, 'customer_column', customer_column, 'time_column', time_column, 'amount_column', amount_column,
+        'target_schema', coalesce(target_schema, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                                   WHERE c.oid = orders)),
+        'bins', bins, 'rule_set', rule_set, 'as_of', as_of, 'history_days', history_days, 'tier_ladder', tier_ladder,
+        'time_zone', time_zone));
+    RETURN QUERY SELECT jsonb_array_elements_text(customer_segment.registry_write('create_views', name)::jsonb);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer, text, text) IS
+    'Registers an orders table with its business time zone (default: the session''s) and creates its helper views (empty until the first refresh); returns their names';
+
+CREATE OR REPLACE FUNCTION customer_segment.set_source_clusters(source text, k integer)
+RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+    v record;
+BEGIN
+    IF k IS NULL THEN
+        FOR v IN SELECT * FROM customer_segment.source_views(src) s WHERE s.helper IN ('clusters', 'cluster_profiles') LOOP
+            PERFORM customer_segment.drop_source_view(src, v.view_name, v.data_name, false);
+        END LOOP;
+    ELSIF k < 2 OR k > 20 THEN
+        RAISE EXCEPTION 'k must be between 2 and 20' USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', k);
+    END IF;
+    UPDATE customer_segment.sources s SET clusters = set_source_clusters.k WHERE s.name = src.name;
+    RETURN QUERY SELECT jsonb_array_elements_text(customer_segment.registry_write('create_views', src.name)::jsonb);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.set_source_clusters(text, integer) IS
+    'Gives a source k-means clusters (k = 2..20) of its customers in two more helper views, <name>_clusters and <name>_cluster_profiles, '
+    'filled at each refresh; NULL drops them; returns the views created';
+
+CREATE OR REPLACE FUNCTION customer_segment.drop_source_view(src customer_segment.sources, view_name text, data_name text, cascade boolean)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    dependents text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM customer_segment.source_relations r
+                    WHERE r.source = src.name AND r.relation = to_regclass(data_name)) THEN
+        RETURN;
+    END IF;
+    -- the plain view goes when it is the one over this source's data (not an object of the user's)
+    IF EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                WHERE r.ev_class = to_regclass(view_name) AND d.refobjid = to_regclass(data_name)) THEN
+        EXECUTE format('DROP VIEW %s %s', view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+    END IF;
+    EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', data_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+EXCEPTION WHEN dependent_objects_still_exist THEN
+    -- PostgreSQL's detail names them
+    GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;
+    RAISE EXCEPTION 'objects of yours depend on helper view % of source "%"', view_name, src.name
+        USING ERRCODE = 'dependent_objects_still_exist', DETAIL = dependents,
+              HINT = 'Drop them first, or pass cascade => true to drop them too.';
+END
+$$;
+COMMENT ON FUNCTION customer_segment.drop_source_view(customer_segment.sources, text, text, boolean) IS
+    'Drops a helper view of a source and its materialized view, when that is the one recorded for the source; 2BP01 naming the user''s dependent objects unless cascade';
+
+CREATE OR REPLACE FUNCTION customer_segment.unregister_source(name text, cascade boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    v record;
+    msg text;
+    dependents text;
+BEGIN
+    src := customer_segment.get_source(name);
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+        BEGIN
+            PERFORM customer_segment.drop_source_view(src, v.view_name, v.data_name, cascade);
+        EXCEPTION WHEN dependent_objects_still_exist THEN
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, dependents = PG_EXCEPTION_DETAIL;
+            RAISE EXCEPTION 'cannot unregister source "%": %', name, msg
+                USING ERRCODE = 'dependent_objects_still_exist', DETAIL = dependents,
+                      HINT = format('Drop them first, or SELECT customer_segment.unregister_source(%L, cascade => true); to drop them too.', name);
+        END;
+    END LOOP;
+    IF customer_segment.source_relation(src, 'states') IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', customer_segment.source_relation(src, 'states'));
+    END IF;
+    PERFORM customer_segment.registry_write('unregister', src.name);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.unregister_source(text, boolean) IS
+    'Drops the helper views, the states (incremental refresh) and the history of a source and forgets it (the orders table is untouched); refuses (2BP01) when other objects depend on the views, unless cascade';
+
+CREATE OR REPLACE FUNCTION customer_segment.set_source_change_column(name text, change_column name)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(name);
+    states regclass := customer_segment.source_relation(src, 'states');
+BEGIN
+    IF states IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', states);
+    END IF;
+    PERFORM customer_segment.registry_write('set_change_column', src.name, jsonb_build_object('change_column', change_column));
+END
+$$;
+COMMENT ON FUNCTION customer_segment.set_source_change_column(text, name) IS
+    'Refresh a source incrementally by an ever-increasing key column of its orders (NULL: from all orders every time); '
+    'drops the states it kept, so the next refresh builds them';
+
+CREATE OR REPLACE FUNCTION customer_segment.update_source_states(src customer_segment.sources, rebuild boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    inc customer_segment.source_increments;
+    states text := customer_segment.source_states_table(src);
+    o record;
+    key text;
+    key_type regtype;
+    covered bigint;
+    stats record;
+    what text;
+BEGIN
+    SELECT * INTO inc FROM customer_segment.source_increments i WHERE i.source = src.name;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF to_regclass(states) IS DISTINCT FROM customer_segment.source_relation(src, 'states') THEN
+        RAISE EXCEPTION 'table % is not the states table of source "%"', states, src.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'It was not created by the refresh of the source.',
+                  HINT = format('Drop or rename it, then SELECT customer_segment.set_source_change_column(%L, %L);', src.name, inc.change_column);
+    END IF;
+    o := customer_segment.orders_source_sql(src.orders, src.customer_column, src.time_column, src.amount_column, src.time_zone);
+    key := format('o.%I', inc.change_column);
+    key_type := customer_segment.check_change_column(src.orders, inc.change_column);
+    IF to_regclass(states) IS NULL THEN
+        EXECUTE format('CREATE TABLE %s (customer_id text PRIMARY KEY, state customer_segment.rfm_summary_state NOT NULL)', states);
+        IF current_user <> src.registered_by THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %I', states, src.registered_by);
+        END IF;
+        EXECUTE format('COMMENT ON TABLE %s IS %L', states,
+                       format('Per-customer rfm_summary_state of source %s, kept by incremental refresh', src.name));
+        rebuild := true;
+        what := 'states built';
+    ELSIF rebuild THEN
+        what := 'states rebuilt (full refresh)';
+    ELSIF inc.watermark IS NULL THEN
+        rebuild := true;
+        what := 'states built';
+    ELSE
+        -- Rows below the watermark that appeared or went away (a late commit, a delete) are only seen here.
+        EXECUTE format('SELECT count(*) FROM %s WHERE %s OPERATOR(pg_catalog.<=) $1::%s OR %s IS NULL',
+                       o.from_clause, key, key_type, key) INTO covered USING inc.watermark;
+        IF covered <> inc.covered_rows THEN
+            rebuild := true;
+            what := format('states rebuilt: %s rows at or below the watermark, %s when it was set', covered, inc.covered_rows);
+        END IF;
+    END IF;
+    -- One statement each, so the rows merged and the watermark come from one snapshot.
+    IF rebuild THEN
+        EXECUTE format('TRUNCATE %s', states);
+        EXECUTE format($q$
+            WITH ins AS (
+                INSERT INTO %1$s
+                SELECT %2$s::text, customer_segment.rfm_state(%3$s, %4$s) FROM %5$s WHERE %2$s IS NOT NULL GROUP BY %2$s
+                RETURNING 1
+            ), seen AS (
+                SELECT to_json(max(%6$s)) #>> '{}' AS watermark, count(*) AS n, max((%3$s)::date) AS last_day FROM %5$s
+            )
+            SELECT seen.*, merged.customers FROM seen CROSS JOIN (SELECT count(*) AS customers FROM ins) merged
+            $q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key) INTO stats;
+        what := format('%s from %s rows, %s customers', what, stats.n, stats.customers);
+        PERFORM customer_segment.registry_write('states_updated', src.name, jsonb_build_object(
+            'watermark', stats.watermark, 'covered_rows', stats.n, 'last_day', stats.last_day, 'note', what));
+    ELSE
+        EXECUTE format($q$
+            WITH rows AS MATERIALIZED (
+                SELECT %2$s AS c, %3$s AS t, %4$s AS a, %6$s AS k FROM %5$s WHERE %6$s OPERATOR(pg_catalog.>) $1::%7$s
+            ), ins AS (
+                INSERT INTO %1$s AS s
+                SELECT c::text, customer_segment.rfm_state(t, a) FROM rows WHERE c IS NOT NULL GROUP BY c
+                ON CONFLICT (customer_id) DO UPDATE
+                   SET state = (SELECT customer_segment.rfm_state_merge(x) FROM (VALUES (s.state), (excluded.state)) v(x))
+                RETURNING 1
+            ), seen AS (
+                SELECT to_json(max(k)) #>> '{}' AS watermark, count(*) AS n, max(t::date) AS last_day FROM rows
+            )
+            SELECT seen.*, merged.customers FROM seen CROSS JOIN (SELECT count(*) AS customers FROM ins) merged
+            $q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key, key_type)
+          INTO stats USING inc.watermark;
+        what := format('%s new rows merged into %s customers', stats.n, stats.customers);
+        PERFORM customer_segment.registry_write('states_updated', src.name, jsonb_build_object(
+            'watermark', coalesce(stats.watermark, inc.watermark), 'covered_rows', inc.covered_rows + stats.n,
+            'last_day', greatest(inc.last_day, stats.last_day), 'note', what));
+    END IF;
+    RETURN what;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.update_source_states(customer_segment.sources, boolean) IS
+    'Merges the orders past the watermark into the states of an incrementally refreshed source, or rebuilds them '
+    '(rebuild, first time, or when the rows at or below the watermark changed in number); returns what it did; NULL for other sources';
+
+CREATE OR REPLACE FUNCTION customer_segment.source_states(src customer_segment.sources, as_of date)
+RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT customer_segment.source_relation(src, 'states')
+      FROM customer_segment.source_increments i
+     WHERE i.source = src.name AND i.watermark IS NOT NULL AND (i.last_day IS NULL OR as_of >= i.last_day)
+$$;
+COMMENT ON FUNCTION customer_segment.source_states(customer_segment.sources, date) IS
+    'The states table a source''s helper views read for as_of, or NULL when they read its orders';
+
+CREATE OR REPLACE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true, full boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    started timestamptz;
+    n bigint;
+    state text := 'ok';
+    msg text;
+    note text;
+    caller_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    src := customer_segment.get_source(source);
+    -- One refresh of a source at a time; the lock ends with the transaction.
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source));
+    ELSIF NOT pg_try_advisory_xact_lock(hashtext('customer_segment.refresh'), hashtext(source)) THEN
+        RAISE NOTICE 'a refresh of source "%" is already running; skipped', source;
+        RETURN 'skipped';
+    END IF;
+    -- The work starts now; the wait for another refresh of this source is not part of it.
+    started := clock_timestamp();
+    -- Any other lock is waited for at most customer_segment.refresh_lock_timeout (default 1 minute): a
+    -- long transaction that read the history cannot stall the refresh, and every reader queued behind it.
+    PERFORM set_config('lock_timeout',
+        coalesce(nullif(current_setting('customer_segment.refresh_lock_timeout', true), ''), '1min'), true);
+    BEGIN
+        PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
+        SELECT v.customers, v.note INTO n, note FROM customer_segment.refresh_views(src, "full") v;
+    EXCEPTION WHEN OTHERS THEN
+        -- The subtransaction is rolled back: every view keeps its previous rows.
+        state := 'failed';
+        msg := SQLSTATE || ': ' || SQLERRM;
+    END;
+    -- The prediction columns are optional: when a data error (class 22: a model that cannot be fitted, a
+    -- prediction that overflows) stopped the refresh, it runs once more with them NULL, and the log says why.
+    IF state = 'failed' AND left(msg, 2) = '22' THEN
+        BEGIN
+            PERFORM set_config('customer_segment.refresh_predictions', 'off', true);
+            SELECT v.customers, v.note INTO n, note FROM customer_segment.refresh_views(src, "full") v;
+            state := 'ok';
+            note := concat_ws('; ', note, 'prediction columns left NULL: ' || msg);
+            msg := NULL;
+            RAISE WARNING 'refresh of source "%": %', source, note;
+        EXCEPTION WHEN OTHERS THEN
+            msg := SQLSTATE || ': ' || SQLERRM;
+        END;
+    END IF;
+    IF state = 'failed' THEN
+        RAISE WARNING 'refresh of source "%" failed, previous results kept: %', source, msg;
+    END IF;
+    PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
+    PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+    PERFORM customer_segment.registry_write('log', src.name, jsonb_build_object(
+        'started_at', started, 'customers', n, 'status', state, 'error', msg, 'note', note));
+    RETURN state;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.refresh(text, boolean, boolean) IS
+    'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); '
+    'a source with a change column merges only the new orders into its states (full => true rebuilds them); '
+    'logs the run; a data error in the prediction columns leaves them NULL (logged note); any other failure keeps the previous results and returns failed';
+
+CREATE OR REPLACE FUNCTION customer_segment.snapshot_history(src customer_segment.sources)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    customers regclass := customer_segment.source_relation(src, 'customers');
+    day date;
+    n bigint;
+BEGIN
+    PERFORM customer_segment.check_source_views(src);
+    EXECUTE format('SELECT max(as_of) FROM %s', customers) INTO day;
+    IF day IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM customer_segment.create_history_partition(day);
+    -- A second refresh of the same day replaces that day's snapshot.
+    DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
+    EXECUTE format('INSERT INTO customer_segment.segment_history
+                    SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %s',
+                   src.name, src.registered_by, customers);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- Retention: older snapshots of this source go; partitions left empty are dropped.
+    DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < day - src.history_days;
+    PERFORM customer_segment.drop_empty_history_partitions();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.snapshot_history(customer_segment.sources) IS
+    'Copies the customers view of a source into segment_history for its as_of day, applies the retention, drops empty partitions (registry only)';
+REVOKE EXECUTE ON FUNCTION customer_segment.snapshot_history(customer_segment.sources) FROM PUBLIC;
+
+-- Row security and grants: reads of one's own rows; writes through the registry only.
+DROP POLICY owner_registers ON customer_segment.sources;
+DROP POLICY owner_unregisters ON customer_segment.sources;
+DROP POLICY owner_logs ON customer_segment.refresh_log;
+DROP POLICY owner_only ON customer_segment.segment_history;
+DROP POLICY owner_only ON customer_segment.source_increments;
+REVOKE INSERT, DELETE ON customer_segment.sources FROM PUBLIC;
+REVOKE INSERT ON customer_segment.refresh_log FROM PUBLIC;
+REVOKE INSERT, DELETE ON customer_segment.segment_history FROM PUBLIC;
+REVOKE INSERT, UPDATE, DELETE ON customer_segment.source_increments FROM PUBLIC;
+ALTER TABLE customer_segment.source_relations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_reads ON customer_segment.source_relations FOR SELECT
+    USING (source IN (SELECT s.name FROM customer_segment.sources s));
+GRANT SELECT ON customer_segment.source_relations TO PUBLIC;
+CREATE POLICY owner_reads ON customer_segment.segment_history FOR SELECT USING (customer_segment.acts_as(owner));
+CREATE POLICY owner_reads ON customer_segment.source_increments FOR SELECT USING (customer_segment.acts_as(owner));
 
 -- Rows filed under another role's source (possible before 1.8) are removed and counted; a source whose owner
--- cannot read its orders (registered by a direct INSERT) or whose zone is invalid (set by an UPDATE) is named,
--- in a warning and a failed row of its log: its refreshes fail, logged, until it is mended.  Log rows
+-- cannot read its orders (registered by a direct INSERT), whose zone is invalid (set by an UPDATE) or whose
+-- helper views are not fit to record is named, in a warning and a failed row of its log: its refreshes fail,
+-- logged, until it is mended.  Log rows
 -- of sources no longer registered stay, as unregister_source leaves them.
 DO $$
 DECLARE
@@ -447,6 +950,21 @@ BEGIN
                     format('22023: the update to 1.8 found that time zone "%s" of the source is not recognized', bad.time_zone),
                     bad.registered_by);
         END;
+    END LOOP;
+    -- The relations of each source are recorded as 1.8's registration would have: those that are not (not a
+    -- materialized view of the source's owner with built-in column types) stop its refreshes (55000).
+    INSERT INTO customer_segment.source_relations (source, helper, relation)
+    SELECT x.name, p.helper, p.relation
+      FROM customer_segment.sources x, customer_segment.source_relation_problems(x) p WHERE p.problem IS NULL;
+    FOR bad IN SELECT DISTINCT ON (x.name) x.name, x.registered_by, p.relation_name, p.problem
+                 FROM customer_segment.sources x, customer_segment.source_relation_problems(x) p
+                WHERE p.problem IS NOT NULL AND p.helper <> 'states' ORDER BY x.name LOOP
+        RAISE WARNING 'source "%": helper view % cannot be used: %  Its refreshes will fail until it is unregistered and registered again',
+            bad.name, bad.relation_name, bad.problem;
+        INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, status, error, owner)
+        VALUES (bad.name, now(), now(), 'failed',
+                format('55000: the update to 1.8 found that helper view %s of the source cannot be used: %s', bad.relation_name, bad.problem),
+                bad.registered_by);
     END LOOP;
 END
 $$;

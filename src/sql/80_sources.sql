@@ -83,49 +83,41 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.source_as_of(text) IS 'as_of of a source, or today in the source''s time zone when it has none';
 
--- The materialized views behind a source's helper views must still be the ones register_source made: owned
--- by the role that registered the source, with columns of built-in types only.  Refreshing them runs their query
--- as that owner (REFRESH MATERIALIZED VIEW always does), never as the caller; reading them then runs nobody
--- else's code either (a materialized view has no rules, triggers or policies), even when the schema's owner
--- dropped one and put an object of their own in its place.
+-- The materialized views behind a source's helper views must be the ones recorded when they were created for it
+-- (source_relations), still of the source's owner and with columns of built-in types.  Refreshing them runs
+-- their query as that owner (REFRESH MATERIALIZED VIEW always does), never as the caller; reading them then
+-- runs nobody else's code either (a materialized view has no rules, triggers or policies), even when the
+-- schema's owner dropped one and put an object of their own in its place.
 CREATE FUNCTION customer_segment.check_source_views(src customer_segment.sources)
 RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     bad record;
 BEGIN
-    SELECT v.data_name, CASE
-             WHEN c.oid IS NULL THEN 'It does not exist.'
-             WHEN c.relkind <> 'm' THEN 'It is not a materialized view.'
-             WHEN pg_get_userbyid(c.relowner) <> src.registered_by
-                 THEN format('It is owned by %s, the source by %s.', pg_get_userbyid(c.relowner), src.registered_by)
-             ELSE format('Its column %s has type %s, which is not built in.', a.attname, a.atttypid::regtype)
-           END AS detail
+    SELECT p.relation_name, coalesce(p.problem, 'It is not the one recorded when the view was created.') AS detail
       INTO bad
-      FROM customer_segment.source_views(src) v
-      LEFT JOIN pg_class c ON c.oid = to_regclass(v.data_name)
-      LEFT JOIN LATERAL (SELECT x.attname, x.atttypid FROM pg_attribute x
-                          WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384::oid
-                          LIMIT 1) a ON true
-     WHERE c.oid IS NULL OR c.relkind <> 'm' OR pg_get_userbyid(c.relowner) <> src.registered_by OR a.attname IS NOT NULL
+      FROM customer_segment.source_relation_problems(src) p
+     WHERE p.helper <> 'states'
+       AND (p.problem IS NOT NULL OR customer_segment.source_relation(src, p.helper) IS NULL)
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'helper view % of source "%" is not the one register_source created', bad.data_name, src.name
+        RAISE EXCEPTION 'helper view % of source "%" is not the one register_source created', bad.relation_name, src.name
             USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = bad.detail,
                   HINT = format('Unregister the source and register it again: SELECT customer_segment.unregister_source(%L);', src.name);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.check_source_views(customer_segment.sources) IS
-    'Raises 55000 unless the materialized view behind every helper view of the source is owned by the source''s owner with built-in column types';
+    'Raises 55000 unless the materialized view behind every helper view of the source is the one recorded for it, owned by the source''s owner with built-in column types';
 
--- Creates the helper views of a source: each materialized view (empty) with its unique index, the plain view
--- over it, and the comments of both and of every column.
+-- Creates the helper views of a source that it has not got (none recorded under the name): each materialized
+-- view (empty) with its unique index, the plain view over it, and the comments of both and of every column.
+-- An object of someone else's by the name makes it fail (42P07), rather than be taken for a helper view.
 CREATE FUNCTION customer_segment.create_source_views(src customer_segment.sources)
 RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     v record;
 BEGIN
-    FOR v IN SELECT * FROM customer_segment.source_views(src) s WHERE to_regclass(s.data_name) IS NULL LOOP
+    FOR v IN SELECT * FROM customer_segment.source_views(src) s WHERE customer_segment.source_relation(src, s.helper) IS NULL LOOP
         EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.data_name, v.definition);
         EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.data_name, v.unique_key);
         EXECUTE format('CREATE VIEW %s AS SELECT * FROM %s', v.view_name, v.data_name);
@@ -140,7 +132,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.create_source_views(customer_segment.sources) IS
-    'Creates the helper views of a source that do not exist yet (plain views over empty materialized views with unique indexes) and their comments; returns the views'' names';
+    'Creates the helper views a source has not got (plain views over empty materialized views with unique indexes) and their comments; returns the views'' names';
 
 -- The comments of a helper view, of the materialized view behind it and of every column of both.
 CREATE FUNCTION customer_segment.comment_source_view(src customer_segment.sources, view_name text, data_name text,
@@ -175,27 +167,18 @@ DECLARE
     src customer_segment.sources;
 BEGIN
     PERFORM customer_segment.orders_source_sql(orders, customer_column, time_column, amount_column);
-    IF NOT has_table_privilege(orders, 'SELECT') THEN
-        RAISE EXCEPTION 'permission denied to read %', orders USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM customer_segment.rfm_segment_rules r WHERE r.rule_set = register_source.rule_set) THEN
-        RAISE EXCEPTION 'rule set "%" does not exist', rule_set USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF tier_ladder IS NOT NULL THEN
-        PERFORM customer_segment.check_tier_ladder(tier_ladder);
-    END IF;
     IF time_zone IS NULL THEN
         RAISE EXCEPTION 'time_zone must not be NULL' USING ERRCODE = 'null_value_not_allowed',
             HINT = 'Pass the zone the business counts its days in, e.g. ''Europe/Berlin''.';
     END IF;
-    INSERT INTO customer_segment.sources (name, orders, customer_column, time_column, amount_column, target_schema, bins,
-                                          rule_set, as_of, history_days, tier_ladder, time_zone)
-    VALUES (name, orders, customer_column, time_column, amount_column,
-            coalesce(target_schema, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                      WHERE c.oid = orders)), bins, rule_set, as_of, history_days, tier_ladder,
-            customer_segment.check_time_zone(time_zone))
-    RETURNING * INTO src;
-    RETURN QUERY SELECT customer_segment.create_source_views(src);
+    -- the registry checks the rights on orders and schema, and the settings (checked_source_settings)
+    PERFORM customer_segment.registry_write('register', name, jsonb_build_object(
+        'orders', orders::oid, 'customer_column', customer_column, 'time_column', time_column, 'amount_column', amount_column,
+        'target_schema', coalesce(target_schema, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                                   WHERE c.oid = orders)),
+        'bins', bins, 'rule_set', rule_set, 'as_of', as_of, 'history_days', history_days, 'tier_ladder', tier_ladder,
+        'time_zone', time_zone));
+    RETURN QUERY SELECT jsonb_array_elements_text(customer_segment.registry_write('create_views', name)::jsonb);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.register_source(text, regclass, name, name, name, name, integer, text, date, integer, text, text) IS
@@ -216,24 +199,35 @@ $$;
 COMMENT ON FUNCTION customer_segment.set_source_time_zone(text, text) IS
     'Sets the business time zone of a source (22023 for a zone AT TIME ZONE does not know); the next refresh uses it';
 
--- A settings column changed by a plain UPDATE is checked as the functions that set it check it.
+-- The settings of a source, checked as the functions that set them check them: all of a new one (previous
+-- NULL), those an UPDATE changed; returns the row with its time zone in canonical form.
+CREATE FUNCTION customer_segment.checked_source_settings(proposed customer_segment.sources, previous customer_segment.sources)
+RETURNS customer_segment.sources LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF proposed.time_zone IS DISTINCT FROM previous.time_zone THEN
+        proposed.time_zone := customer_segment.check_time_zone(proposed.time_zone);
+    END IF;
+    IF proposed.rule_set IS DISTINCT FROM previous.rule_set
+       AND NOT EXISTS (SELECT 1 FROM customer_segment.rfm_segment_rules r WHERE r.rule_set = proposed.rule_set) THEN
+        RAISE EXCEPTION 'rule set "%" does not exist', proposed.rule_set USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF proposed.tier_ladder IS DISTINCT FROM previous.tier_ladder AND proposed.tier_ladder IS NOT NULL THEN
+        PERFORM customer_segment.check_tier_ladder(proposed.tier_ladder);
+    END IF;
+    IF proposed.as_of IS DISTINCT FROM previous.as_of AND NOT isfinite(proposed.as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN proposed;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.checked_source_settings(customer_segment.sources, customer_segment.sources) IS
+    'The source row proposed with its time zone, rule set, tier ladder and as_of checked where they differ from previous (NULL: all); 22023 otherwise';
+
+-- An UPDATE of a settings column by hand is checked as register_source checks it.
 CREATE FUNCTION customer_segment.check_source_settings()
 RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
-    IF NEW.time_zone IS DISTINCT FROM OLD.time_zone THEN
-        NEW.time_zone := customer_segment.check_time_zone(NEW.time_zone);
-    END IF;
-    IF NEW.rule_set IS DISTINCT FROM OLD.rule_set
-       AND NOT EXISTS (SELECT 1 FROM customer_segment.rfm_segment_rules r WHERE r.rule_set = NEW.rule_set) THEN
-        RAISE EXCEPTION 'rule set "%" does not exist', NEW.rule_set USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF NEW.tier_ladder IS DISTINCT FROM OLD.tier_ladder AND NEW.tier_ladder IS NOT NULL THEN
-        PERFORM customer_segment.check_tier_ladder(NEW.tier_ladder);
-    END IF;
-    IF NEW.as_of IS DISTINCT FROM OLD.as_of AND NOT isfinite(NEW.as_of) THEN
-        RAISE EXCEPTION 'as_of must be a finite date' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN NEW;
+    RETURN customer_segment.checked_source_settings(NEW, OLD);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.check_source_settings() IS
@@ -256,20 +250,25 @@ BEGIN
     ELSIF k < 2 OR k > 20 THEN
         RAISE EXCEPTION 'k must be between 2 and 20' USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', k);
     END IF;
-    UPDATE customer_segment.sources s SET clusters = set_source_clusters.k WHERE s.name = src.name RETURNING * INTO src;
-    RETURN QUERY SELECT customer_segment.create_source_views(src);
+    UPDATE customer_segment.sources s SET clusters = set_source_clusters.k WHERE s.name = src.name;
+    RETURN QUERY SELECT jsonb_array_elements_text(customer_segment.registry_write('create_views', src.name)::jsonb);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.set_source_clusters(text, integer) IS
     'Gives a source k-means clusters (k = 2..20) of its customers in two more helper views, <name>_clusters and <name>_cluster_profiles, '
     'filled at each refresh; NULL drops them; returns the views created';
 
--- Drops one helper view of a source and the data behind it; the user's own objects are never dropped silently.
+-- Drops one helper view of a source and the data behind it, when that is the relation recorded for the
+-- source; the user's own objects are never dropped silently.
 CREATE FUNCTION customer_segment.drop_source_view(src customer_segment.sources, view_name text, data_name text, cascade boolean)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     dependents text;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM customer_segment.source_relations r
+                    WHERE r.source = src.name AND r.relation = to_regclass(data_name)) THEN
+        RETURN;
+    END IF;
     -- the plain view goes when it is the one over this source's data (not an object of the user's)
     IF EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
                 WHERE r.ev_class = to_regclass(view_name) AND d.refobjid = to_regclass(data_name)) THEN
@@ -285,7 +284,7 @@ EXCEPTION WHEN dependent_objects_still_exist THEN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.drop_source_view(customer_segment.sources, text, text, boolean) IS
-    'Drops a helper view of a source and its materialized view; 2BP01 naming the user''s dependent objects unless cascade';
+    'Drops a helper view of a source and its materialized view, when that is the one recorded for the source; 2BP01 naming the user''s dependent objects unless cascade';
 
 CREATE FUNCTION customer_segment.unregister_source(name text, cascade boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -306,12 +305,10 @@ BEGIN
                       HINT = format('Drop them first, or SELECT customer_segment.unregister_source(%L, cascade => true); to drop them too.', name);
         END;
     END LOOP;
-    IF to_regclass(customer_segment.source_states_table(src)) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE %s', customer_segment.source_states_table(src));
+    IF customer_segment.source_relation(src, 'states') IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', customer_segment.source_relation(src, 'states'));
     END IF;
-    DELETE FROM customer_segment.sources s WHERE s.name = unregister_source.name;
-    DELETE FROM customer_segment.segment_history h WHERE h.source = unregister_source.name;
-    PERFORM customer_segment.drop_empty_history_partitions();
+    PERFORM customer_segment.registry_write('unregister', src.name);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.unregister_source(text, boolean) IS

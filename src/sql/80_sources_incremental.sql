@@ -54,16 +54,12 @@ CREATE FUNCTION customer_segment.set_source_change_column(name text, change_colu
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources := customer_segment.get_source(name);
+    states regclass := customer_segment.source_relation(src, 'states');
 BEGIN
-    IF to_regclass(customer_segment.source_states_table(src)) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE %s', customer_segment.source_states_table(src));
+    IF states IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', states);
     END IF;
-    DELETE FROM customer_segment.source_increments i WHERE i.source = src.name;
-    IF change_column IS NOT NULL THEN
-        PERFORM customer_segment.check_change_column(src.orders, change_column);
-        INSERT INTO customer_segment.source_increments (source, change_column, owner)
-        VALUES (src.name, change_column, src.registered_by);
-    END IF;
+    PERFORM customer_segment.registry_write('set_change_column', src.name, jsonb_build_object('change_column', change_column));
 END
 $$;
 COMMENT ON FUNCTION customer_segment.set_source_change_column(text, name) IS
@@ -83,9 +79,15 @@ DECLARE
     stats record;
     what text;
 BEGIN
-    SELECT * INTO inc FROM customer_segment.source_increments i WHERE i.source = src.name FOR UPDATE;
+    SELECT * INTO inc FROM customer_segment.source_increments i WHERE i.source = src.name;
     IF NOT FOUND THEN
         RETURN NULL;
+    END IF;
+    IF to_regclass(states) IS DISTINCT FROM customer_segment.source_relation(src, 'states') THEN
+        RAISE EXCEPTION 'table % is not the states table of source "%"', states, src.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'It was not created by the refresh of the source.',
+                  HINT = format('Drop or rename it, then SELECT customer_segment.set_source_change_column(%L, %L);', src.name, inc.change_column);
     END IF;
     o := customer_segment.orders_source_sql(src.orders, src.customer_column, src.time_column, src.amount_column, src.time_zone);
     key := format('o.%I', inc.change_column);
@@ -126,10 +128,9 @@ BEGIN
             )
             SELECT seen.*, merged.customers FROM seen CROSS JOIN (SELECT count(*) AS customers FROM ins) merged
             $q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key) INTO stats;
-        UPDATE customer_segment.source_increments i
-           SET watermark = stats.watermark, covered_rows = stats.n, last_day = stats.last_day, updated_at = clock_timestamp(),
-               note = format('%s from %s rows, %s customers', what, stats.n, stats.customers)
-         WHERE i.source = src.name;
+        what := format('%s from %s rows, %s customers', what, stats.n, stats.customers);
+        PERFORM customer_segment.registry_write('states_updated', src.name, jsonb_build_object(
+            'watermark', stats.watermark, 'covered_rows', stats.n, 'last_day', stats.last_day, 'note', what));
     ELSE
         EXECUTE format($q$
             WITH rows AS MATERIALIZED (
@@ -146,13 +147,12 @@ BEGIN
             SELECT seen.*, merged.customers FROM seen CROSS JOIN (SELECT count(*) AS customers FROM ins) merged
             $q$, states, o.customer_expr, o.time_expr, o.amount_expr, o.from_clause, key, key_type)
           INTO stats USING inc.watermark;
-        UPDATE customer_segment.source_increments i
-           SET watermark = coalesce(stats.watermark, i.watermark), covered_rows = i.covered_rows + stats.n,
-               last_day = greatest(i.last_day, stats.last_day), updated_at = clock_timestamp(),
-               note = format('%s new rows merged into %s customers', stats.n, stats.customers)
-         WHERE i.source = src.name;
+        what := format('%s new rows merged into %s customers', stats.n, stats.customers);
+        PERFORM customer_segment.registry_write('states_updated', src.name, jsonb_build_object(
+            'watermark', coalesce(stats.watermark, inc.watermark), 'covered_rows', inc.covered_rows + stats.n,
+            'last_day', greatest(inc.last_day, stats.last_day), 'note', what));
     END IF;
-    RETURN (SELECT i.note FROM customer_segment.source_increments i WHERE i.source = src.name);
+    RETURN what;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.update_source_states(customer_segment.sources, boolean) IS
@@ -163,7 +163,7 @@ COMMENT ON FUNCTION customer_segment.update_source_states(customer_segment.sourc
 -- states not built, or an as_of before the latest order kept: a state cannot forget orders).
 CREATE FUNCTION customer_segment.source_states(src customer_segment.sources, as_of date)
 RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT to_regclass(customer_segment.source_states_table(src))
+    SELECT customer_segment.source_relation(src, 'states')
       FROM customer_segment.source_increments i
      WHERE i.source = src.name AND i.watermark IS NOT NULL AND (i.last_day IS NULL OR as_of >= i.last_day)
 $$;

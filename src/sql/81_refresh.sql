@@ -2,9 +2,10 @@
 
 -- Recomputes the helper views of a source, in the caller's subtransaction; first brings its states up to
 -- date when it is refreshed incrementally (rebuild: from all orders).  Whoever calls it, the source owner's
--- objects are read and written with the owner's rights only: the states and the history as the owner in a
+-- objects are read and written with the owner's rights only: the states as the owner in a
 -- security-restricted operation (run_as_source_owner), the helper views by REFRESH MATERIALIZED VIEW, which
--- runs each as its owner in one.
+-- runs each as its owner in one; the history snapshot is the registry's (registry_write), from the
+-- customers data checked here.
 CREATE FUNCTION customer_segment.refresh_views(src customer_segment.sources, rebuild boolean DEFAULT false,
     OUT customers bigint, OUT note text)
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -24,14 +25,13 @@ BEGIN
     END LOOP;
     EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO customers;
     IF src.history_days IS NOT NULL THEN
-        PERFORM customer_segment.run_as_source_owner(src, format(
-            'SELECT customer_segment.snapshot_history(%L::customer_segment.sources)', src));
+        PERFORM customer_segment.registry_write('snapshot', src.name);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources, boolean) IS
     'Brings the states of an incrementally refreshed source up to date (rebuild: from all orders), recomputes the helper '
-    'views and takes the history snapshot, the first and last as the source''s owner; returns the customers and what '
+    'views and takes the history snapshot, the states as the source''s owner; returns the customers and what '
     'happened to the states; used by refresh';
 
 CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true, full boolean DEFAULT false)
@@ -86,8 +86,8 @@ BEGIN
     END IF;
     PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
     PERFORM set_config('lock_timeout', caller_lock_timeout, true);
-    INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, customers, status, error, note, owner)
-    VALUES (source, started, clock_timestamp(), n, state, msg, note, src.registered_by);
+    PERFORM customer_segment.registry_write('log', src.name, jsonb_build_object(
+        'started_at', started, 'customers', n, 'status', state, 'error', msg, 'note', note));
     RETURN state;
 END
 $$;

@@ -25,15 +25,14 @@ COMMENT ON COLUMN customer_segment.segment_history.owner IS 'Owner of the source
 
 -- The partitions belong to the extension's owner, whoever's refresh needs them: only the owner of a partitioned
 -- table may add or drop partitions, and a partition owned by one user would show that user every source's
--- rows of its month (row security applies through the parent only).  These two functions are the extension's
--- only SECURITY DEFINER code; they take no name from the caller and pin their search_path.  A day is refused
--- unless a snapshot could be taken on it (from 1900 to a year ahead, AD: the name then never collides), so
--- no role can squat a month's partition or create partitions without end.  Both take a lock that orders them
+-- rows of its month (row security applies through the parent only).  So only the registry (registry_apply,
+-- run as the extension's owner) calls these two; no other role may.  A day is refused unless a snapshot
+-- could be taken on it (from 1900 to a year ahead, AD: the name then never collides).  Both take a lock that orders them
 -- after any refresh still filling a partition: an empty partition is dropped only once no snapshot is being
 -- written (create_history_partition takes the lock shared until its transaction ends; the drop skips while
 -- another transaction holds it).
 CREATE FUNCTION customer_segment.create_history_partition(day date)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     part text := format('segment_history_%s', to_char(day, 'YYYY_MM'));
 BEGIN
@@ -56,10 +55,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.create_history_partition(date) IS
-    'Creates the monthly partition of segment_history that holds a snapshot day, owned by the extension''s owner (SECURITY DEFINER)';
+    'Creates the monthly partition of segment_history that holds a snapshot day (registry only)';
+REVOKE EXECUTE ON FUNCTION customer_segment.create_history_partition(date) FROM PUBLIC;
 
 CREATE FUNCTION customer_segment.drop_empty_history_partitions()
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     part name;
     has_rows boolean;
@@ -77,15 +77,20 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION customer_segment.drop_empty_history_partitions() IS 'Drops the monthly partitions of segment_history that hold no rows';
+COMMENT ON FUNCTION customer_segment.drop_empty_history_partitions() IS 'Drops the monthly partitions of segment_history that hold no rows (registry only)';
+REVOKE EXECUTE ON FUNCTION customer_segment.drop_empty_history_partitions() FROM PUBLIC;
 
+-- Run by the registry as the extension's owner: it reads only the customers data recorded for the source,
+-- a materialized view of built-in column types (check_source_views), which runs nobody's code.
 CREATE FUNCTION customer_segment.snapshot_history(src customer_segment.sources)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
+    customers regclass := customer_segment.source_relation(src, 'customers');
     day date;
     n bigint;
 BEGIN
-    EXECUTE format('SELECT max(as_of) FROM %s', customer_segment.source_customers_view(src)) INTO day;
+    PERFORM customer_segment.check_source_views(src);
+    EXECUTE format('SELECT max(as_of) FROM %s', customers) INTO day;
     IF day IS NULL THEN
         RETURN 0;
     END IF;
@@ -94,7 +99,7 @@ BEGIN
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date = day;
     EXECUTE format('INSERT INTO customer_segment.segment_history
                     SELECT %L, as_of, customer_id, segment, rfm_cell, lifecycle_stage, tier, monetary_total, %L FROM %s',
-                   src.name, src.registered_by, customer_segment.source_customers_view(src));
+                   src.name, src.registered_by, customers);
     GET DIAGNOSTICS n = ROW_COUNT;
     -- Retention: older snapshots of this source go; partitions left empty are dropped.
     DELETE FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < day - src.history_days;
@@ -103,7 +108,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.snapshot_history(customer_segment.sources) IS
-    'Copies the customers view of a source into segment_history for its as_of day, applies the retention, drops empty partitions';
+    'Copies the customers view of a source into segment_history for its as_of day, applies the retention, drops empty partitions (registry only)';
+REVOKE EXECUTE ON FUNCTION customer_segment.snapshot_history(customer_segment.sources) FROM PUBLIC;
 
 CREATE FUNCTION customer_segment.segment_migrations(source text, from_date date DEFAULT NULL, to_date date DEFAULT NULL)
 RETURNS TABLE (from_segment text, to_segment text, customers bigint, revenue float8, share_of_from float8)

@@ -1,13 +1,14 @@
 -- Privileges: what an ordinary role may read and change in the extension's tables (doc/operations.md, Privileges).
 --
--- Every function runs with the rights of its caller (the history partition helpers excepted), so reading an
--- orders table through the extension needs SELECT on it; the work a refresh, a report or a scheduled job does
--- on a source (its orders, states, helper views, history) runs as the source's owner in a security-restricted
--- operation (run_as_source_owner), whoever calls it.  The tables are shared by all roles that have USAGE on
--- the schema; row-level security decides whose rows each role sees and changes:
+-- Every function runs with the rights of its caller (registry_write's writer excepted), so reading an orders
+-- table through the extension needs SELECT on it; the work a refresh, a report or a scheduled job does on a
+-- source (its orders, states, helper views) runs as the source's owner in a security-restricted operation
+-- (run_as_source_owner), whoever calls it.  The tables are shared by all roles that have USAGE on the schema;
+-- row-level security decides whose rows each role sees and changes:
 --   rule sets, tier ladders, value-grid names  readable by all, changed only by the set's owner;
---   sources, refresh_log, segment_history,
---   source_increments                          seen and changed only by the source's owner.
+--   sources                                    seen by the source's owner, who may UPDATE its settings;
+--   source_relations, source_increments,
+--   segment_history, refresh_log               seen by the source's owner, written by the registry only.
 -- "The owner" includes the roles that inherit its rights, as for PostgreSQL's own objects.
 
 -- True when the current role acts as role: is it, or inherits its rights.  A role that no longer exists is
@@ -51,19 +52,6 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.run_as_source_owner(customer_segment.sources, text) IS
     'run_as_owner as the role that registered the source; 42704 when it no longer exists, 42501 when it cannot read the orders';
-
--- The row names a source its owner registered: rows of the log, history and incremental state carry the
--- owner of their source, and no role can file rows under another role's source (sources' own row security
--- hides the sources a role cannot act as).
-CREATE FUNCTION customer_segment.owns_source(source text, owner name)
-RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT customer_segment.acts_as(owner)
-       AND EXISTS (SELECT 1 FROM customer_segment.sources s
-                    WHERE s.name OPERATOR(pg_catalog.=) source AND s.registered_by OPERATOR(pg_catalog.=) owner);
-END;
-COMMENT ON FUNCTION customer_segment.owns_source(text, name) IS
-    'True when the current role acts as owner and owner registered the source (row-level security of the log, history and increments)';
 
 -- One owner per rule set, ladder or naming scheme: a role cannot add rows to, or move rows into, a set that
 -- has rows of a role it cannot act as.  TG_ARGV[0] names the column that names the set.
@@ -112,28 +100,26 @@ CREATE POLICY owner_writes ON customer_segment.value_grid_cells FOR ALL
 GRANT SELECT, INSERT, UPDATE, DELETE ON customer_segment.rfm_segment_rules, customer_segment.tier_ladders,
     customer_segment.value_grid_cells TO PUBLIC;
 
--- Sources: a role sees and changes its own.  It registers them as itself (register_source), may change the
--- settings a refresh reads, but not which table, columns or schema a source reads and writes.
+-- Sources: a role sees and changes its own.  It registers and unregisters them through the registry
+-- (86_registry.sql), and may change the settings a refresh reads, but not which table, columns or schema a
+-- source reads and writes.
 ALTER TABLE customer_segment.sources ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_reads ON customer_segment.sources FOR SELECT USING (customer_segment.acts_as(registered_by));
-CREATE POLICY owner_registers ON customer_segment.sources FOR INSERT
-    WITH CHECK (registered_by OPERATOR(pg_catalog.=) CURRENT_USER AND pg_catalog.has_table_privilege(orders, 'SELECT'));
 CREATE POLICY owner_changes ON customer_segment.sources FOR UPDATE USING (customer_segment.acts_as(registered_by));
-CREATE POLICY owner_unregisters ON customer_segment.sources FOR DELETE USING (customer_segment.acts_as(registered_by));
-GRANT SELECT, INSERT, DELETE ON customer_segment.sources TO PUBLIC;
+GRANT SELECT ON customer_segment.sources TO PUBLIC;
 GRANT UPDATE (bins, rule_set, as_of, tier_ladder, history_days, time_zone, clusters, prediction_model) ON customer_segment.sources TO PUBLIC;
 
--- The refresh log and the history: rows carry the owner of their source.  The log is append-only for users.
+-- What the registry keeps for a source is read by its owner and written by the registry only.
+ALTER TABLE customer_segment.source_relations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_reads ON customer_segment.source_relations FOR SELECT
+    USING (source IN (SELECT s.name FROM customer_segment.sources s));
+GRANT SELECT ON customer_segment.source_relations TO PUBLIC;
 ALTER TABLE customer_segment.refresh_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_reads ON customer_segment.refresh_log FOR SELECT USING (customer_segment.acts_as(owner));
-CREATE POLICY owner_logs ON customer_segment.refresh_log FOR INSERT WITH CHECK (customer_segment.owns_source(source, owner));
-GRANT SELECT, INSERT ON customer_segment.refresh_log TO PUBLIC;
+GRANT SELECT ON customer_segment.refresh_log TO PUBLIC;
 ALTER TABLE customer_segment.segment_history ENABLE ROW LEVEL SECURITY;
-CREATE POLICY owner_only ON customer_segment.segment_history FOR ALL
-    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.owns_source(source, owner));
-GRANT SELECT, INSERT, DELETE ON customer_segment.segment_history TO PUBLIC;
--- The incremental state of a source: its owner sets the change column and refresh moves the watermark.
+CREATE POLICY owner_reads ON customer_segment.segment_history FOR SELECT USING (customer_segment.acts_as(owner));
+GRANT SELECT ON customer_segment.segment_history TO PUBLIC;
 ALTER TABLE customer_segment.source_increments ENABLE ROW LEVEL SECURITY;
-CREATE POLICY owner_only ON customer_segment.source_increments FOR ALL
-    USING (customer_segment.acts_as(owner)) WITH CHECK (customer_segment.owns_source(source, owner));
-GRANT SELECT, INSERT, UPDATE, DELETE ON customer_segment.source_increments TO PUBLIC;
+CREATE POLICY owner_reads ON customer_segment.source_increments FOR SELECT USING (customer_segment.acts_as(owner));
+GRANT SELECT ON customer_segment.source_increments TO PUBLIC;

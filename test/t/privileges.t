@@ -43,13 +43,16 @@ my ($super) = rows_as('cs_analyst', q{SELECT rolsuper, current_user FROM pg_role
 is_deeply($super, ['f', 'cs_analyst'], 'connected as cs_analyst, not a superuser');
 
 # --- every function and aggregate, and the one-call functions on a table it can read
-my ($exec) = rows_as('cs_analyst', q{SELECT count(*), count(*) FILTER (WHERE has_function_privilege(p.oid, 'EXECUTE'))
+my ($exec) = rows_as('cs_analyst', q{SELECT count(*), count(*) FILTER (WHERE has_function_privilege(p.oid, 'EXECUTE')),
+           string_agg(p.proname, ' ' ORDER BY p.proname) FILTER (WHERE NOT has_function_privilege(p.oid, 'EXECUTE'))
     FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
     JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'customer_segment';});
-ok($exec->[0] > 150 && $exec->[0] == $exec->[1], "it may execute all $exec->[0] functions and aggregates");
-my ($definers) = rows_as('cs_analyst', q{SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p
+ok($exec->[0] > 150 && $exec->[0] == $exec->[1] + 4, "it may execute $exec->[1] of the $exec->[0] functions and aggregates");
+is($exec->[2], 'create_history_partition drop_empty_history_partitions registry_apply snapshot_history',
+   '... all but the registry\'s own steps');
+my ($definers) = rows_as('cs_analyst', q{SELECT count(*) FROM pg_proc p
     WHERE p.pronamespace = 'customer_segment'::regnamespace AND p.prosecdef;});
-is($definers->[0], 'create_history_partition drop_empty_history_partitions', 'only the two history partition helpers are SECURITY DEFINER');
+is($definers->[0], 0, 'no function is SECURITY DEFINER (the registry writes through registry_write)');
 
 my $analyses = record_calls(q{
     WITH s AS (SELECT customer_id, (customer_segment.rfm_summary(ordered_at, amount, DATE '2025-12-31', 'day', 'week', 'UTC')).*
@@ -155,9 +158,8 @@ my ($seen) = rows_as('cs_other', q{SELECT (SELECT count(*) FROM customer_segment
     (SELECT count(*) FROM customer_segment.segment_history), (SELECT count(*) FROM customer_segment.source_increments);});
 is_deeply($seen, [0, 0, 0, 0], 'another role sees none of its sources, log rows, history or incremental state');
 like(fails_as('cs_other', q{SELECT count(*) FROM analyst_views.a_shop_states}), qr/permission denied/, '... nor its states table');
-is(as('cs_other', q{UPDATE customer_segment.sources SET bins = 3 WHERE name = 'a_shop' RETURNING 1;
-    DELETE FROM customer_segment.sources RETURNING 1; DELETE FROM customer_segment.segment_history RETURNING 1;}), '',
-   'its UPDATE and DELETE of the source and the history change nothing');
+is(as('cs_other', q{UPDATE customer_segment.sources SET bins = 3 WHERE name = 'a_shop' RETURNING 1;}), '',
+   'its UPDATE of the source changes nothing');
 my @denied = (
     [q{SELECT customer_segment.refresh('a_shop')}, qr/not registered/],
     [q{SELECT customer_segment.unregister_source('a_shop')}, qr/not registered/],
@@ -174,8 +176,15 @@ my @denied = (
     [q{SELECT count(*) FROM customer_segment.rfm_analyze('shop.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31')}, qr/permission denied/],
     [q{SELECT customer_segment.register_source('o_shop', 'shop.orders', 'customer_id', 'ordered_at', 'amount', target_schema => 'other_views')}, qr/permission denied/],
     [q{SELECT customer_segment.snapshot_history(s) FROM (SELECT (s::customer_segment.sources).* FROM (SELECT ROW('a_shop', 'shop.orders'::regclass, 'customer_id', 'ordered_at', 'amount', 'analyst_views', 5, 'standard', NULL, NULL, 400, now(), 'cs_other', 'UTC')::customer_segment.sources s) x) s}, qr/permission denied/],
-    [q{INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, status, owner) VALUES ('a_shop', now(), now(), 'ok', 'cs_analyst')}, qr/row-level security/],
-    [q{INSERT INTO customer_segment.segment_history (source, snapshot_date, customer_id, owner) VALUES ('a_shop', DATE '2025-12-31', 'x', 'cs_analyst')}, qr/row-level security/],
+    [q{INSERT INTO customer_segment.refresh_log (source, started_at, finished_at, status, owner) VALUES ('a_shop', now(), now(), 'ok', 'cs_analyst')}, qr/permission denied for table refresh_log/],
+    [q{INSERT INTO customer_segment.segment_history (source, snapshot_date, customer_id, owner) VALUES ('a_shop', DATE '2025-12-31', 'x', 'cs_analyst')}, qr/permission denied for table segment_history/],
+    [q{DELETE FROM customer_segment.sources}, qr/permission denied for table sources/],
+    [q{DELETE FROM customer_segment.segment_history}, qr/permission denied for table segment_history/],
+    [q{SELECT customer_segment.registry_write('log', 'a_shop', jsonb_build_object('status', 'ok'))}, qr/source "a_shop" is not registered/],
+    [q{SELECT customer_segment.registry_write('unregister', 'a_shop')}, qr/source "a_shop" is not registered/],
+    [q{SELECT customer_segment.registry_write('snapshot', 'a_shop')}, qr/source "a_shop" is not registered/],
+    [q{SELECT customer_segment.registry_write('create_views', 'a_shop')}, qr/source "a_shop" is not registered/],
+    [q{SELECT customer_segment.registry_apply('cs_analyst', 'unregister', 'a_shop', NULL)}, qr/permission denied for function registry_apply/],
 );
 for my $d (@denied) {
     like(fails_as('cs_other', $d->[0]), $d->[1], 'denied: ' . substr($d->[0], 0, 90));
@@ -212,6 +221,7 @@ my @todo = @called;
 while (defined(my $f = shift @todo)) {
     next if $called{$f}++;
     push @todo, ($body{$f} // '') =~ /customer_segment\.(\w+)\s*\(/g;
+    push @todo, 'registry_apply' if $f eq 'registry_write';   # in C: src/as_owner.c
 }
 my @readers = map { $_->[0] } psql_rows($db, q{SELECT DISTINCT p.proname FROM pg_proc p
     WHERE p.pronamespace = 'customer_segment'::regnamespace AND p.prokind = 'f'
