@@ -4,8 +4,8 @@ SELECT extname, extversion, nspname
   FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
  WHERE extname = 'customer_segment';
 
--- Every C function is PARALLEL SAFE and IMMUTABLE or STABLE, but run_as_owner: it runs a query as another
--- role (src/as_owner.c), so it is volatile and parallel unsafe.
+-- Every C function is PARALLEL SAFE and IMMUTABLE or STABLE, but run_as_owner and registry_write: they run a
+-- query as another role (src/as_owner.c), so they are volatile and parallel unsafe.
 SELECT p.proname, p.provolatile, p.proparallel
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'customer_segment'

@@ -102,7 +102,7 @@ cs_amount_of(Datum value, Oid typid)
 		Numeric		num = (Numeric) PG_DETOAST_DATUM_PACKED(value);
 
 		if (!numeric_fast_amount(num, &a))
-			a = cs_amount_double(DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(PG_DETOAST_DATUM(value)))));
+			a = cs_amount_double(DatumGetFloat8(DirectFunctionCall1(numeric_float8, value)));
 		return a;
 	}
 	return cs_amount_double(DatumGetFloat8(value));

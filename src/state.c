@@ -225,7 +225,7 @@ cs_state_from_text(const char *text, const char *what)
 	int			len = (int) strlen(text);
 	int			max = pg_b64_dec_len(len);
 	struct varlena *v = palloc(VARHDRSZ + max);
-	int			n = pg_b64_decode(text, len, VARDATA(v), max);
+	int			n = pg_b64_decode(text, len, (void *) VARDATA(v), max);	/* char * before 18, uint8 * since */
 
 	if (n < 0)
 		ereport(ERROR,
@@ -242,7 +242,7 @@ cs_state_to_text(struct varlena *v)
 	int			len = (int) VARSIZE_ANY_EXHDR(v);
 	int			max = pg_b64_enc_len(len) + 1;
 	char	   *out = palloc(max);
-	int			n = pg_b64_encode(VARDATA_ANY(v), len, out, max);
+	int			n = pg_b64_encode((const void *) VARDATA_ANY(v), len, out, max);
 
 	if (n < 0)
 		elog(ERROR, "could not encode an aggregate state");

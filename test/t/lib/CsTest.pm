@@ -10,7 +10,7 @@ use File::Temp ();
 use Time::HiRes ();
 
 our @EXPORT = qw(tmpdir psql psql_rows psql_fails new_database dump_restore project_root shared_dir shared_data
-                 in_background lock_wait_of wait_granted gate_closed open_gate python_rows worst_relative);
+                 server_major in_background lock_wait_of wait_granted gate_closed open_gate python_rows worst_relative);
 
 # The test's own temporary directory, removed when it ends: tests write nowhere else.
 # Made when the module loads, so background sessions (forked) share it; File::Temp removes it in this process only.
@@ -33,6 +33,12 @@ sub shared_dir {
 sub shared_data {
     my $shared = shared_dir() // return undef;
     return -d "$shared/data" ? "$shared/data" : undef;
+}
+
+# The major version of the PostgreSQL the tests run against (PG_CONFIG's).
+sub server_major {
+    my $version = `\${PG_CONFIG:-pg_config} --version`;
+    return $version =~ /PostgreSQL (\d+)/ ? $1 : die "cannot read the PostgreSQL version from pg_config: $version";
 }
 
 # Runs Debian's /usr/bin/python3 with the command line (a reference script and its arguments) and stdin text;
