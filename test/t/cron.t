@@ -8,7 +8,8 @@ use lib 't/lib', 'test/t/lib';
 use CsTest;
 
 my ($preloaded) = psql_rows('postgres', q{SELECT current_setting('shared_preload_libraries') LIKE '%pg_cron%';});
-plan skip_all => 'pg_cron is not preloaded in this cluster (package postgresql-15-cron)' unless $preloaded->[0] eq 't';
+plan skip_all => 'pg_cron is not preloaded in this cluster (Debian\'s package postgresql-15-cron: PostgreSQL 15 only; this server is '
+                  . server_major() . ')' unless $preloaded->[0] eq 't';
 
 # Without the pg_cron extension in the database: a clear error.
 my $db = new_database('cs_cron_missing');

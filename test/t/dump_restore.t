@@ -57,5 +57,17 @@ my $out = `'$bindir/pg_restore' -d cs_dump_fc '$archive' 2>&1`;
 is($? >> 8, 0, 'pg_restore of the custom format, without --enable-row-security, reports no error') or diag($out);
 is(psql('cs_dump_fc', $views), $views_before, '... and the helper views have their rows');
 
+# The relations recorded for the source name the restored views (regclass dumps as a name), so the owner's
+# next refresh uses them, in both formats.
+my $relations = q{SELECT string_agg(helper || ' ' || relation::text, ', ' ORDER BY helper) FROM customer_segment.source_relations};
+my $relations_before = psql($src, $relations);
+like($relations_before, qr/^cohorts owner_views\.theirs_cohorts_data, customers owner_views\.theirs_customers_data, /,
+     'the source has its helper relations recorded');
+for my $db ('cs_dump_dst', 'cs_dump_fc') {
+    is(psql($db, $relations), $relations_before, "$db: the recorded relations are the restored views");
+    local $ENV{PGUSER} = 'cs_dump_owner';
+    is(psql($db, q{SELECT customer_segment.refresh('theirs')}), "ok\n", "$db: the owner refreshes the restored source");
+}
+
 psql('postgres', 'DROP DATABASE cs_dump_src; DROP DATABASE cs_dump_dst; DROP DATABASE cs_dump_fc; DROP ROLE cs_dump_owner;');
 done_testing();
