@@ -1,7 +1,8 @@
 /*
- * btyd.c: the fitting aggregates and predictions of BG/NBD, MBG/NBD, Pareto/NBD, BG/BB and Gamma-Gamma, with
- * their standard errors (SQL glue around the math of bgnbd_math.c, pnbd_math.c, bgbb_math.c, gg_math.c and
- * fit_math.c; the covariate fits are in btyd_covariates.c).
+ * btyd.c: the fitting aggregates and predictions of BG/NBD, MBG/NBD, Pareto/NBD, BG/BB and Gamma-Gamma, and
+ * the fitting aggregates of sBG, with their standard errors (SQL glue around the math of bgnbd_math.c,
+ * pnbd_math.c, bgbb_math.c, gg_math.c, sbg_math.c and fit_math.c; the covariate fits are in
+ * btyd_covariates.c, sBG's other functions in sbg.c).
  */
 #include "postgres.h"
 
@@ -29,11 +30,12 @@ typedef enum BtydModel
 	MODEL_PNBD,
 	MODEL_GG,
 	MODEL_MBGNBD,
-	MODEL_BGBB
+	MODEL_BGBB,
+	MODEL_SBG
 } BtydModel;
 
-static const char *const model_names[] = {"BG/NBD", "Pareto/NBD", "Gamma-Gamma", "MBG/NBD", "BG/BB"};
-static const BtydModelSpec *const model_specs[] = {&bgnbd_spec, &pnbd_spec, &gg_spec, &mbgnbd_spec, &bgbb_spec};
+static const char *const model_names[] = {"BG/NBD", "Pareto/NBD", "Gamma-Gamma", "MBG/NBD", "BG/BB", "sBG"};
+static const BtydModelSpec *const model_specs[] = {&bgnbd_spec, &pnbd_spec, &gg_spec, &mbgnbd_spec, &bgbb_spec, &sbg_spec};
 
 typedef struct FitState
 {
@@ -274,6 +276,33 @@ bgbb_fit_trans(PG_FUNCTION_ARGS)
 	return cs_state_datum(fcinfo, &ref);
 }
 
+/* sbg_fit(renewals, active [, weight]): a contract renewed renewals times, then cancelled or still active. */
+PG_FUNCTION_INFO_V1(sbg_fit_trans);
+Datum
+sbg_fit_trans(PG_FUNCTION_ARGS)
+{
+	CsStateRef	ref = cs_state_arg0(fcinfo, &fit_kind, "sbg_fit_trans");
+	FitState   *st = fit_state(fcinfo, &ref, PG_NARGS());	/* no penalizer */
+	CsAllocator alloc = cs_allocator(ref.ctx);
+	double		w = 1;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (PG_NARGS() > 3 && PG_ARGISNULL(3)))
+	{
+		st->skipped++;
+		return cs_state_datum(fcinfo, &ref);
+	}
+	sbg_check_renewals(PG_GETARG_INT32(1));
+	if (PG_NARGS() > 3)
+	{
+		w = PG_GETARG_FLOAT8(3);
+		sbg_check_weight(w);
+		if (w == 0)
+			return cs_state_datum(fcinfo, &ref);
+	}
+	btyd_rows_add(&st->rows, PG_GETARG_INT32(1), PG_GETARG_BOOL(2) ? 0 : 1, 0, w, &alloc);
+	return cs_state_datum(fcinfo, &ref);
+}
+
 bool
 btyd_spend_row(double x, double m)
 {
@@ -345,8 +374,8 @@ btyd_fit_combine(PG_FUNCTION_ARGS)
 }
 
 /* Model composite: the parameters, then log_likelihood, customers, distinct_rows, iterations, converged. */
-static Datum
-model_datum(FunctionCallInfo fcinfo, const BtydFit *fit, int nparams, double customers, int64 distinct)
+Datum
+btyd_model_datum(FunctionCallInfo fcinfo, const BtydFit *fit, int nparams, double customers, int64 distinct)
 {
 	TupleDesc	desc;
 	Datum		values[9];
@@ -387,9 +416,14 @@ run_fit(FunctionCallInfo fcinfo, BtydModel model, BtydFit *out, double *customer
 	customers = btyd_rows_weight(&st->rows);
 	if (customers == 0)
 		return NULL;
-	for (int64 i = 0; i < st->rows.n; i++)
-		any_repeat |= st->rows.rows[i].x > 0;
-	btyd_check_fit_input(name, customers, any_repeat, model == MODEL_GG);
+	if (model == MODEL_SBG)
+		sbg_check_fit_input(&st->rows, customers);
+	else
+	{
+		for (int64 i = 0; i < st->rows.n; i++)
+			any_repeat |= st->rows.rows[i].x > 0;
+		btyd_check_fit_input(name, customers, any_repeat, model == MODEL_GG);
+	}
 	fit = btyd_fit_model(model_specs[model], &st->rows, st->penalizer, NULL);
 	btyd_report_fit(name, &fit, model_specs[model]->n_params);
 	*out = fit;
@@ -443,7 +477,7 @@ fit_final(FunctionCallInfo fcinfo, BtydModel model)
 
 	if (st == NULL)
 		PG_RETURN_NULL();
-	return model_datum(fcinfo, &fit, model_specs[model]->n_params, customers, st->rows.n);
+	return btyd_model_datum(fcinfo, &fit, model_specs[model]->n_params, customers, st->rows.n);
 }
 
 /*
@@ -589,6 +623,20 @@ bgbb_uncertainty_final(PG_FUNCTION_ARGS)
 	return uncertainty_final(fcinfo, MODEL_BGBB);
 }
 
+PG_FUNCTION_INFO_V1(sbg_fit_final);
+Datum
+sbg_fit_final(PG_FUNCTION_ARGS)
+{
+	return fit_final(fcinfo, MODEL_SBG);
+}
+
+PG_FUNCTION_INFO_V1(sbg_uncertainty_final);
+Datum
+sbg_uncertainty_final(PG_FUNCTION_ARGS)
+{
+	return uncertainty_final(fcinfo, MODEL_SBG);
+}
+
 PG_FUNCTION_INFO_V1(bgnbd_fit_final);
 Datum
 bgnbd_fit_final(PG_FUNCTION_ARGS)
@@ -613,8 +661,8 @@ gg_fit_final(PG_FUNCTION_ARGS)
 /* ---------------------------------------------------------------- predictions */
 
 /* The first nparams fields of a model composite, validated (finite, > 0). */
-static void
-model_params(FunctionCallInfo fcinfo, int argno, int nparams, double *params)
+void
+btyd_model_params(FunctionCallInfo fcinfo, int argno, int nparams, double *params)
 {
 	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(argno);
 	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec), HeapTupleHeaderGetTypMod(rec));
@@ -693,7 +741,7 @@ history_datum(FunctionCallInfo fcinfo, HistoryFn fn, const char *what)
 				tx = PG_GETARG_FLOAT8(2),
 				T = PG_GETARG_FLOAT8(3);
 
-	model_params(fcinfo, 0, 4, p);
+	btyd_model_params(fcinfo, 0, 4, p);
 	PG_RETURN_FLOAT8(checked_result(fn(p, x, btyd_observed_recency(x, tx, T), T), what));
 }
 
@@ -706,7 +754,7 @@ horizon_datum(FunctionCallInfo fcinfo, HorizonFn fn, const char *what)
 				tx = PG_GETARG_FLOAT8(3),
 				T = PG_GETARG_FLOAT8(4);
 
-	model_params(fcinfo, 0, 4, p);
+	btyd_model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
 	PG_RETURN_FLOAT8(checked_result(fn(p, t, x, btyd_observed_recency(x, tx, T), T), what));
 }
@@ -785,7 +833,7 @@ new_customer_datum(FunctionCallInfo fcinfo, NewCustomerFn fn)
 	double		p[4];
 	double		t = PG_GETARG_FLOAT8(1);
 
-	model_params(fcinfo, 0, 4, p);
+	btyd_model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
 	PG_RETURN_FLOAT8(checked_result(fn(p, t), "the expected number of purchases"));
 }
@@ -804,7 +852,7 @@ pmf_datum(FunctionCallInfo fcinfo, PmfFn fn)
 				tx = 0,
 				T = 0;
 
-	model_params(fcinfo, 0, 4, p);
+	btyd_model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
 	check_count(n);
 	if (PG_NARGS() > 3)
@@ -864,7 +912,7 @@ bgbb_history_datum(FunctionCallInfo fcinfo, HistoryFn fn, const char *what)
 				tx = PG_GETARG_FLOAT8(2),
 				n = PG_GETARG_FLOAT8(3);
 
-	model_params(fcinfo, 0, 4, p);
+	btyd_model_params(fcinfo, 0, 4, p);
 	check_bgbb_history(x, tx, n);
 	PG_RETURN_FLOAT8(checked_result(fn(p, x, tx, n), what));
 }
@@ -893,7 +941,7 @@ bgbb_horizon_datum(FunctionCallInfo fcinfo, HorizonFn fn, bool discount, const c
 				tx = PG_GETARG_FLOAT8(3),
 				n = PG_GETARG_FLOAT8(4);
 
-	model_params(fcinfo, 0, 4, p);
+	btyd_model_params(fcinfo, 0, 4, p);
 	check_bgbb_history(x, tx, n);
 	if (discount)
 	{
@@ -931,7 +979,7 @@ bgbb_expected_new_sql(PG_FUNCTION_ARGS)
 	double		p[4];
 	double		m = PG_GETARG_FLOAT8(1);
 
-	model_params(fcinfo, 0, 4, p);
+	btyd_model_params(fcinfo, 0, 4, p);
 	check_bgbb_periods(m);
 	PG_RETURN_FLOAT8(checked_result(bgbb_expected_new(p, m), "the expected number of transactions"));
 }
@@ -951,7 +999,7 @@ bgbb_pmf_sql(PG_FUNCTION_ARGS)
 				tx = 0,
 				n = 0;
 
-	model_params(fcinfo, 0, 4, p);
+	btyd_model_params(fcinfo, 0, 4, p);
 	check_bgbb_periods((double) m);
 	check_count(xs);
 	if (PG_NARGS() > 3)
@@ -972,7 +1020,7 @@ gg_expected_spend_sql(PG_FUNCTION_ARGS)
 	double		x = PG_GETARG_FLOAT8(1),
 				m = PG_GETARG_FLOAT8(2);
 
-	model_params(fcinfo, 0, 3, p);
+	btyd_model_params(fcinfo, 0, 3, p);
 	btyd_check_observation(x, 0, 0);
 	cs_check_finite(m, "monetary_value");
 	if (p[1] <= 1)
@@ -992,7 +1040,7 @@ gg_loglik_sql(PG_FUNCTION_ARGS)
 	double		x = PG_GETARG_FLOAT8(1),
 				m = PG_GETARG_FLOAT8(2);
 
-	model_params(fcinfo, 0, 3, p);
+	btyd_model_params(fcinfo, 0, 3, p);
 	btyd_check_observation(x, 0, 0);
 	cs_check_finite(m, "monetary_value");
 	if (x == 0 || m <= 0)
@@ -1023,7 +1071,7 @@ discounted_clv(FunctionCallInfo fcinfo, HorizonFn expected)
 				prev = 0;
 	int32		months = PG_GETARG_INT32(5);
 
-	model_params(fcinfo, 0, 4, p);
+	btyd_model_params(fcinfo, 0, 4, p);
 	tx = btyd_observed_recency(x, tx, T);
 	cs_check_finite(spend, "spend");
 	cs_check_finite(d, "monthly_discount");

@@ -41,4 +41,15 @@ typedef struct BtydUncertainty
 
 extern Datum btyd_uncertainty_datum(FunctionCallInfo fcinfo, const BtydUncertainty *u);
 
+/* A fit as its model composite: the nparams parameters, log-likelihood, customers, distinct rows, iterations, converged. */
+extern Datum btyd_model_datum(FunctionCallInfo fcinfo, const BtydFit *fit, int nparams, double customers, int64 distinct);
+
+/* The first nparams fields of a model composite argument, checked finite and positive (22023, 22004). */
+extern void btyd_model_params(FunctionCallInfo fcinfo, int argno, int nparams, double *params);
+
+/* sBG (sbg.c): the checks of a renewal count, a weight, and of what a fit needs (customers, a cancellation). */
+extern void sbg_check_renewals(int64 renewals);
+extern void sbg_check_weight(double w);
+extern void sbg_check_fit_input(const BtydRows *rows, double customers);
+
 #endif

@@ -32,6 +32,15 @@ extern const BtydModelSpec mbgnbd_spec; /* p = r, alpha, a, b */
 extern const BtydModelSpec pnbd_spec;	/* p = r, alpha, s, beta */
 extern const BtydModelSpec gg_spec;		/* p = p, q, gamma; rows (x, m_x, 0) */
 extern const BtydModelSpec bgbb_spec;	/* p = alpha, beta, gamma, delta; rows (x, t_x, n) */
+extern const BtydModelSpec sbg_spec;	/* p = alpha, beta; rows (renewals, 1 cancelled / 0 active, 0) */
+
+/* sBG (sbg_math.c): contracts renewed k times, then cancelled or still active; p = alpha, beta. */
+double		sbg_loglik_grad(const double *p, double k, bool churned, double *grad);
+double		sbg_survival(const double *p, double t);	/* S(t) = P(T > t), t >= 0 */
+double		sbg_churn_probability(const double *p, double t);	/* P(T = t), t >= 1 */
+double		sbg_retention(const double *p, double t);	/* S(t) / S(t - 1), t >= 1 */
+double		sbg_derl(const double *p, double d, double k);	/* renewals to come, discounted; d = 0: expected number */
+double		sbg_expected_payments_new(const double *p, double d);	/* a new customer's, the first included */
 
 /* Pareto/NBD (Schmittlein, Morrison & Colombo 1987) on (x, t_x, T): p = r, alpha, s, beta. */
 double		pnbd_loglik(const double *p, double x, double tx, double T);

@@ -75,6 +75,32 @@ $$;
 COMMENT ON FUNCTION customer_segment.check_time_zone(text) IS
     'Returns zone when AT TIME ZONE accepts it (NULL stays NULL), raises 22023 otherwise';
 
+-- SQL for the day of a time column of a relation aliased o: a date as it is, a timestamp by its wall-clock
+-- date, a timestamptz by its date in zone (NULL: kept a timestamptz, which the aggregates take in the
+-- session's TimeZone); 42804 for any other type, 22023 for a zone AT TIME ZONE does not know.
+CREATE FUNCTION customer_segment.day_sql(source regclass, time_column name, zone text)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    time_type regtype := customer_segment.column_type(source, time_column);
+    expr text;
+BEGIN
+    PERFORM customer_segment.check_time_zone(zone);
+    expr := CASE
+        WHEN time_type = 'date'::regtype THEN format('o.%I', time_column)
+        WHEN time_type = 'timestamptz'::regtype AND zone IS NULL THEN format('o.%I', time_column)
+        WHEN time_type = 'timestamptz'::regtype THEN format('(o.%I AT TIME ZONE %L)::date', time_column, zone)
+        WHEN time_type = 'timestamp'::regtype THEN format('o.%I::date', time_column)
+    END;
+    IF expr IS NULL THEN
+        RAISE EXCEPTION 'column "%" has type %, expected date, timestamp or timestamptz', time_column, time_type
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    RETURN expr;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.day_sql(regclass, name, text) IS
+    'Quoted SQL for the day of a date, timestamp or timestamptz column (a timestamptz taken in zone; NULL zone: left a timestamptz)';
+
 -- Validated, quoted SQL for the customer, time and amount columns of an orders table,
 -- shared by every function that reads a user's orders table.  Only built-in code is applied to the
 -- columns (see safe_key_sql), so a superuser reading another role's table runs none of that role's code.
@@ -84,25 +110,12 @@ CREATE FUNCTION customer_segment.orders_source_sql(source regclass, customer_col
     amount_column name, zone text DEFAULT NULL,
     OUT customer_expr text, OUT time_expr text, OUT amount_expr text, OUT from_clause text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
-DECLARE
-    time_type regtype;
 BEGIN
     IF source IS NULL OR customer_column IS NULL OR time_column IS NULL OR amount_column IS NULL THEN
         RAISE EXCEPTION 'the orders table and its column names must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     customer_expr := customer_segment.safe_key_sql(source, customer_column);
-    time_type := customer_segment.column_type(source, time_column);
-    PERFORM customer_segment.check_time_zone(zone);
-    time_expr := CASE
-        WHEN time_type = 'date'::regtype THEN format('o.%I', time_column)
-        WHEN time_type = 'timestamptz'::regtype AND zone IS NULL THEN format('o.%I', time_column)
-        WHEN time_type = 'timestamptz'::regtype THEN format('(o.%I AT TIME ZONE %L)::date', time_column, zone)
-        WHEN time_type = 'timestamp'::regtype THEN format('o.%I::date', time_column)
-    END;
-    IF time_expr IS NULL THEN
-        RAISE EXCEPTION 'column "%" has type %, expected date, timestamp or timestamptz', time_column, time_type
-            USING ERRCODE = 'datatype_mismatch';
-    END IF;
+    time_expr := customer_segment.day_sql(source, time_column, zone);
     amount_expr := customer_segment.number_sql(source, amount_column);
     from_clause := format('%s o', source);
 END
