@@ -24,6 +24,11 @@ psql($db, q{
     CREATE TABLE a.st WITH (autovacuum_enabled = false) AS SELECT ROW(v)::a.ct AS customer_id, customer_segment.rfm_state(d, amount, 'UTC') AS state
       FROM (SELECT (customer_id).v AS v, d, amount FROM a.o) x GROUP BY v;
     ALTER TABLE a.st OWNER TO cs_sweep_alice;
+    -- her subscriptions, keyed the same way
+    CREATE TABLE a.subs WITH (autovacuum_enabled = false) AS
+    SELECT ROW(v)::a.ct AS customer_id, d AS started, CASE WHEN v % 3 = 0 THEN d + 45 END AS ended, interval '1 month' AS period
+      FROM (SELECT (customer_id).v AS v, min(d) AS d FROM a.o GROUP BY 1) x;
+    ALTER TABLE a.subs OWNER TO cs_sweep_alice;
 });
 sub ran { my $r = psql($db, q{SELECT coalesce(string_agg(DISTINCT who, ','), '') FROM a.ran; TRUNCATE a.ran;}); chomp $r; return $r; }
 sub superuser { my $r = psql($db, q{SELECT rolsuper FROM pg_roles WHERE rolname = 'cs_sweep_alice'}); chomp $r; return $r eq 't'; }
@@ -55,10 +60,12 @@ my %calls = (
     bgbb_summary => q{SELECT count(*) FROM customer_segment.bgbb_summary('a.o', 'customer_id', 'd', 'amount', DATE '2025-12-31', 'month')},
     rfm_analyze_states => q{SELECT count(*) FROM customer_segment.rfm_analyze_states('a.st', DATE '2025-12-31')},
     cohort_retention_states => q{SELECT count(*) FROM customer_segment.cohort_retention_states('a.st', DATE '2025-12-31')},
+    sbg_analyze => q{SELECT count(*) FROM customer_segment.sbg_analyze('a.subs', 'customer_id', 'started', 'ended', 'period', DATE '2025-12-31', cohort_by => 'all')},
+    sbg_cohorts => q{SELECT count(*) FROM customer_segment.sbg_cohorts('a.subs', 'customer_id', 'started', 'ended', 'period', DATE '2025-12-31')},
 );
 # Functions with a relation argument that read no rows of it (catalog lookups, query text), or only through one
 # of the functions above.
-my %reads_no_rows = map { $_ => 1 } qw(column_type safe_key_sql number_sql orders_source_sql check_change_column
+my %reads_no_rows = map { $_ => 1 } qw(column_type safe_key_sql number_sql orders_source_sql day_sql check_change_column
                                       state_column_sql register_source);
 my @taking = map { $_->[0] } psql_rows($db, q{SELECT DISTINCT p.proname FROM pg_proc p
     WHERE p.pronamespace = 'customer_segment'::regnamespace AND 'regclass'::regtype = ANY (p.proargtypes) ORDER BY 1});
