@@ -467,3 +467,59 @@ hyp2f1(double a, double b, double c, double z)
 		v = hyp2f1_near_one(a, b, c, 1 - z);
 	return v;
 }
+
+/*
+ * The regularized upper incomplete gamma Q(a, x) = Gamma(a, x) / Gamma(a), a > 0, x >= 0: the series of P(a, x)
+ * below x = a + 1, the continued fraction of Q (modified Lentz) above, each to double precision.
+ */
+double
+gamma_q(double a, double x)
+{
+	double		log_prefix;
+
+	if (x <= 0)
+		return 1;
+	log_prefix = a * log(x) - x - lgamma(a);
+	if (x < a + 1)
+	{
+		double		term = 1 / a,
+					sum = term;
+
+		for (int n = 1; n < 100000; n++)
+		{
+			term *= x / (a + n);
+			sum += term;
+			if (fabs(term) < fabs(sum) * 1e-17)
+				break;
+		}
+		return 1 - sum * exp(log_prefix);
+	}
+	else
+	{
+		double		tiny = 1e-300,
+					b = x + 1 - a,
+					c = 1 / tiny,
+					d = 1 / b,
+					h = d;
+
+		for (int n = 1; n < 100000; n++)
+		{
+			double		an = -n * (n - a),
+						delta;
+
+			b += 2;
+			d = an * d + b;
+			if (fabs(d) < tiny)
+				d = tiny;
+			c = b + an / c;
+			if (fabs(c) < tiny)
+				c = tiny;
+			d = 1 / d;
+			delta = d * c;
+			h *= delta;
+			if (fabs(delta - 1) < 1e-17)
+				break;
+		}
+		return exp(log_prefix) * h;
+	}
+}

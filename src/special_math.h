@@ -29,6 +29,9 @@ Log2F1		log_hyp2f1_c_a1_grad(double a, double b, double z);
 
 double		digamma(double x);
 
+/* Regularized upper incomplete gamma Q(a, x), a > 0, x >= 0; the chi-square upper tail is Q(df / 2, x / 2). */
+double		gamma_q(double a, double x);
+
 /* log(exp(u) + exp(v)) without overflow. */
 static inline double
 logaddexp(double u, double v)

@@ -60,6 +60,7 @@ my %calls = (
     bgbb_summary => q{SELECT count(*) FROM customer_segment.bgbb_summary('a.o', 'customer_id', 'd', 'amount', DATE '2025-12-31', 'month')},
     rfm_analyze_states => q{SELECT count(*) FROM customer_segment.rfm_analyze_states('a.st', DATE '2025-12-31')},
     cohort_retention_states => q{SELECT count(*) FROM customer_segment.cohort_retention_states('a.st', DATE '2025-12-31')},
+    btyd_model_choice => q{SELECT count(*) FROM customer_segment.btyd_model_choice('a.o', 'customer_id', 'd', 'amount', DATE '2025-09-30', DATE '2025-12-31')},
     sbg_analyze => q{SELECT count(*) FROM customer_segment.sbg_analyze('a.subs', 'customer_id', 'started', 'ended', 'period', DATE '2025-12-31', cohort_by => 'all')},
     sbg_cohorts => q{SELECT count(*) FROM customer_segment.sbg_cohorts('a.subs', 'customer_id', 'started', 'ended', 'period', DATE '2025-12-31')},
 );

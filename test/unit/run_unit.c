@@ -84,6 +84,7 @@ main(void)
 	run_case("pareto/nbd: PMF sums to 1 with the closed-form mean, s = 1", test_pareto_nbd);
 	run_case("pareto/nbd: analytic gradient == five-point differences", test_pareto_nbd_gradient);
 	run_case("2F1 near z = 1: closed forms to 1 - z = 2^-45", test_hyp2f1_near_one);
+	run_case("chi-square tails: incomplete gamma == closed forms for df 1, 2, 4", test_gamma_q);
 	run_case("sbg: gradient == central differences, survival identities, DERL == loop sums", test_sbg);
 	run_case("k-means: the priority sample is the same split or whole", test_kmeans_sample);
 	run_case("covariates: compaction, time- and spend-scaled groups give ln c", test_covariates);

@@ -42,3 +42,23 @@ test_hyp2f1_near_one(void)
 		}
 	}
 }
+
+/* gamma_q as chi-square upper tails with closed forms: df 1 erfc(sqrt(x/2)), df 2 e^(-x/2), df 4 e^(-x/2)(1 + x/2). */
+void
+test_gamma_q(void)
+{
+	for (double x = 0; x < 200; x = x * 1.3 + 0.01)
+	{
+		double		q1 = gamma_q(0.5, x / 2),
+					q2 = gamma_q(1, x / 2),
+					q4 = gamma_q(2, x / 2),
+					e1 = erfc(sqrt(x / 2)),
+					e2 = exp(-x / 2),
+					e4 = exp(-x / 2) * (1 + x / 2);
+
+		CHECK(fabs(q1 - e1) <= 1e-13 * e1 + 1e-300, "df 1, x %g: %.17g vs %.17g", x, q1, e1);
+		CHECK(fabs(q2 - e2) <= 1e-13 * e2 + 1e-300, "df 2, x %g: %.17g vs %.17g", x, q2, e2);
+		CHECK(fabs(q4 - e4) <= 1e-13 * e4 + 1e-300, "df 4, x %g: %.17g vs %.17g", x, q4, e4);
+	}
+	CHECK(gamma_q(3, 0) == 1, "Q(a, 0) = 1");
+}

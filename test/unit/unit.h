@@ -58,6 +58,7 @@ extern void test_btyd(void);
 extern void test_pareto_nbd(void);
 extern void test_pareto_nbd_gradient(void);
 extern void test_hyp2f1_near_one(void);
+extern void test_gamma_q(void);
 /* sbg_test.c, kmeans_test.c, covariate_test.c */
 extern void test_sbg(void);
 extern void test_kmeans_sample(void);
