@@ -696,14 +696,14 @@ btyd_model_params(FunctionCallInfo fcinfo, int argno, int nparams, double *param
 	}
 }
 
-static double
-checked_result(double v, const char *what)
+double
+btyd_defined_result(double v, const char *what)
 {
 	if (!isfinite(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("%s is not defined for these parameters", what),
-				 errhint("With a close to 1 or extreme horizons the series does not converge; check the model.")));
+				 errhint("Its series does not converge here (a close to 1, an extreme horizon, a tiny discount rate); check the model.")));
 	return v;
 }
 
@@ -742,7 +742,7 @@ history_datum(FunctionCallInfo fcinfo, HistoryFn fn, const char *what)
 				T = PG_GETARG_FLOAT8(3);
 
 	btyd_model_params(fcinfo, 0, 4, p);
-	PG_RETURN_FLOAT8(checked_result(fn(p, x, btyd_observed_recency(x, tx, T), T), what));
+	PG_RETURN_FLOAT8(btyd_defined_result(fn(p, x, btyd_observed_recency(x, tx, T), T), what));
 }
 
 static Datum
@@ -756,7 +756,7 @@ horizon_datum(FunctionCallInfo fcinfo, HorizonFn fn, const char *what)
 
 	btyd_model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
-	PG_RETURN_FLOAT8(checked_result(fn(p, t, x, btyd_observed_recency(x, tx, T), T), what));
+	PG_RETURN_FLOAT8(btyd_defined_result(fn(p, t, x, btyd_observed_recency(x, tx, T), T), what));
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
@@ -835,7 +835,7 @@ new_customer_datum(FunctionCallInfo fcinfo, NewCustomerFn fn)
 
 	btyd_model_params(fcinfo, 0, 4, p);
 	check_horizon(t);
-	PG_RETURN_FLOAT8(checked_result(fn(p, t), "the expected number of purchases"));
+	PG_RETURN_FLOAT8(btyd_defined_result(fn(p, t), "the expected number of purchases"));
 }
 
 /*
@@ -863,7 +863,7 @@ pmf_datum(FunctionCallInfo fcinfo, PmfFn fn)
 	}
 	if (t == 0)
 		PG_RETURN_FLOAT8(n == 0 ? 1.0 : 0.0);
-	PG_RETURN_FLOAT8(checked_result(fn(p, t, n, x, tx, T), "P(X(t) = n)"));
+	PG_RETURN_FLOAT8(btyd_defined_result(fn(p, t, n, x, tx, T), "P(X(t) = n)"));
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_expected_new_sql);
@@ -914,7 +914,7 @@ bgbb_history_datum(FunctionCallInfo fcinfo, HistoryFn fn, const char *what)
 
 	btyd_model_params(fcinfo, 0, 4, p);
 	check_bgbb_history(x, tx, n);
-	PG_RETURN_FLOAT8(checked_result(fn(p, x, tx, n), what));
+	PG_RETURN_FLOAT8(btyd_defined_result(fn(p, x, tx, n), what));
 }
 
 PG_FUNCTION_INFO_V1(bgbb_p_alive_sql);
@@ -955,7 +955,7 @@ bgbb_horizon_datum(FunctionCallInfo fcinfo, HorizonFn fn, bool discount, const c
 	}
 	else
 		check_bgbb_periods(h);
-	PG_RETURN_FLOAT8(checked_result(fn(p, h, x, tx, n), what));
+	PG_RETURN_FLOAT8(btyd_defined_result(fn(p, h, x, tx, n), what));
 }
 
 PG_FUNCTION_INFO_V1(bgbb_expected_sql);
@@ -981,7 +981,7 @@ bgbb_expected_new_sql(PG_FUNCTION_ARGS)
 
 	btyd_model_params(fcinfo, 0, 4, p);
 	check_bgbb_periods(m);
-	PG_RETURN_FLOAT8(checked_result(bgbb_expected_new(p, m), "the expected number of transactions"));
+	PG_RETURN_FLOAT8(btyd_defined_result(bgbb_expected_new(p, m), "the expected number of transactions"));
 }
 
 /*
@@ -1009,7 +1009,7 @@ bgbb_pmf_sql(PG_FUNCTION_ARGS)
 		n = PG_GETARG_FLOAT8(5);
 		check_bgbb_history(x, tx, n);
 	}
-	PG_RETURN_FLOAT8(checked_result(bgbb_pmf(p, m, xs, x, tx, n), "P(X = n)"));
+	PG_RETURN_FLOAT8(btyd_defined_result(bgbb_pmf(p, m, xs, x, tx, n), "P(X = n)"));
 }
 
 PG_FUNCTION_INFO_V1(gg_expected_spend_sql);
@@ -1087,12 +1087,12 @@ discounted_clv(FunctionCallInfo fcinfo, HorizonFn expected)
 		double		cum;
 
 		cs_check_interrupts();
-		cum = checked_result(expected(p, i * per_month, x, tx, T), "the expected number of purchases");
+		cum = btyd_defined_result(expected(p, i * per_month, x, tx, T), "the expected number of purchases");
 
 		clv += spend * margin * (cum - prev) / pow(1 + d, i);
 		prev = cum;
 	}
-	PG_RETURN_FLOAT8(checked_result(clv, "CLV"));
+	PG_RETURN_FLOAT8(btyd_defined_result(clv, "CLV"));
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_clv_sql);

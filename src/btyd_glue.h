@@ -44,6 +44,9 @@ extern Datum btyd_uncertainty_datum(FunctionCallInfo fcinfo, const BtydUncertain
 /* A fit as its model composite: the nparams parameters, log-likelihood, customers, distinct rows, iterations, converged. */
 extern Datum btyd_model_datum(FunctionCallInfo fcinfo, const BtydFit *fit, int nparams, double customers, int64 distinct);
 
+/* A prediction, or 22003 when its series did not converge (NaN or infinite). */
+extern double btyd_defined_result(double v, const char *what);
+
 /* The first nparams fields of a model composite argument, checked finite and positive (22023, 22004). */
 extern void btyd_model_params(FunctionCallInfo fcinfo, int argno, int nparams, double *params);
 

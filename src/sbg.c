@@ -132,17 +132,6 @@ sbg_fit_survival(PG_FUNCTION_ARGS)
 }
 
 static double
-checked(double v, const char *what)
-{
-	if (!isfinite(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is not defined for these parameters", what),
-				 errhint("The series did not converge; check the model and the discount rate.")));
-	return v;
-}
-
-static double
 discount_arg(FunctionCallInfo fcinfo, int argno)
 {
 	double		d = PG_GETARG_FLOAT8(argno);
@@ -201,7 +190,7 @@ sbg_derl_sql(PG_FUNCTION_ARGS)
 
 	btyd_model_params(fcinfo, 0, 2, p);
 	sbg_check_renewals(PG_GETARG_INT32(2));
-	PG_RETURN_FLOAT8(checked(sbg_derl(p, d, PG_GETARG_INT32(2)), "DERL"));
+	PG_RETURN_FLOAT8(btyd_defined_result(sbg_derl(p, d, PG_GETARG_INT32(2)), "DERL"));
 }
 
 /* sbg_expected_renewals(model, renewals): DERL undiscounted; Infinity when alpha <= 1. */
@@ -225,5 +214,5 @@ sbg_expected_payments_new_sql(PG_FUNCTION_ARGS)
 	double		d = discount_arg(fcinfo, 1);
 
 	btyd_model_params(fcinfo, 0, 2, p);
-	PG_RETURN_FLOAT8(checked(sbg_expected_payments_new(p, d), "the expected payments"));
+	PG_RETURN_FLOAT8(btyd_defined_result(sbg_expected_payments_new(p, d), "the expected payments"));
 }

@@ -94,4 +94,12 @@ SELECT * FROM customer_segment.report('demo', 5);
 \pset tuples_only off
 SELECT customer_segment.unregister_source('demo');
 
+\echo 'Subscriptions: sample memberships, the monthly plan by yearly cohort (sBG retention, value at 9.90 a month, 10% a year)'
+SELECT * FROM customer_segment.create_sample_subscriptions('demo', 3000, 7);
+CREATE VIEW demo.monthly AS SELECT * FROM demo.subscriptions WHERE plan = 'monthly';
+SELECT cohort, contracts, active, round(alpha::numeric, 3) AS alpha, round(beta::numeric, 3) AS beta,
+       to_char(active_value, 'FM999,990') AS value_of_active, round(new_contract_value::numeric, 2) AS value_of_a_new_member
+  FROM customer_segment.sbg_cohorts('demo.monthly', 'member_id', 'started_on', 'ended_on', 'period', DATE '2025-12-31',
+                                    discount => customer_segment.period_rate(0.10, 'month'), margin => 9.90);
+
 DROP SCHEMA demo CASCADE;

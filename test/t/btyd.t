@@ -146,16 +146,7 @@ my ($clv) = psql_rows($db, q{WITH m AS (SELECT ROW(0.55, 10.58, 0.61, 11.67, 0, 
 ok($clv->[0] < 1e-12, "pareto_nbd_clv equals the plain-SQL discounted sum (max rel. diff $clv->[0])");
 
 SKIP: {
-    my $data = shared_data();
-    skip 'CDNOW data (../shared/data/cdnow) not present', 11 unless $data && -f "$data/cdnow/CDNOW_sample.txt";
-    open my $fh, '<', "$data/cdnow/CDNOW_sample.txt" or die;
-    my $csv = '';
-    while (<$fh>) {
-        my @f = split ' ';
-        $csv .= "$f[1],$f[2],$f[4]\n" if @f == 5;
-    }
-    close $fh;
-    psql($db, "CREATE TABLE cdnow (customer_id int, day date, dollars numeric); \\copy cdnow FROM PSTDIN WITH CSV", $csv);
+    skip 'CDNOW data (../shared/data/cdnow) not present', 11 unless load_cdnow($db, 'cdnow');
     psql($db, q{CREATE TABLE cal AS SELECT customer_id, (customer_segment.rfm_summary(day, dollars, DATE '1997-09-30', 'day', 'week')).*
                   FROM cdnow GROUP BY 1;});
     my ($m) = psql_rows($db, q{SELECT (m).r, (m).alpha, (m).a, (m).b, (m).log_likelihood, (m).customers, (m).distinct_rows

@@ -11,16 +11,12 @@ use CsTest;
 my $tmpdir = tmpdir();
 
 my $root = project_root();
-my $data = shared_data();
-plan skip_all => 'CDNOW data (../shared/data/cdnow) not present' unless $data && -f "$data/cdnow/CDNOW_sample.txt";
+my $csv = cdnow_csv();
+plan skip_all => 'CDNOW data (../shared/data/cdnow) not present' unless defined $csv;
 plan skip_all => 'python3-pandas is not installed' if system('/usr/bin/python3 -c "import pandas, scipy" 2>/dev/null') != 0;
 
 my $db = new_database('cs_cdnow_holdout');
-open my $fh, '<', "$data/cdnow/CDNOW_sample.txt" or die;
-my $csv = join('', map { my @f = split ' ', $_; "$f[1],$f[2],$f[4]\n" } grep { /\S/ } <$fh>);
-close $fh;
-psql($db, "CREATE TABLE cdnow (customer_id int, day text, dollars numeric); \\copy cdnow FROM PSTDIN WITH CSV", $csv);
-psql($db, q{ALTER TABLE cdnow ALTER day TYPE date USING to_date(day, 'YYYYMMDD');});
+load_cdnow($db, 'cdnow');
 my $args = q{'cdnow', 'customer_id', 'day', 'dollars', DATE '1997-09-30', DATE '1998-06-30'};
 
 my ($m) = psql_rows($db, qq{SELECT (bgnbd).r, (bgnbd).alpha, (bgnbd).a, (bgnbd).b, (pareto_nbd).r, (pareto_nbd).alpha,
@@ -83,9 +79,8 @@ PY
 open my $ph, '>', "$tmpdir/cdnow_holdout.$$.py" or die;
 print $ph $reference;
 close $ph;
-my $raw = join('', map { my @f = split ' ', $_; "$f[1],$f[2],$f[4]\n" } grep { /\S/ } do { open my $r, '<', "$data/cdnow/CDNOW_sample.txt" or die; <$r> });
 open my $in, '>', "$tmpdir/cdnow_holdout.$$.csv" or die;
-print $in $raw;
+print $in $csv;
 close $in;
 my @ref = map { [ split /,/ ] } split /\n/, `/usr/bin/python3 $tmpdir/cdnow_holdout.$$.py @$m < $tmpdir/cdnow_holdout.$$.csv`;
 die 'the pandas/scipy reference failed' if $? != 0;

@@ -45,22 +45,9 @@ for my $case (['day', 'week', 7], ['day', 'day', 1], ['week', 'week', 7]) {
 SKIP: {
     my $data = shared_data();
     skip 'CDNOW data (../shared/data/cdnow) not present', 3
-        unless $data && -f "$data/cdnow/CDNOW_sample.txt" && -f "$data/cdnow/cdnow_customers_summary.csv";
-
-    # Raw transactions: master id, sample id, yyyymmdd, CDs, dollars.
-    open my $fh, '<', "$data/cdnow/CDNOW_sample.txt" or die;
-    my $csv = '';
-    while (<$fh>) {
-        s/\r?\n$//;
-        my @f = split ' ';
-        next unless @f == 5;
-        $csv .= "$f[1],$f[2],$f[4]\n";
-    }
-    close $fh;
-    psql($db, "CREATE TABLE cdnow (customer_id int, day date, dollars numeric);
-               \\copy cdnow FROM PSTDIN WITH CSV", $csv);
+        unless $data && -f "$data/cdnow/cdnow_customers_summary.csv" && load_cdnow($db, 'cdnow');
     my %published;
-    open $fh, '<', "$data/cdnow/cdnow_customers_summary.csv" or die;
+    open my $fh, '<', "$data/cdnow/cdnow_customers_summary.csv" or die;
     <$fh>;
     while (<$fh>) { s/\r?\n$//; my @f = split /,/; $published{$f[0]} = \@f; }
     close $fh;

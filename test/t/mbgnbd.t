@@ -18,13 +18,8 @@ psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('sho
       FROM shop.orders GROUP BY 1;
     DELETE FROM cal WHERE coalesce(orders, 0) = 0;});
 my @sets = (['the sample store', 'cal']);
-my $data = shared_data();
-if ($data && -f "$data/cdnow/CDNOW_sample.txt") {
-    open my $fh, '<', "$data/cdnow/CDNOW_sample.txt" or die;
-    my $csv = join('', map { my @f = split ' ', $_; "$f[1],$f[2],$f[4]\n" } grep { /\S/ } <$fh>);
-    close $fh;
-    psql($db, "CREATE TABLE cdnow (customer_id int, day text, dollars numeric); \\copy cdnow FROM PSTDIN WITH CSV", $csv);
-    psql($db, q{CREATE TABLE cdnow_cal AS SELECT customer_id, (customer_segment.rfm_summary(to_date(day, 'YYYYMMDD'), dollars, DATE '1997-09-30', 'day', 'week')).*
+if (load_cdnow($db, 'cdnow')) {
+    psql($db, q{CREATE TABLE cdnow_cal AS SELECT customer_id, (customer_segment.rfm_summary(day, dollars, DATE '1997-09-30', 'day', 'week')).*
                   FROM cdnow GROUP BY 1;
                 DELETE FROM cdnow_cal WHERE coalesce(orders, 0) = 0;});
     push @sets, ['CDNOW', 'cdnow_cal'];

@@ -10,26 +10,17 @@ use CsTest;
 
 my $db = new_database('cs_model_choice');
 my $ref = project_root() . '/test/t/btyd_reference.py';
-my $data = shared_data();
 my ($cal_end, $obs_end, $what);
-if ($data && -f "$data/cdnow/CDNOW_sample.txt") {
-    open my $fh, '<', "$data/cdnow/CDNOW_sample.txt" or die;
-    my $csv = '';
-    while (<$fh>) {
-        my @f = split ' ';
-        $csv .= "$f[1],$f[2],$f[4]\n" if @f == 5;
-    }
-    close $fh;
-    psql($db, "CREATE TABLE o (customer_id int, day date, amount numeric); \\copy o FROM PSTDIN WITH CSV", $csv);
+if (load_cdnow($db, 'o')) {
     ($cal_end, $obs_end, $what) = ('1997-09-30', '1998-06-30', 'CDNOW');
 } else {
     psql($db, q{CREATE SCHEMA s; SELECT customer_segment.create_sample_store('s', 1500, 11);
-        CREATE TABLE o AS SELECT customer_id, ordered_at::date AS day, amount FROM s.orders;});
+        CREATE TABLE o AS SELECT customer_id, ordered_at::date AS day, amount AS dollars FROM s.orders;});
     ($cal_end, $obs_end, $what) = ('2025-06-30', '2025-12-31', 'the sample store (no CDNOW data in ../shared)');
 }
 note("data: $what");
 psql($db, qq{CREATE TABLE cal AS SELECT customer_id, (s).frequency::float8 AS x, (s).recency AS tx, (s).t
-    FROM (SELECT customer_id, customer_segment.rfm_summary(day, amount, DATE '$cal_end', 'day', 'week') AS s
+    FROM (SELECT customer_id, customer_segment.rfm_summary(day, dollars, DATE '$cal_end', 'day', 'week') AS s
             FROM o WHERE day <= DATE '$cal_end' GROUP BY 1) q WHERE (s).orders > 0;
     CREATE TABLE fits AS SELECT customer_segment.bgnbd_fit(x, tx, t) AS bg, customer_segment.pareto_nbd_fit(x, tx, t) AS pn,
         customer_segment.mbgnbd_fit(x, tx, t) AS mb,
@@ -68,14 +59,14 @@ cmp_ok(worst_relative(\@ours, \@theirs, 1e-300), '<', 1e-12, 'chi_square_upper_t
 # btyd_model_choice: the criteria of the calibration fits beside btyd_evaluate's holdout metrics.
 my @choice = psql_rows($db, qq{SELECT c.model, c.parameters, c.delta_aic, c.aic = 2 * c.parameters - 2 * c.log_likelihood,
         c.mae = e.mae AND c.rmse = e.rmse AND c.holdout_log_likelihood = e.holdout_log_likelihood
-   FROM customer_segment.btyd_model_choice('o', 'customer_id', 'day', 'amount', DATE '$cal_end', DATE '$obs_end') c
-   JOIN customer_segment.btyd_evaluate('o', 'customer_id', 'day', 'amount', DATE '$cal_end', DATE '$obs_end') e USING (model)});
+   FROM customer_segment.btyd_model_choice('o', 'customer_id', 'day', 'dollars', DATE '$cal_end', DATE '$obs_end') c
+   JOIN customer_segment.btyd_evaluate('o', 'customer_id', 'day', 'dollars', DATE '$cal_end', DATE '$obs_end') e USING (model)});
 is(join(' ', sort map { $_->[0] } @choice), 'bgnbd mbgnbd pareto_nbd', 'btyd_model_choice: the three purchase models');
-is(psql($db, qq{SELECT delta_aic FROM customer_segment.btyd_model_choice('o', 'customer_id', 'day', 'amount', DATE '$cal_end', DATE '$obs_end') LIMIT 1}),
+is(psql($db, qq{SELECT delta_aic FROM customer_segment.btyd_model_choice('o', 'customer_id', 'day', 'dollars', DATE '$cal_end', DATE '$obs_end') LIMIT 1}),
    "0\n", '... best AIC first (delta 0)');
 is(scalar(grep { $_->[1] == 4 && $_->[3] eq 't' && $_->[4] eq 't' } @choice), 3, '... each with its AIC and btyd_evaluate\'s holdout metrics');
 my ($same) = psql_rows($db, qq{SELECT abs(c.log_likelihood - (f.bg).log_likelihood) < 1e-6 * abs(c.log_likelihood)
-   FROM customer_segment.btyd_model_choice('o', 'customer_id', 'day', 'amount', DATE '$cal_end', DATE '$obs_end') c, fits f WHERE c.model = 'bgnbd'});
+   FROM customer_segment.btyd_model_choice('o', 'customer_id', 'day', 'dollars', DATE '$cal_end', DATE '$obs_end') c, fits f WHERE c.model = 'bgnbd'});
 is($same->[0], 't', '... the BG/NBD row is the fit of the calibration summaries');
 
 my ($sbg) = psql_rows($db, q{SELECT (customer_segment.btyd_fit_criteria(customer_segment.sbg_fit_survival(ARRAY[1000, 631, 468, 382, 326, 289, 262, 241]))).*});

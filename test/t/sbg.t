@@ -155,6 +155,23 @@ is(psql($db, 'SET TimeZone = \'America/New_York\'; ' . sprintf($differ, 'UTC', '
 is(psql($db, 'SET TimeZone = \'America/New_York\'; ' . sprintf($differ, 'Asia/Tokyo', 'subs_next_day')), "0\n",
    '... and the next day in Tokyo, whatever the session\'s TimeZone');
 
+# The sample memberships: reproducible, both plans, and sBG fits of every yearly cohort of the monthly plan.
+psql($db, q{CREATE SCHEMA m1; CREATE SCHEMA m2; CREATE SCHEMA m3;
+    SELECT count(*) FROM customer_segment.create_sample_subscriptions('m1', 3000, 7);
+    SELECT count(*) FROM customer_segment.create_sample_subscriptions('m2', 3000, 7);
+    SELECT count(*) FROM customer_segment.create_sample_subscriptions('m3', 3000, 8);});
+my $digest = q{SELECT md5(string_agg(s::text, '|' ORDER BY subscription_id)) FROM %s.subscriptions s};
+is(psql($db, sprintf($digest, 'm1')), psql($db, sprintf($digest, 'm2')), 'create_sample_subscriptions: one seed, one table');
+isnt(psql($db, sprintf($digest, 'm1')), psql($db, sprintf($digest, 'm3')), '... another seed, another table');
+my ($shape) = psql_rows($db, q{SELECT count(*), count(*) FILTER (WHERE plan = 'monthly'), count(*) FILTER (WHERE ended_on IS NULL),
+    bool_and(started_on BETWEEN DATE '2023-01-01' AND DATE '2025-12-31' AND (ended_on IS NULL OR ended_on > started_on AND ended_on <= DATE '2025-12-31'))
+    FROM m1.subscriptions});
+ok($shape->[0] == 3000 && $shape->[1] > 1900 && $shape->[1] < 2300 && $shape->[2] > 300 && $shape->[3] eq 't',
+   "... 3000 memberships, $shape->[1] monthly, $shape->[2] running, every one within the dates");
+psql($db, q{CREATE VIEW m1.monthly AS SELECT * FROM m1.subscriptions WHERE plan = 'monthly';});
+my @plan = psql_rows($db, q{SELECT cohort, alpha, beta FROM customer_segment.sbg_cohorts('m1.monthly', 'member_id', 'started_on', 'ended_on', 'period', DATE '2025-12-31')});
+is(scalar(grep { $_->[1] > 0.05 && $_->[1] < 20 && $_->[2] > 0.05 && $_->[2] < 50 } @plan), 3, '... the monthly plan\'s three yearly cohorts have finite sBG fits');
+
 # Bad inputs.
 my @bad = (
     [q{SELECT customer_segment.sbg_fit_survival(ARRAY[100, 60, 70]::float8[])}, '22023', 'survival counts that rise'],
@@ -184,6 +201,10 @@ my @bad = (
     [q{SELECT count(*) FROM customer_segment.sbg_analyze('subs', 'member', 's', 'ended_on', 'p', DATE '2025-12-31', 0)}, '22023', 'a zero discount rate in sbg_analyze'],
     [q{SELECT count(*) FROM customer_segment.sbg_analyze('subs', 'member', 's', 'ended_on', 'p', DATE '2025-12-31', cohort_by => 'week')}, '22023', 'an unknown cohort'],
     [q{SELECT count(*) FROM customer_segment.sbg_analyze('subs', 'member', 's', 'ended_on', 'p', DATE '2025-12-31', zone => 'Mars/Olympus')}, '22023', 'an unknown zone'],
+    [q{SELECT count(*) FROM customer_segment.sbg_analyze('m1.subscriptions', 'member_id', 'started_on', 'ended_on', 'period', DATE '2025-12-31')}, '22023', 'both plans at once (mixed periods)'],
+    [q{SELECT count(*) FROM customer_segment.create_sample_subscriptions('m1')}, '42P07', 'a second sample in one schema'],
+    [q{SELECT count(*) FROM customer_segment.create_sample_subscriptions('m1', 0)}, '22023', 'no members'],
+    [q{SELECT count(*) FROM customer_segment.create_sample_subscriptions('nowhere')}, '3F000', 'a schema that does not exist'],
 );
 psql($db, q{CREATE TABLE subs_mixed AS SELECT member, s, ended_on, CASE WHEN member % 2 = 0 THEN interval '1 year' ELSE p END AS p FROM subs;
     CREATE TABLE subs_bad_period AS SELECT member, s, ended_on, interval '1 month 1 day' AS p FROM subs;

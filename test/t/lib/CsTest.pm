@@ -10,7 +10,7 @@ use File::Temp ();
 use Time::HiRes ();
 
 our @EXPORT = qw(tmpdir psql psql_rows psql_fails new_database dump_restore project_root shared_dir shared_data
-                 server_major in_background lock_wait_of wait_granted gate_closed open_gate python_rows worst_relative);
+                 cdnow_csv load_cdnow server_major in_background lock_wait_of wait_granted gate_closed open_gate python_rows worst_relative);
 
 # The test's own temporary directory, removed when it ends: tests write nowhere else.
 # Made when the module loads, so background sessions (forked) share it; File::Temp removes it in this process only.
@@ -33,6 +33,27 @@ sub shared_dir {
 sub shared_data {
     my $shared = shared_dir() // return undef;
     return -d "$shared/data" ? "$shared/data" : undef;
+}
+
+# The CDNOW purchases of ../shared/data/cdnow/CDNOW_sample.txt (master id, sample id, yyyymmdd, CDs, dollars)
+# as CSV lines customer_id,yyyymmdd,dollars; undef when the data is absent (see shared_dir).
+sub cdnow_csv {
+    my $data = shared_data() // return undef;
+    my $file = "$data/cdnow/CDNOW_sample.txt";
+    return undef unless -f $file;
+    open my $fh, '<', $file or die "$file: $!";
+    my $csv = join('', map { my @f = split ' '; @f == 5 ? "$f[1],$f[2],$f[4]\n" : () } <$fh>);
+    close $fh;
+    return $csv;
+}
+
+# A new table (customer_id int, day date, dollars numeric) of the CDNOW purchases in a database; false (and no
+# table) when the data is absent.
+sub load_cdnow {
+    my ($db, $table) = @_;
+    my $csv = cdnow_csv() // return 0;
+    psql($db, "CREATE TABLE $table (customer_id int, day date, dollars numeric); \\copy $table FROM PSTDIN WITH CSV", $csv);
+    return 1;
 }
 
 # The major version of the PostgreSQL the tests run against (PG_CONFIG's).
