@@ -248,8 +248,17 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.report_html(text, integer) IS
     'Self-contained HTML report of a refreshed source (inline SVG, no scripts or external assets): segment bars, R x F heat map, '
-    'lifecycle stages, tiers, cohort retention heat map and, unless holdout_weeks = 0, both purchase models evaluated on the last '
-    'holdout_weeks weeks: holdout metrics, tracking and conditional-expectation charts';
+    'lifecycle stages, tiers, cohort retention heat map and, unless holdout_weeks = 0, the purchase models evaluated on the last '
+    'holdout_weeks weeks: holdout metrics, information criteria, tracking, conditional-expectation and period-transactions charts, '
+    'P(alive) and expected-purchases heat maps';
+
+-- How the report names a purchase model of btyd_evaluate.
+CREATE FUNCTION customer_segment.btyd_model_label(model text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT CASE model WHEN 'bgnbd' THEN 'BG/NBD' WHEN 'mbgnbd' THEN 'MBG/NBD' WHEN 'pareto_nbd' THEN 'Pareto/NBD' ELSE model END;
+END;
+COMMENT ON FUNCTION customer_segment.btyd_model_label(text) IS 'Display name of a purchase model of btyd_evaluate (bgnbd: BG/NBD, ...)';
 
 -- The model part of report_html: BG/NBD and Pareto/NBD fitted on the orders to calibration_end, against
 -- the purchases up to observation_end.
@@ -257,11 +266,14 @@ CREATE FUNCTION customer_segment.report_html_models(src customer_segment.sources
 RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     metrics text;
+    choice text;
     tracking text;
     conditional text;
+    periods text;
+    matrices text;
 BEGIN
     SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>',
-                             CASE e.model WHEN 'bgnbd' THEN 'BG/NBD' WHEN 'mbgnbd' THEN 'MBG/NBD' ELSE 'Pareto/NBD' END, customer_segment.svg_number(e.customers),
+                             customer_segment.btyd_model_label(e.model), customer_segment.svg_number(e.customers),
                              customer_segment.svg_number(e.actual_purchases), customer_segment.svg_number(e.predicted_purchases, 1),
                              to_char(100 * e.total_error, 'FMS990.0') || '%', customer_segment.svg_number(e.mae, 3),
                              customer_segment.svg_number(e.rmse, 3), coalesce(customer_segment.svg_number(e.holdout_log_likelihood, 1), 'n/a'),
@@ -273,6 +285,13 @@ BEGIN
         RAISE EXCEPTION 'no customer of source "%" bought by %', src.name, calibration_end
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Pass a shorter holdout_weeks.';
     END IF;
+    SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>',
+                             customer_segment.btyd_model_label(c.model), c.parameters, customer_segment.svg_number(c.log_likelihood, 1),
+                             customer_segment.svg_number(c.aic, 1), customer_segment.svg_number(c.delta_aic, 1),
+                             customer_segment.svg_number(c.bic, 1), customer_segment.svg_number(c.delta_bic, 1)), '' ORDER BY c.model)
+      INTO choice
+      FROM customer_segment.btyd_model_choice(src.orders, src.customer_column, src.time_column, src.amount_column,
+                                              calibration_end, observation_end, 'week', src.time_zone) c;
     SELECT customer_segment.svg_line_chart(array_agg(t.period::float8 ORDER BY t.period),
                ARRAY['actual', 'BG/NBD', 'Pareto/NBD'],
                array_agg(t.actual_cumulative::float8 ORDER BY t.period) || array_agg(t.bgnbd_cumulative ORDER BY t.period)
@@ -290,14 +309,57 @@ BEGIN
       INTO conditional
       FROM customer_segment.btyd_conditional_expectations(src.orders, src.customer_column, src.time_column, src.amount_column,
                                                           calibration_end, observation_end, 'week', src.time_zone) c;
+    SELECT customer_segment.svg_line_chart(array_agg(p.frequency_cal::float8 ORDER BY p.frequency_cal),
+               ARRAY['actual', 'BG/NBD', 'Pareto/NBD'],
+               array_agg(p.actual::float8 ORDER BY p.frequency_cal) || array_agg(p.bgnbd ORDER BY p.frequency_cal)
+                   || array_agg(p.pareto_nbd ORDER BY p.frequency_cal),
+               NULL, 'repeat purchase days in the calibration window (7 = 7 or more)', 'customers')
+      INTO periods
+      FROM customer_segment.btyd_period_transactions(src.orders, src.customer_column, src.time_column, src.amount_column,
+                                                     calibration_end, observation_end, 'week', src.time_zone) p;
+    -- BG/NBD over frequency 0..10 (rows, highest first) x recency in ten steps to the longest calibration age
+    WITH m AS (
+        SELECT h.bgnbd, h.pareto_nbd, h.duration_holdout, max(h.t_cal) OVER () AS t
+          FROM customer_segment.btyd_holdout_predictions(src.orders, src.customer_column, src.time_column, src.amount_column,
+                                                         calibration_end, observation_end, 'week', src.time_zone) h
+         LIMIT 1
+    ), x AS (
+        SELECT x.*, m.t FROM m, customer_segment.btyd_frequency_recency_matrix(m.bgnbd, m.pareto_nbd, m.t, m.duration_holdout, 10, 10) x
+    ), grid AS (
+        SELECT f, s, x.bgnbd_p_alive, x.bgnbd_expected
+          FROM generate_series(10, 0, -1) f CROSS JOIN generate_series(0, 10) s
+          LEFT JOIN x ON x.frequency = f AND x.recency = x.t * s / 10
+    )
+    SELECT '<h3>P(alive) by frequency and recency (BG/NBD, customers observed for the whole calibration window)</h3>'
+           || customer_segment.svg_heat_map(
+                  (SELECT array_agg(f::text ORDER BY f DESC) FROM generate_series(0, 10) f),
+                  (SELECT array_agg(round(m.t * s / 10)::text ORDER BY s) FROM m, generate_series(0, 10) s),
+                  array_agg(g.bgnbd_p_alive ORDER BY g.f DESC, g.s),
+                  array_agg(to_char(100 * g.bgnbd_p_alive, 'FM990') ORDER BY g.f DESC, g.s),
+                  'frequency', 'recency (weeks)', 40)
+           || '<h3>Expected purchase days in the holdout by frequency and recency (BG/NBD)</h3>'
+           || customer_segment.svg_heat_map(
+                  (SELECT array_agg(f::text ORDER BY f DESC) FROM generate_series(0, 10) f),
+                  (SELECT array_agg(round(m.t * s / 10)::text ORDER BY s) FROM m, generate_series(0, 10) s),
+                  array_agg(g.bgnbd_expected ORDER BY g.f DESC, g.s),
+                  array_agg(to_char(g.bgnbd_expected, 'FM990.0') ORDER BY g.f DESC, g.s),
+                  'frequency', 'recency (weeks)', 40)
+      INTO matrices
+      FROM grid g;
     RETURN format('<h2>Purchase models</h2><p>BG/NBD, MBG/NBD and Pareto/NBD fitted on the orders to %s, forecasting the purchase '
                   'days of the same customers from then to %s (the holdout); the charts show BG/NBD and Pareto/NBD.</p>',
                   calibration_end, observation_end)
         || '<table class="metrics"><tr><th>model</th><th>customers</th><th>actual</th><th>predicted</th><th>total error</th>'
         || '<th>MAE</th><th>RMSE</th><th>holdout log-likelihood</th><th>converged</th></tr>' || coalesce(metrics, '') || '</table>'
+        || '<h3>Model choice: information criteria of the calibration fits</h3><table class="choice"><tr><th>model</th>'
+        || '<th>parameters</th><th>log-likelihood</th><th>AIC</th><th>&Delta;AIC</th><th>BIC</th><th>&Delta;BIC</th></tr>'
+        || coalesce(choice, '') || '</table>'
         || '<h3>Tracking: cumulative repeat purchase days, actual and expected</h3>' || coalesce(tracking, '')
-        || '<h3>Conditional expectations: holdout purchases by calibration frequency</h3>' || coalesce(conditional, '');
+        || '<h3>Conditional expectations: holdout purchases by calibration frequency</h3>' || coalesce(conditional, '')
+        || '<h3>Period transactions: customers by repeat purchase days in the calibration window, actual and expected</h3>'
+        || coalesce(periods, '') || coalesce(matrices, '');
 END
 $$;
 COMMENT ON FUNCTION customer_segment.report_html_models(customer_segment.sources, date, date) IS
-    'The purchase-model section of report_html: holdout metrics table, tracking and conditional-expectation charts';
+    'The purchase-model section of report_html: holdout metrics and model-choice tables, tracking, conditional-expectation '
+    'and period-transactions charts, P(alive) and expected-purchases heat maps by frequency and recency';

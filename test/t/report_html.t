@@ -51,11 +51,12 @@ unlike($html, qr/<script|<link|<img|<iframe|<object/i, 'no scripts, style sheets
 unlike($html, qr/\b(?:src|href)\s*=|url\(|\@import|https?:/i, 'no reference to anything outside the file');
 
 my $f = facts("$dir/report.html");
-is_deeply([map { $_->{kind} } @{ $f->{svgs} }], [qw(bars heat bars bars heat lines lines)],
-          'charts: segments, R x F, lifecycle, tiers, cohorts, tracking, conditional expectations; each well-formed XML');
+is_deeply([map { $_->{kind} } @{ $f->{svgs} }], [qw(bars heat bars bars heat lines lines lines heat heat)],
+          'charts: segments, R x F, lifecycle, tiers, cohorts, tracking, conditional expectations, period transactions, '
+          . 'P(alive) and expected purchases by frequency x recency; each well-formed XML');
 is_deeply($f->{h2}, ['RFM segments', 'Recency &times; frequency', 'Lifecycle stages', 'Tiers (club)', 'Cohort retention', 'Purchase models'],
           'sections');
-my ($segments, $rf, $stages, $tiers, $cohorts, $tracking, $conditional) = @{ $f->{svgs} };
+my ($segments, $rf, $stages, $tiers, $cohorts, $tracking, $conditional, $periods, $p_alive, $expected) = @{ $f->{svgs} };
 
 # Segment bars: the segments view's rows by revenue, bar length proportional to customers.
 my @seg = psql_rows($db, q{SELECT segment, customers FROM shop.web_segments ORDER BY revenue DESC NULLS LAST, segment;});
@@ -96,6 +97,24 @@ ok($tracking->{marker}, 'tracking: the holdout marked');
 my @ce = psql_rows($db, qq{SELECT count(*) FROM customer_segment.btyd_conditional_expectations($args);});
 is(scalar(@{ $conditional->{points}[0] }), $ce[0][0], 'conditional expectations: a point per calibration frequency');
 
+# Model choice: btyd_model_choice's criteria of the three calibration fits.
+my @mc = psql_rows($db, qq{SELECT parameters, round(log_likelihood::numeric, 1), round(aic::numeric, 1), round(delta_aic::numeric, 1),
+    round(bic::numeric, 1), round(delta_bic::numeric, 1) FROM customer_segment.btyd_model_choice($args) ORDER BY model;});
+is_deeply($f->{table}[4], ['model', 'parameters', 'log-likelihood', 'AIC', "\x{0394}AIC", 'BIC', "\x{0394}BIC"], 'model-choice table');
+is_deeply([map { [map { s/,//gr } @$_[1 .. 6]] } @{ $f->{table} }[5 .. 7]], \@mc, '... btyd_model_choice of the last 26 weeks (3 models)');
+my @pt = psql_rows($db, qq{SELECT count(*) FROM customer_segment.btyd_period_transactions($args);});
+is_deeply($periods->{series}, ['actual', 'BG/NBD', 'Pareto/NBD'], 'period transactions lines');
+is(scalar(@{ $periods->{points}[$_] }), $pt[0][0], "period transactions line $_: a point per repeat-purchase count") for 0 .. 2;
+my @matrix = psql_rows($db, qq{WITH m AS (SELECT bgnbd, pareto_nbd, duration_holdout, max(t_cal) OVER () AS t
+        FROM customer_segment.btyd_holdout_predictions($args) LIMIT 1)
+    SELECT to_char(100 * x.bgnbd_p_alive, 'FM990'), to_char(x.bgnbd_expected, 'FM990.0')
+      FROM m, customer_segment.btyd_frequency_recency_matrix(m.bgnbd, m.pareto_nbd, m.t, m.duration_holdout, 10, 10) x
+     ORDER BY x.frequency DESC, x.recency;});
+is(scalar(@matrix), 111, 'the frequency x recency matrix: frequencies 1..10 x 11 recencies, and frequency 0 at recency 0');
+is_deeply($p_alive->{cells}, [map { $_->[0] } @matrix], 'P(alive) heat map: btyd_frequency_recency_matrix\'s BG/NBD P(alive) in percent');
+is_deeply($expected->{cells}, [map { $_->[1] } @matrix], 'expected-purchases heat map: its BG/NBD expected holdout purchases');
+is(scalar(grep { $_ eq '#eeeeee' } @{ $p_alive->{fills} }), 10, '... frequency 0 has recency 0 only: the other 10 cells grey');
+
 # Without models; and with a holdout the calibration window cannot fit: said in the report and as a WARNING.
 report(q{customer_segment.report_html('web', holdout_weeks => 0)}, "$dir/plain.html");
 is(scalar(@{ facts("$dir/plain.html")->{svgs} }), 5, 'holdout_weeks => 0: no model charts');
@@ -115,7 +134,7 @@ ok($warnings =~ /no customer of source "none" bought by 2025-07-02/ && $none =~ 
    && scalar(@{ facts("$dir/none.html")->{svgs} }) >= 3,
    'a source without orders: its as_of, empty charts, and why there are no model charts');
 
-# A real browser: it builds the seven charts and paints them.
+# A real browser: it builds the ten charts and paints them.
 my $browser = "HOME='$dir/home' '$chromium' --headless --no-sandbox --disable-gpu --hide-scrollbars";
 system("$browser --enable-logging=stderr --dump-dom 'file://$dir/report.html' > '$dir/dom.html' 2> '$dir/dom.err'") == 0
     or die 'chromium --dump-dom failed: ' . slurp("$dir/dom.err");
@@ -123,8 +142,8 @@ unlike(slurp("$dir/dom.err"), qr/CONSOLE|Failed to load|net::ERR_/, 'chromium lo
 system("$browser --window-size=1100,4200 --screenshot='$dir/shot.png' 'file://$dir/report.html' > '$dir/shot.log' 2>&1") == 0
     or die 'chromium --screenshot failed: ' . slurp("$dir/shot.log");
 my $shot = facts("$dir/report.html", "$dir/dom.html", "$dir/shot.png");
-is($shot->{dom_svgs}, 7, 'the browser built 7 SVG charts');
-is($shot->{dom_polylines}, 6, '... and 6 lines');
+is($shot->{dom_svgs}, 10, 'the browser built 10 SVG charts');
+is($shot->{dom_polylines}, 9, '... and 9 lines');
 is_deeply($shot->{screenshot}, [1100, 4200], 'screenshot taken');
 cmp_ok($shot->{pixels}{'#4e79a7'}, '>', 20000, "bars and actual lines painted ($shot->{pixels}{'#4e79a7'} px)");
 cmp_ok($shot->{pixels}{'#08519c'}, '>', 2000, "darkest heat-map cells painted ($shot->{pixels}{'#08519c'} px)");
