@@ -76,6 +76,8 @@ DECLARE
     n_customers bigint;
     revenue numeric;
     problem text;
+    from_day date;
+    to_day date;
 BEGIN
     IF holdout_weeks IS NULL THEN
         RAISE EXCEPTION 'holdout_weeks must not be NULL' USING ERRCODE = 'null_value_not_allowed',
@@ -143,6 +145,22 @@ BEGIN
     body := body || '<h2>Cohort retention</h2><p>Percent of each monthly acquisition cohort buying in each later month '
             || '(the 24 latest cohorts, their first 24 months; grey: not observed yet).</p>' || coalesce(part, '<p>No cohorts.</p>');
 
+    -- With history: how the customers moved between the segments of the two latest snapshots.
+    SELECT max(h.snapshot_date) INTO to_day FROM customer_segment.segment_history h WHERE h.source = src.name;
+    SELECT max(h.snapshot_date) INTO from_day FROM customer_segment.segment_history h WHERE h.source = src.name AND h.snapshot_date < to_day;
+    IF from_day IS NOT NULL THEN
+        WITH m AS (SELECT * FROM customer_segment.segment_migrations(source, from_day, to_day)),
+             r AS (SELECT DISTINCT m.from_segment AS s FROM m), c AS (SELECT DISTINCT m.to_segment AS s FROM m)
+        SELECT customer_segment.svg_heat_map((SELECT array_agg(r.s ORDER BY r.s) FROM r), (SELECT array_agg(c.s ORDER BY c.s) FROM c),
+                                             array_agg(m.customers::float8 ORDER BY r.s, c.s), NULL,
+                                             'segment on ' || from_day, 'segment on ' || to_day, 84)
+          INTO part
+          FROM r CROSS JOIN c LEFT JOIN m ON m.from_segment = r.s AND m.to_segment = c.s;
+        body := body || format('<h2>Segment migration</h2><p>Customers by their segment on %s (rows) and on %s (columns), '
+                               'the two latest history snapshots; (none): not a customer yet, or not scored.</p>', from_day, to_day)
+                || part;
+    END IF;
+
     IF holdout_weeks > 0 THEN
         calibration_end := as_of - 7 * holdout_weeks;
         BEGIN
@@ -170,7 +188,7 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.report_html(text, integer) IS
     'Self-contained HTML report of a refreshed source (inline SVG, no scripts or external assets): segment bars, R x F heat map, '
-    'lifecycle stages, tiers, cohort retention heat map and, unless holdout_weeks = 0, the purchase models evaluated on the last '
+    'lifecycle stages, tiers, cohort retention heat map, with history the segment migration between the two latest snapshots and, unless holdout_weeks = 0, the purchase models evaluated on the last '
     'holdout_weeks weeks: holdout metrics, information criteria, tracking, conditional-expectation and period-transactions charts, '
     'P(alive) and expected-purchases heat maps';
 

@@ -134,6 +134,23 @@ ok($warnings =~ /no customer of source "none" bought by 2025-07-02/ && $none =~ 
    && scalar(@{ facts("$dir/none.html")->{svgs} }) >= 3,
    'a source without orders: its as_of, empty charts, and why there are no model charts');
 
+# With history: the segment migration between the two latest snapshots, as segment_migrations counts it.
+psql($db, q{SET client_min_messages = warning;
+    SELECT customer_segment.register_source('hist', 'shop.orders', 'customer_id', 'ordered_at', 'amount',
+        as_of => DATE '2025-06-30', history_days => 400, time_zone => 'UTC');
+    SELECT customer_segment.refresh('hist');
+    UPDATE customer_segment.sources SET as_of = DATE '2025-12-31' WHERE name = 'hist';
+    SELECT customer_segment.refresh('hist');});
+report(q{customer_segment.report_html('hist', holdout_weeks => 0)}, "$dir/hist.html");
+my $hist = facts("$dir/hist.html");
+is_deeply($hist->{h2}[-1], 'Segment migration', 'with history: a segment migration section');
+my @mig = psql_rows($db, q{WITH m AS (SELECT * FROM customer_segment.segment_migrations('hist', DATE '2025-06-30', DATE '2025-12-31')),
+    r AS (SELECT DISTINCT from_segment AS s FROM m), c AS (SELECT DISTINCT to_segment AS s FROM m)
+    SELECT m.customers FROM r CROSS JOIN c JOIN m ON m.from_segment = r.s AND m.to_segment = c.s ORDER BY r.s, c.s});
+is_deeply([map { s/,//gr } @{ $hist->{svgs}[-1]{cells} }], [map { $_->[0] } @mig],
+          '... its heat map holds segment_migrations\' customers from the 2025-06-30 to the 2025-12-31 segments (' . scalar(@mig) . ' cells)');
+is(scalar(grep { $_->{kind} eq 'heat' } @{ facts("$dir/plain.html")->{svgs} }), 2, '... and a source without history has none');
+
 # A real browser: it builds the ten charts and paints them.
 my $browser = "HOME='$dir/home' '$chromium' --headless --no-sandbox --disable-gpu --hide-scrollbars";
 system("$browser --enable-logging=stderr --dump-dom 'file://$dir/report.html' > '$dir/dom.html' 2> '$dir/dom.err'") == 0
