@@ -16,6 +16,31 @@ CREATE FUNCTION customer_segment.sample_normal(key bigint, seed bigint)
 RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION customer_segment.sample_normal(bigint, bigint) IS 'Deterministic standard normal draw for (key, seed)';
 
+-- The arguments of a sample generator (create_sample_store, create_sample_subscriptions): none NULL, 1 to 100
+-- million of what it makes (what), an end after the start, both finite, an existing schema.
+CREATE FUNCTION customer_segment.check_sample_arguments(generator text, target_schema name, what text, n integer,
+    seed bigint, start_date date, end_date date)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF target_schema IS NULL OR n IS NULL OR seed IS NULL OR start_date IS NULL OR end_date IS NULL THEN
+        RAISE EXCEPTION '% arguments must not be NULL', generator USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF n < 1 OR n > 100000000 THEN
+        RAISE EXCEPTION '% must be between 1 and 100000000', what USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', n);
+    END IF;
+    IF end_date <= start_date OR NOT isfinite(start_date) OR NOT isfinite(end_date) THEN
+        RAISE EXCEPTION 'end_date must be a finite date after start_date' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF to_regnamespace(quote_ident(target_schema)) IS NULL THEN
+        RAISE EXCEPTION 'schema "%" does not exist', target_schema USING ERRCODE = 'invalid_schema_name',
+            HINT = format('CREATE SCHEMA %I;', target_schema);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.check_sample_arguments(text, name, text, integer, bigint, date, date) IS
+    'Raises 22004, 22023 or 3F000 unless a sample generator''s arguments are usable';
+
 CREATE FUNCTION customer_segment.create_sample_store(
     target_schema name DEFAULT 'public',
     customers integer DEFAULT 5000,
@@ -27,21 +52,9 @@ LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     span integer;
 BEGIN
-    IF target_schema IS NULL OR customers IS NULL OR seed IS NULL OR start_date IS NULL OR end_date IS NULL THEN
-        RAISE EXCEPTION 'create_sample_store arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF customers < 1 OR customers > 100000000 THEN
-        RAISE EXCEPTION 'customers must be between 1 and 100000000' USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = format('Got %s.', customers);
-    END IF;
-    IF end_date <= start_date OR NOT isfinite(start_date) OR NOT isfinite(end_date) THEN
-        RAISE EXCEPTION 'end_date must be a finite date after start_date' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM customer_segment.check_sample_arguments('create_sample_store', target_schema, 'customers', customers, seed,
+                                                    start_date, end_date);
     span := end_date - start_date + 1;
-    IF to_regnamespace(quote_ident(target_schema)) IS NULL THEN
-        RAISE EXCEPTION 'schema "%" does not exist', target_schema USING ERRCODE = 'invalid_schema_name',
-            HINT = format('CREATE SCHEMA %I;', target_schema);
-    END IF;
     IF to_regclass(format('%I.customers', target_schema)) IS NOT NULL
        OR to_regclass(format('%I.orders', target_schema)) IS NOT NULL THEN
         RAISE EXCEPTION 'schema "%" already has a customers or orders table', target_schema

@@ -15,20 +15,8 @@ CREATE FUNCTION customer_segment.create_sample_subscriptions(
 RETURNS TABLE (subscriptions_created bigint, active bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
-    IF target_schema IS NULL OR members IS NULL OR seed IS NULL OR start_date IS NULL OR end_date IS NULL THEN
-        RAISE EXCEPTION 'create_sample_subscriptions arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF members < 1 OR members > 100000000 THEN
-        RAISE EXCEPTION 'members must be between 1 and 100000000' USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = format('Got %s.', members);
-    END IF;
-    IF end_date <= start_date OR NOT isfinite(start_date) OR NOT isfinite(end_date) THEN
-        RAISE EXCEPTION 'end_date must be a finite date after start_date' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF to_regnamespace(quote_ident(target_schema)) IS NULL THEN
-        RAISE EXCEPTION 'schema "%" does not exist', target_schema USING ERRCODE = 'invalid_schema_name',
-            HINT = format('CREATE SCHEMA %I;', target_schema);
-    END IF;
+    PERFORM customer_segment.check_sample_arguments('create_sample_subscriptions', target_schema, 'members', members, seed,
+                                                    start_date, end_date);
     IF to_regclass(format('%I.subscriptions', target_schema)) IS NOT NULL THEN
         RAISE EXCEPTION 'schema "%" already has a subscriptions table', target_schema USING ERRCODE = 'duplicate_table',
             HINT = 'The sample never overwrites tables: use another schema or drop it first.';
