@@ -105,6 +105,8 @@ my @queries = (
     [ 'gamma_gamma_covariate_fit', q{SELECT customer_segment.gamma_gamma_covariate_fit(frequency, monetary_value, ARRAY[(customer_id % 2)::float8])
            FROM %T_summaries WHERE frequency > 0}, 'gamma_gamma_covariate_fit' ],
     [ 'mbgnbd_fit', q{SELECT customer_segment.mbgnbd_fit(frequency, recency, t) FROM %T_summaries}, 'mbgnbd_fit' ],
+    [ 'sbg_fit (renewals: repeat purchase days, active: bought in the last 13 weeks)',
+      q{SELECT customer_segment.sbg_fit(frequency::int, recency > t - 13) FROM %T_summaries}, 'sbg_fit' ],
     [ 'kmeans_fit', q{SELECT (customer_segment.kmeans_fit(ARRAY[recency_days, frequency, monetary_total]::float8[], 3, 7, 'log1p+zscore')).inertia
            FROM %T_summaries WHERE monetary_total > 0}, 'kmeans_fit' ],
     [ 'kmeans_scan', q{SELECT customer_segment.kmeans_scan(ARRAY[recency_days, frequency]::float8[], 2, 3, 7, 'zscore') FROM %T_summaries}, 'kmeans_scan' ],
