@@ -27,6 +27,19 @@ $dt = time() - $t0;
 like($err // '', qr/canceling statement due to statement timeout/, 'statement_timeout cancels a long k-means scan');
 cmp_ok($dt, '<', 2.5, sprintf('... within %.2f s of a 1 s timeout', $dt));
 
+# sBG: two million distinct contract histories (its state keeps one row per distinct history); the fit alone, over a
+# table built beforehand, takes seconds (measured without the timeout in the same test).
+psql($db, q{CREATE TABLE many_contracts AS SELECT k % 1000000 AS renewals, k % 3 = 0 AS active FROM generate_series(1, 2000000) k;});
+$t0 = time();
+my $full = psql($db, q{SET client_min_messages = warning; SELECT (customer_segment.sbg_fit(renewals, active)).iterations FROM many_contracts;});
+my $full_dt = time() - $t0;
+$t0 = time();
+$err = psql_fails($db, q{SET statement_timeout = '1s'; SELECT customer_segment.sbg_fit(renewals, active) FROM many_contracts;});
+$dt = time() - $t0;
+cmp_ok($full_dt, '>', 1.5, sprintf('an sBG fit over two million distinct histories takes %.2f s', $full_dt));
+like($err // '', qr/canceling statement due to statement timeout/, '... and statement_timeout cancels it');
+cmp_ok($dt, '<', 2.5, sprintf('... within %.2f s of a 1 s timeout', $dt));
+
 for my $case (['Pareto/NBD, 30 ordinary rows (over 20 minutes before)',
                q{SELECT customer_segment.pareto_nbd_fit(x, tx, t) FROM (SELECT (g%5)::float8, CASE WHEN g%5=0 THEN 0 ELSE g%9+0.5 END::float8, (10+g%11)::float8 FROM generate_series(1,30) g) v(x,tx,t)}, 5],
               ['Pareto/NBD, 20 "all dead" rows (50 s before)',
