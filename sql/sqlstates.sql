@@ -159,5 +159,29 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT customer_segment.bgbb_expected_purchases_new(ROW(0, 1, 1, 1, 0, 0, 0, 0, true), 6)$$),
     ($$SELECT count(*) FROM customer_segment.bgbb_summary('o', 'c', 'd', 'a', DATE '2025-02-01', 'fortnight')$$),
     ($$SELECT count(*) FROM customer_segment.bgbb_summary('o', 'c', 'd', 'a', NULL)$$),
-    ($$SELECT count(*) FROM customer_segment.bgbb_summary('o', 'c', 'd', 'a', 'infinity')$$)
+    ($$SELECT count(*) FROM customer_segment.bgbb_summary('o', 'c', 'd', 'a', 'infinity')$$),
+    -- sBG (test/t/sbg.t checks the numbers)
+    ($$SELECT customer_segment.sbg_fit_survival(ARRAY[100, 60, 70]::float8[])$$),
+    ($$SELECT customer_segment.sbg_fit_survival(ARRAY[100, NULL]::float8[])$$),
+    ($$SELECT customer_segment.sbg_fit_survival(ARRAY[100, 'Infinity']::float8[])$$),
+    ($$SELECT customer_segment.sbg_fit_survival(ARRAY[100, 100]::float8[])$$),
+    ($$SELECT customer_segment.sbg_fit(-1, true)$$),
+    ($$SELECT customer_segment.sbg_fit(1, true, 'NaN')$$),
+    ($$SELECT customer_segment.sbg_derl(ROW(0.7, 1.2, 0, 0, 0, 0, true), 0, 1)$$),
+    ($$SELECT customer_segment.sbg_derl(ROW(0.7, 1.2, 0, 0, 0, 0, true), 'Infinity', 1)$$),
+    ($$SELECT customer_segment.sbg_survival(ROW(0.7, 1.2, 0, 0, 0, 0, true), 20000000)$$),
+    ($$SELECT customer_segment.sbg_value(ROW('NaN', 1.2, 0, 0, 0, 0, true), 0.1, 10, 1)$$),
+    ($$SELECT customer_segment.contract_renewals(DATE '2025-01-01', DATE '2024-12-31', interval '1 month', DATE '2025-06-30')$$),
+    ($$SELECT customer_segment.contract_renewals(DATE '2025-01-01', NULL, interval '1 month 2 days', DATE '2025-06-30')$$),
+    -- model choice
+    ($$SELECT customer_segment.btyd_fit_criteria(1.5)$$),
+    ($$SELECT customer_segment.chi_square_upper_tail(-1, 1)$$),
+    ($$SELECT customer_segment.chi_square_upper_tail(1, 'NaN')$$),
+    ($$SELECT customer_segment.chi_square_upper_tail('Infinity', 1)$$),
+    ($$SELECT customer_segment.btyd_lr_test(ROW(1, 1, 1, 1, -10, 100, 1, 1, true)::customer_segment.bgnbd_model,
+                                          ROW(1, 1, 1, 1, -9, 90, 1, 1, true)::customer_segment.bgnbd_model)$$),
+    -- sample memberships
+    ($$SELECT count(*) FROM customer_segment.create_sample_subscriptions('no_such_schema')$$),
+    ($$SELECT count(*) FROM customer_segment.create_sample_subscriptions('public', 0)$$),
+    ($$SELECT count(*) FROM customer_segment.create_sample_subscriptions('public', 10, 1, DATE '2025-01-01', 'infinity')$$)
 ) v(q);
