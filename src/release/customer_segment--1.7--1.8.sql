@@ -6,7 +6,9 @@
 -- days a snapshot can have, dropped only while no snapshot is being written, by the registry alone; the
 -- settings of a source are checked on registration and UPDATE (checked_source_settings);
 -- btyd_p_alive_history in one sort instead of a count per period; subscriptions (the sBG model, sbg_analyze),
--- model choice (btyd_fit_criteria, btyd_lr_test, btyd_model_choice) and day_sql.  Existing rows that fail these rules are reported, and planted ones removed.
+-- model choice (btyd_fit_criteria, btyd_lr_test, btyd_model_choice) and day_sql; the helper views' data in
+-- tables a refresh fills once, in one transaction (fill_source_views), not materialized views refreshed
+-- concurrently.  Existing rows that fail these rules are reported, and planted ones removed.
 \echo Use "ALTER EXTENSION customer_segment UPDATE TO '1.8'" to load this file. \quit
 
 CREATE FUNCTION customer_segment.run_as_owner(role regrole, query text)
@@ -36,32 +38,124 @@ COMMENT ON FUNCTION customer_segment.run_as_source_owner(customer_segment.source
     'run_as_owner as the role that registered the source; 42704 when it no longer exists, 42501 when it cannot read the orders';
 
 
+-- The helper views' data: tables that a refresh fills in one transaction (fill_source_views), instead of
+-- materialized views refreshed concurrently (the rows computed twice and compared); existing sources are
+-- converted at the end of this script.
+CREATE FUNCTION customer_segment.fill_source_views(src customer_segment.sources)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    v record;
+    data regclass;
+    customers bigint;
+BEGIN
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+        data := customer_segment.source_relation(src, v.helper);
+        IF data IS NULL THEN
+            RAISE EXCEPTION 'helper view % of source "%" has no recorded table', v.view_name, src.name
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        EXECUTE format('DELETE FROM %s', data);
+        EXECUTE format('INSERT INTO %s %s', data, v.definition);
+        IF v.helper = 'customers' THEN
+            GET DIAGNOSTICS customers = ROW_COUNT;
+        END IF;
+    END LOOP;
+    RETURN customers;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.fill_source_views(customer_segment.sources) IS
+    'Replaces the rows of every helper table of a source by what its source_<helper> function computes now, in one '
+    'transaction (readers see the old rows until it commits); returns the customers; run by refresh_views as the source''s owner';
+
+CREATE OR REPLACE FUNCTION customer_segment.comment_source_view(src customer_segment.sources, view_name text, data_name text,
+    comment text, helper text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    c record;
+BEGIN
+    EXECUTE format('COMMENT ON VIEW %s IS %L', view_name, comment || ' (customer_segment source ' || src.name || ')');
+    EXECUTE format('COMMENT ON TABLE %s IS %L', data_name,
+                   format('Data of %s, filled by customer_segment.refresh(%L); read the view', view_name, src.name));
+    FOR c IN SELECT a.attname, h.description FROM pg_attribute a
+               LEFT JOIN customer_segment.helper_columns() h ON h.helper = comment_source_view.helper AND h.column_name = a.attname
+              WHERE a.attrelid = to_regclass(data_name) AND a.attnum > 0 AND NOT a.attisdropped LOOP
+        IF c.description IS NULL THEN
+            RAISE EXCEPTION 'column % of helper % has no description', c.attname, helper USING ERRCODE = 'internal_error';
+        END IF;
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', view_name, c.attname, c.description);
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', data_name, c.attname, c.description);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.comment_source_view(customer_segment.sources, text, text, text, text) IS
+    'Comments a helper view, the table behind it and every column of both (helper_columns)';
+
+CREATE OR REPLACE FUNCTION customer_segment.get_refreshed_source(source text)
+RETURNS customer_segment.sources LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src customer_segment.sources;
+    empty boolean := false;
+BEGIN
+    src := customer_segment.get_source(source);
+    PERFORM customer_segment.check_source_views(src);
+    -- refreshed: logged so, or restored with rows (pg_dump keeps the helper tables' rows, not the log)
+    IF NOT EXISTS (SELECT 1 FROM customer_segment.refresh_log l WHERE l.source = src.name AND l.status = 'ok') THEN
+        EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', customer_segment.source_relation(src, 'customers')) INTO empty;
+    END IF;
+    IF empty THEN
+        RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('SELECT customer_segment.refresh(%L);', source);
+    END IF;
+    RETURN src;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.get_refreshed_source(text) IS
+    'The sources row of a registered source whose helper views are verified (check_source_views) and filled (a refresh succeeded); 55000 before the first refresh';
+COMMENT ON FUNCTION customer_segment.source_data(customer_segment.sources, text) IS
+    'Qualified name of the table behind a helper view of a source (<name>_<helper>_data)';
+COMMENT ON FUNCTION customer_segment.source_customers_view(customer_segment.sources) IS
+    'Qualified name of the table behind the customers helper view of a source';
+CREATE OR REPLACE FUNCTION customer_segment.source_views(src customer_segment.sources)
+RETURNS TABLE (view_name text, data_name text, definition text, unique_key text, comment text, helper text)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT format('%I.%I', src.target_schema, src.name || v.suffix), customer_segment.source_data(src, substr(v.suffix, 2)),
+           format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment, substr(v.suffix, 2)
+      FROM (VALUES
+        (1, '_customers', NULL,
+         'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
+         '(cuts at the medians), tier on the source''s ladder (net spend to as_of), P(alive) and expected '
+         'purchases in 90 days (BG/NBD, or Pareto/NBD or MBG/NBD: the source''s prediction_model), Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
+        (2, '_segments', 'segment', 'Segment sizes, shares and revenue'),
+        (3, '_rf_grid', 'r_score, f_score', 'Customers and revenue per R x F cell (0 = not scored), for heat maps'),
+        (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
+        (5, '_tiers', 'tier', 'Customers and revenue per tier ((none) without a ladder or below it)'),
+        (6, '_cohorts', 'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later'),
+        (7, '_clusters', NULL, 'k-means cluster of every buying customer with a positive net spend (log1p + z-score of recency, orders, net spend)'),
+        (8, '_cluster_profiles', 'cluster', 'Per k-means cluster: size, share, mean recency, orders and net spend, commonest segment and lifecycle stage')
+      ) v(ord, suffix, unique_key, comment)
+     WHERE v.ord <= 6 OR src.clusters IS NOT NULL
+     ORDER BY v.ord
+$$;
+COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS
+    'Helper views of a source: the plain view, the table behind it, its query, unique key, comment and helper name';
+
 CREATE OR REPLACE FUNCTION customer_segment.refresh_views(src customer_segment.sources, rebuild boolean DEFAULT false,
     OUT customers bigint, OUT note text)
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
-DECLARE
-    v record;
 BEGIN
     PERFORM customer_segment.check_source_views(src);
     note := customer_segment.run_as_source_owner(src, format(
         'SELECT customer_segment.update_source_states(%L::customer_segment.sources, %L)', src, rebuild));
-    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
-        -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
-        IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.data_name::regclass) THEN
-            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.data_name);
-        ELSE
-            EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.data_name);
-        END IF;
-    END LOOP;
-    EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO customers;
+    customers := customer_segment.run_as_source_owner(src, format(
+        'SELECT customer_segment.fill_source_views(%L::customer_segment.sources)', src));
     IF src.history_days IS NOT NULL THEN
         PERFORM customer_segment.registry_write('snapshot', src.name);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources, boolean) IS
-    'Brings the states of an incrementally refreshed source up to date (rebuild: from all orders), recomputes the helper '
-    'views and takes the history snapshot, the states as the source''s owner; returns the customers and what '
+    'Brings the states of an incrementally refreshed source up to date (rebuild: from all orders), refills the helper '
+    'tables and takes the history snapshot, states and tables as the source''s owner; returns the customers and what '
     'happened to the states; used by refresh';
 
 CREATE OR REPLACE FUNCTION customer_segment.report_html(source text, holdout_weeks integer DEFAULT 26)
@@ -432,7 +526,7 @@ CREATE TABLE customer_segment.source_relations (
     PRIMARY KEY (source, helper)
 );
 COMMENT ON TABLE customer_segment.source_relations IS
-    'The materialized views behind the helper views of each source, and its states table, as created for it';
+    'The tables behind the helper views of each source, and its states table, as created for it';
 COMMENT ON COLUMN customer_segment.source_relations.source IS 'The source';
 COMMENT ON COLUMN customer_segment.source_relations.helper IS 'Helper name (customers, segments, ...), or states';
 COMMENT ON COLUMN customer_segment.source_relations.relation IS 'The relation';
@@ -443,16 +537,17 @@ RETURNS TABLE (helper text, relation_name text, relation regclass, problem text)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     SELECT e.helper, e.relation_name, c.oid::regclass, CASE
              WHEN c.oid IS NULL THEN 'It does not exist.'
-             WHEN c.relkind <> e.kind THEN format('It is not a %s.', CASE e.kind WHEN 'm' THEN 'materialized view' ELSE 'table' END)
+             WHEN c.relkind <> 'r' THEN 'It is not a table.'
              WHEN pg_get_userbyid(c.relowner) <> src.registered_by
                  THEN format('It is owned by %s, the source by %s.', pg_get_userbyid(c.relowner), src.registered_by)
+             WHEN c.relrowsecurity THEN 'It has row-level security enabled.'
              WHEN a.attname IS NOT NULL THEN format('Its column %s has type %s, which is not built in.', a.attname, a.atttypid::regtype)
            END
-      FROM (SELECT v.helper, v.data_name, 'm'::"char" FROM customer_segment.source_views(src) v
+      FROM (SELECT v.helper, v.data_name FROM customer_segment.source_views(src) v
             UNION ALL
-            SELECT 'states', customer_segment.source_states_table(src), 'r'
+            SELECT 'states', customer_segment.source_states_table(src)
              WHERE EXISTS (SELECT 1 FROM customer_segment.source_increments i WHERE i.source = src.name)
-           ) e(helper, relation_name, kind)
+           ) e(helper, relation_name)
       LEFT JOIN pg_class c ON c.oid = to_regclass(e.relation_name)
       LEFT JOIN LATERAL (SELECT x.attname, x.atttypid FROM pg_attribute x
                           WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384::oid
@@ -460,7 +555,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
                           LIMIT 1) a ON true
 $$;
 COMMENT ON FUNCTION customer_segment.source_relation_problems(customer_segment.sources) IS
-    'The relations a source should have (helper materialized views, states table) and what is wrong with the one of each name; NULL problem = fit to record';
+    'The tables a source should have (behind its helper views, its states) and what is wrong with the one of each name; NULL problem = fit to record';
 
 CREATE FUNCTION customer_segment.source_relation(src customer_segment.sources, helper text)
 RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
@@ -579,7 +674,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.check_source_views(customer_segment.sources) IS
-    'Raises 55000 unless the materialized view behind every helper view of the source is the one recorded for it, owned by the source''s owner with built-in column types';
+    'Raises 55000 unless the table behind every helper view of the source is the one recorded for it, owned by the source''s owner with built-in column types';
 
 CREATE OR REPLACE FUNCTION customer_segment.create_source_views(src customer_segment.sources)
 RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -587,12 +682,14 @@ DECLARE
     v record;
 BEGIN
     FOR v IN SELECT * FROM customer_segment.source_views(src) s WHERE customer_segment.source_relation(src, s.helper) IS NULL LOOP
-        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.data_name, v.definition);
-        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.data_name, v.unique_key);
+        EXECUTE format('CREATE TABLE %s AS %s WITH NO DATA', v.data_name, v.definition);
+        IF v.unique_key IS NOT NULL THEN
+            EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.data_name, v.unique_key);
+        END IF;
         EXECUTE format('CREATE VIEW %s AS SELECT * FROM %s', v.view_name, v.data_name);
         IF current_user <> src.registered_by THEN
             -- a superuser or a member of the owning role: the views belong to the source's owner all the same
-            EXECUTE format('ALTER MATERIALIZED VIEW %s OWNER TO %I', v.data_name, src.registered_by);
+            EXECUTE format('ALTER TABLE %s OWNER TO %I', v.data_name, src.registered_by);
             EXECUTE format('ALTER VIEW %s OWNER TO %I', v.view_name, src.registered_by);
         END IF;
         PERFORM customer_segment.comment_source_view(src, v.view_name, v.data_name, v.comment, v.helper);
@@ -601,7 +698,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.create_source_views(customer_segment.sources) IS
-    'Creates the helper views a source has not got (plain views over empty materialized views with unique indexes) and their comments; returns the views'' names';
+    'Creates the helper views a source has not got (plain views over empty tables, the summaries with unique indexes) and their comments; returns the views'' names';
 
 CREATE OR REPLACE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
     time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
@@ -664,7 +761,7 @@ BEGIN
                 WHERE r.ev_class = to_regclass(view_name) AND d.refobjid = to_regclass(data_name)) THEN
         EXECUTE format('DROP VIEW %s %s', view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
     END IF;
-    EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', data_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+    EXECUTE format('DROP TABLE IF EXISTS %s %s', data_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
 EXCEPTION WHEN dependent_objects_still_exist THEN
     -- PostgreSQL's detail names them
     GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;
@@ -674,7 +771,7 @@ EXCEPTION WHEN dependent_objects_still_exist THEN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.drop_source_view(customer_segment.sources, text, text, boolean) IS
-    'Drops a helper view of a source and its materialized view, when that is the one recorded for the source; 2BP01 naming the user''s dependent objects unless cascade';
+    'Drops a helper view of a source and the table behind it, when that is the one recorded for the source; 2BP01 naming the user''s dependent objects unless cascade';
 
 CREATE OR REPLACE FUNCTION customer_segment.unregister_source(name text, cascade boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -850,7 +947,7 @@ BEGIN
         PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
         SELECT v.customers, v.note INTO n, note FROM customer_segment.refresh_views(src, "full") v;
     EXCEPTION WHEN OTHERS THEN
-        -- The subtransaction is rolled back: every view keeps its previous rows.
+        -- The subtransaction is rolled back: every helper table keeps its previous rows.
         state := 'failed';
         msg := SQLSTATE || ': ' || SQLERRM;
     END;
@@ -879,7 +976,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.refresh(text, boolean, boolean) IS
-    'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); '
+    'Recomputes the helper views of a source (readers see the old rows until it commits), one refresh at a time (wait => false skips when busy); '
     'a source with a change column merges only the new orders into its states (full => true rebuilds them); '
     'logs the run; a data error in the prediction columns leaves them NULL (logged note); any other failure keeps the previous results and returns failed';
 
@@ -1583,6 +1680,7 @@ COMMENT ON FUNCTION customer_segment.report_html_models(customer_segment.sources
 DO $$
 DECLARE
     t text;
+    q text;
     n bigint;
     bad record;
 BEGIN
@@ -1616,8 +1714,43 @@ BEGIN
                     bad.registered_by);
         END;
     END LOOP;
+    -- The helper views' materialized views become tables with the same rows, the source owner's and not the
+    -- extension's: the plain views over them are replaced in place (for that, briefly members of the
+    -- extension), so their grants, comments and the user's views over them stay; the grants of the
+    -- materialized views pass to the tables.  Nothing here reads more than the materialized views' stored rows.
+    -- A source whose conversion fails keeps its materialized views, is named below and fails its refreshes
+    -- until it is registered again.
+    FOR bad IN SELECT x, v.helper, v.view_name, v.data_name, v.unique_key, v.comment, c.oid AS old, c.relispopulated, c.relacl
+                 FROM customer_segment.sources x, customer_segment.source_views(x) v
+                 JOIN pg_class c ON c.oid = to_regclass(v.data_name)
+                WHERE c.relkind = 'm' AND pg_get_userbyid(c.relowner) = x.registered_by
+                ORDER BY x.name, v.helper LOOP
+        BEGIN
+            t := format('%I.%I', (bad.x).target_schema, 'cs_1_8_' || bad.old);
+            FOREACH q IN ARRAY ARRAY[
+                    format('ALTER MATERIALIZED VIEW %s RENAME TO %I', bad.data_name, 'cs_1_8_' || bad.old),
+                    format('CREATE TABLE %s AS SELECT * FROM %s %s', bad.data_name, t,
+                           CASE WHEN bad.relispopulated THEN 'WITH DATA' ELSE 'WITH NO DATA' END),
+                    format('ALTER EXTENSION customer_segment DROP TABLE %s', bad.data_name),
+                    format('ALTER TABLE %s OWNER TO %I', bad.data_name, (bad.x).registered_by),
+                    format('ALTER EXTENSION customer_segment ADD VIEW %s', bad.view_name),
+                    format('CREATE OR REPLACE VIEW %s AS SELECT * FROM %s', bad.view_name, bad.data_name),
+                    format('ALTER EXTENSION customer_segment DROP VIEW %s', bad.view_name),
+                    format('DROP MATERIALIZED VIEW %s', t)]
+                 || ARRAY(SELECT format('CREATE UNIQUE INDEX ON %s (%s)', bad.data_name, bad.unique_key) WHERE bad.unique_key IS NOT NULL)
+                 || ARRAY(SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, bad.data_name,
+                                        CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                                        CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+                            FROM aclexplode(bad.relacl) a WHERE a.grantee <> a.grantor) LOOP
+                EXECUTE q;
+            END LOOP;
+            PERFORM customer_segment.comment_source_view(bad.x, bad.view_name, bad.data_name, bad.comment, bad.helper);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'source "%": helper view % could not be converted to a table: %', (bad.x).name, bad.view_name, SQLERRM;
+        END;
+    END LOOP;
     -- The relations of each source are recorded as 1.8's registration would have: those that are not (not a
-    -- materialized view of the source's owner with built-in column types) stop its refreshes (55000).
+    -- table of the source's owner without row security, with built-in column types) stop its refreshes (55000).
     INSERT INTO customer_segment.source_relations (source, helper, relation)
     SELECT x.name, p.helper, p.relation
       FROM customer_segment.sources x, customer_segment.source_relation_problems(x) p WHERE p.problem IS NULL;

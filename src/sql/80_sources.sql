@@ -83,10 +83,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION customer_segment.source_as_of(text) IS 'as_of of a source, or today in the source''s time zone when it has none';
 
--- The materialized views behind a source's helper views must be the ones recorded when they were created for it
--- (source_relations), still of the source's owner and with columns of built-in types.  Refreshing them runs
--- their query as that owner (REFRESH MATERIALIZED VIEW always does), never as the caller; reading them then
--- runs nobody else's code either (a materialized view has no rules, triggers or policies), even when the
+-- The tables behind a source's helper views must be the ones recorded when they were created for it
+-- (source_relations), still of the source's owner, without row security and with columns of built-in types.
+-- A refresh fills them as that owner in a security-restricted operation (fill_source_views), never as the
+-- caller; reading them then runs nobody else's code (no policies; a table has no SELECT rules), even when the
 -- schema's owner dropped one and put an object of their own in its place.
 CREATE FUNCTION customer_segment.check_source_views(src customer_segment.sources)
 RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
@@ -107,10 +107,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.check_source_views(customer_segment.sources) IS
-    'Raises 55000 unless the materialized view behind every helper view of the source is the one recorded for it, owned by the source''s owner with built-in column types';
+    'Raises 55000 unless the table behind every helper view of the source is the one recorded for it, owned by the source''s owner with built-in column types';
 
--- Creates the helper views of a source that it has not got (none recorded under the name): each materialized
--- view (empty) with its unique index, the plain view over it, and the comments of both and of every column.
+-- Creates the helper views of a source that it has not got (none recorded under the name): each table behind
+-- one (empty, with the columns of its source_<helper> function) with the unique index of its key, the plain
+-- view over it, and the comments of both and of every column.
 -- An object of someone else's by the name makes it fail (42P07), rather than be taken for a helper view.
 CREATE FUNCTION customer_segment.create_source_views(src customer_segment.sources)
 RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -118,12 +119,14 @@ DECLARE
     v record;
 BEGIN
     FOR v IN SELECT * FROM customer_segment.source_views(src) s WHERE customer_segment.source_relation(src, s.helper) IS NULL LOOP
-        EXECUTE format('CREATE MATERIALIZED VIEW %s AS %s WITH NO DATA', v.data_name, v.definition);
-        EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.data_name, v.unique_key);
+        EXECUTE format('CREATE TABLE %s AS %s WITH NO DATA', v.data_name, v.definition);
+        IF v.unique_key IS NOT NULL THEN
+            EXECUTE format('CREATE UNIQUE INDEX ON %s (%s)', v.data_name, v.unique_key);
+        END IF;
         EXECUTE format('CREATE VIEW %s AS SELECT * FROM %s', v.view_name, v.data_name);
         IF current_user <> src.registered_by THEN
             -- a superuser or a member of the owning role: the views belong to the source's owner all the same
-            EXECUTE format('ALTER MATERIALIZED VIEW %s OWNER TO %I', v.data_name, src.registered_by);
+            EXECUTE format('ALTER TABLE %s OWNER TO %I', v.data_name, src.registered_by);
             EXECUTE format('ALTER VIEW %s OWNER TO %I', v.view_name, src.registered_by);
         END IF;
         PERFORM customer_segment.comment_source_view(src, v.view_name, v.data_name, v.comment, v.helper);
@@ -132,9 +135,9 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.create_source_views(customer_segment.sources) IS
-    'Creates the helper views a source has not got (plain views over empty materialized views with unique indexes) and their comments; returns the views'' names';
+    'Creates the helper views a source has not got (plain views over empty tables, the summaries with unique indexes) and their comments; returns the views'' names';
 
--- The comments of a helper view, of the materialized view behind it and of every column of both.
+-- The comments of a helper view, of the table behind it and of every column of both.
 CREATE FUNCTION customer_segment.comment_source_view(src customer_segment.sources, view_name text, data_name text,
     comment text, helper text)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -142,7 +145,7 @@ DECLARE
     c record;
 BEGIN
     EXECUTE format('COMMENT ON VIEW %s IS %L', view_name, comment || ' (customer_segment source ' || src.name || ')');
-    EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', data_name,
+    EXECUTE format('COMMENT ON TABLE %s IS %L', data_name,
                    format('Data of %s, filled by customer_segment.refresh(%L); read the view', view_name, src.name));
     FOR c IN SELECT a.attname, h.description FROM pg_attribute a
                LEFT JOIN customer_segment.helper_columns() h ON h.helper = comment_source_view.helper AND h.column_name = a.attname
@@ -156,7 +159,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.comment_source_view(customer_segment.sources, text, text, text, text) IS
-    'Comments a helper view, the materialized view behind it and every column of both (helper_columns)';
+    'Comments a helper view, the table behind it and every column of both (helper_columns)';
 
 CREATE FUNCTION customer_segment.register_source(name text, orders regclass, customer_column name,
     time_column name, amount_column name, target_schema name DEFAULT NULL, bins integer DEFAULT 5,
@@ -274,7 +277,7 @@ BEGIN
                 WHERE r.ev_class = to_regclass(view_name) AND d.refobjid = to_regclass(data_name)) THEN
         EXECUTE format('DROP VIEW %s %s', view_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
     END IF;
-    EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s %s', data_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+    EXECUTE format('DROP TABLE IF EXISTS %s %s', data_name, CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
 EXCEPTION WHEN dependent_objects_still_exist THEN
     -- PostgreSQL's detail names them
     GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;
@@ -284,7 +287,7 @@ EXCEPTION WHEN dependent_objects_still_exist THEN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.drop_source_view(customer_segment.sources, text, text, boolean) IS
-    'Drops a helper view of a source and its materialized view, when that is the one recorded for the source; 2BP01 naming the user''s dependent objects unless cascade';
+    'Drops a helper view of a source and the table behind it, when that is the one recorded for the source; 2BP01 naming the user''s dependent objects unless cascade';
 
 CREATE FUNCTION customer_segment.unregister_source(name text, cascade boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$

@@ -1,6 +1,6 @@
 -- What every column of the helper views means, with its unit and range: the comments BI tools show as
 -- descriptions (Metabase, DBeaver, Superset through SQLAlchemy, JDBC's REMARKS).  create_source_views puts
--- them on the plain views and on the materialized views behind them; a test keeps this list equal to the
+-- them on the plain views and on the tables behind them; a test keeps this list equal to the
 -- result columns of the source_<helper> functions.
 CREATE FUNCTION customer_segment.helper_columns()
 RETURNS TABLE (helper text, column_name name, description text)

@@ -1,10 +1,9 @@
 -- What the helper views of a source compute.  Each helper is a plain view, <name>_<helper>, that BI tools
--- find through information_schema and JDBC like any view, over a materialized view <name>_<helper>_data
--- whose query is one call, SELECT * FROM customer_segment.source_<helper>(name): the computation lives in
--- the extension, so a release changes these functions, not objects in users' schemas.  refresh fills the
--- materialized views; the extension itself reads only them.  Each function reads the extension's tables with
--- row security on, whatever the session says: a restore (pg_dump sets row_security = off) refreshes the
--- materialized views of an ordinary role's source as that role, and must see its rows, not fail.
+-- find through information_schema and JDBC like any view, over a table <name>_<helper>_data that a refresh
+-- fills with SELECT * FROM customer_segment.source_<helper>(name) (fill_source_views): the computation lives
+-- in the extension, so a release changes these functions, not objects in users' schemas.  The extension
+-- itself reads only the tables.  Each function reads the extension's tables with row security on, whatever
+-- the session says.
 
 -- Per customer: the RFM analysis, lifecycle stage, quadrant, tier and BTYD predictions, as of the source's day.
 CREATE FUNCTION customer_segment.source_customers(source text)
@@ -69,13 +68,13 @@ COMMENT ON FUNCTION customer_segment.source_customers(text) IS
     '(from its states when it is refreshed incrementally), '
     'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
 
--- The materialized view behind a helper view: the only name the extension reads a helper's rows by.
+-- The table behind a helper view: the only name the extension reads a helper's rows by.
 CREATE FUNCTION customer_segment.source_data(src customer_segment.sources, helper text)
 RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     SELECT format('%I.%I', src.target_schema, src.name || '_' || helper || '_data')
 $$;
 COMMENT ON FUNCTION customer_segment.source_data(customer_segment.sources, text) IS
-    'Qualified name of the materialized view behind a helper view of a source (<name>_<helper>_data)';
+    'Qualified name of the table behind a helper view of a source (<name>_<helper>_data)';
 
 -- The summaries below read the source's customers data, so they show what its last refresh computed.
 CREATE FUNCTION customer_segment.source_customers_view(src customer_segment.sources)
@@ -83,7 +82,7 @@ RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     SELECT customer_segment.source_data(src, 'customers')
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers_view(customer_segment.sources) IS
-    'Qualified name of the materialized view behind the customers helper view of a source';
+    'Qualified name of the table behind the customers helper view of a source';
 
 CREATE FUNCTION customer_segment.source_segments(source text)
 RETURNS TABLE (segment text, customers bigint, share numeric, revenue numeric, avg_revenue numeric,
@@ -190,15 +189,16 @@ $$;
 COMMENT ON FUNCTION customer_segment.source_cluster_profiles(text) IS
     'Rows of a source''s cluster_profiles helper view: per cluster the size, share, mean recency, orders and spend, and the commonest segment and stage';
 
--- The helper views of a source, in refresh order: the plain view, the materialized view behind it, its query,
--- unique key and comment.
+-- The helper views of a source, in refresh order: the plain view, the table behind it, its query, unique key
+-- (indexed; none for the per-customer tables, where keeping an index up to date would cost a refresh more
+-- than writing the rows) and comment.
 CREATE FUNCTION customer_segment.source_views(src customer_segment.sources)
 RETURNS TABLE (view_name text, data_name text, definition text, unique_key text, comment text, helper text)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     SELECT format('%I.%I', src.target_schema, src.name || v.suffix), customer_segment.source_data(src, substr(v.suffix, 2)),
            format('SELECT * FROM customer_segment.%I(%L)', 'source' || v.suffix, src.name), v.unique_key, v.comment, substr(v.suffix, 2)
       FROM (VALUES
-        (1, '_customers', 'customer_id',
+        (1, '_customers', NULL,
          'Per customer: RFM summary, scores, cell, segment and action, lifecycle stage, value/engagement quadrant '
          '(cuts at the medians), tier on the source''s ladder (net spend to as_of), P(alive) and expected '
          'purchases in 90 days (BG/NBD, or Pareto/NBD or MBG/NBD: the source''s prediction_model), Gamma-Gamma expected spend and 12-month CLV at 1% a month (time in days), as of the last refresh'),
@@ -207,11 +207,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
         (4, '_lifecycle', 'lifecycle_stage', 'Customers and revenue per lifecycle stage'),
         (5, '_tiers', 'tier', 'Customers and revenue per tier ((none) without a ladder or below it)'),
         (6, '_cohorts', 'cohort, period_offset', 'Monthly cohort retention matrix: share of each acquisition cohort active k months later'),
-        (7, '_clusters', 'customer_id', 'k-means cluster of every buying customer with a positive net spend (log1p + z-score of recency, orders, net spend)'),
+        (7, '_clusters', NULL, 'k-means cluster of every buying customer with a positive net spend (log1p + z-score of recency, orders, net spend)'),
         (8, '_cluster_profiles', 'cluster', 'Per k-means cluster: size, share, mean recency, orders and net spend, commonest segment and lifecycle stage')
       ) v(ord, suffix, unique_key, comment)
      WHERE v.ord <= 6 OR src.clusters IS NOT NULL
      ORDER BY v.ord
 $$;
 COMMENT ON FUNCTION customer_segment.source_views(customer_segment.sources) IS
-    'Helper views of a source: the plain view, the materialized view behind it, its query, unique key, comment and helper name';
+    'Helper views of a source: the plain view, the table behind it, its query, unique key, comment and helper name';

@@ -1,37 +1,58 @@
 -- Refresh: recompute a source's helper views, one refresh at a time, logged; refresh_job for schedulers.
 
+-- Fills the tables behind the helper views of a source with what their source_<helper> functions compute
+-- now, in refresh order (the summaries read the new customers rows); run as the source's owner by
+-- refresh_views.  Each table's old rows are deleted and the new ones inserted in the caller's transaction:
+-- readers never wait (no lock stronger than ROW EXCLUSIVE is taken) and see the old rows of every helper
+-- view until it commits, then the new ones of all; an error leaves the old rows.  Returns the customers.
+CREATE FUNCTION customer_segment.fill_source_views(src customer_segment.sources)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    v record;
+    data regclass;
+    customers bigint;
+BEGIN
+    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
+        data := customer_segment.source_relation(src, v.helper);
+        IF data IS NULL THEN
+            RAISE EXCEPTION 'helper view % of source "%" has no recorded table', v.view_name, src.name
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        EXECUTE format('DELETE FROM %s', data);
+        EXECUTE format('INSERT INTO %s %s', data, v.definition);
+        IF v.helper = 'customers' THEN
+            GET DIAGNOSTICS customers = ROW_COUNT;
+        END IF;
+    END LOOP;
+    RETURN customers;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.fill_source_views(customer_segment.sources) IS
+    'Replaces the rows of every helper table of a source by what its source_<helper> function computes now, in one '
+    'transaction (readers see the old rows until it commits); returns the customers; run by refresh_views as the source''s owner';
+
 -- Recomputes the helper views of a source, in the caller's subtransaction; first brings its states up to
 -- date when it is refreshed incrementally (rebuild: from all orders).  Whoever calls it, the source owner's
--- objects are read and written with the owner's rights only: the states as the owner in a
--- security-restricted operation (run_as_source_owner), the helper views by REFRESH MATERIALIZED VIEW, which
--- runs each as its owner in one; the history snapshot is the registry's (registry_write), from the
--- customers data checked here.
+-- objects are read and written with the owner's rights only: the states and the helper tables as the owner
+-- in a security-restricted operation (run_as_source_owner); the history snapshot is the registry's
+-- (registry_write), from the customers data checked here.
 CREATE FUNCTION customer_segment.refresh_views(src customer_segment.sources, rebuild boolean DEFAULT false,
     OUT customers bigint, OUT note text)
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
-DECLARE
-    v record;
 BEGIN
     PERFORM customer_segment.check_source_views(src);
     note := customer_segment.run_as_source_owner(src, format(
         'SELECT customer_segment.update_source_states(%L::customer_segment.sources, %L)', src, rebuild));
-    FOR v IN SELECT * FROM customer_segment.source_views(src) LOOP
-        -- CONCURRENTLY keeps the old rows readable during the refresh; it needs data to start from.
-        IF (SELECT c.relispopulated FROM pg_class c WHERE c.oid = v.data_name::regclass) THEN
-            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v.data_name);
-        ELSE
-            EXECUTE format('REFRESH MATERIALIZED VIEW %s', v.data_name);
-        END IF;
-    END LOOP;
-    EXECUTE format('SELECT count(*) FROM %s', customer_segment.source_customers_view(src)) INTO customers;
+    customers := customer_segment.run_as_source_owner(src, format(
+        'SELECT customer_segment.fill_source_views(%L::customer_segment.sources)', src));
     IF src.history_days IS NOT NULL THEN
         PERFORM customer_segment.registry_write('snapshot', src.name);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.refresh_views(customer_segment.sources, boolean) IS
-    'Brings the states of an incrementally refreshed source up to date (rebuild: from all orders), recomputes the helper '
-    'views and takes the history snapshot, the states as the source''s owner; returns the customers and what '
+    'Brings the states of an incrementally refreshed source up to date (rebuild: from all orders), refills the helper '
+    'tables and takes the history snapshot, states and tables as the source''s owner; returns the customers and what '
     'happened to the states; used by refresh';
 
 CREATE FUNCTION customer_segment.refresh(source text, wait boolean DEFAULT true, full boolean DEFAULT false)
@@ -63,7 +84,7 @@ BEGIN
         PERFORM set_config('customer_segment.refresh_predictions', 'on', true);
         SELECT v.customers, v.note INTO n, note FROM customer_segment.refresh_views(src, "full") v;
     EXCEPTION WHEN OTHERS THEN
-        -- The subtransaction is rolled back: every view keeps its previous rows.
+        -- The subtransaction is rolled back: every helper table keeps its previous rows.
         state := 'failed';
         msg := SQLSTATE || ': ' || SQLERRM;
     END;
@@ -92,7 +113,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.refresh(text, boolean, boolean) IS
-    'Recomputes the helper views of a source (concurrently once populated), one refresh at a time (wait => false skips when busy); '
+    'Recomputes the helper views of a source (readers see the old rows until it commits), one refresh at a time (wait => false skips when busy); '
     'a source with a change column merges only the new orders into its states (full => true rebuilds them); '
     'logs the run; a data error in the prediction columns leaves them NULL (logged note); any other failure keeps the previous results and returns failed';
 

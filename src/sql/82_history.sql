@@ -81,7 +81,7 @@ COMMENT ON FUNCTION customer_segment.drop_empty_history_partitions() IS 'Drops t
 REVOKE EXECUTE ON FUNCTION customer_segment.drop_empty_history_partitions() FROM PUBLIC;
 
 -- Run by the registry as the extension's owner: it reads only the customers data recorded for the source,
--- a materialized view of built-in column types (check_source_views), which runs nobody's code.
+-- a table without row security, of built-in column types (check_source_views), which runs nobody's code.
 CREATE FUNCTION customer_segment.snapshot_history(src customer_segment.sources)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE

@@ -3,10 +3,15 @@ CREATE FUNCTION customer_segment.get_refreshed_source(source text)
 RETURNS customer_segment.sources LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     src customer_segment.sources;
+    empty boolean := false;
 BEGIN
     src := customer_segment.get_source(source);
     PERFORM customer_segment.check_source_views(src);
-    IF NOT (SELECT c.relispopulated FROM pg_class c WHERE c.oid = customer_segment.source_customers_view(src)::regclass) THEN
+    -- refreshed: logged so, or restored with rows (pg_dump keeps the helper tables' rows, not the log)
+    IF NOT EXISTS (SELECT 1 FROM customer_segment.refresh_log l WHERE l.source = src.name AND l.status = 'ok') THEN
+        EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', customer_segment.source_relation(src, 'customers')) INTO empty;
+    END IF;
+    IF empty THEN
         RAISE EXCEPTION 'source "%" has not been refreshed yet', source USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('SELECT customer_segment.refresh(%L);', source);
     END IF;
@@ -14,7 +19,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customer_segment.get_refreshed_source(text) IS
-    'The sources row of a registered source whose helper views are verified (check_source_views) and populated; 55000 before the first refresh';
+    'The sources row of a registered source whose helper views are verified (check_source_views) and filled (a refresh succeeded); 55000 before the first refresh';
 
 -- A report for psql and terminals.
 CREATE FUNCTION customer_segment.report(source text, top integer DEFAULT 10)

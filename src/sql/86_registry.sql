@@ -15,30 +15,31 @@ CREATE TABLE customer_segment.source_relations (
     PRIMARY KEY (source, helper)
 );
 COMMENT ON TABLE customer_segment.source_relations IS
-    'The materialized views behind the helper views of each source, and its states table, as created for it';
+    'The tables behind the helper views of each source, and its states table, as created for it';
 COMMENT ON COLUMN customer_segment.source_relations.source IS 'The source';
 COMMENT ON COLUMN customer_segment.source_relations.helper IS 'Helper name (customers, segments, ...), or states';
 COMMENT ON COLUMN customer_segment.source_relations.relation IS 'The relation';
 SELECT pg_catalog.pg_extension_config_dump('customer_segment.source_relations', '');
 
 -- Each relation a source should have now, and what is wrong with the one of that name (NULL: nothing): it
--- must be of its kind, owned by the source's owner, with columns of built-in types (the states' own type
--- aside), so that reading it runs nobody's code.
+-- must be a table, owned by the source's owner, without row security, with columns of built-in types (the
+-- states' own type aside), so that reading it runs nobody's code.
 CREATE FUNCTION customer_segment.source_relation_problems(src customer_segment.sources)
 RETURNS TABLE (helper text, relation_name text, relation regclass, problem text)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
     SELECT e.helper, e.relation_name, c.oid::regclass, CASE
              WHEN c.oid IS NULL THEN 'It does not exist.'
-             WHEN c.relkind <> e.kind THEN format('It is not a %s.', CASE e.kind WHEN 'm' THEN 'materialized view' ELSE 'table' END)
+             WHEN c.relkind <> 'r' THEN 'It is not a table.'
              WHEN pg_get_userbyid(c.relowner) <> src.registered_by
                  THEN format('It is owned by %s, the source by %s.', pg_get_userbyid(c.relowner), src.registered_by)
+             WHEN c.relrowsecurity THEN 'It has row-level security enabled.'
              WHEN a.attname IS NOT NULL THEN format('Its column %s has type %s, which is not built in.', a.attname, a.atttypid::regtype)
            END
-      FROM (SELECT v.helper, v.data_name, 'm'::"char" FROM customer_segment.source_views(src) v
+      FROM (SELECT v.helper, v.data_name FROM customer_segment.source_views(src) v
             UNION ALL
-            SELECT 'states', customer_segment.source_states_table(src), 'r'
+            SELECT 'states', customer_segment.source_states_table(src)
              WHERE EXISTS (SELECT 1 FROM customer_segment.source_increments i WHERE i.source = src.name)
-           ) e(helper, relation_name, kind)
+           ) e(helper, relation_name)
       LEFT JOIN pg_class c ON c.oid = to_regclass(e.relation_name)
       LEFT JOIN LATERAL (SELECT x.attname, x.atttypid FROM pg_attribute x
                           WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped AND x.atttypid >= 16384::oid
@@ -46,7 +47,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
                           LIMIT 1) a ON true
 $$;
 COMMENT ON FUNCTION customer_segment.source_relation_problems(customer_segment.sources) IS
-    'The relations a source should have (helper materialized views, states table) and what is wrong with the one of each name; NULL problem = fit to record';
+    'The tables a source should have (behind its helper views, its states) and what is wrong with the one of each name; NULL problem = fit to record';
 
 -- The recorded relation of a helper of a source, while it still bears the name the extension gives it; NULL
 -- otherwise.

@@ -244,15 +244,15 @@ for my $case (['cs_routes_17', 1], ['cs_routes', 0]) {
            "mallory's source has its six helper relations and its states recorded, all hers");
         # mallory puts a relation of her own making in the place of one: refreshes refuse it, and recording
         # again does not take it for the extension's.
-        as($db, 'cs_mallory', q{SET client_min_messages = warning; DROP MATERIALIZED VIEW mallory_views.m_segments_data CASCADE;
-            CREATE MATERIALIZED VIEW mallory_views.m_segments_data AS SELECT * FROM customer_segment.source_segments('m') WITH NO DATA;});
+        as($db, 'cs_mallory', q{SET client_min_messages = warning; DROP TABLE mallory_views.m_segments_data CASCADE;
+            CREATE TABLE mallory_views.m_segments_data AS SELECT * FROM customer_segment.source_segments('m') WITH NO DATA;});
         psql($db, q{SET client_min_messages = error; SELECT customer_segment.refresh('m');});
         like(psql($db, q{SELECT error FROM customer_segment.refresh_log WHERE source = 'm' ORDER BY id DESC LIMIT 1}),
              qr/^55000: helper view mallory_views\.m_segments_data of source "m" is not the one register_source created/,
-             '... a materialized view she made herself in place of one is refused (55000)');
+             '... a table she made herself in place of one is refused (55000)');
         like(fails_as($db, 'cs_mallory', q{SELECT customer_segment.registry_write('create_views', 'm')}),
              qr/relation "m_segments_data" already exists/, '... and create_views does not take it for the extension\'s (42P07)');
-        as($db, 'cs_mallory', q{SET client_min_messages = warning; DROP MATERIALIZED VIEW mallory_views.m_segments_data CASCADE;
+        as($db, 'cs_mallory', q{SET client_min_messages = warning; DROP TABLE mallory_views.m_segments_data CASCADE;
             SELECT customer_segment.registry_write('create_views', 'm');});
         is(psql($db, q{SELECT customer_segment.refresh('m')}), "ok\n", '... and once it is gone, create_views makes and records a new one');
     }

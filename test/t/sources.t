@@ -12,7 +12,9 @@ psql($db, q{CREATE SCHEMA shop; SELECT customer_segment.create_sample_store('sho
 my @views = psql_rows($db, q{SELECT * FROM customer_segment.register_source('web', 'shop.orders', 'customer_id',
     'ordered_at', 'amount', as_of => DATE '2025-12-31');});
 is(scalar(@views), 6, 'six helper views created: ' . join(' ', map { $_->[0] } @views));
-like(psql_fails($db, 'SELECT count(*) FROM shop.web_customers') // '', qr/has not been populated/, 'empty until the first refresh');
+my ($empty) = psql_rows($db, 'SELECT (SELECT count(*) FROM shop.web_customers) + (SELECT count(*) FROM shop.web_segments)');
+is($empty->[0], 0, 'empty until the first refresh');
+like(psql_fails($db, q{SELECT customer_segment.report('web')}) // '', qr/has not been refreshed yet/, '... and the report says so');
 
 my ($st) = psql_rows($db, q{SELECT customer_segment.refresh('web');});
 is($st->[0], 'ok', 'first refresh ok');
@@ -63,8 +65,8 @@ like(psql_fails($db, q{UPDATE customer_segment.sources SET prediction_model = 'n
 psql($db, q{UPDATE customer_segment.sources SET prediction_model = 'bgnbd' WHERE name = 'web';
             SET client_min_messages = warning; SELECT customer_segment.refresh('web');});
 my ($comments) = psql_rows($db, q{SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace
-    AND c.relkind = 'm' AND obj_description(c.oid, 'pg_class') IS NOT NULL;});
-is($comments->[0], 6, 'every helper view has a comment');
+    AND c.relname LIKE 'web\_%' AND c.relkind IN ('r', 'v') AND obj_description(c.oid, 'pg_class') IS NOT NULL;});
+is($comments->[0], 12, 'every helper view and the table behind it have a comment');
 
 # One refresh at a time: while another session holds the source's lock, wait => false skips, wait => true
 # waits (seen waiting on the lock), then runs.

@@ -122,12 +122,14 @@ for my $k (sort keys %snapshot_sql) {
 }
 
 # The helper views now call one function each, still the user's (not the extension's), owner and grants kept.
-my ($hv) = psql_rows($db, q{SELECT count(*) FILTER (WHERE pg_get_viewdef(c.oid) LIKE '%customer_segment.source\_%(''web''::text)%'),
+# 1.8: the data behind them is a table each, with the rows of the materialized view it replaced.
+my ($hv) = psql_rows($db, q{SELECT count(*) FILTER (WHERE c.relname LIKE 'web\_%\_data'),
            count(*) FILTER (WHERE has_table_privilege('cs_upgrade_bi', c.oid, 'SELECT')),
            count(*) FILTER (WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)),
-           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e'))
-      FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace AND c.relkind = 'm';});
-is_deeply($hv, [6, 6, 6, 0], 'the six helper views call source_<helper>(name), keep their owner and the BI grant, and belong to the user');
+           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')),
+           (SELECT count(*) FROM pg_class m WHERE m.relnamespace = 'shop'::regnamespace AND m.relkind = 'm')
+      FROM pg_class c WHERE c.relnamespace = 'shop'::regnamespace AND c.relkind = 'r' AND c.relname LIKE 'web\_%';});
+is_deeply($hv, [6, 6, 6, 0, 0], 'the six helper views\' data are tables now, keep their owner and the BI grant, and belong to the user');
 # 1.4: each helper's name is now a plain view over <name>_<helper>_data, owned by the user, granted to the BI
 # role, and every column has a comment.
 my ($pv) = psql_rows($db, q{SELECT count(*), count(*) FILTER (WHERE pg_get_viewdef(c.oid) LIKE '%FROM shop.' || c.relname || '\_data%'),
