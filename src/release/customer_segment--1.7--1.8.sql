@@ -38,6 +38,52 @@ COMMENT ON FUNCTION customer_segment.run_as_source_owner(customer_segment.source
     'run_as_owner as the role that registered the source; 42704 when it no longer exists, 42501 when it cannot read the orders';
 
 
+-- The RFM analysis calls a summary function once per customer, not once per field of its result.
+CREATE OR REPLACE FUNCTION customer_segment.rfm_scored_sql(per_customer text)
+RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$
+    SELECT format($q$
+        WITH per_customer AS (
+            %s
+        ), flat AS (
+            -- NOT (s IS NULL): a summary with some NULL fields (refunds only) is kept.  OFFSET 0 keeps s one
+            -- value: inlined, (s).* would call a summary function (rfm_state_summary) once per field.
+            SELECT p.customer_id, (p.s).* FROM (SELECT * FROM per_customer OFFSET 0) p WHERE NOT (p.s IS NULL)
+        ), segment_map AS (
+            -- the rules' 125 cells (scores rescaled to 1..5, as rescale_score) as arrays, so each customer is
+            -- a subscript, not a join, and the array stays small whatever the number of bins
+            SELECT array_agg(g.segment ORDER BY g.r, g.f, g.m) AS segments,
+                   array_agg(g.action ORDER BY g.r, g.f, g.m) AS actions
+              FROM customer_segment.rfm_segment_map(5, $5) g
+        ), population AS (
+            SELECT customer_segment.score_breakpoints(x.recency_days, $4) AS r_breaks,
+                   customer_segment.score_breakpoints(x.orders, $4) AS f_breaks,
+                   customer_segment.score_breakpoints(x.monetary_total, $4) AS m_breaks
+              FROM flat x WHERE x.orders > 0
+        ), scored AS (
+            SELECT x.*,
+                   -- customers with refunds only are listed but not scored
+                   CASE WHEN x.orders > 0 THEN customer_segment.score(x.recency_days, p.r_breaks, false) END AS r_score,
+                   CASE WHEN x.orders > 0 THEN customer_segment.score(x.orders, p.f_breaks) END AS f_score,
+                   CASE WHEN x.orders > 0 THEN customer_segment.score(x.monetary_total, p.m_breaks) END AS m_score
+              FROM flat x CROSS JOIN population p
+        )
+        SELECT s.customer_id, s.first_purchase, s.last_purchase, s.orders, s.purchase_days,
+               s.refunds_count, s.recency_days, s.tenure_days, s.revenue, s.refunds,
+               s.monetary_total, s.monetary_avg, s.frequency, s.recency, s.t, s.monetary_value,
+               s.r_score, s.f_score, s.m_score, customer_segment.rfm_cell(s.r_score, s.f_score, s.m_score),
+               customer_segment.fm_score(s.f_score, s.m_score),
+               customer_segment.rfm_weighted_score(s.r_score, s.f_score, s.m_score),
+               g.segments[s.cell_index], g.actions[s.cell_index]
+          FROM (SELECT sc.*, ((1 + floor((sc.r_score - 1) * 4.0 / ($4 - 1) + 0.5)::integer - 1) * 25
+                              + (1 + floor((sc.f_score - 1) * 4.0 / ($4 - 1) + 0.5)::integer - 1) * 5
+                              + 1 + floor((sc.m_score - 1) * 4.0 / ($4 - 1) + 0.5)::integer) AS cell_index
+                  FROM scored sc) s
+          CROSS JOIN segment_map g
+        $q$, per_customer)
+$f$;
+COMMENT ON FUNCTION customer_segment.rfm_scored_sql(text) IS
+    'Text of the RFM analysis query (scores, cell, segment, action) over per-customer summaries given as SQL';
+
 -- The helper views' data: tables that a refresh fills in one transaction (fill_source_views), instead of
 -- materialized views refreshed concurrently (the rows computed twice and compared); existing sources are
 -- converted at the end of this script.

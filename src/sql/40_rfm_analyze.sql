@@ -25,8 +25,9 @@ RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$
         WITH per_customer AS (
             %s
         ), flat AS (
-            -- NOT (s IS NULL): a summary with some NULL fields (refunds only) is kept
-            SELECT p.customer_id, (p.s).* FROM per_customer p WHERE NOT (p.s IS NULL)
+            -- NOT (s IS NULL): a summary with some NULL fields (refunds only) is kept.  OFFSET 0 keeps s one
+            -- value: inlined, (s).* would call a summary function (rfm_state_summary) once per field.
+            SELECT p.customer_id, (p.s).* FROM (SELECT * FROM per_customer OFFSET 0) p WHERE NOT (p.s IS NULL)
         ), segment_map AS (
             -- the rules' 125 cells (scores rescaled to 1..5, as rescale_score) as arrays, so each customer is
             -- a subscript, not a join, and the array stays small whatever the number of bins
