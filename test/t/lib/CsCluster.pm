@@ -8,7 +8,7 @@ use Exporter 'import';
 use IO::Socket::INET;
 use CsTest;
 
-our @EXPORT = qw(cluster_start on_cluster as_db);
+our @EXPORT = qw(cluster_start cluster_restart on_cluster as_db);
 
 my @as_db = $> == 0 ? ('runuser', '-u', 'postgres', '--') : ();
 my %running;   # name => [bindir, data directory]
@@ -46,6 +46,15 @@ sub cluster_start {
 
 END {
     as_db("'$_->[0]/pg_ctl' -D '$_->[1]' -m immediate stop >/dev/null") for values %running;
+}
+
+# Stops a cluster started here in a shutdown mode (smart, fast or immediate: a crash, recovered at the next
+# start) and starts it again.
+sub cluster_restart {
+    my ($name, $mode) = @_;
+    my ($bindir, $data) = @{ $running{$name} // die "no cluster $name" };
+    as_db("'$bindir/pg_ctl' -D '$data' -m $mode -w stop >/dev/null") or die "cannot stop $name";
+    as_db("'$bindir/pg_ctl' -D '$data' -l '$data.log' -w start >/dev/null") or die "cannot start $name";
 }
 
 # Runs SQL in a database (default postgres) of a cluster started here, with the cluster's own psql; returns
