@@ -84,6 +84,78 @@ $f$;
 COMMENT ON FUNCTION customer_segment.rfm_scored_sql(text) IS
     'Text of the RFM analysis query (scores, cell, segment, action) over per-customer summaries given as SQL';
 
+-- The customers view's quadrant cuts and tiers computed once per refresh, not per customer.
+CREATE OR REPLACE FUNCTION customer_segment.source_customers(source text)
+RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+               refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+               monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+               monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+               fm_score float8, rfm_score float8, segment text, action text, lifecycle_stage text, quadrant text,
+               tier text, p_alive float8, expected_purchases_90d float8, expected_spend float8, clv_12m float8,
+               as_of date)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
+#variable_conflict use_column
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+    -- refresh sets it off for a second attempt when the predictions failed on a data error
+    predict boolean := coalesce(nullif(current_setting('customer_segment.refresh_predictions', true), ''), 'on')::boolean;
+BEGIN
+    IF src.tier_ladder IS NOT NULL THEN
+        PERFORM customer_segment.check_tier_ladder(src.tier_ladder);
+    END IF;
+    RETURN QUERY
+    WITH a AS MATERIALIZED (
+        SELECT a.*, d.as_of
+          FROM customer_segment.source_as_of(src.name) d,
+               LATERAL customer_segment.source_rfm(src, d.as_of) a
+    ), fit AS (
+        -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
+        SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+               customer_segment.pareto_nbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
+               customer_segment.mbgnbd_fit(a.frequency, a.recency, a.t)
+                   FILTER (WHERE predict AND src.prediction_model = 'mbgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS mb,
+               customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
+                   FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg,
+               -- the quadrant's cuts: the medians of the buying customers' net spend and orders
+               (customer_segment.score_breakpoints(a.monetary_total, 2))[1] AS value_cut,
+               (customer_segment.score_breakpoints(a.orders, 2))[1] AS engagement_cut
+          FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
+                     FROM a WHERE orders > 0) f
+         WHERE a.orders > 0
+    ), ladder AS (
+        -- the tier of a net spend is the tier of the highest bound it reaches (tier_for): bounds strictly
+        -- increase with rank, so that is the count of bounds it reaches
+        SELECT array_agg(t.lower_bound ORDER BY t.rank) AS bounds, array_agg(t.tier ORDER BY t.rank) AS tiers
+          FROM customer_segment.tier_ladders t WHERE t.ladder = src.tier_ladder
+    )
+    SELECT a.customer_id, a.first_purchase, a.last_purchase, a.orders, a.purchase_days, a.refunds_count,
+           a.recency_days, a.tenure_days, a.revenue, a.refunds, a.monetary_total, a.monetary_avg,
+           a.frequency, a.recency, a.t, a.monetary_value, a.r_score, a.f_score, a.m_score, a.rfm_cell,
+           a.fm_score, a.rfm_score, a.segment, a.action,
+           customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, a.as_of),
+           CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders, fit.value_cut, fit.engagement_cut,
+                                                                'value', 'engagement') END,
+           ladder.tiers[nullif(width_bucket(a.monetary_total::numeric, ladder.bounds), 0)],
+           p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
+           a.as_of
+      FROM a CROSS JOIN fit CROSS JOIN ladder,
+           LATERAL (SELECT * FROM customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
+                                                                CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                                a.frequency, a.recency, a.t, a.monetary_value, 90)
+                     WHERE src.prediction_model <> 'mbgnbd'
+                    UNION ALL
+                    SELECT * FROM customer_segment.btyd_predict_mbgnbd(CASE WHEN a.orders > 0 THEN fit.mb END, CASE WHEN a.orders > 0 THEN fit.gg END,
+                                                                       a.frequency, a.recency, a.t, a.monetary_value, 90)
+                     WHERE src.prediction_model = 'mbgnbd') p;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_customers(text) IS
+    'The rows of a source''s customers helper view, computed now: RFM analysis in the source''s time zone '
+    '(from its states when it is refreshed incrementally), '
+    'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
+
 -- The helper views' data: tables that a refresh fills in one transaction (fill_source_views), instead of
 -- materialized views refreshed concurrently (the rows computed twice and compared); existing sources are
 -- converted at the end of this script.

@@ -21,6 +21,9 @@ DECLARE
     -- refresh sets it off for a second attempt when the predictions failed on a data error
     predict boolean := coalesce(nullif(current_setting('customer_segment.refresh_predictions', true), ''), 'on')::boolean;
 BEGIN
+    IF src.tier_ladder IS NOT NULL THEN
+        PERFORM customer_segment.check_tier_ladder(src.tier_ladder);
+    END IF;
     RETURN QUERY
     WITH a AS MATERIALIZED (
         SELECT a.*, d.as_of
@@ -35,24 +38,30 @@ BEGIN
                customer_segment.mbgnbd_fit(a.frequency, a.recency, a.t)
                    FILTER (WHERE predict AND src.prediction_model = 'mbgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS mb,
                customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
-                   FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg
+                   FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg,
+               -- the quadrant's cuts: the medians of the buying customers' net spend and orders
+               (customer_segment.score_breakpoints(a.monetary_total, 2))[1] AS value_cut,
+               (customer_segment.score_breakpoints(a.orders, 2))[1] AS engagement_cut
           FROM a, (SELECT count(*) AS buyers, count(*) FILTER (WHERE frequency > 0 AND monetary_value > 0) AS repeaters
                      FROM a WHERE orders > 0) f
          WHERE a.orders > 0
+    ), ladder AS (
+        -- the tier of a net spend is the tier of the highest bound it reaches (tier_for): bounds strictly
+        -- increase with rank, so that is the count of bounds it reaches
+        SELECT array_agg(t.lower_bound ORDER BY t.rank) AS bounds, array_agg(t.tier ORDER BY t.rank) AS tiers
+          FROM customer_segment.tier_ladders t WHERE t.ladder = src.tier_ladder
     )
     SELECT a.customer_id, a.first_purchase, a.last_purchase, a.orders, a.purchase_days, a.refunds_count,
            a.recency_days, a.tenure_days, a.revenue, a.refunds, a.monetary_total, a.monetary_avg,
            a.frequency, a.recency, a.t, a.monetary_value, a.r_score, a.f_score, a.m_score, a.rfm_cell,
            a.fm_score, a.rfm_score, a.segment, a.action,
            customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, a.as_of),
-           CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders,
-                (customer_segment.score_breakpoints(a.monetary_total, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
-                (customer_segment.score_breakpoints(a.orders, 2) FILTER (WHERE a.orders > 0) OVER ())[1],
-                'value', 'engagement') END,
-           CASE WHEN src.tier_ladder IS NOT NULL THEN customer_segment.tier_for(src.tier_ladder, a.monetary_total) END,
+           CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders, fit.value_cut, fit.engagement_cut,
+                                                                'value', 'engagement') END,
+           ladder.tiers[nullif(width_bucket(a.monetary_total::numeric, ladder.bounds), 0)],
            p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
            a.as_of
-      FROM a CROSS JOIN fit,
+      FROM a CROSS JOIN fit CROSS JOIN ladder,
            LATERAL (SELECT * FROM customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
                                                                 CASE WHEN a.orders > 0 THEN fit.gg END,
                                                                 a.frequency, a.recency, a.t, a.monetary_value, 90)

@@ -149,6 +149,14 @@ my ($tiers) = psql_rows($db, q{SELECT count(*), count(*) FILTER (WHERE tier IS D
         WHEN monetary_total >= 1000 THEN 'Gold' WHEN monetary_total >= 300 THEN 'Silver' WHEN monetary_total >= 0 THEN 'Regular' END)
     FROM shop.hist_customers;});
 ok($tiers->[0] > 1500 && $tiers->[1] == 0, "the tier column of $tiers->[0] customers equals a plain-SQL CASE on the ladder");
+my ($quads) = psql_rows($db, q{WITH cut AS (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY monetary_total) AS v,
+                                                   percentile_disc(0.5) WITHIN GROUP (ORDER BY orders) AS e
+                                              FROM shop.hist_customers WHERE orders > 0)
+    SELECT count(*), count(*) FILTER (WHERE quadrant IS DISTINCT FROM CASE WHEN orders > 0 THEN
+               CASE WHEN monetary_total >= cut.v THEN 'High value' ELSE 'Low value' END || ' / '
+               || CASE WHEN orders >= cut.e THEN 'High engagement' ELSE 'Low engagement' END END)
+      FROM shop.hist_customers, cut;});
+ok($quads->[0] > 1500 && $quads->[1] == 0, "the quadrant of $quads->[0] customers is a plain-SQL cut at the buyers' medians");
 my @snaps = psql_rows($db, q{SELECT snapshot_date, count(*) FROM customer_segment.segment_history WHERE source = 'hist' GROUP BY 1 ORDER BY 1;});
 is(scalar(@snaps), 2, 'two snapshots: ' . join(', ', map { "$_->[0] ($_->[1] customers)" } @snaps));
 my ($mig) = psql_rows($db, q{SELECT count(*) FROM (
