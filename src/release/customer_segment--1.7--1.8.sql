@@ -156,6 +156,32 @@ COMMENT ON FUNCTION customer_segment.source_customers(text) IS
     '(from its states when it is refreshed incrementally), '
     'lifecycle stage, quadrant, tier, BG/NBD and Gamma-Gamma predictions';
 
+-- cohort_retention takes each order's day once.
+CREATE OR REPLACE FUNCTION customer_segment.cohort_retention(source regclass, customer_column name, time_column name,
+    amount_column name, as_of date DEFAULT current_date, period text DEFAULT 'month', zone text DEFAULT NULL)
+RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
+               active_share float8, at_risk bigint, retained bigint, retention float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+BEGIN
+    IF as_of IS NULL OR period IS NULL THEN
+        RAISE EXCEPTION 'as_of and period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM customer_segment.check_period(period);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    -- OFFSET 0: each order's day (in a zone: a time-zone conversion) computed once, not once per use
+    RETURN QUERY EXECUTE customer_segment.cohort_sql(format(
+        'SELECT date_trunc($2, min(o.t::date) FILTER (WHERE o.amount >= 0 AND o.t::date <= $1))::date AS cohort,
+                customer_segment.purchase_activity(o.t, o.amount, $1, $2) AS activity
+           FROM (SELECT %1$s AS customer, %2$s AS t, %3$s AS amount FROM %4$s WHERE %1$s IS NOT NULL OFFSET 0) o
+          GROUP BY o.customer',
+        src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)) USING as_of, period;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.cohort_retention(regclass, name, name, name, date, text, text) IS
+    'Cohort retention matrix (a timestamptz on its date in zone; NULL: the session''s TimeZone): per acquisition cohort and period offset, customers active, share of the cohort active, and period-over-period retention (active in k and k+1 / active in k and observed in k+1)';
+
 -- The helper views' data: tables that a refresh fills in one transaction (fill_source_views), instead of
 -- materialized views refreshed concurrently (the rows computed twice and compared); existing sources are
 -- converted at the end of this script.

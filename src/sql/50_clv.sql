@@ -129,10 +129,12 @@ BEGIN
     END IF;
     PERFORM customer_segment.check_period(period);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    -- OFFSET 0: each order's day (in a zone: a time-zone conversion) computed once, not once per use
     RETURN QUERY EXECUTE customer_segment.cohort_sql(format(
-        'SELECT date_trunc($2, min(%2$s::date) FILTER (WHERE %3$s >= 0 AND %2$s::date <= $1))::date AS cohort,
-                customer_segment.purchase_activity(%2$s, %3$s, $1, $2) AS activity
-           FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
+        'SELECT date_trunc($2, min(o.t::date) FILTER (WHERE o.amount >= 0 AND o.t::date <= $1))::date AS cohort,
+                customer_segment.purchase_activity(o.t, o.amount, $1, $2) AS activity
+           FROM (SELECT %1$s AS customer, %2$s AS t, %3$s AS amount FROM %4$s WHERE %1$s IS NOT NULL OFFSET 0) o
+          GROUP BY o.customer',
         src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)) USING as_of, period;
 END
 $$;
