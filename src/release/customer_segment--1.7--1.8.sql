@@ -84,40 +84,71 @@ $f$;
 COMMENT ON FUNCTION customer_segment.rfm_scored_sql(text) IS
     'Text of the RFM analysis query (scores, cell, segment, action) over per-customer summaries given as SQL';
 
--- The customers view's quadrant cuts and tiers computed once per refresh, not per customer.
-CREATE OR REPLACE FUNCTION customer_segment.source_customers(source text)
-RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
-               refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
-               monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
-               monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
-               fm_score float8, rfm_score float8, segment text, action text, lifecycle_stage text, quadrant text,
-               tier text, p_alive float8, expected_purchases_90d float8, expected_spend float8, clv_12m float8,
-               as_of date)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
-#variable_conflict use_column
+-- The RFM analysis and the customers rows as query texts (*_query), so a refresh inserts the customers rows
+-- from one statement; source_rfm gives way to source_rfm_query.
+CREATE FUNCTION customer_segment.rfm_summaries_query(source regclass, customer_column name, time_column name,
+    amount_column name, zone text)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
-    src customer_segment.sources := customer_segment.get_source(source);
+    src record := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+BEGIN
+    RETURN format('SELECT %1$s::text AS customer_id, customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3) AS s
+                     FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
+                  src.customer_expr, src.time_expr, src.amount_expr, src.from_clause);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.rfm_summaries_query(regclass, name, name, name, text) IS
+    'Text of the query of per-customer summaries of an orders table ($1 as_of, $2 granularity, $3 unit) that rfm_scored_sql scores';
+
+CREATE FUNCTION customer_segment.rfm_state_summaries_query(states regclass)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN format('SELECT %s::text AS customer_id, customer_segment.rfm_state_summary(%s, $1, $2, $3) AS s FROM %s s',
+                  customer_segment.safe_key_sql(states, 'customer_id', 's'), customer_segment.state_column_sql(states), states);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.rfm_state_summaries_query(regclass) IS
+    'Text of the query of per-customer summaries of a states table ($1 as_of, $2 granularity, $3 unit) that rfm_scored_sql scores';
+
+CREATE FUNCTION customer_segment.source_rfm_query(src customer_segment.sources, as_of date)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    states regclass := customer_segment.source_states(src, as_of);
+BEGIN
+    RETURN customer_segment.rfm_scored_sql(CASE
+        WHEN states IS NOT NULL THEN customer_segment.rfm_state_summaries_query(states)
+        ELSE customer_segment.rfm_summaries_query(src.orders, src.customer_column, src.time_column, src.amount_column, src.time_zone)
+    END);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_rfm_query(customer_segment.sources, date) IS
+    'Text of the RFM analysis of a source as of as_of: over its states when it is refreshed incrementally and they serve as_of, else over its orders';
+
+CREATE FUNCTION customer_segment.source_customers_query(src customer_segment.sources, as_of date)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
     -- refresh sets it off for a second attempt when the predictions failed on a data error
     predict boolean := coalesce(nullif(current_setting('customer_segment.refresh_predictions', true), ''), 'on')::boolean;
 BEGIN
+    PERFORM customer_segment.check_rfm_arguments(as_of, src.bins, src.rule_set, 'day', 'day');
     IF src.tier_ladder IS NOT NULL THEN
         PERFORM customer_segment.check_tier_ladder(src.tier_ladder);
     END IF;
-    RETURN QUERY
-    WITH a AS MATERIALIZED (
-        SELECT a.*, d.as_of
-          FROM customer_segment.source_as_of(src.name) d,
-               LATERAL customer_segment.source_rfm(src, d.as_of) a
+    RETURN format($q$
+    WITH a (customer_id, first_purchase, last_purchase, orders, purchase_days, refunds_count, recency_days, tenure_days,
+            revenue, refunds, monetary_total, monetary_avg, frequency, recency, t, monetary_value, r_score, f_score,
+            m_score, rfm_cell, fm_score, rfm_score, segment, action) AS MATERIALIZED (
+        %1$s
     ), fit AS (
         -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
         SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
-                   FILTER (WHERE predict AND src.prediction_model = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+                   FILTER (WHERE %2$s AND %3$L = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
                customer_segment.pareto_nbd_fit(a.frequency, a.recency, a.t)
-                   FILTER (WHERE predict AND src.prediction_model = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
+                   FILTER (WHERE %2$s AND %3$L = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
                customer_segment.mbgnbd_fit(a.frequency, a.recency, a.t)
-                   FILTER (WHERE predict AND src.prediction_model = 'mbgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS mb,
+                   FILTER (WHERE %2$s AND %3$L = 'mbgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS mb,
                customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
-                   FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg,
+                   FILTER (WHERE %2$s AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg,
                -- the quadrant's cuts: the medians of the buying customers' net spend and orders
                (customer_segment.score_breakpoints(a.monetary_total, 2))[1] AS value_cut,
                (customer_segment.score_breakpoints(a.orders, 2))[1] AS engagement_cut
@@ -128,27 +159,98 @@ BEGIN
         -- the tier of a net spend is the tier of the highest bound it reaches (tier_for): bounds strictly
         -- increase with rank, so that is the count of bounds it reaches
         SELECT array_agg(t.lower_bound ORDER BY t.rank) AS bounds, array_agg(t.tier ORDER BY t.rank) AS tiers
-          FROM customer_segment.tier_ladders t WHERE t.ladder = src.tier_ladder
+          FROM customer_segment.tier_ladders t WHERE t.ladder = %4$L
     )
     SELECT a.customer_id, a.first_purchase, a.last_purchase, a.orders, a.purchase_days, a.refunds_count,
            a.recency_days, a.tenure_days, a.revenue, a.refunds, a.monetary_total, a.monetary_avg,
            a.frequency, a.recency, a.t, a.monetary_value, a.r_score, a.f_score, a.m_score, a.rfm_cell,
            a.fm_score, a.rfm_score, a.segment, a.action,
-           customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, a.as_of),
+           customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, $1),
            CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders, fit.value_cut, fit.engagement_cut,
                                                                 'value', 'engagement') END,
            ladder.tiers[nullif(width_bucket(a.monetary_total::numeric, ladder.bounds), 0)],
            p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
-           a.as_of
+           $1::date
       FROM a CROSS JOIN fit CROSS JOIN ladder,
            LATERAL (SELECT * FROM customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
                                                                 CASE WHEN a.orders > 0 THEN fit.gg END,
                                                                 a.frequency, a.recency, a.t, a.monetary_value, 90)
-                     WHERE src.prediction_model <> 'mbgnbd'
+                     WHERE %3$L <> 'mbgnbd'
                     UNION ALL
                     SELECT * FROM customer_segment.btyd_predict_mbgnbd(CASE WHEN a.orders > 0 THEN fit.mb END, CASE WHEN a.orders > 0 THEN fit.gg END,
                                                                        a.frequency, a.recency, a.t, a.monetary_value, 90)
-                     WHERE src.prediction_model = 'mbgnbd') p;
+                     WHERE %3$L = 'mbgnbd') p
+    $q$, customer_segment.source_rfm_query(src, as_of), CASE WHEN predict THEN 'true' ELSE 'false' END, src.prediction_model,
+       src.tier_ladder);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_customers_query(customer_segment.sources, date) IS
+    'Text of the query of a source''s customers rows as of as_of (parameters $1 as_of, $2 granularity, $3 unit, $4 bins, $5 rule_set), '
+    'its settings checked; the prediction columns NULL while customer_segment.refresh_predictions is off';
+
+CREATE OR REPLACE FUNCTION customer_segment.rfm_analyze(
+    source regclass,
+    customer_column name,
+    time_column name,
+    amount_column name,
+    as_of date DEFAULT current_date,
+    bins integer DEFAULT 5,
+    rule_set text DEFAULT 'standard',
+    granularity text DEFAULT 'day',
+    unit text DEFAULT 'day',
+    zone text DEFAULT NULL)
+RETURNS TABLE (
+    customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+    refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+    monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+    monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+    fm_score float8, rfm_score float8, segment text, action text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM customer_segment.check_rfm_arguments(as_of, bins, rule_set, granularity, unit);
+    RETURN QUERY EXECUTE customer_segment.rfm_scored_sql(
+        customer_segment.rfm_summaries_query(source, customer_column, time_column, amount_column, zone))
+    USING as_of, granularity, unit, bins, rule_set;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.rfm_analyze(regclass, name, name, name, date, integer, text, text, text, text) IS
+    'Per customer of an orders table (a timestamptz on its date in zone; NULL: the session''s TimeZone): rfm_summary, R/F/M quantile scores (F = orders, M = net spend), cell, FM and RFM scores, segment and action';
+
+CREATE OR REPLACE FUNCTION customer_segment.rfm_analyze_states(states regclass, as_of date, bins integer DEFAULT 5,
+    rule_set text DEFAULT 'standard', granularity text DEFAULT 'day', unit text DEFAULT 'day')
+RETURNS TABLE (
+    customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+    refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+    monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+    monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+    fm_score float8, rfm_score float8, segment text, action text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM customer_segment.check_rfm_arguments(as_of, bins, rule_set, granularity, unit);
+    RETURN QUERY EXECUTE customer_segment.rfm_scored_sql(customer_segment.rfm_state_summaries_query(states))
+    USING as_of, granularity, unit, bins, rule_set;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.rfm_analyze_states(regclass, date, integer, text, text, text) IS
+    'rfm_analyze over a table of per-customer states (customer_id, state rfm_summary_state): the same rows '
+    'rfm_analyze gives for the orders the states were built from; 22023 when a state holds orders after as_of';
+DROP FUNCTION customer_segment.source_rfm(customer_segment.sources, date);
+
+-- The customers view's quadrant cuts and tiers computed once per refresh, not per customer.
+CREATE OR REPLACE FUNCTION customer_segment.source_customers(source text)
+RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+               refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+               monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+               monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+               fm_score float8, rfm_score float8, segment text, action text, lifecycle_stage text, quadrant text,
+               tier text, p_alive float8, expected_purchases_90d float8, expected_spend float8, clv_12m float8,
+               as_of date)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+    day date := customer_segment.source_as_of(src.name);
+BEGIN
+    RETURN QUERY EXECUTE customer_segment.source_customers_query(src, day) USING day, 'day', 'day', src.bins, src.rule_set;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers(text) IS
@@ -186,8 +288,9 @@ COMMENT ON FUNCTION customer_segment.cohort_retention(regclass, name, name, name
 -- materialized views refreshed concurrently (the rows computed twice and compared); existing sources are
 -- converted at the end of this script.
 CREATE FUNCTION customer_segment.fill_source_views(src customer_segment.sources)
-RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog SET row_security = on AS $$
 DECLARE
+    as_of date := customer_segment.source_as_of(src.name);
     v record;
     data regclass;
     customers bigint;
@@ -199,9 +302,13 @@ BEGIN
                 USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
         EXECUTE format('DELETE FROM %s', data);
-        EXECUTE format('INSERT INTO %s %s', data, v.definition);
         IF v.helper = 'customers' THEN
+            -- the query itself rather than its function (v.definition), so the rows go into the table as computed
+            EXECUTE format('INSERT INTO %s %s', data, customer_segment.source_customers_query(src, as_of))
+                USING as_of, 'day', 'day', src.bins, src.rule_set;
             GET DIAGNOSTICS customers = ROW_COUNT;
+        ELSE
+            EXECUTE format('INSERT INTO %s %s', data, v.definition);
         END IF;
     END LOOP;
     RETURN customers;

@@ -64,6 +64,22 @@ $f$;
 COMMENT ON FUNCTION customer_segment.rfm_scored_sql(text) IS
     'Text of the RFM analysis query (scores, cell, segment, action) over per-customer summaries given as SQL';
 
+-- The per-customer summaries of an orders table as SQL for rfm_scored_sql: (customer_id text, s
+-- customer_summary) of the orders up to $1 as_of, at $2 granularity in $3 unit, each on its day in zone.
+CREATE FUNCTION customer_segment.rfm_summaries_query(source regclass, customer_column name, time_column name,
+    amount_column name, zone text)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+BEGIN
+    RETURN format('SELECT %1$s::text AS customer_id, customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3) AS s
+                     FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
+                  src.customer_expr, src.time_expr, src.amount_expr, src.from_clause);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.rfm_summaries_query(regclass, name, name, name, text) IS
+    'Text of the query of per-customer summaries of an orders table ($1 as_of, $2 granularity, $3 unit) that rfm_scored_sql scores';
+
 CREATE FUNCTION customer_segment.rfm_analyze(
     source regclass,
     customer_column name,
@@ -82,15 +98,10 @@ RETURNS TABLE (
     monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
     fm_score float8, rfm_score float8, segment text, action text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
-DECLARE
-    src record;
 BEGIN
     PERFORM customer_segment.check_rfm_arguments(as_of, bins, rule_set, granularity, unit);
-    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
-    RETURN QUERY EXECUTE customer_segment.rfm_scored_sql(format(
-        'SELECT %1$s::text AS customer_id, customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3) AS s
-           FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
-        src.customer_expr, src.time_expr, src.amount_expr, src.from_clause))
+    RETURN QUERY EXECUTE customer_segment.rfm_scored_sql(
+        customer_segment.rfm_summaries_query(source, customer_column, time_column, amount_column, zone))
     USING as_of, granularity, unit, bins, rule_set;
 END
 $$;

@@ -171,6 +171,17 @@ COMMENT ON FUNCTION customer_segment.source_states(customer_segment.sources, dat
     'The states table a source''s helper views read for as_of, or NULL when they read its orders';
 
 -- rfm_analyze and cohort_retention over a table of states (customer_id, state rfm_summary_state).
+-- The per-customer summaries of a table of states as SQL for rfm_scored_sql, as rfm_summaries_query.
+CREATE FUNCTION customer_segment.rfm_state_summaries_query(states regclass)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN format('SELECT %s::text AS customer_id, customer_segment.rfm_state_summary(%s, $1, $2, $3) AS s FROM %s s',
+                  customer_segment.safe_key_sql(states, 'customer_id', 's'), customer_segment.state_column_sql(states), states);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.rfm_state_summaries_query(regclass) IS
+    'Text of the query of per-customer summaries of a states table ($1 as_of, $2 granularity, $3 unit) that rfm_scored_sql scores';
+
 CREATE FUNCTION customer_segment.rfm_analyze_states(states regclass, as_of date, bins integer DEFAULT 5,
     rule_set text DEFAULT 'standard', granularity text DEFAULT 'day', unit text DEFAULT 'day')
 RETURNS TABLE (
@@ -182,9 +193,7 @@ RETURNS TABLE (
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 BEGIN
     PERFORM customer_segment.check_rfm_arguments(as_of, bins, rule_set, granularity, unit);
-    RETURN QUERY EXECUTE customer_segment.rfm_scored_sql(format(
-        'SELECT %s::text AS customer_id, customer_segment.rfm_state_summary(%s, $1, $2, $3) AS s FROM %s s',
-        customer_segment.safe_key_sql(states, 'customer_id', 's'), customer_segment.state_column_sql(states), states))
+    RETURN QUERY EXECUTE customer_segment.rfm_scored_sql(customer_segment.rfm_state_summaries_query(states))
     USING as_of, granularity, unit, bins, rule_set;
 END
 $$;
@@ -225,29 +234,21 @@ $$;
 COMMENT ON FUNCTION customer_segment.state_column_sql(regclass) IS
     'SQL for the state column of a states table, after checking its type is rfm_summary_state';
 
--- What a source's helper views read: its states when they serve as_of, else its orders.
-CREATE FUNCTION customer_segment.source_rfm(src customer_segment.sources, as_of date)
-RETURNS TABLE (
-    customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
-    refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
-    monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
-    monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
-    fm_score float8, rfm_score float8, segment text, action text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+-- The RFM analysis of a source as of as_of as SQL (rfm_scored_sql: $1 as_of, $2 granularity, $3 unit, $4 bins,
+-- $5 rule_set): from its states when it is refreshed incrementally and they serve as_of, else from its orders.
+CREATE FUNCTION customer_segment.source_rfm_query(src customer_segment.sources, as_of date)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     states regclass := customer_segment.source_states(src, as_of);
 BEGIN
-    IF states IS NOT NULL THEN
-        RETURN QUERY SELECT * FROM customer_segment.rfm_analyze_states(states, as_of, src.bins, src.rule_set);
-    ELSE
-        RETURN QUERY SELECT * FROM customer_segment.rfm_analyze(src.orders, src.customer_column, src.time_column,
-                                                                src.amount_column, as_of, src.bins, src.rule_set,
-                                                                zone => src.time_zone);
-    END IF;
+    RETURN customer_segment.rfm_scored_sql(CASE
+        WHEN states IS NOT NULL THEN customer_segment.rfm_state_summaries_query(states)
+        ELSE customer_segment.rfm_summaries_query(src.orders, src.customer_column, src.time_column, src.amount_column, src.time_zone)
+    END);
 END
 $$;
-COMMENT ON FUNCTION customer_segment.source_rfm(customer_segment.sources, date) IS
-    'rfm_analyze of a source as of as_of: from its states when it is refreshed incrementally and they serve as_of, else from its orders';
+COMMENT ON FUNCTION customer_segment.source_rfm_query(customer_segment.sources, date) IS
+    'Text of the RFM analysis of a source as of as_of: over its states when it is refreshed incrementally and they serve as_of, else over its orders';
 
 CREATE FUNCTION customer_segment.source_cohort_retention(src customer_segment.sources, as_of date)
 RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,

@@ -5,40 +5,35 @@
 -- itself reads only the tables.  Each function reads the extension's tables with row security on, whatever
 -- the session says.
 
--- Per customer: the RFM analysis, lifecycle stage, quadrant, tier and BTYD predictions, as of the source's day.
-CREATE FUNCTION customer_segment.source_customers(source text)
-RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
-               refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
-               monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
-               monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
-               fm_score float8, rfm_score float8, segment text, action text, lifecycle_stage text, quadrant text,
-               tier text, p_alive float8, expected_purchases_90d float8, expected_spend float8, clv_12m float8,
-               as_of date)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
-#variable_conflict use_column
+-- The customers view's rows as one query, for a source as of as_of: source_rfm_query's analysis (its
+-- parameters: $1 as_of, $2 granularity, $3 unit, $4 bins, $5 rule_set) with the lifecycle stage, quadrant,
+-- tier and BTYD predictions; after checking the source's settings.  One statement from the orders (or the
+-- states) to the rows, so a refresh inserts them as they are computed (fill_source_views).
+CREATE FUNCTION customer_segment.source_customers_query(src customer_segment.sources, as_of date)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
-    src customer_segment.sources := customer_segment.get_source(source);
     -- refresh sets it off for a second attempt when the predictions failed on a data error
     predict boolean := coalesce(nullif(current_setting('customer_segment.refresh_predictions', true), ''), 'on')::boolean;
 BEGIN
+    PERFORM customer_segment.check_rfm_arguments(as_of, src.bins, src.rule_set, 'day', 'day');
     IF src.tier_ladder IS NOT NULL THEN
         PERFORM customer_segment.check_tier_ladder(src.tier_ladder);
     END IF;
-    RETURN QUERY
-    WITH a AS MATERIALIZED (
-        SELECT a.*, d.as_of
-          FROM customer_segment.source_as_of(src.name) d,
-               LATERAL customer_segment.source_rfm(src, d.as_of) a
+    RETURN format($q$
+    WITH a (customer_id, first_purchase, last_purchase, orders, purchase_days, refunds_count, recency_days, tenure_days,
+            revenue, refunds, monetary_total, monetary_avg, frequency, recency, t, monetary_value, r_score, f_score,
+            m_score, rfm_cell, fm_score, rfm_score, segment, action) AS MATERIALIZED (
+        %1$s
     ), fit AS (
         -- Models only when the data can identify them; otherwise the prediction columns stay NULL.
         SELECT customer_segment.bgnbd_fit(a.frequency, a.recency, a.t)
-                   FILTER (WHERE predict AND src.prediction_model = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
+                   FILTER (WHERE %2$s AND %3$L = 'bgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS bg,
                customer_segment.pareto_nbd_fit(a.frequency, a.recency, a.t)
-                   FILTER (WHERE predict AND src.prediction_model = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
+                   FILTER (WHERE %2$s AND %3$L = 'pareto_nbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS pn,
                customer_segment.mbgnbd_fit(a.frequency, a.recency, a.t)
-                   FILTER (WHERE predict AND src.prediction_model = 'mbgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS mb,
+                   FILTER (WHERE %2$s AND %3$L = 'mbgnbd' AND f.buyers >= 10 AND f.repeaters >= 10) AS mb,
                customer_segment.gamma_gamma_fit(a.frequency, a.monetary_value)
-                   FILTER (WHERE predict AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg,
+                   FILTER (WHERE %2$s AND f.repeaters >= 10 AND (a.frequency = 0 OR a.monetary_value > 0)) AS gg,
                -- the quadrant's cuts: the medians of the buying customers' net spend and orders
                (customer_segment.score_breakpoints(a.monetary_total, 2))[1] AS value_cut,
                (customer_segment.score_breakpoints(a.orders, 2))[1] AS engagement_cut
@@ -49,27 +44,50 @@ BEGIN
         -- the tier of a net spend is the tier of the highest bound it reaches (tier_for): bounds strictly
         -- increase with rank, so that is the count of bounds it reaches
         SELECT array_agg(t.lower_bound ORDER BY t.rank) AS bounds, array_agg(t.tier ORDER BY t.rank) AS tiers
-          FROM customer_segment.tier_ladders t WHERE t.ladder = src.tier_ladder
+          FROM customer_segment.tier_ladders t WHERE t.ladder = %4$L
     )
     SELECT a.customer_id, a.first_purchase, a.last_purchase, a.orders, a.purchase_days, a.refunds_count,
            a.recency_days, a.tenure_days, a.revenue, a.refunds, a.monetary_total, a.monetary_avg,
            a.frequency, a.recency, a.t, a.monetary_value, a.r_score, a.f_score, a.m_score, a.rfm_cell,
            a.fm_score, a.rfm_score, a.segment, a.action,
-           customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, a.as_of),
+           customer_segment.lifecycle_stage(a.first_purchase, a.last_purchase, a.orders, $1),
            CASE WHEN a.orders > 0 THEN customer_segment.quadrant(a.monetary_total, a.orders, fit.value_cut, fit.engagement_cut,
                                                                 'value', 'engagement') END,
            ladder.tiers[nullif(width_bucket(a.monetary_total::numeric, ladder.bounds), 0)],
            p.p_alive, p.expected_purchases, p.expected_spend, p.clv,
-           a.as_of
+           $1::date
       FROM a CROSS JOIN fit CROSS JOIN ladder,
            LATERAL (SELECT * FROM customer_segment.btyd_predict(CASE WHEN a.orders > 0 THEN fit.bg END, CASE WHEN a.orders > 0 THEN fit.pn END,
                                                                 CASE WHEN a.orders > 0 THEN fit.gg END,
                                                                 a.frequency, a.recency, a.t, a.monetary_value, 90)
-                     WHERE src.prediction_model <> 'mbgnbd'
+                     WHERE %3$L <> 'mbgnbd'
                     UNION ALL
                     SELECT * FROM customer_segment.btyd_predict_mbgnbd(CASE WHEN a.orders > 0 THEN fit.mb END, CASE WHEN a.orders > 0 THEN fit.gg END,
                                                                        a.frequency, a.recency, a.t, a.monetary_value, 90)
-                     WHERE src.prediction_model = 'mbgnbd') p;
+                     WHERE %3$L = 'mbgnbd') p
+    $q$, customer_segment.source_rfm_query(src, as_of), CASE WHEN predict THEN 'true' ELSE 'false' END, src.prediction_model,
+       src.tier_ladder);
+END
+$$;
+COMMENT ON FUNCTION customer_segment.source_customers_query(customer_segment.sources, date) IS
+    'Text of the query of a source''s customers rows as of as_of (parameters $1 as_of, $2 granularity, $3 unit, $4 bins, $5 rule_set), '
+    'its settings checked; the prediction columns NULL while customer_segment.refresh_predictions is off';
+
+-- Per customer: the RFM analysis, lifecycle stage, quadrant, tier and BTYD predictions, as of the source's day.
+CREATE FUNCTION customer_segment.source_customers(source text)
+RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, purchase_days bigint,
+               refunds_count bigint, recency_days integer, tenure_days integer, revenue float8, refunds float8,
+               monetary_total float8, monetary_avg float8, frequency bigint, recency float8, t float8,
+               monetary_value float8, r_score integer, f_score integer, m_score integer, rfm_cell text,
+               fm_score float8, rfm_score float8, segment text, action text, lifecycle_stage text, quadrant text,
+               tier text, p_alive float8, expected_purchases_90d float8, expected_spend float8, clv_12m float8,
+               as_of date)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
+DECLARE
+    src customer_segment.sources := customer_segment.get_source(source);
+    day date := customer_segment.source_as_of(src.name);
+BEGIN
+    RETURN QUERY EXECUTE customer_segment.source_customers_query(src, day) USING day, 'day', 'day', src.bins, src.rule_set;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.source_customers(text) IS

@@ -6,8 +6,9 @@
 -- readers never wait (no lock stronger than ROW EXCLUSIVE is taken) and see the old rows of every helper
 -- view until it commits, then the new ones of all; an error leaves the old rows.  Returns the customers.
 CREATE FUNCTION customer_segment.fill_source_views(src customer_segment.sources)
-RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog SET row_security = on AS $$
 DECLARE
+    as_of date := customer_segment.source_as_of(src.name);
     v record;
     data regclass;
     customers bigint;
@@ -19,9 +20,13 @@ BEGIN
                 USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
         EXECUTE format('DELETE FROM %s', data);
-        EXECUTE format('INSERT INTO %s %s', data, v.definition);
         IF v.helper = 'customers' THEN
+            -- the query itself rather than its function (v.definition), so the rows go into the table as computed
+            EXECUTE format('INSERT INTO %s %s', data, customer_segment.source_customers_query(src, as_of))
+                USING as_of, 'day', 'day', src.bins, src.rule_set;
             GET DIAGNOSTICS customers = ROW_COUNT;
+        ELSE
+            EXECUTE format('INSERT INTO %s %s', data, v.definition);
         END IF;
     END LOOP;
     RETURN customers;
