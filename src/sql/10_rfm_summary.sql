@@ -43,9 +43,20 @@ COMMENT ON COLUMN customer_segment.customer_summary.excluded_rows IS 'Rows exclu
 -- coordinator), be stored, merged with the state of newer orders and
 -- finalised later with an as_of (rfm_state, rfm_state_merge,
 -- rfm_state_summary).  Text form: base64 of the binary form.
-SELECT customer_segment.install_state_type('rfm_summary_state',
-    'Mergeable per-customer purchase summary (state of rfm_summary, purchase_activity and rfm_state): '
-    'counts, exact decimal sums, first/last days and a bitmap of purchase days, 216 bytes plus one bit per day of the customer''s span');
+CREATE TYPE customer_segment.rfm_summary_state;
+CREATE FUNCTION customer_segment.rfm_summary_state_in(cstring) RETURNS customer_segment.rfm_summary_state
+    AS 'MODULE_PATHNAME', 'rfm_summary_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.rfm_summary_state_out(customer_segment.rfm_summary_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'rfm_summary_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.rfm_summary_state_recv(internal) RETURNS customer_segment.rfm_summary_state
+    AS 'MODULE_PATHNAME', 'rfm_summary_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.rfm_summary_state_send(customer_segment.rfm_summary_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'rfm_summary_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE customer_segment.rfm_summary_state (INPUT = customer_segment.rfm_summary_state_in,
+    OUTPUT = customer_segment.rfm_summary_state_out, RECEIVE = customer_segment.rfm_summary_state_recv, SEND = customer_segment.rfm_summary_state_send,
+    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended);
+COMMENT ON TYPE customer_segment.rfm_summary_state IS
+    'Mergeable per-customer purchase summary (state of rfm_summary, purchase_activity and rfm_state): counts, exact decimal sums, first/last days and a bitmap of purchase days, 216 bytes plus one bit per day of the customer''s span';
 
 CREATE FUNCTION customer_segment.rfm_summary_combine(customer_segment.rfm_summary_state, customer_segment.rfm_summary_state)
 RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -54,45 +65,123 @@ RETURNS customer_segment.customer_summary AS 'MODULE_PATHNAME' LANGUAGE C IMMUTA
 
 -- Eight signatures: date or timestamptz time, numeric or float8 amount, with or
 -- without the (granularity, unit) knobs; one C transition function serves all.
-SELECT customer_segment.install_aggregate('rfm_summary',
-    ARRAY['date, numeric, date', 'date, float8, date', 'timestamptz, numeric, date', 'timestamptz, float8, date',
-          'date, numeric, date, text, text', 'date, float8, date, text, text',
-          'timestamptz, numeric, date, text, text', 'timestamptz, float8, date, text, text'],
-    'rfm_summary_trans', 'rfm_summary_trans', 'rfm_summary_final', 'rfm_summary_combine',
-    NULL, NULL, 'STABLE',
-    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; '
-    'NULL times/amounts are skipped and counted, negative amounts are refunds', 'rfm_summary_state');
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, date, numeric, date)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(date, numeric, date) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(date, numeric, date) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; NULL times/amounts are skipped and counted, negative amounts are refunds';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, date, float8, date)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(date, float8, date) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(date, float8, date) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; NULL times/amounts are skipped and counted, negative amounts are refunds';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, timestamptz, numeric, date)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(timestamptz, numeric, date) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(timestamptz, numeric, date) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; NULL times/amounts are skipped and counted, negative amounts are refunds';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, timestamptz, float8, date)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(timestamptz, float8, date) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(timestamptz, float8, date) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; NULL times/amounts are skipped and counted, negative amounts are refunds';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, date, numeric, date, text, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(date, numeric, date, text, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(date, numeric, date, text, text) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; NULL times/amounts are skipped and counted, negative amounts are refunds';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, date, float8, date, text, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(date, float8, date, text, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(date, float8, date, text, text) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; NULL times/amounts are skipped and counted, negative amounts are refunds';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, timestamptz, numeric, date, text, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(timestamptz, numeric, date, text, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(timestamptz, numeric, date, text, text) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; NULL times/amounts are skipped and counted, negative amounts are refunds';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, timestamptz, float8, date, text, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(timestamptz, float8, date, text, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(timestamptz, float8, date, text, text) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of; NULL times/amounts are skipped and counted, negative amounts are refunds';
 -- And with a business time zone: the day of a timestamptz is its date in zone, whatever the session's.
-SELECT customer_segment.install_aggregate('rfm_summary',
-    ARRAY['timestamptz, numeric, date, text, text, text', 'timestamptz, float8, date, text, text, text'],
-    'rfm_summary_trans', 'rfm_summary_trans', 'rfm_summary_final', 'rfm_summary_combine',
-    NULL, NULL, 'STABLE',
-    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of, '
-    'each order on its date in zone (NULL: the session''s TimeZone); '
-    'NULL times/amounts are skipped and counted, negative amounts are refunds', 'rfm_summary_state');
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, timestamptz, numeric, date, text, text, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(timestamptz, numeric, date, text, text, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(timestamptz, numeric, date, text, text, text) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of, each order on its date in zone (NULL: the session''s TimeZone); NULL times/amounts are skipped and counted, negative amounts are refunds';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, timestamptz, float8, date, text, text, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_summary(timestamptz, float8, date, text, text, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_summary_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_summary(timestamptz, float8, date, text, text, text) IS
+    'Per-customer purchase summary (RFM and lifetimes-style BTYD fields) of orders up to as_of, each order on its date in zone (NULL: the session''s TimeZone); NULL times/amounts are skipped and counted, negative amounts are refunds';
 
 -- Open states: every order counts; as_of, granularity and unit are chosen when the state is finalised.
 CREATE FUNCTION customer_segment.rfm_state_final(customer_segment.rfm_summary_state)
 RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-DO $$
-DECLARE
-    sig text;
-BEGIN
-    FOREACH sig IN ARRAY ARRAY['date, numeric', 'date, float8', 'timestamptz, numeric', 'timestamptz, float8',
-                               'timestamptz, numeric, text', 'timestamptz, float8, text'] LOOP
-        EXECUTE format('CREATE FUNCTION customer_segment.rfm_state_trans(customer_segment.rfm_summary_state, %s)
-                        RETURNS customer_segment.rfm_summary_state AS %L, %L LANGUAGE C STABLE PARALLEL SAFE',
-                       sig, 'MODULE_PATHNAME', 'rfm_state_trans');
-        EXECUTE format('CREATE AGGREGATE customer_segment.rfm_state(%s) (SFUNC = customer_segment.rfm_state_trans,
-                        STYPE = customer_segment.rfm_summary_state, FINALFUNC = customer_segment.rfm_state_final,
-                        COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE)', sig);
-        EXECUTE format('COMMENT ON AGGREGATE customer_segment.rfm_state(%s) IS %L', sig,
-                       'Open per-customer state of all the given orders (with a zone: each on its date in zone), '
-                       'to store, merge with rfm_state_merge and finalise with rfm_state_summary; '
-                       'NULL times/amounts are skipped and counted');
-    END LOOP;
-END
-$$;
+CREATE FUNCTION customer_segment.rfm_state_trans(customer_segment.rfm_summary_state, date, numeric)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_state_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_state(date, numeric) (
+    SFUNC = customer_segment.rfm_state_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_state_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_state(date, numeric) IS
+    'Open per-customer state of all the given orders (with a zone: each on its date in zone), to store, merge with rfm_state_merge and finalise with rfm_state_summary; NULL times/amounts are skipped and counted';
+CREATE FUNCTION customer_segment.rfm_state_trans(customer_segment.rfm_summary_state, date, float8)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_state_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_state(date, float8) (
+    SFUNC = customer_segment.rfm_state_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_state_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_state(date, float8) IS
+    'Open per-customer state of all the given orders (with a zone: each on its date in zone), to store, merge with rfm_state_merge and finalise with rfm_state_summary; NULL times/amounts are skipped and counted';
+CREATE FUNCTION customer_segment.rfm_state_trans(customer_segment.rfm_summary_state, timestamptz, numeric)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_state_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_state(timestamptz, numeric) (
+    SFUNC = customer_segment.rfm_state_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_state_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_state(timestamptz, numeric) IS
+    'Open per-customer state of all the given orders (with a zone: each on its date in zone), to store, merge with rfm_state_merge and finalise with rfm_state_summary; NULL times/amounts are skipped and counted';
+CREATE FUNCTION customer_segment.rfm_state_trans(customer_segment.rfm_summary_state, timestamptz, float8)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_state_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_state(timestamptz, float8) (
+    SFUNC = customer_segment.rfm_state_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_state_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_state(timestamptz, float8) IS
+    'Open per-customer state of all the given orders (with a zone: each on its date in zone), to store, merge with rfm_state_merge and finalise with rfm_state_summary; NULL times/amounts are skipped and counted';
+CREATE FUNCTION customer_segment.rfm_state_trans(customer_segment.rfm_summary_state, timestamptz, numeric, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_state_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_state(timestamptz, numeric, text) (
+    SFUNC = customer_segment.rfm_state_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_state_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_state(timestamptz, numeric, text) IS
+    'Open per-customer state of all the given orders (with a zone: each on its date in zone), to store, merge with rfm_state_merge and finalise with rfm_state_summary; NULL times/amounts are skipped and counted';
+CREATE FUNCTION customer_segment.rfm_state_trans(customer_segment.rfm_summary_state, timestamptz, float8, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_state_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.rfm_state(timestamptz, float8, text) (
+    SFUNC = customer_segment.rfm_state_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_state_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.rfm_state(timestamptz, float8, text) IS
+    'Open per-customer state of all the given orders (with a zone: each on its date in zone), to store, merge with rfm_state_merge and finalise with rfm_state_summary; NULL times/amounts are skipped and counted';
 CREATE AGGREGATE customer_segment.rfm_state_merge(customer_segment.rfm_summary_state) (
     SFUNC = customer_segment.rfm_summary_combine, STYPE = customer_segment.rfm_summary_state,
     FINALFUNC = customer_segment.rfm_state_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);

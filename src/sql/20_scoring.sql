@@ -1,7 +1,19 @@
 -- Population scoring: exact, tie-safe quantile breakpoints and scores.
 
-SELECT customer_segment.install_state_type('score_breakpoints_state',
-    'State of score_breakpoints: the number of bins and every value collected');
+CREATE TYPE customer_segment.score_breakpoints_state;
+CREATE FUNCTION customer_segment.score_breakpoints_state_in(cstring) RETURNS customer_segment.score_breakpoints_state
+    AS 'MODULE_PATHNAME', 'score_breakpoints_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.score_breakpoints_state_out(customer_segment.score_breakpoints_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'score_breakpoints_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.score_breakpoints_state_recv(internal) RETURNS customer_segment.score_breakpoints_state
+    AS 'MODULE_PATHNAME', 'score_breakpoints_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.score_breakpoints_state_send(customer_segment.score_breakpoints_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'score_breakpoints_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE customer_segment.score_breakpoints_state (INPUT = customer_segment.score_breakpoints_state_in,
+    OUTPUT = customer_segment.score_breakpoints_state_out, RECEIVE = customer_segment.score_breakpoints_state_recv, SEND = customer_segment.score_breakpoints_state_send,
+    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended);
+COMMENT ON TYPE customer_segment.score_breakpoints_state IS
+    'State of score_breakpoints: the number of bins and every value collected';
 CREATE FUNCTION customer_segment.score_breakpoints_trans(customer_segment.score_breakpoints_state, float8, integer)
 RETURNS customer_segment.score_breakpoints_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.score_breakpoints_combine(customer_segment.score_breakpoints_state, customer_segment.score_breakpoints_state)

@@ -14,47 +14,141 @@ COMMENT ON FUNCTION customer_segment.clv_retention(float8, float8, float8, integ
     'Retention-model CLV in closed form: margin per period, retention and discount per period, NULL periods = infinite horizon; timing start | end | end_first; margin growth per period; minus acquisition cost';
 
 -- clv_historical: value at reference_date of every past (or future) cash flow amount * margin.
-SELECT customer_segment.install_state_type('clv_historical_state',
-    'State of clv_historical: the discounting terms (reference day, rate, margin, compounding, zone), the discounted sum and the number of cash flows');
+CREATE TYPE customer_segment.clv_historical_state;
+CREATE FUNCTION customer_segment.clv_historical_state_in(cstring) RETURNS customer_segment.clv_historical_state
+    AS 'MODULE_PATHNAME', 'clv_historical_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.clv_historical_state_out(customer_segment.clv_historical_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'clv_historical_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.clv_historical_state_recv(internal) RETURNS customer_segment.clv_historical_state
+    AS 'MODULE_PATHNAME', 'clv_historical_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.clv_historical_state_send(customer_segment.clv_historical_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'clv_historical_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE customer_segment.clv_historical_state (INPUT = customer_segment.clv_historical_state_in,
+    OUTPUT = customer_segment.clv_historical_state_out, RECEIVE = customer_segment.clv_historical_state_recv, SEND = customer_segment.clv_historical_state_send,
+    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended);
+COMMENT ON TYPE customer_segment.clv_historical_state IS
+    'State of clv_historical: the discounting terms (reference day, rate, margin, compounding, zone), the discounted sum and the number of cash flows';
 CREATE FUNCTION customer_segment.clv_historical_combine(customer_segment.clv_historical_state, customer_segment.clv_historical_state)
 RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.clv_historical_final(customer_segment.clv_historical_state)
 RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-SELECT customer_segment.install_aggregate('clv_historical',
-    ARRAY['date, numeric, date, float8', 'date, float8, date, float8',
-          'timestamptz, numeric, date, float8', 'timestamptz, float8, date, float8',
-          'date, numeric, date, float8, float8, text', 'date, float8, date, float8, float8, text',
-          'timestamptz, numeric, date, float8, float8, text', 'timestamptz, float8, date, float8, float8, text'],
-    'clv_historical_trans', 'clv_historical_trans', 'clv_historical_final', 'clv_historical_combine',
-    NULL, NULL, 'STABLE',
-    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
-    '(or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped', 'clv_historical_state');
-SELECT customer_segment.install_aggregate('clv_historical',
-    ARRAY['timestamptz, numeric, date, float8, float8, text, text', 'timestamptz, float8, date, float8, float8, text, text'],
-    'clv_historical_trans', 'clv_historical_trans', 'clv_historical_final', 'clv_historical_combine',
-    NULL, NULL, 'STABLE',
-    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) '
-    '(or exp(annual_rate * years) with compounding ''continuous''), day = the order''s date in zone '
-    '(NULL: the session''s TimeZone); NULL rows skipped', 'clv_historical_state');
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, date, numeric, date, float8)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(date, numeric, date, float8) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(date, numeric, date, float8) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped';
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, date, float8, date, float8)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(date, float8, date, float8) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(date, float8, date, float8) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped';
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, timestamptz, numeric, date, float8)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(timestamptz, numeric, date, float8) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(timestamptz, numeric, date, float8) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped';
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, timestamptz, float8, date, float8)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(timestamptz, float8, date, float8) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(timestamptz, float8, date, float8) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped';
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, date, numeric, date, float8, float8, text)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(date, numeric, date, float8, float8, text) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(date, numeric, date, float8, float8, text) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped';
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, date, float8, date, float8, float8, text)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(date, float8, date, float8, float8, text) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(date, float8, date, float8, float8, text) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped';
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, timestamptz, numeric, date, float8, float8, text)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(timestamptz, numeric, date, float8, float8, text) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(timestamptz, numeric, date, float8, float8, text) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped';
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, timestamptz, float8, date, float8, float8, text)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(timestamptz, float8, date, float8, float8, text) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(timestamptz, float8, date, float8, float8, text) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''); NULL rows skipped';
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, timestamptz, numeric, date, float8, float8, text, text)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(timestamptz, numeric, date, float8, float8, text, text) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(timestamptz, numeric, date, float8, float8, text, text) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''), day = the order''s date in zone (NULL: the session''s TimeZone); NULL rows skipped';
+CREATE FUNCTION customer_segment.clv_historical_trans(customer_segment.clv_historical_state, timestamptz, float8, date, float8, float8, text, text)
+RETURNS customer_segment.clv_historical_state AS 'MODULE_PATHNAME', 'clv_historical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.clv_historical(timestamptz, float8, date, float8, float8, text, text) (
+    SFUNC = customer_segment.clv_historical_trans, STYPE = customer_segment.clv_historical_state,
+    FINALFUNC = customer_segment.clv_historical_final, COMBINEFUNC = customer_segment.clv_historical_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.clv_historical(timestamptz, float8, date, float8, float8, text, text) IS
+    'Realised CLV: sum of amount * margin * (1 + annual_rate)^((reference_date - day) / 365.2425) (or exp(annual_rate * years) with compounding ''continuous''), day = the order''s date in zone (NULL: the session''s TimeZone); NULL rows skipped';
 
 -- purchase_activity: per customer, bit k = bought in the k-th period since the first purchase period.
 CREATE FUNCTION customer_segment.rfm_activity_final(customer_segment.rfm_summary_state)
 RETURNS varbit AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-SELECT customer_segment.install_aggregate('purchase_activity',
-    ARRAY['date, numeric, date, text', 'date, float8, date, text',
-          'timestamptz, numeric, date, text', 'timestamptz, float8, date, text'],
-    'rfm_summary_trans', 'rfm_summary_trans', 'rfm_activity_final', 'rfm_summary_combine',
-    NULL, NULL, 'STABLE',
-    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; '
-    'bit k set = bought in period k; refunds are not purchases', 'rfm_summary_state');
-SELECT customer_segment.install_aggregate('purchase_activity',
-    ARRAY['timestamptz, numeric, date, text, text', 'timestamptz, float8, date, text, text'],
-    'rfm_activity_trans', 'rfm_activity_trans', 'rfm_activity_final', 'rfm_summary_combine',
-    NULL, NULL, 'STABLE',
-    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period, '
-    'each order on its date in zone (NULL: the session''s TimeZone); bit k set = bought in period k; '
-    'refunds are not purchases', 'rfm_summary_state');
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, date, numeric, date, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.purchase_activity(date, numeric, date, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_activity_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.purchase_activity(date, numeric, date, text) IS
+    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; bit k set = bought in period k; refunds are not purchases';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, date, float8, date, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.purchase_activity(date, float8, date, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_activity_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.purchase_activity(date, float8, date, text) IS
+    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; bit k set = bought in period k; refunds are not purchases';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, timestamptz, numeric, date, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.purchase_activity(timestamptz, numeric, date, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_activity_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.purchase_activity(timestamptz, numeric, date, text) IS
+    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; bit k set = bought in period k; refunds are not purchases';
+CREATE FUNCTION customer_segment.rfm_summary_trans(customer_segment.rfm_summary_state, timestamptz, float8, date, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.purchase_activity(timestamptz, float8, date, text) (
+    SFUNC = customer_segment.rfm_summary_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_activity_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.purchase_activity(timestamptz, float8, date, text) IS
+    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period; bit k set = bought in period k; refunds are not purchases';
+CREATE FUNCTION customer_segment.rfm_activity_trans(customer_segment.rfm_summary_state, timestamptz, numeric, date, text, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_activity_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.purchase_activity(timestamptz, numeric, date, text, text) (
+    SFUNC = customer_segment.rfm_activity_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_activity_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.purchase_activity(timestamptz, numeric, date, text, text) IS
+    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period, each order on its date in zone (NULL: the session''s TimeZone); bit k set = bought in period k; refunds are not purchases';
+CREATE FUNCTION customer_segment.rfm_activity_trans(customer_segment.rfm_summary_state, timestamptz, float8, date, text, text)
+RETURNS customer_segment.rfm_summary_state AS 'MODULE_PATHNAME', 'rfm_activity_trans' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.purchase_activity(timestamptz, float8, date, text, text) (
+    SFUNC = customer_segment.rfm_activity_trans, STYPE = customer_segment.rfm_summary_state,
+    FINALFUNC = customer_segment.rfm_activity_final, COMBINEFUNC = customer_segment.rfm_summary_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.purchase_activity(timestamptz, float8, date, text, text) IS
+    'Bit string of purchase periods (day, week or month) from the first purchase period to the as_of period, each order on its date in zone (NULL: the session''s TimeZone); bit k set = bought in period k; refunds are not purchases';
 CREATE FUNCTION customer_segment.rfm_state_activity(state customer_segment.rfm_summary_state, as_of date,
     granularity text DEFAULT 'day')
 RETURNS varbit AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -78,8 +172,20 @@ COMMENT ON COLUMN customer_segment.retention_counts.at_risk IS 'Customers who bo
 COMMENT ON COLUMN customer_segment.retention_counts.retained IS 'Customers who bought in offset k and in k + 1';
 COMMENT ON COLUMN customer_segment.retention_counts.rate IS 'Pooled period-over-period retention: sum(retained) / sum(at_risk); NULL when nobody is at risk';
 
-SELECT customer_segment.install_state_type('retention_curve_state',
-    'State of retention_curve: customers, and per period offset the observed, active, at-risk and retained counts');
+CREATE TYPE customer_segment.retention_curve_state;
+CREATE FUNCTION customer_segment.retention_curve_state_in(cstring) RETURNS customer_segment.retention_curve_state
+    AS 'MODULE_PATHNAME', 'retention_curve_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_state_out(customer_segment.retention_curve_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'retention_curve_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_state_recv(internal) RETURNS customer_segment.retention_curve_state
+    AS 'MODULE_PATHNAME', 'retention_curve_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.retention_curve_state_send(customer_segment.retention_curve_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'retention_curve_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE customer_segment.retention_curve_state (INPUT = customer_segment.retention_curve_state_in,
+    OUTPUT = customer_segment.retention_curve_state_out, RECEIVE = customer_segment.retention_curve_state_recv, SEND = customer_segment.retention_curve_state_send,
+    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended);
+COMMENT ON TYPE customer_segment.retention_curve_state IS
+    'State of retention_curve: customers, and per period offset the observed, active, at-risk and retained counts';
 CREATE FUNCTION customer_segment.retention_curve_trans(customer_segment.retention_curve_state, varbit)
 RETURNS customer_segment.retention_curve_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.retention_curve_combine(customer_segment.retention_curve_state, customer_segment.retention_curve_state)

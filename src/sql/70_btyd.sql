@@ -15,9 +15,20 @@ CREATE TYPE customer_segment.gamma_gamma_model AS (
     log_likelihood float8, customers bigint, distinct_rows bigint, iterations integer, converged boolean);
 COMMENT ON TYPE customer_segment.gamma_gamma_model IS 'Fitted Gamma-Gamma spend model (shape p, q, scale gamma)';
 
-SELECT customer_segment.install_state_type('btyd_fit_state',
-    'State of the BTYD fits: the penalizer, the rows skipped and the weighted distinct rows (frequency, recency, T) '
-    'or (frequency, monetary_value)');
+CREATE TYPE customer_segment.btyd_fit_state;
+CREATE FUNCTION customer_segment.btyd_fit_state_in(cstring) RETURNS customer_segment.btyd_fit_state
+    AS 'MODULE_PATHNAME', 'btyd_fit_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.btyd_fit_state_out(customer_segment.btyd_fit_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'btyd_fit_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.btyd_fit_state_recv(internal) RETURNS customer_segment.btyd_fit_state
+    AS 'MODULE_PATHNAME', 'btyd_fit_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.btyd_fit_state_send(customer_segment.btyd_fit_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'btyd_fit_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE customer_segment.btyd_fit_state (INPUT = customer_segment.btyd_fit_state_in,
+    OUTPUT = customer_segment.btyd_fit_state_out, RECEIVE = customer_segment.btyd_fit_state_recv, SEND = customer_segment.btyd_fit_state_send,
+    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended);
+COMMENT ON TYPE customer_segment.btyd_fit_state IS
+    'State of the BTYD fits: the penalizer, the rows skipped and the weighted distinct rows (frequency, recency, T) or (frequency, monetary_value)';
 CREATE FUNCTION customer_segment.btyd_fit_combine(customer_segment.btyd_fit_state, customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_fit_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.bgnbd_fit_final(customer_segment.btyd_fit_state)
@@ -27,21 +38,44 @@ RETURNS customer_segment.pareto_nbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTA
 CREATE FUNCTION customer_segment.gg_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.gamma_gamma_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-SELECT customer_segment.install_aggregate(v.agg, ARRAY[v.sig], v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
-                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
-  FROM (VALUES
-    ('bgnbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'bgnbd_fit_final',
-     'Maximum-likelihood BG/NBD fit over per-customer (frequency, recency, T); state holds weighted distinct triples'),
-    ('bgnbd_fit', 'frequency float8, recency float8, t float8, penalizer float8', 'bgnbd_fit_trans', 'bgnbd_fit_final',
-     'BG/NBD fit with an L2 penalty penalizer * sum(params^2) on the mean negative log-likelihood (as lifetimes)'),
-    ('pareto_nbd_fit', 'frequency float8, recency float8, t float8', 'bgnbd_fit_trans', 'pnbd_fit_final',
-     'Maximum-likelihood Pareto/NBD fit over per-customer (frequency, recency, T), likelihood in log space with both 2F1 branches'),
-    ('pareto_nbd_fit', 'frequency float8, recency float8, t float8, penalizer float8', 'bgnbd_fit_trans', 'pnbd_fit_final',
-     'Pareto/NBD fit with an L2 penalty on the mean negative log-likelihood'),
-    ('gamma_gamma_fit', 'frequency float8, monetary_value float8', 'gg_fit_trans', 'gg_fit_final',
-     'Maximum-likelihood Gamma-Gamma fit over customers with frequency > 0 (others are skipped)'),
-    ('gamma_gamma_fit', 'frequency float8, monetary_value float8, penalizer float8', 'gg_fit_trans', 'gg_fit_final',
-     'Gamma-Gamma fit with an L2 penalty on the mean negative log-likelihood')) v(agg, sig, c_trans, final, comment);
+CREATE FUNCTION customer_segment.bgnbd_fit_trans(customer_segment.btyd_fit_state, frequency float8, recency float8, t float8)
+RETURNS customer_segment.btyd_fit_state AS 'MODULE_PATHNAME', 'bgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.bgnbd_fit(frequency float8, recency float8, t float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.bgnbd_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgnbd_fit(frequency float8, recency float8, t float8) IS
+    'Maximum-likelihood BG/NBD fit over per-customer (frequency, recency, T); state holds weighted distinct triples';
+CREATE FUNCTION customer_segment.bgnbd_fit_trans(customer_segment.btyd_fit_state, frequency float8, recency float8, t float8, penalizer float8)
+RETURNS customer_segment.btyd_fit_state AS 'MODULE_PATHNAME', 'bgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.bgnbd_fit(frequency float8, recency float8, t float8, penalizer float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.bgnbd_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgnbd_fit(frequency float8, recency float8, t float8, penalizer float8) IS
+    'BG/NBD fit with an L2 penalty penalizer * sum(params^2) on the mean negative log-likelihood (as lifetimes)';
+CREATE AGGREGATE customer_segment.pareto_nbd_fit(frequency float8, recency float8, t float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.pnbd_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_fit(frequency float8, recency float8, t float8) IS
+    'Maximum-likelihood Pareto/NBD fit over per-customer (frequency, recency, T), likelihood in log space with both 2F1 branches';
+CREATE AGGREGATE customer_segment.pareto_nbd_fit(frequency float8, recency float8, t float8, penalizer float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.pnbd_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_fit(frequency float8, recency float8, t float8, penalizer float8) IS
+    'Pareto/NBD fit with an L2 penalty on the mean negative log-likelihood';
+CREATE FUNCTION customer_segment.gg_fit_trans(customer_segment.btyd_fit_state, frequency float8, monetary_value float8)
+RETURNS customer_segment.btyd_fit_state AS 'MODULE_PATHNAME', 'gg_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.gamma_gamma_fit(frequency float8, monetary_value float8) (
+    SFUNC = customer_segment.gg_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.gg_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit(frequency float8, monetary_value float8) IS
+    'Maximum-likelihood Gamma-Gamma fit over customers with frequency > 0 (others are skipped)';
+CREATE FUNCTION customer_segment.gg_fit_trans(customer_segment.btyd_fit_state, frequency float8, monetary_value float8, penalizer float8)
+RETURNS customer_segment.btyd_fit_state AS 'MODULE_PATHNAME', 'gg_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.gamma_gamma_fit(frequency float8, monetary_value float8, penalizer float8) (
+    SFUNC = customer_segment.gg_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.gg_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit(frequency float8, monetary_value float8, penalizer float8) IS
+    'Gamma-Gamma fit with an L2 penalty on the mean negative log-likelihood';
 
 CREATE FUNCTION customer_segment.bgnbd_p_alive(model customer_segment.bgnbd_model, frequency float8, recency float8, t float8)
 RETURNS float8 AS 'MODULE_PATHNAME', 'bgnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -11,11 +11,16 @@ COMMENT ON TYPE customer_segment.mbgnbd_model IS
     'alpha in the time unit of recency and T';
 CREATE FUNCTION customer_segment.mbgnbd_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.mbgnbd_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-SELECT customer_segment.install_aggregate('mbgnbd_fit',
-    ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
-    'bgnbd_fit_trans', 'bgnbd_fit_trans', 'mbgnbd_fit_final', 'btyd_fit_combine', NULL, NULL, 'IMMUTABLE',
-    'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples',
-    'btyd_fit_state');
+CREATE AGGREGATE customer_segment.mbgnbd_fit(frequency float8, recency float8, t float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.mbgnbd_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.mbgnbd_fit(frequency float8, recency float8, t float8) IS
+    'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples';
+CREATE AGGREGATE customer_segment.mbgnbd_fit(frequency float8, recency float8, t float8, penalizer float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.mbgnbd_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.mbgnbd_fit(frequency float8, recency float8, t float8, penalizer float8) IS
+    'Maximum-likelihood MBG/NBD fit over per-customer (frequency, recency, T), optionally with an L2 penalty penalizer * sum(params^2); state holds weighted distinct triples';
 
 CREATE FUNCTION customer_segment.mbgnbd_p_alive(model customer_segment.mbgnbd_model, frequency float8, recency float8, t float8)
 RETURNS float8 AS 'MODULE_PATHNAME', 'mbgnbd_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

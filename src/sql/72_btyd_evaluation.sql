@@ -331,22 +331,46 @@ CREATE FUNCTION customer_segment.gg_uncertainty_final(customer_segment.btyd_fit_
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.mbgnbd_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'btyd_fit_combine',
-                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
-  FROM (VALUES
-    ('bgnbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
-     'bgnbd_fit_trans', 'bgnbd_uncertainty_final',
-     'bgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum'),
-    ('pareto_nbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
-     'bgnbd_fit_trans', 'pnbd_uncertainty_final',
-     'pareto_nbd_fit with standard errors and 95% intervals of r, alpha, s, beta from the observed information at the maximum'),
-    ('mbgnbd_fit_uncertainty', ARRAY['frequency float8, recency float8, t float8', 'frequency float8, recency float8, t float8, penalizer float8'],
-     'bgnbd_fit_trans', 'mbgnbd_uncertainty_final',
-     'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum'),
-    ('gamma_gamma_fit_uncertainty', ARRAY['frequency float8, monetary_value float8', 'frequency float8, monetary_value float8, penalizer float8'],
-     'gg_fit_trans', 'gg_uncertainty_final',
-     'gamma_gamma_fit with standard errors and 95% intervals of p, q, gamma from the observed information at the maximum')
-  ) v(agg, sigs, c_trans, final, comment);
+CREATE AGGREGATE customer_segment.bgnbd_fit_uncertainty(frequency float8, recency float8, t float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.bgnbd_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgnbd_fit_uncertainty(frequency float8, recency float8, t float8) IS
+    'bgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum';
+CREATE AGGREGATE customer_segment.bgnbd_fit_uncertainty(frequency float8, recency float8, t float8, penalizer float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.bgnbd_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgnbd_fit_uncertainty(frequency float8, recency float8, t float8, penalizer float8) IS
+    'bgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum';
+CREATE AGGREGATE customer_segment.pareto_nbd_fit_uncertainty(frequency float8, recency float8, t float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.pnbd_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_fit_uncertainty(frequency float8, recency float8, t float8) IS
+    'pareto_nbd_fit with standard errors and 95% intervals of r, alpha, s, beta from the observed information at the maximum';
+CREATE AGGREGATE customer_segment.pareto_nbd_fit_uncertainty(frequency float8, recency float8, t float8, penalizer float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.pnbd_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_fit_uncertainty(frequency float8, recency float8, t float8, penalizer float8) IS
+    'pareto_nbd_fit with standard errors and 95% intervals of r, alpha, s, beta from the observed information at the maximum';
+CREATE AGGREGATE customer_segment.mbgnbd_fit_uncertainty(frequency float8, recency float8, t float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.mbgnbd_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.mbgnbd_fit_uncertainty(frequency float8, recency float8, t float8) IS
+    'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum';
+CREATE AGGREGATE customer_segment.mbgnbd_fit_uncertainty(frequency float8, recency float8, t float8, penalizer float8) (
+    SFUNC = customer_segment.bgnbd_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.mbgnbd_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.mbgnbd_fit_uncertainty(frequency float8, recency float8, t float8, penalizer float8) IS
+    'mbgnbd_fit with standard errors and 95% intervals of r, alpha, a, b from the observed information at the maximum';
+CREATE AGGREGATE customer_segment.gamma_gamma_fit_uncertainty(frequency float8, monetary_value float8) (
+    SFUNC = customer_segment.gg_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.gg_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit_uncertainty(frequency float8, monetary_value float8) IS
+    'gamma_gamma_fit with standard errors and 95% intervals of p, q, gamma from the observed information at the maximum';
+CREATE AGGREGATE customer_segment.gamma_gamma_fit_uncertainty(frequency float8, monetary_value float8, penalizer float8) (
+    SFUNC = customer_segment.gg_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.gg_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_fit_uncertainty(frequency float8, monetary_value float8, penalizer float8) IS
+    'gamma_gamma_fit with standard errors and 95% intervals of p, q, gamma from the observed information at the maximum';
 
 -- Intervals from the parameter uncertainty (delta method).  One quantity of a customer as a function of the
 -- purchase model's parameters p (r, alpha, a, b or r, alpha, s, beta) and, for CLV, the Gamma-Gamma ones g

@@ -28,9 +28,20 @@ COMMENT ON TYPE customer_segment.gamma_gamma_covariate_model IS
     'Fitted Gamma-Gamma spend model with covariates: a customer''s scale gamma exp(spend_coefficients . covariates), so the mean spend '
     'p gamma / (q - 1) is multiplied by exp(spend_coefficients . covariates); gamma_gamma_customer_model gives a customer''s gamma_gamma_model';
 
-SELECT customer_segment.install_state_type('btyd_covariate_fit_state',
-    'State of the BTYD covariate fits: the penalizer, the rows skipped, the number of covariates per block and the weighted '
-    'distinct rows (covariates, frequency, recency or monetary_value, T)');
+CREATE TYPE customer_segment.btyd_covariate_fit_state;
+CREATE FUNCTION customer_segment.btyd_covariate_fit_state_in(cstring) RETURNS customer_segment.btyd_covariate_fit_state
+    AS 'MODULE_PATHNAME', 'btyd_covariate_fit_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.btyd_covariate_fit_state_out(customer_segment.btyd_covariate_fit_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'btyd_covariate_fit_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.btyd_covariate_fit_state_recv(internal) RETURNS customer_segment.btyd_covariate_fit_state
+    AS 'MODULE_PATHNAME', 'btyd_covariate_fit_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION customer_segment.btyd_covariate_fit_state_send(customer_segment.btyd_covariate_fit_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'btyd_covariate_fit_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE customer_segment.btyd_covariate_fit_state (INPUT = customer_segment.btyd_covariate_fit_state_in,
+    OUTPUT = customer_segment.btyd_covariate_fit_state_out, RECEIVE = customer_segment.btyd_covariate_fit_state_recv, SEND = customer_segment.btyd_covariate_fit_state_send,
+    INTERNALLENGTH = VARIABLE, ALIGNMENT = double, STORAGE = extended);
+COMMENT ON TYPE customer_segment.btyd_covariate_fit_state IS
+    'State of the BTYD covariate fits: the penalizer, the rows skipped, the number of covariates per block and the weighted distinct rows (covariates, frequency, recency or monetary_value, T)';
 CREATE FUNCTION customer_segment.btyd_covariate_fit_combine(customer_segment.btyd_covariate_fit_state,
     customer_segment.btyd_covariate_fit_state)
 RETURNS customer_segment.btyd_covariate_fit_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -47,43 +58,74 @@ RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTA
 CREATE FUNCTION customer_segment.gg_cov_uncertainty_final(customer_segment.btyd_covariate_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-SELECT customer_segment.install_aggregate(v.agg, v.sigs, v.c_trans, v.c_trans, v.final, 'btyd_covariate_fit_combine',
-                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_covariate_fit_state')
-  FROM (VALUES
-    ('bgnbd_covariate_fit',
-     ARRAY['frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]',
-           'frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8'],
-     'bgnbd_cov_fit_trans', 'bgnbd_cov_fit_final',
-     'Maximum-likelihood BG/NBD fit with time-invariant covariates (up to 8 per array) on the purchase rate and on the dropout '
-     'probability; rows with a NULL are skipped; state holds weighted distinct (covariates, history) rows'),
-    ('pareto_nbd_covariate_fit',
-     ARRAY['frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]',
-           'frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8'],
-     'bgnbd_cov_fit_trans', 'pnbd_cov_fit_final',
-     'Maximum-likelihood Pareto/NBD fit with time-invariant covariates (up to 8 per array) on the purchase and dropout rates; '
-     'rows with a NULL are skipped; state holds weighted distinct (covariates, history) rows'),
-    ('gamma_gamma_covariate_fit',
-     ARRAY['frequency float8, monetary_value float8, covariates float8[]',
-           'frequency float8, monetary_value float8, covariates float8[], penalizer float8'],
-     'gg_cov_fit_trans', 'gg_cov_fit_final',
-     'Maximum-likelihood Gamma-Gamma fit with time-invariant covariates (up to 8) on the scale of spend, over customers with '
-     'frequency > 0 (others and rows with a NULL are skipped)'),
-    ('bgnbd_covariate_fit_uncertainty',
-     ARRAY['frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]',
-           'frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8'],
-     'bgnbd_cov_fit_trans', 'bgnbd_cov_uncertainty_final',
-     'bgnbd_covariate_fit with standard errors and 95% intervals of r, alpha, a, b (log scale) and of every coefficient (linear scale)'),
-    ('pareto_nbd_covariate_fit_uncertainty',
-     ARRAY['frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]',
-           'frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8'],
-     'bgnbd_cov_fit_trans', 'pnbd_cov_uncertainty_final',
-     'pareto_nbd_covariate_fit with standard errors and 95% intervals of r, alpha, s, beta (log scale) and of every coefficient (linear scale)'),
-    ('gamma_gamma_covariate_fit_uncertainty',
-     ARRAY['frequency float8, monetary_value float8, covariates float8[]',
-           'frequency float8, monetary_value float8, covariates float8[], penalizer float8'],
-     'gg_cov_fit_trans', 'gg_cov_uncertainty_final',
-     'gamma_gamma_covariate_fit with standard errors and 95% intervals of p, q, gamma (log scale) and of every coefficient (linear scale)')
-  ) v(agg, sigs, c_trans, final, comment);
+CREATE FUNCTION customer_segment.bgnbd_cov_fit_trans(customer_segment.btyd_covariate_fit_state, frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[])
+RETURNS customer_segment.btyd_covariate_fit_state AS 'MODULE_PATHNAME', 'bgnbd_cov_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.bgnbd_covariate_fit(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]) (
+    SFUNC = customer_segment.bgnbd_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.bgnbd_cov_fit_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgnbd_covariate_fit(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]) IS
+    'Maximum-likelihood BG/NBD fit with time-invariant covariates (up to 8 per array) on the purchase rate and on the dropout probability; rows with a NULL are skipped; state holds weighted distinct (covariates, history) rows';
+CREATE FUNCTION customer_segment.bgnbd_cov_fit_trans(customer_segment.btyd_covariate_fit_state, frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8)
+RETURNS customer_segment.btyd_covariate_fit_state AS 'MODULE_PATHNAME', 'bgnbd_cov_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.bgnbd_covariate_fit(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8) (
+    SFUNC = customer_segment.bgnbd_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.bgnbd_cov_fit_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgnbd_covariate_fit(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8) IS
+    'Maximum-likelihood BG/NBD fit with time-invariant covariates (up to 8 per array) on the purchase rate and on the dropout probability; rows with a NULL are skipped; state holds weighted distinct (covariates, history) rows';
+CREATE AGGREGATE customer_segment.pareto_nbd_covariate_fit(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]) (
+    SFUNC = customer_segment.bgnbd_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.pnbd_cov_fit_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_covariate_fit(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]) IS
+    'Maximum-likelihood Pareto/NBD fit with time-invariant covariates (up to 8 per array) on the purchase and dropout rates; rows with a NULL are skipped; state holds weighted distinct (covariates, history) rows';
+CREATE AGGREGATE customer_segment.pareto_nbd_covariate_fit(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8) (
+    SFUNC = customer_segment.bgnbd_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.pnbd_cov_fit_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_covariate_fit(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8) IS
+    'Maximum-likelihood Pareto/NBD fit with time-invariant covariates (up to 8 per array) on the purchase and dropout rates; rows with a NULL are skipped; state holds weighted distinct (covariates, history) rows';
+CREATE FUNCTION customer_segment.gg_cov_fit_trans(customer_segment.btyd_covariate_fit_state, frequency float8, monetary_value float8, covariates float8[])
+RETURNS customer_segment.btyd_covariate_fit_state AS 'MODULE_PATHNAME', 'gg_cov_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.gamma_gamma_covariate_fit(frequency float8, monetary_value float8, covariates float8[]) (
+    SFUNC = customer_segment.gg_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.gg_cov_fit_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_covariate_fit(frequency float8, monetary_value float8, covariates float8[]) IS
+    'Maximum-likelihood Gamma-Gamma fit with time-invariant covariates (up to 8) on the scale of spend, over customers with frequency > 0 (others and rows with a NULL are skipped)';
+CREATE FUNCTION customer_segment.gg_cov_fit_trans(customer_segment.btyd_covariate_fit_state, frequency float8, monetary_value float8, covariates float8[], penalizer float8)
+RETURNS customer_segment.btyd_covariate_fit_state AS 'MODULE_PATHNAME', 'gg_cov_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.gamma_gamma_covariate_fit(frequency float8, monetary_value float8, covariates float8[], penalizer float8) (
+    SFUNC = customer_segment.gg_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.gg_cov_fit_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_covariate_fit(frequency float8, monetary_value float8, covariates float8[], penalizer float8) IS
+    'Maximum-likelihood Gamma-Gamma fit with time-invariant covariates (up to 8) on the scale of spend, over customers with frequency > 0 (others and rows with a NULL are skipped)';
+CREATE AGGREGATE customer_segment.bgnbd_covariate_fit_uncertainty(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]) (
+    SFUNC = customer_segment.bgnbd_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.bgnbd_cov_uncertainty_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgnbd_covariate_fit_uncertainty(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]) IS
+    'bgnbd_covariate_fit with standard errors and 95% intervals of r, alpha, a, b (log scale) and of every coefficient (linear scale)';
+CREATE AGGREGATE customer_segment.bgnbd_covariate_fit_uncertainty(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8) (
+    SFUNC = customer_segment.bgnbd_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.bgnbd_cov_uncertainty_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgnbd_covariate_fit_uncertainty(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8) IS
+    'bgnbd_covariate_fit with standard errors and 95% intervals of r, alpha, a, b (log scale) and of every coefficient (linear scale)';
+CREATE AGGREGATE customer_segment.pareto_nbd_covariate_fit_uncertainty(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]) (
+    SFUNC = customer_segment.bgnbd_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.pnbd_cov_uncertainty_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_covariate_fit_uncertainty(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[]) IS
+    'pareto_nbd_covariate_fit with standard errors and 95% intervals of r, alpha, s, beta (log scale) and of every coefficient (linear scale)';
+CREATE AGGREGATE customer_segment.pareto_nbd_covariate_fit_uncertainty(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8) (
+    SFUNC = customer_segment.bgnbd_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.pnbd_cov_uncertainty_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.pareto_nbd_covariate_fit_uncertainty(frequency float8, recency float8, t float8, purchase_covariates float8[], dropout_covariates float8[], penalizer float8) IS
+    'pareto_nbd_covariate_fit with standard errors and 95% intervals of r, alpha, s, beta (log scale) and of every coefficient (linear scale)';
+CREATE AGGREGATE customer_segment.gamma_gamma_covariate_fit_uncertainty(frequency float8, monetary_value float8, covariates float8[]) (
+    SFUNC = customer_segment.gg_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.gg_cov_uncertainty_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_covariate_fit_uncertainty(frequency float8, monetary_value float8, covariates float8[]) IS
+    'gamma_gamma_covariate_fit with standard errors and 95% intervals of p, q, gamma (log scale) and of every coefficient (linear scale)';
+CREATE AGGREGATE customer_segment.gamma_gamma_covariate_fit_uncertainty(frequency float8, monetary_value float8, covariates float8[], penalizer float8) (
+    SFUNC = customer_segment.gg_cov_fit_trans, STYPE = customer_segment.btyd_covariate_fit_state,
+    FINALFUNC = customer_segment.gg_cov_uncertainty_final, COMBINEFUNC = customer_segment.btyd_covariate_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.gamma_gamma_covariate_fit_uncertainty(frequency float8, monetary_value float8, covariates float8[], penalizer float8) IS
+    'gamma_gamma_covariate_fit with standard errors and 95% intervals of p, q, gamma (log scale) and of every coefficient (linear scale)';
 
 CREATE FUNCTION customer_segment.covariate_scale(coefficients float8[], covariates float8[])
 RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

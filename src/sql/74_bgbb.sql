@@ -11,17 +11,30 @@ CREATE FUNCTION customer_segment.bgbb_fit_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.bgbb_model AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION customer_segment.bgbb_uncertainty_final(customer_segment.btyd_fit_state)
 RETURNS customer_segment.btyd_uncertainty AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-SELECT customer_segment.install_aggregate(v.agg, ARRAY['frequency float8, recency float8, n_periods float8',
-                                                       'frequency float8, recency float8, n_periods float8, weight float8'],
-                                          'bgbb_fit_trans', 'bgbb_fit_trans', v.final, 'btyd_fit_combine',
-                                          NULL, NULL, 'IMMUTABLE', v.comment, 'btyd_fit_state')
-  FROM (VALUES
-    ('bgbb_fit', 'bgbb_fit_final',
-     'Maximum-likelihood BG/BB fit over (frequency, recency, n_periods) histories, each counted weight times (default 1); '
-     'state holds weighted distinct histories'),
-    ('bgbb_fit_uncertainty', 'bgbb_uncertainty_final',
-     'bgbb_fit with standard errors and 95% intervals of alpha, beta, gamma, delta from the observed information at the maximum')
-  ) v(agg, final, comment);
+CREATE FUNCTION customer_segment.bgbb_fit_trans(customer_segment.btyd_fit_state, frequency float8, recency float8, n_periods float8)
+RETURNS customer_segment.btyd_fit_state AS 'MODULE_PATHNAME', 'bgbb_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.bgbb_fit(frequency float8, recency float8, n_periods float8) (
+    SFUNC = customer_segment.bgbb_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.bgbb_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgbb_fit(frequency float8, recency float8, n_periods float8) IS
+    'Maximum-likelihood BG/BB fit over (frequency, recency, n_periods) histories, each counted weight times (default 1); state holds weighted distinct histories';
+CREATE FUNCTION customer_segment.bgbb_fit_trans(customer_segment.btyd_fit_state, frequency float8, recency float8, n_periods float8, weight float8)
+RETURNS customer_segment.btyd_fit_state AS 'MODULE_PATHNAME', 'bgbb_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE customer_segment.bgbb_fit(frequency float8, recency float8, n_periods float8, weight float8) (
+    SFUNC = customer_segment.bgbb_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.bgbb_fit_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgbb_fit(frequency float8, recency float8, n_periods float8, weight float8) IS
+    'Maximum-likelihood BG/BB fit over (frequency, recency, n_periods) histories, each counted weight times (default 1); state holds weighted distinct histories';
+CREATE AGGREGATE customer_segment.bgbb_fit_uncertainty(frequency float8, recency float8, n_periods float8) (
+    SFUNC = customer_segment.bgbb_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.bgbb_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgbb_fit_uncertainty(frequency float8, recency float8, n_periods float8) IS
+    'bgbb_fit with standard errors and 95% intervals of alpha, beta, gamma, delta from the observed information at the maximum';
+CREATE AGGREGATE customer_segment.bgbb_fit_uncertainty(frequency float8, recency float8, n_periods float8, weight float8) (
+    SFUNC = customer_segment.bgbb_fit_trans, STYPE = customer_segment.btyd_fit_state,
+    FINALFUNC = customer_segment.bgbb_uncertainty_final, COMBINEFUNC = customer_segment.btyd_fit_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE customer_segment.bgbb_fit_uncertainty(frequency float8, recency float8, n_periods float8, weight float8) IS
+    'bgbb_fit with standard errors and 95% intervals of alpha, beta, gamma, delta from the observed information at the maximum';
 
 CREATE FUNCTION customer_segment.bgbb_p_alive(model customer_segment.bgbb_model, frequency float8, recency float8, n_periods float8)
 RETURNS float8 AS 'MODULE_PATHNAME', 'bgbb_p_alive_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
