@@ -1,6 +1,6 @@
 /*
- * btyd_glue.h: what the SQL glue of the plain BTYD fits (btyd.c) shares with
- * that of the covariate fits (btyd_covariates.c).
+ * btyd_glue.h: what the SQL glue of the plain BTYD fits (btyd.c), their composites (btyd_result.c), the
+ * predictions (btyd_predict.c), the covariate fits (btyd_covariates.c) and sBG (sbg.c) share.
  */
 #ifndef BTYD_GLUE_H
 #define BTYD_GLUE_H
@@ -49,6 +49,10 @@ extern double btyd_defined_result(double v, const char *what);
 
 /* The first nparams fields of a model composite argument, checked finite and positive (22023, 22004). */
 extern void btyd_model_params(FunctionCallInfo fcinfo, int argno, int nparams, double *params);
+
+/* A BG/BB history (whole numbers 0 <= x <= t_x <= n, t_x = 0 exactly when x = 0), a number of periods (22023). */
+extern void bgbb_check_history(double x, double tx, double n);
+extern void bgbb_check_periods(double m);
 
 /* sBG (sbg.c): the checks of a renewal count, a weight, and of what a fit needs (customers, a cancellation). */
 extern void sbg_check_renewals(int64 renewals);
