@@ -818,6 +818,17 @@ $$;
 COMMENT ON FUNCTION customer_segment.source_relation(customer_segment.sources, text) IS
     'The relation recorded for a helper of a source (or states) while it still has its name; NULL otherwise';
 
+CREATE FUNCTION customer_segment.record_source_relations(src customer_segment.sources, helpers text[])
+RETURNS void LANGUAGE sql SET search_path = pg_catalog AS $$
+    INSERT INTO customer_segment.source_relations (source, helper, relation)
+    SELECT src.name, p.helper, p.relation FROM customer_segment.source_relation_problems(src) p
+     WHERE p.helper = ANY (helpers) AND p.problem IS NULL
+    ON CONFLICT ON CONSTRAINT source_relations_pkey DO UPDATE SET relation = EXCLUDED.relation
+$$;
+COMMENT ON FUNCTION customer_segment.record_source_relations(customer_segment.sources, text[]) IS
+    'Records the relations of the given helpers of a source that are fit to read (registry only)';
+REVOKE EXECUTE ON FUNCTION customer_segment.record_source_relations(customer_segment.sources, text[]) FROM PUBLIC;
+
 CREATE FUNCTION customer_segment.registry_apply(caller regrole, op text, source text, detail jsonb)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
@@ -856,11 +867,9 @@ BEGIN
               WHERE s.name = %L', src.name));
         DELETE FROM customer_segment.source_relations r
          WHERE r.source = src.name AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = r.relation);
-        INSERT INTO customer_segment.source_relations (source, helper, relation)
-        SELECT src.name, p.helper, p.relation
-          FROM customer_segment.source_views(src) v JOIN customer_segment.source_relation_problems(src) p USING (helper)
-         WHERE p.problem IS NULL AND v.view_name IN (SELECT jsonb_array_elements_text(created::jsonb))
-        ON CONFLICT ON CONSTRAINT source_relations_pkey DO UPDATE SET relation = EXCLUDED.relation;
+        PERFORM customer_segment.record_source_relations(src, ARRAY(
+            SELECT v.helper FROM customer_segment.source_views(src) v
+             WHERE v.view_name IN (SELECT jsonb_array_elements_text(created::jsonb))));
         RETURN created;
     WHEN 'set_change_column' THEN
         DELETE FROM customer_segment.source_increments i WHERE i.source = src.name;
@@ -876,10 +885,7 @@ BEGIN
                last_day = (detail ->> 'last_day')::date, updated_at = clock_timestamp(), note = detail ->> 'note'
          WHERE i.source = src.name;
         IF customer_segment.source_relation(src, 'states') IS NULL THEN
-            INSERT INTO customer_segment.source_relations (source, helper, relation)
-            SELECT src.name, p.helper, p.relation FROM customer_segment.source_relation_problems(src) p
-             WHERE p.helper = 'states' AND p.problem IS NULL
-            ON CONFLICT ON CONSTRAINT source_relations_pkey DO UPDATE SET relation = EXCLUDED.relation;
+            PERFORM customer_segment.record_source_relations(src, ARRAY['states']);
         END IF;
     WHEN 'snapshot' THEN
         RETURN customer_segment.snapshot_history(src);
