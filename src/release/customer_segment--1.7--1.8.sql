@@ -84,6 +84,69 @@ $f$;
 COMMENT ON FUNCTION customer_segment.rfm_scored_sql(text) IS
     'Text of the RFM analysis query (scores, cell, segment, action) over per-customer summaries given as SQL';
 
+-- One road for the day in a zone: the aggregates take a timestamptz and the zone (aggregate_time_sql), in
+-- btyd_holdout and the RFM analysis.
+CREATE FUNCTION customer_segment.aggregate_time_sql(source regclass, time_column name, zone text,
+    OUT time_expr text, OUT zone_arg text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    time_expr := customer_segment.day_sql(source, time_column, zone);
+    zone_arg := '';
+    IF zone IS NOT NULL AND customer_segment.column_type(source, time_column) = 'timestamptz'::regtype THEN
+        time_expr := format('o.%I', time_column);
+        zone_arg := format(', %L', zone);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.aggregate_time_sql(regclass, name, text) IS
+    'Quoted SQL for the time column as the aggregates take it (a timestamptz with a zone: the column, and the zone as their last argument; else its day) and that zone argument';
+
+CREATE OR REPLACE FUNCTION customer_segment.btyd_holdout(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, frequency_cal bigint, recency_cal float8, t_cal float8, monetary_value_cal float8,
+               frequency_holdout bigint, monetary_value_holdout float8, duration_holdout float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    days_per_unit float8;
+    t text;         -- the time as the aggregates take it
+    t_zone text;    -- their zone argument
+    cal_next text;  -- the first time after each window: a time before it is a day in the window
+    obs_next text;
+BEGIN
+    days_per_unit := customer_segment.check_holdout_window(calibration_end, observation_end, unit);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    SELECT a.time_expr, a.zone_arg INTO t, t_zone FROM customer_segment.aggregate_time_sql(source, time_column, zone) a;
+    IF t_zone <> '' THEN
+        -- the raw timestamptz, the aggregates taking its day in zone themselves, and window ends as instants:
+        -- the day expression would otherwise be computed once per use, five times a row
+        cal_next := format('(($1 + 1)::timestamp AT TIME ZONE %L)', zone);
+        obs_next := format('(($2 + 1)::timestamp AT TIME ZONE %L)', zone);
+    ELSE
+        -- a day, or a timestamptz taken in the session's TimeZone as its ::date is
+        cal_next := '($1 + 1)';
+        obs_next := '($2 + 1)';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH per_customer AS (   -- one pass over the orders: both windows' summaries
+            SELECT %1$s AS customer,
+                   customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $3%5$s) FILTER (WHERE %2$s < %6$s) AS cal,
+                   customer_segment.rfm_summary(%2$s, %3$s, $2, 'day', $3%5$s)
+                       FILTER (WHERE %2$s >= %6$s AND %2$s < %7$s) AS hold
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY 1
+        )
+        SELECT p.customer::text, (p.cal).frequency, (p.cal).recency, (p.cal).t, (p.cal).monetary_value,
+               coalesce((p.hold).purchase_days, 0), coalesce((p.hold).revenue / nullif((p.hold).purchase_days, 0), 0), ($2 - $1) / $4
+          FROM per_customer p
+         WHERE (p.cal).orders > 0
+    $q$, src.customer_expr, t, src.amount_expr, src.from_clause, t_zone, cal_next, obs_next)
+    USING calibration_end, observation_end, unit, days_per_unit;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_holdout(regclass, name, name, name, date, date, text, text) IS
+    'Calibration/holdout split: per customer who bought by calibration_end, the calibration frequency, recency, T and monetary_value '
+    '(rfm_summary, day periods, in unit) and the holdout purchase days, mean spend per purchase day and length (in unit)';
+
 -- The RFM analysis and the customers rows as query texts (*_query), so a refresh inserts the customers rows
 -- from one statement; source_rfm gives way to source_rfm_query.
 CREATE FUNCTION customer_segment.rfm_summaries_query(source regclass, customer_column name, time_column name,
@@ -91,10 +154,11 @@ CREATE FUNCTION customer_segment.rfm_summaries_query(source regclass, customer_c
 RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     src record := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    t record := customer_segment.aggregate_time_sql(source, time_column, zone);
 BEGIN
-    RETURN format('SELECT %1$s::text AS customer_id, customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3) AS s
+    RETURN format('SELECT %1$s::text AS customer_id, customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3%5$s) AS s
                      FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
-                  src.customer_expr, src.time_expr, src.amount_expr, src.from_clause);
+                  src.customer_expr, t.time_expr, src.amount_expr, src.from_clause, t.zone_arg);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.rfm_summaries_query(regclass, name, name, name, text) IS

@@ -101,6 +101,24 @@ $$;
 COMMENT ON FUNCTION customer_segment.day_sql(regclass, name, text) IS
     'Quoted SQL for the day of a date, timestamp or timestamptz column (a timestamptz taken in zone; NULL zone: left a timestamptz)';
 
+-- The time of an orders table as the C aggregates take it: a timestamptz with a zone as it is, followed by the
+-- zone as their last argument (zone_arg ', ''Europe/Berlin'''), so the aggregate takes its day in zone itself
+-- (once a row, in C); anything else as day_sql gives it, with no zone argument.
+CREATE FUNCTION customer_segment.aggregate_time_sql(source regclass, time_column name, zone text,
+    OUT time_expr text, OUT zone_arg text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    time_expr := customer_segment.day_sql(source, time_column, zone);
+    zone_arg := '';
+    IF zone IS NOT NULL AND customer_segment.column_type(source, time_column) = 'timestamptz'::regtype THEN
+        time_expr := format('o.%I', time_column);
+        zone_arg := format(', %L', zone);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.aggregate_time_sql(regclass, name, text) IS
+    'Quoted SQL for the time column as the aggregates take it (a timestamptz with a zone: the column, and the zone as their last argument; else its day) and that zone argument';
+
 -- Validated, quoted SQL for the customer, time and amount columns of an orders table,
 -- shared by every function that reads a user's orders table.  Only built-in code is applied to the
 -- columns (see safe_key_sql), so a superuser reading another role's table runs none of that role's code.

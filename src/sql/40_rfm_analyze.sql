@@ -71,10 +71,11 @@ CREATE FUNCTION customer_segment.rfm_summaries_query(source regclass, customer_c
 RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     src record := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    t record := customer_segment.aggregate_time_sql(source, time_column, zone);
 BEGIN
-    RETURN format('SELECT %1$s::text AS customer_id, customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3) AS s
+    RETURN format('SELECT %1$s::text AS customer_id, customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $3%5$s) AS s
                      FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s',
-                  src.customer_expr, src.time_expr, src.amount_expr, src.from_clause);
+                  src.customer_expr, t.time_expr, src.amount_expr, src.from_clause, t.zone_arg);
 END
 $$;
 COMMENT ON FUNCTION customer_segment.rfm_summaries_query(regclass, name, name, name, text) IS

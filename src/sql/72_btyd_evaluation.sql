@@ -41,17 +41,14 @@ DECLARE
 BEGIN
     days_per_unit := customer_segment.check_holdout_window(calibration_end, observation_end, unit);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
-    IF zone IS NOT NULL AND customer_segment.column_type(source, time_column) = 'timestamptz'::regtype THEN
+    SELECT a.time_expr, a.zone_arg INTO t, t_zone FROM customer_segment.aggregate_time_sql(source, time_column, zone) a;
+    IF t_zone <> '' THEN
         -- the raw timestamptz, the aggregates taking its day in zone themselves, and window ends as instants:
         -- the day expression would otherwise be computed once per use, five times a row
-        t := format('o.%I', time_column);
-        t_zone := format(', %L', zone);
         cal_next := format('(($1 + 1)::timestamp AT TIME ZONE %L)', zone);
         obs_next := format('(($2 + 1)::timestamp AT TIME ZONE %L)', zone);
     ELSE
         -- a day, or a timestamptz taken in the session's TimeZone as its ::date is
-        t := src.time_expr;
-        t_zone := '';
         cal_next := '($1 + 1)';
         obs_next := '($2 + 1)';
     END IF;

@@ -67,7 +67,7 @@ my %calls = (
 # Functions with a relation argument that read no rows of it (catalog lookups, query text), or only through one
 # of the functions above.
 my %reads_no_rows = map { $_ => 1 } qw(column_type safe_key_sql number_sql orders_source_sql day_sql check_change_column
-                                      state_column_sql register_source rfm_summaries_query rfm_state_summaries_query);
+                                      state_column_sql register_source rfm_summaries_query rfm_state_summaries_query aggregate_time_sql);
 my @taking = map { $_->[0] } psql_rows($db, q{SELECT DISTINCT p.proname FROM pg_proc p
     WHERE p.pronamespace = 'customer_segment'::regnamespace AND 'regclass'::regtype = ANY (p.proargtypes) ORDER BY 1});
 is_deeply([grep { !$calls{$_} && !$reads_no_rows{$_} } @taking], [], 'the sweep calls every function that takes a relation (' . scalar(@taking) . ')');
