@@ -1,6 +1,7 @@
 # src/sql holds every statement of the install script literally: each aggregate, type and function of a
 # fresh install is found by grep as "CREATE AGGREGATE customer_segment.<name>(<arguments>" (and CREATE TYPE,
-# CREATE [OR REPLACE] FUNCTION / PROCEDURE with the name), none made by a loop or a helper at install time.
+# CREATE [OR REPLACE] FUNCTION / PROCEDURE with the name), none made by a loop or a helper at install time;
+# and the sources stay in small files.
 use strict;
 use warnings;
 use Test::More;
@@ -33,6 +34,10 @@ is_deeply([grep { $src !~ /CREATE (?:OR REPLACE )?(?:FUNCTION|PROCEDURE) custome
           scalar(@funcs) . ' function names, each with its CREATE FUNCTION');
 unlike($src, qr/EXECUTE\s+(?:pg_catalog\.)?format\('CREATE (?:AGGREGATE|TYPE|FUNCTION) customer_segment/,
        'no install-time loop creates extension objects');
+
+# Small files by concern: no C or SQL source over 600 lines (the released scripts of src/release aside).
+my @long = grep { my $n = () = slurp($_) =~ /\n/g; $n > 600 } sort(glob("$root/src/*.c"), glob("$root/src/*.h"), glob("$root/src/sql/*.sql"));
+is_deeply([map { s{^\Q$root/\E}{}r } @long], [], 'no source file in src/ or src/sql/ has over 600 lines');
 
 psql('postgres', "DROP DATABASE $db;");
 done_testing();
