@@ -130,4 +130,17 @@ SELECT count(*) FILTER (WHERE a IS DISTINCT FROM b) AS differing FROM (
       FROM tz_store.orders GROUP BY customer_id) x;
 
 SELECT customer_segment.unregister_source('tz_shop');
+-- and so does cohort_retention, which takes the first purchase as an instant and its day once a customer,
+-- in a zone without daylight saving time and in one with it
+CREATE TABLE tz_store.berlin_orders AS
+SELECT customer_id, (ordered_at AT TIME ZONE 'Europe/Berlin')::date AS day, amount FROM tz_store.orders;
+SELECT z.zone, (SELECT count(*) FROM (
+           (SELECT * FROM customer_segment.cohort_retention('tz_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', 'week', z.zone)
+            EXCEPT ALL SELECT * FROM customer_segment.cohort_retention(z.local, 'customer_id', 'day', 'amount', DATE '2025-06-30', 'week'))
+           UNION ALL
+           (SELECT * FROM customer_segment.cohort_retention(z.local, 'customer_id', 'day', 'amount', DATE '2025-06-30', 'week')
+            EXCEPT ALL SELECT * FROM customer_segment.cohort_retention('tz_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', 'week', z.zone))) d) AS differing,
+       (SELECT count(*) FROM customer_segment.cohort_retention(z.local, 'customer_id', 'day', 'amount', DATE '2025-06-30', 'week')) AS cohort_rows
+  FROM (VALUES ('Asia/Kathmandu', 'tz_store.local_orders'::regclass), ('Europe/Berlin', 'tz_store.berlin_orders'::regclass)) z(zone, local)
+ ORDER BY 1;
 DROP SCHEMA tz_store CASCADE;

@@ -229,19 +229,29 @@ RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed 
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     src record;
+    t record;
+    first_day text;
 BEGIN
     IF as_of IS NULL OR period IS NULL THEN
         RAISE EXCEPTION 'as_of and period must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM customer_segment.check_period(period);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
-    -- OFFSET 0: each order's day (in a zone: a time-zone conversion) computed once, not once per use
+    t := customer_segment.aggregate_time_sql(source, time_column, zone);
+    IF t.zone_arg <> '' THEN
+        -- a timestamptz in a zone: the first purchase up to as_of is the earliest instant before the next
+        -- day begins in zone, its day taken once a customer
+        first_day := format('(min(o.t) FILTER (WHERE o.amount >= 0 AND o.t < (($1 + 1)::timestamp AT TIME ZONE %1$L)) AT TIME ZONE %1$L)::date',
+                            zone);
+    ELSE
+        first_day := 'min(o.t::date) FILTER (WHERE o.amount >= 0 AND o.t::date <= $1)';
+    END IF;
+    -- OFFSET 0: each order's time computed once, not once per use
     RETURN QUERY EXECUTE customer_segment.cohort_sql(format(
-        'SELECT date_trunc($2, min(o.t::date) FILTER (WHERE o.amount >= 0 AND o.t::date <= $1))::date AS cohort,
-                customer_segment.purchase_activity(o.t, o.amount, $1, $2) AS activity
+        'SELECT date_trunc($2, %5$s)::date AS cohort, customer_segment.purchase_activity(o.t, o.amount, $1, $2%6$s) AS activity
            FROM (SELECT %1$s AS customer, %2$s AS t, %3$s AS amount FROM %4$s WHERE %1$s IS NOT NULL OFFSET 0) o
           GROUP BY o.customer',
-        src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)) USING as_of, period;
+        src.customer_expr, t.time_expr, src.amount_expr, src.from_clause, first_day, t.zone_arg)) USING as_of, period;
 END
 $$;
 COMMENT ON FUNCTION customer_segment.cohort_retention(regclass, name, name, name, date, text, text) IS
