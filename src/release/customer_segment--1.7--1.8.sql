@@ -84,6 +84,30 @@ $f$;
 COMMENT ON FUNCTION customer_segment.rfm_scored_sql(text) IS
     'Text of the RFM analysis query (scores, cell, segment, action) over per-customer summaries given as SQL';
 
+-- The observation day of a source's row (source_day), so a function holding the row does not look it up again.
+CREATE FUNCTION customer_segment.source_day(src customer_segment.sources)
+RETURNS date LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT coalesce(src.as_of, (now() AT TIME ZONE src.time_zone)::date)
+$$;
+COMMENT ON FUNCTION customer_segment.source_day(customer_segment.sources) IS 'as_of of a source''s row, or today in the source''s time zone when it has none';
+
+CREATE OR REPLACE FUNCTION customer_segment.source_as_of(source text, OUT as_of date)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT customer_segment.source_day(s) FROM customer_segment.sources s WHERE s.name = source_as_of.source
+$$;
+COMMENT ON FUNCTION customer_segment.source_as_of(text) IS 'as_of of a source, or today in the source''s time zone when it has none';
+
+CREATE OR REPLACE FUNCTION customer_segment.source_cohorts(source text)
+RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed bigint, active bigint,
+               active_share float8, at_risk bigint, retained bigint, retention float8)
+LANGUAGE sql STABLE SET search_path = pg_catalog SET row_security = on AS $$
+    SELECT c.*
+      FROM customer_segment.sources s,
+           LATERAL customer_segment.source_cohort_retention(s, customer_segment.source_day(s)) c
+     WHERE s.name = source_cohorts.source
+$$;
+COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''s cohorts helper view: monthly cohort retention in the source''s time zone';
+
 -- One road for the day in a zone: the aggregates take a timestamptz and the zone (aggregate_time_sql), in
 -- btyd_holdout and the RFM analysis.
 CREATE FUNCTION customer_segment.aggregate_time_sql(source regclass, time_column name, zone text,
@@ -312,7 +336,7 @@ RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
 DECLARE
     src customer_segment.sources := customer_segment.get_source(source);
-    day date := customer_segment.source_as_of(src.name);
+    day date := customer_segment.source_day(src);
 BEGIN
     RETURN QUERY EXECUTE customer_segment.source_customers_query(src, day) USING day, 'day', 'day', src.bins, src.rule_set;
 END
@@ -364,7 +388,7 @@ COMMENT ON FUNCTION customer_segment.cohort_retention(regclass, name, name, name
 CREATE FUNCTION customer_segment.fill_source_views(src customer_segment.sources)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog SET row_security = on AS $$
 DECLARE
-    as_of date := customer_segment.source_as_of(src.name);
+    as_of date := customer_segment.source_day(src);
     v record;
     data regclass;
     customers bigint;

@@ -75,11 +75,16 @@ END
 $$;
 COMMENT ON FUNCTION customer_segment.get_source(text) IS 'The sources row of a registered source; 42704 otherwise';
 
--- The observation day of a source's views: its fixed as_of, or today in its time zone.
+-- The observation day of a source's views: its fixed as_of, or today in its time zone; of a source's row
+-- (source_day), or of a source by name (source_as_of).
+CREATE FUNCTION customer_segment.source_day(src customer_segment.sources)
+RETURNS date LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT coalesce(src.as_of, (now() AT TIME ZONE src.time_zone)::date)
+$$;
+COMMENT ON FUNCTION customer_segment.source_day(customer_segment.sources) IS 'as_of of a source''s row, or today in the source''s time zone when it has none';
 CREATE FUNCTION customer_segment.source_as_of(source text, OUT as_of date)
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
-    SELECT coalesce(s.as_of, (now() AT TIME ZONE s.time_zone)::date)
-      FROM customer_segment.sources s WHERE s.name = source_as_of.source
+    SELECT customer_segment.source_day(s) FROM customer_segment.sources s WHERE s.name = source_as_of.source
 $$;
 COMMENT ON FUNCTION customer_segment.source_as_of(text) IS 'as_of of a source, or today in the source''s time zone when it has none';
 

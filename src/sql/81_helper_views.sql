@@ -85,7 +85,7 @@ RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog SET row_security = on AS $$
 DECLARE
     src customer_segment.sources := customer_segment.get_source(source);
-    day date := customer_segment.source_as_of(src.name);
+    day date := customer_segment.source_day(src);
 BEGIN
     RETURN QUERY EXECUTE customer_segment.source_customers_query(src, day) USING day, 'day', 'day', src.bins, src.rule_set;
 END
@@ -164,7 +164,7 @@ RETURNS TABLE (cohort date, period_offset integer, cohort_size bigint, observed 
 LANGUAGE sql STABLE SET search_path = pg_catalog SET row_security = on AS $$
     SELECT c.*
       FROM customer_segment.sources s,
-           LATERAL customer_segment.source_cohort_retention(s, customer_segment.source_as_of(s.name)) c
+           LATERAL customer_segment.source_cohort_retention(s, customer_segment.source_day(s)) c
      WHERE s.name = source_cohorts.source
 $$;
 COMMENT ON FUNCTION customer_segment.source_cohorts(text) IS 'Rows of a source''s cohorts helper view: monthly cohort retention in the source''s time zone';

@@ -8,7 +8,7 @@
 CREATE FUNCTION customer_segment.fill_source_views(src customer_segment.sources)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog SET row_security = on AS $$
 DECLARE
-    as_of date := customer_segment.source_as_of(src.name);
+    as_of date := customer_segment.source_day(src);
     v record;
     data regclass;
     customers bigint;
