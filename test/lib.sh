@@ -54,6 +54,14 @@ cs_stop_cluster() {
     return 0
 }
 
+# Benchmarks: the running cluster restarted with these settings ("name = value" each, by ALTER SYSTEM).
+cs_restart_with() {
+    local setting args=()
+    for setting in "$@"; do args+=(-c "ALTER SYSTEM SET $setting"); done
+    psql -X -q -v ON_ERROR_STOP=1 "${args[@]}" || return 1
+    cs_as_dbuser "$(dirname "$PG_CONFIG")/pg_ctl" -D "$CS_PGDATA" -l "$CS_TMP/server.log" -w restart >/dev/null
+}
+
 cs_start_cluster() {
     local bindir port
     bindir=$(dirname "$PG_CONFIG")

@@ -13,10 +13,7 @@ CUSTOMERS=${1:-1000000}
 cs_ensure_packages $CS_BUILD_PACKAGES bc
 cs_build_install
 cs_start_cluster
-psql -X -q -c "ALTER SYSTEM SET shared_buffers = '4GB'" -c "ALTER SYSTEM SET work_mem = '256MB'" \
-     -c "ALTER SYSTEM SET maintenance_work_mem = '1GB'" -c "ALTER SYSTEM SET jit = off" \
-     -c "ALTER SYSTEM SET max_parallel_workers_per_gather = 0"
-cs_as_dbuser "$(dirname "$PG_CONFIG")/pg_ctl" -D "$CS_PGDATA" -l "$CS_TMP/server.log" -w restart >/dev/null
+cs_restart_with "shared_buffers = '4GB'" "work_mem = '256MB'" "maintenance_work_mem = '1GB'" "jit = off" "max_parallel_workers_per_gather = 0"
 
 t() { local s; s=$(date +%s.%N); psql -X -q -v ON_ERROR_STOP=1 -c "$1" >/dev/null; echo "$(date +%s.%N) - $s" | bc; }
 

@@ -11,8 +11,7 @@ CUSTOMERS=${1:-1000000}
 cs_ensure_packages $CS_BUILD_PACKAGES python3-sklearn
 cs_build_install
 cs_start_cluster
-psql -X -q -c "ALTER SYSTEM SET shared_buffers = '2GB'" -c "ALTER SYSTEM SET work_mem = '2GB'" -c "ALTER SYSTEM SET jit = off"
-cs_as_dbuser "$(dirname "$PG_CONFIG")/pg_ctl" -D "$CS_PGDATA" -l "$CS_TMP/server.log" -w restart >/dev/null
+cs_restart_with "shared_buffers = '2GB'" "work_mem = '2GB'" "jit = off"
 
 # Four RFM-like features per customer: log-normal recency, frequency, spend and tenure, in 8 overlapping groups.
 psql -X -q -v ON_ERROR_STOP=1 <<SQL

@@ -20,9 +20,7 @@ ROUNDS=${ROUNDS:-3}
 cs_ensure_packages $CS_BUILD_PACKAGES bc
 cs_build_install
 cs_start_cluster
-psql -X -q -c "ALTER SYSTEM SET shared_buffers = '4GB'" -c "ALTER SYSTEM SET jit = off" \
-     -c "ALTER SYSTEM SET max_parallel_workers_per_gather = 0" -c "ALTER SYSTEM SET TimeZone = 'UTC'"
-cs_as_dbuser "$(dirname "$PG_CONFIG")/pg_ctl" -D "$CS_PGDATA" -l "$CS_TMP/server.log" -w restart >/dev/null
+cs_restart_with "shared_buffers = '4GB'" "jit = off" "max_parallel_workers_per_gather = 0" "TimeZone = 'UTC'"
 psql -X -q -c "CREATE EXTENSION customer_segment"
 
 ms() { psql -X -q -v ON_ERROR_STOP=1 -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }

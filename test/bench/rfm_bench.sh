@@ -19,9 +19,7 @@ WORK_MEMS=${WORK_MEMS:-4MB 64MB 4GB}
 cs_ensure_packages $CS_BUILD_PACKAGES bc
 cs_build_install
 cs_start_cluster
-psql -X -q -c "ALTER SYSTEM SET shared_buffers = '4GB'" \
-     -c "ALTER SYSTEM SET max_parallel_workers_per_gather = 2" -c "ALTER SYSTEM SET jit = off"
-cs_as_dbuser "$(dirname "$PG_CONFIG")/pg_ctl" -D "$CS_PGDATA" -l "$CS_TMP/server.log" -w restart >/dev/null
+cs_restart_with "shared_buffers = '4GB'" "max_parallel_workers_per_gather = 2" "jit = off"
 
 cs_log "generating $CUSTOMERS customers"
 start=$(date +%s.%N)

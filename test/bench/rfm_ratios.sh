@@ -17,9 +17,7 @@ REPS=${REPS:-3}
 cs_ensure_packages $CS_BUILD_PACKAGES bc
 cs_build_install
 cs_start_cluster
-psql -X -q -c "ALTER SYSTEM SET shared_buffers = '4GB'" -c "ALTER SYSTEM SET jit = off" \
-     -c "ALTER SYSTEM SET max_parallel_workers_per_gather = 0" -c "ALTER SYSTEM SET TimeZone = 'UTC'"
-cs_as_dbuser "$(dirname "$PG_CONFIG")/pg_ctl" -D "$CS_PGDATA" -l "$CS_TMP/server.log" -w restart >/dev/null
+cs_restart_with "shared_buffers = '4GB'" "jit = off" "max_parallel_workers_per_gather = 0" "TimeZone = 'UTC'"
 psql -X -q -c "CREATE EXTENSION customer_segment"
 CASE_MAP=$(psql -X -A -t -c "SELECT 'CASE ' || string_agg(format('WHEN r BETWEEN %s AND %s AND f BETWEEN %s AND %s AND m BETWEEN %s AND %s THEN %L',
     r_min, r_max, f_min, f_max, m_min, m_max, segment), ' ' ORDER BY priority) || ' END'
