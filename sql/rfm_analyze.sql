@@ -62,6 +62,17 @@ SELECT count(*) AS inconsistent FROM result
  WHERE rfm_cell <> r_score::text || f_score::text || m_score::text
     OR fm_score <> (f_score + m_score) / 2.0 OR rfm_score <> (r_score + f_score + m_score) / 3.0;
 
+-- The same rows when the C pass's two tuplestores spill to disk (64kB of work_mem) as in memory.
+CREATE TEMP TABLE in_memory AS
+    SELECT * FROM customer_segment.rfm_analyze('analyze_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-12-31');
+SET work_mem = '64kB';
+SELECT count(*) AS customers,
+       (SELECT count(*) FROM (SELECT * FROM customer_segment.rfm_analyze('analyze_store.orders', 'customer_id', 'ordered_at',
+                                                                          'amount', DATE '2025-12-31')
+                              EXCEPT ALL SELECT * FROM in_memory) x) AS differing
+  FROM in_memory;
+RESET work_mem;
+
 -- Other column types and names, quoted identifiers, a custom rule set, 4 bins.
 CREATE TABLE analyze_store."Odd Orders" ("Client" text, "When" date, "Paid €" integer);
 INSERT INTO analyze_store."Odd Orders" VALUES ('a', '2025-01-01', 10), ('a', '2025-03-01', 30), ('b', '2025-02-01', 5),

@@ -59,6 +59,12 @@ SELECT pg_temp.sqlstate_of(q) AS sqlstate, q AS statement FROM (VALUES
     ($$SELECT * FROM customer_segment.rfm_analyze('o', 'nope', 'd', 'a')$$),
     ($$SELECT * FROM customer_segment.rfm_analyze('o', 'c', 'c', 'a')$$),
     ($$SELECT * FROM customer_segment.rfm_analyze('o', 'c', 'd', 'a', NULL)$$),
+    -- rfm_scored (the C pass behind rfm_analyze): NULL argument, bins, a per-customer query of another shape
+    ($$SELECT * FROM customer_segment.rfm_scored(NULL, DATE '2025-02-01', 'day', 'day', 5, 'standard')$$),
+    ($$SELECT * FROM customer_segment.rfm_scored('SELECT 1', DATE '2025-02-01', 'day', 'day', 101, 'standard')$$),
+    ($$SELECT * FROM customer_segment.rfm_scored('SELECT c::text, c FROM o', DATE '2025-02-01', 'day', 'day', 5, 'standard')$$),
+    ($$SELECT * FROM customer_segment.rfm_scored('SELECT c::text, (1, 2)::record FROM o', DATE '2025-02-01', 'day', 'day', 5, 'standard')$$),
+    ($$SELECT customer_segment.rfm_scored('SELECT 1', DATE '2025-02-01', 'day', 'day', 5, 'standard')$$),
     ($$SELECT * FROM customer_segment.create_sample_store('pg_catalog', 0)$$),
     ($$SELECT * FROM customer_segment.create_sample_store('pg_catalog', 10, 1, DATE '2025-01-01', 'infinity')$$),
     ($$SELECT * FROM customer_segment.report('nope', NULL)$$),

@@ -232,6 +232,23 @@ check_score(int32 score, const char *what)
 				 errdetail("Got %d.", score)));
 }
 
+/* rescale_score(score, bins): a score on 1..bins on the segment rules' 1..5 scale (score_rescale5). */
+PG_FUNCTION_INFO_V1(rescale_score);
+Datum
+rescale_score(PG_FUNCTION_ARGS)
+{
+	int32		score = PG_GETARG_INT32(0);
+	int32		bins = PG_GETARG_INT32(1);
+
+	check_bins(bins);
+	if (score < 1 || score > bins)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("score must be between 1 and bins (%d)", bins),
+				 errdetail("Got %d.", score)));
+	PG_RETURN_INT32(score_rescale5(score, bins));
+}
+
 /* '545' when every score is a single digit, '10-5-4' otherwise. */
 PG_FUNCTION_INFO_V1(rfm_cell);
 Datum
@@ -240,17 +257,14 @@ rfm_cell(PG_FUNCTION_ARGS)
 	int32		r = PG_GETARG_INT32(0);
 	int32		f = PG_GETARG_INT32(1);
 	int32		m = PG_GETARG_INT32(2);
+	char		cell[SCORE_CELL_LEN];
+	int			len;
 
 	check_score(r, "R");
 	check_score(f, "F");
 	check_score(m, "M");
-	if (r <= 9 && f <= 9 && m <= 9)
-	{
-		char		cell[3] = {(char) ('0' + r), (char) ('0' + f), (char) ('0' + m)};
-
-		PG_RETURN_TEXT_P(cstring_to_text_with_len(cell, 3));
-	}
-	PG_RETURN_TEXT_P(cstring_to_text(psprintf("%d-%d-%d", r, f, m)));
+	len = score_cell_label(r, f, m, cell);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(cell, len));
 }
 
 /* (w_r*r + w_f*f + w_m*m) / (w_r + w_f + w_m) */
@@ -259,37 +273,29 @@ Datum
 rfm_weighted_score(PG_FUNCTION_ARGS)
 {
 	const char *names[3] = {"R", "F", "M"};
-	double		num = 0,
-				den = 0,
-				wmax = 0;
+	int			scores[3];
+	double		weights[3];
+	double		wmax = 0;
 
 	for (int i = 0; i < 3; i++)
 	{
-		double		w = PG_GETARG_FLOAT8(i + 3);
-
-		check_score(PG_GETARG_INT32(i), names[i]);
-		cs_check_finite(w, "rfm_weighted_score weight");
-		if (w < 0)
+		scores[i] = PG_GETARG_INT32(i);
+		weights[i] = PG_GETARG_FLOAT8(i + 3);
+		check_score(scores[i], names[i]);
+		cs_check_finite(weights[i], "rfm_weighted_score weight");
+		if (weights[i] < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("rfm_weighted_score weights must not be negative"),
-					 errdetail("The %s weight is %g.", names[i], w)));
-		wmax = Max(wmax, w);
+					 errdetail("The %s weight is %g.", names[i], weights[i])));
+		wmax = Max(wmax, weights[i]);
 	}
-	/* Weights relative to the largest: the same mean, and no overflow for weights near DBL_MAX. */
-	for (int i = 0; i < 3 && wmax > 0; i++)
-	{
-		double		w = PG_GETARG_FLOAT8(i + 3) / wmax;
-
-		num += w * PG_GETARG_INT32(i);
-		den += w;
-	}
-	if (den <= 0)
+	if (wmax <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("rfm_weighted_score weights must not all be zero"),
 				 errhint("Use e.g. weights 1, 1, 1 for the plain mean.")));
-	PG_RETURN_FLOAT8(num / den);
+	PG_RETURN_FLOAT8(score_weighted_mean(scores, weights));
 }
 
 /* (f + m) / 2 */

@@ -4,6 +4,7 @@
 #include "score_math.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #include "cs_math.h"
 
@@ -102,4 +103,44 @@ score_of(double value, const double *breaks, int nbreaks, bool higher_is_better)
 			hi = mid;
 	}
 	return higher_is_better ? 1 + lo : nbreaks + 1 - lo;
+}
+
+int
+score_rescale5(int score, int bins)
+{
+	/* floor((score - 1) * 4 / (bins - 1) + 1/2) in integers: exact, as the rational it stands for */
+	return 1 + ((score - 1) * 8 + (bins - 1)) / (2 * (bins - 1));
+}
+
+int
+score_cell_label(int r, int f, int m, char *buf)
+{
+	if (r <= 9 && f <= 9 && m <= 9)
+	{
+		buf[0] = (char) ('0' + r);
+		buf[1] = (char) ('0' + f);
+		buf[2] = (char) ('0' + m);
+		buf[3] = '\0';
+		return 3;
+	}
+	return snprintf(buf, SCORE_CELL_LEN, "%d-%d-%d", r, f, m);
+}
+
+double
+score_weighted_mean(const int scores[3], const double weights[3])
+{
+	double		wmax = 0,
+				num = 0,
+				den = 0;
+
+	for (int i = 0; i < 3; i++)
+		wmax = weights[i] > wmax ? weights[i] : wmax;
+	for (int i = 0; i < 3 && wmax > 0; i++)
+	{
+		double		w = weights[i] / wmax;
+
+		num += w * scores[i];
+		den += w;
+	}
+	return num / den;
 }

@@ -25,4 +25,16 @@ int			score_breakpoints_invalid(const double *breaks, int nbreaks);
 
 int			score_of(double value, const double *breaks, int nbreaks, bool higher_is_better);
 
+/* A score on 1..bins mapped to the segment rules' 1..5: 1 + round((score - 1) * 4 / (bins - 1)), halves up. */
+int			score_rescale5(int score, int bins);
+
+/* The RFM cell label of scores 1..100 into buf (at least SCORE_CELL_LEN bytes): "545", or "10-5-4" when a
+ * score has two digits or more; returns its length. */
+#define SCORE_CELL_LEN 16
+int			score_cell_label(int r, int f, int m, char *buf);
+
+/* (w_r r + w_f f + w_m m) / (w_r + w_f + w_m) for finite weights >= 0 not all zero (the caller checks),
+ * computed with the weights relative to the largest, so weights near DBL_MAX do not overflow. */
+double		score_weighted_mean(const int scores[3], const double weights[3]);
+
 #endif

@@ -103,19 +103,7 @@ COMMENT ON FUNCTION customer_segment.copy_segment_rules(text, text) IS 'Copies a
 
 -- Score on a 1..bins scale -> the rules' 1..5 scale, endpoints onto endpoints.
 CREATE FUNCTION customer_segment.rescale_score(score integer, bins integer)
-RETURNS integer LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog AS $$
-BEGIN
-    IF bins < 2 OR bins > 100 THEN
-        RAISE EXCEPTION 'bins must be between 2 and 100' USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = format('Got %s.', bins);
-    END IF;
-    IF score < 1 OR score > bins THEN
-        RAISE EXCEPTION 'score must be between 1 and bins (%)', bins USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = format('Got %s.', score);
-    END IF;
-    RETURN 1 + floor((score - 1) * 4.0 / (bins - 1) + 0.5)::integer;
-END
-$$;
+RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION customer_segment.rescale_score(integer, integer) IS
     'Maps a score on 1..bins to 1..5: 1 + round((score - 1) * 4 / (bins - 1)), halves rounded up';
 

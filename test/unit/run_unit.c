@@ -77,6 +77,7 @@ main(void)
 	run_case("rfm state: hand example, split/combine/serialise == one pass", test_rfm_state);
 	run_case("money: exact decimal sums whatever the order, inexact fallbacks", test_money);
 	run_case("scores: breakpoints, ties, mirror, brute force", test_scores);
+	run_case("scores: rescaled to 1..5, cell labels, weighted means", test_score_labels);
 	run_case("clv: closed forms == loop sums, rates, discount factors", test_clv);
 	run_case("retention counts: hand example, combine, serial form", test_retention);
 	run_case("lifecycle: stages by precedence, returns after a lapse", test_lifecycle);

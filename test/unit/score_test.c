@@ -1,6 +1,8 @@
 /*
  * Unit tests of score_math.c: breakpoints and scores against a brute-force definition.
  */
+#include <float.h>
+
 #include "unit.h"
 
 static int
@@ -87,5 +89,45 @@ test_scores(void)
 
 		CHECK(score_breakpoints_invalid(bad, 3) == 1 && score_breakpoints_invalid(unsorted, 3) == 2,
 			  "invalid breakpoints found");
+	}
+}
+
+/* Rescaled scores, cell labels and weighted means against their definitions computed another way. */
+void
+test_score_labels(void)
+{
+	int			rescale_ok = 1;
+
+	for (int bins = 2; bins <= 100; bins++)
+		for (int s = 1; s <= bins; s++)
+		{
+			/* round half up of (s - 1) * 4 / (bins - 1), in exact halves: twice the value, compared to odd */
+			int			twice = 2 * (s - 1) * 4;	/* 2x * (bins - 1) */
+			int			k = 0;
+
+			while ((2 * k + 1) * (bins - 1) <= twice)	/* k + 1/2 <= x: rounds to k + 1 at least */
+				k++;
+			if (score_rescale5(s, bins) != 1 + k)
+				rescale_ok = 0;
+		}
+	CHECK(rescale_ok, "score_rescale5 equals 1 + round-half-up((s - 1) * 4 / (bins - 1)) for bins 2..100");
+	CHECK(score_rescale5(1, 5) == 1 && score_rescale5(5, 5) == 5 && score_rescale5(2, 3) == 3 &&
+		  score_rescale5(10, 10) == 5 && score_rescale5(1, 100) == 1, "score_rescale5 endpoints and a half");
+	{
+		char		buf[SCORE_CELL_LEN];
+
+		CHECK(score_cell_label(5, 4, 5, buf) == 3 && strcmp(buf, "545") == 0, "cell 545");
+		CHECK(score_cell_label(10, 5, 4, buf) == 6 && strcmp(buf, "10-5-4") == 0, "cell 10-5-4");
+		CHECK(score_cell_label(100, 100, 100, buf) == 11 && strcmp(buf, "100-100-100") == 0, "cell 100-100-100");
+	}
+	{
+		int			s[3] = {5, 1, 3};
+		double		ones[3] = {1, 1, 1},
+					w[3] = {2, 0, 1},
+					huge[3] = {DBL_MAX, DBL_MAX, DBL_MAX};
+
+		CHECK(score_weighted_mean(s, ones) == 3.0, "plain mean");
+		CHECK(fabs(score_weighted_mean(s, w) - 13.0 / 3) < 1e-15, "weighted mean");
+		CHECK(score_weighted_mean(s, huge) == 3.0, "weights near DBL_MAX do not overflow");
 	}
 }

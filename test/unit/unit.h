@@ -50,6 +50,7 @@ extern void test_rfm_state(void);
 extern void test_money(void);
 /* score_test.c, clv_test.c, retention_test.c, lifecycle_test.c */
 extern void test_scores(void);
+extern void test_score_labels(void);
 extern void test_clv(void);
 extern void test_retention(void);
 extern void test_lifecycle(void);
