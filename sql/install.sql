@@ -5,8 +5,9 @@ SELECT extname, extversion, nspname
  WHERE extname = 'customer_segment';
 
 -- Every C function is PARALLEL SAFE and IMMUTABLE or STABLE, but run_as_owner and registry_write: they run a
--- query as another role (src/as_owner.c), so they are volatile and parallel unsafe; and rfm_scored, which runs
--- its per-customer query through SPI (src/rfm_scored.c): stable, parallel unsafe as any function that does.
+-- query as another role (src/as_owner.c), so they are volatile and parallel unsafe; and rfm_analyze and
+-- rfm_scored, which run their per-customer query through SPI (src/rfm_scored.c): stable, parallel unsafe as any
+-- function that does.
 SELECT p.proname, p.provolatile, p.proparallel
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'customer_segment'
