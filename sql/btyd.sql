@@ -135,3 +135,12 @@ DROP SCHEMA btyd_store CASCADE;
 SELECT a, round(customer_segment.bgnbd_expected_purchases(ROW(0.24, 4.4, a, 2.4, 0, 0, 0, 0, true), 39, 1, 1, 2)::numeric, 10) AS expected,
        round(customer_segment.bgnbd_expected_purchases_new(ROW(0.24, 4.4, a, 2.4, 0, 0, 0, 0, true), 39)::numeric, 10) AS expected_new
   FROM unnest(ARRAY[0.999999999, 1, 1.000000001, 1.01]::float8[]) a ORDER BY a;
+
+-- The purchase models in one list (btyd_models): btyd_analyze, the sources' CHECK (is_source_model),
+-- btyd_evaluate (holdout) and the report's names (btyd_model_label) read it.
+SELECT * FROM customer_segment.btyd_models();
+SELECT x.model, customer_segment.is_source_model(x.model) AS source_model, customer_segment.btyd_model_label(x.model) AS label
+  FROM (SELECT m.model FROM customer_segment.btyd_models() m UNION ALL SELECT 'nonesuch') x;
+CREATE TEMP TABLE model_orders AS SELECT 1 AS customer_id, DATE '2025-01-01' AS ordered_at, 10.0 AS amount;
+SELECT * FROM customer_segment.btyd_analyze('model_orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30',
+                                            model => 'nonesuch');

@@ -619,18 +619,22 @@ DECLARE
     src record;
     per_month float8;
     missing text;
+    spec record;
 BEGIN
     IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
        OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF model NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd', 'bgbb') THEN
+    SELECT m.* INTO spec FROM customer_segment.btyd_models() m WHERE m.model = btyd_analyze.model;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Use ''bgnbd'', ''pareto_nbd'', ''mbgnbd'' or ''bgbb''; btyd_evaluate compares the first two on a holdout.';
+            HINT = (SELECT format('Use %s (btyd_models lists what each supports).', string_agg(quote_literal(m.model), ', '))
+                      FROM customer_segment.btyd_models() m);
     END IF;
     IF covariates IS NOT NULL THEN
-        IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
-            RAISE EXCEPTION 'covariates are available for the bgnbd and pareto_nbd models, not %', model
+        IF NOT spec.covariates THEN
+            RAISE EXCEPTION 'covariates are available for the % models, not %',
+                (SELECT string_agg(m.model, ' and ') FROM customer_segment.btyd_models() m WHERE m.covariates), model
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
         SELECT string_agg(c.col, ', ') INTO missing
@@ -1890,13 +1894,78 @@ $$;
 COMMENT ON FUNCTION customer_segment.create_sample_subscriptions(name, integer, bigint, date, date) IS
     'Creates <schema>.subscriptions: reproducible monthly and annual memberships with heterogeneous cancellation (sBG-like); returns the rows and those still running';
 
+-- 1.8: the purchase models in one list (btyd_models), read by btyd_analyze, the sources' CHECK, btyd_evaluate
+-- and the report's names.
+CREATE FUNCTION customer_segment.btyd_models()
+RETURNS TABLE (model text, display_name text, history text, covariates boolean, holdout boolean, sources boolean)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT v.model, v.display_name, v.history, v.covariates, v.holdout, v.sources
+      FROM (VALUES (1, 'bgnbd', 'BG/NBD', 'transactions', true, true, true),
+                   (2, 'pareto_nbd', 'Pareto/NBD', 'transactions', true, true, true),
+                   (3, 'mbgnbd', 'MBG/NBD', 'transactions', false, true, true),
+                   (4, 'bgbb', 'BG/BB', 'periods', false, false, false))
+           v(ord, model, display_name, history, covariates, holdout, sources)
+     ORDER BY v.ord;
+END;
+COMMENT ON FUNCTION customer_segment.btyd_models() IS
+    'The purchase models of btyd_analyze: name, display name, history (transactions: frequency, recency, T; periods: '
+    'BG/BB''s discrete opportunities), whether btyd_analyze takes covariates with it, whether btyd_evaluate and '
+    'btyd_model_choice compare it on a holdout, whether a source can predict with it (prediction_model)';
+
+-- Whether a source can predict with a model (the CHECK on sources.prediction_model).
+CREATE FUNCTION customer_segment.is_source_model(model text)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT coalesce((SELECT m.sources FROM customer_segment.btyd_models() m WHERE m.model = is_source_model.model), false);
+END;
+COMMENT ON FUNCTION customer_segment.is_source_model(text) IS
+    'true for a model of btyd_models that a source can predict with (its sources column), false otherwise';
+
+ALTER TABLE customer_segment.sources DROP CONSTRAINT sources_prediction_model_check,
+    ADD CONSTRAINT sources_prediction_model_check CHECK (customer_segment.is_source_model(prediction_model));
+
+CREATE OR REPLACE FUNCTION customer_segment.btyd_evaluate(source regclass, customer_column name, time_column name,
+    amount_column name, calibration_end date, observation_end date, unit text DEFAULT 'week', zone text DEFAULT NULL)
+RETURNS TABLE (model text, customers bigint, actual_purchases bigint, predicted_purchases float8, total_error float8,
+               mae float8, rmse float8, bias float8, holdout_log_likelihood float8, converged boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    WITH p AS MATERIALIZED (
+        SELECT * FROM customer_segment.btyd_holdout_predictions(source, customer_column, time_column, amount_column,
+                                                                calibration_end, observation_end, unit, zone)
+    ), mb AS (
+        SELECT customer_segment.mbgnbd_fit(p.frequency_cal, p.recency_cal, p.t_cal) AS m FROM p
+    ), per_model AS (
+        SELECT 'bgnbd' AS model, p.frequency_holdout AS actual, p.bgnbd_expected AS predicted,
+               p.bgnbd_probability AS probability, (p.bgnbd).converged AS converged FROM p
+        UNION ALL
+        SELECT 'pareto_nbd', p.frequency_holdout, p.pareto_nbd_expected, p.pareto_nbd_probability, (p.pareto_nbd).converged FROM p
+        UNION ALL
+        SELECT 'mbgnbd', p.frequency_holdout,
+               customer_segment.mbgnbd_expected_purchases(mb.m, p.duration_holdout, p.frequency_cal, p.recency_cal, p.t_cal),
+               customer_segment.mbgnbd_probability_purchases(mb.m, p.duration_holdout, p.frequency_holdout, p.frequency_cal, p.recency_cal, p.t_cal),
+               (mb.m).converged
+          FROM p, mb
+    )
+    SELECT x.model, count(*), sum(x.actual)::bigint, sum(x.predicted),
+           (sum(x.predicted) - sum(x.actual)) / nullif(sum(x.actual), 0),
+           avg(abs(x.predicted - x.actual)), sqrt(avg((x.predicted - x.actual) ^ 2)), avg(x.predicted - x.actual),
+           CASE WHEN min(x.probability) > 0 THEN sum(ln(x.probability)) END, bool_and(x.converged)
+      FROM per_model x
+     WHERE x.model IN (SELECT m.model FROM customer_segment.btyd_models() m WHERE m.holdout)
+     GROUP BY x.model ORDER BY x.model
+$$;
+COMMENT ON FUNCTION customer_segment.btyd_evaluate(regclass, name, name, name, date, date, text, text) IS
+    'Holdout metrics of BG/NBD, MBG/NBD and Pareto/NBD fitted on the calibration window: total purchases actual and predicted, '
+    'relative total error, MAE, RMSE and bias per customer, and the holdout log-likelihood (NULL when a customer''s count has probability 0)';
+
 -- The report's purchase models: model choice, period transactions, frequency x recency heat maps.
 CREATE FUNCTION customer_segment.btyd_model_label(model text)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 BEGIN ATOMIC
-    SELECT CASE model WHEN 'bgnbd' THEN 'BG/NBD' WHEN 'mbgnbd' THEN 'MBG/NBD' WHEN 'pareto_nbd' THEN 'Pareto/NBD' ELSE model END;
+    SELECT coalesce((SELECT m.display_name FROM customer_segment.btyd_models() m WHERE m.model = btyd_model_label.model), model);
 END;
-COMMENT ON FUNCTION customer_segment.btyd_model_label(text) IS 'Display name of a purchase model of btyd_evaluate (bgnbd: BG/NBD, ...)';
+COMMENT ON FUNCTION customer_segment.btyd_model_label(text) IS 'Display name of a purchase model (btyd_models; bgnbd: BG/NBD, ...), the name itself for another';
 
 CREATE OR REPLACE FUNCTION customer_segment.report_html_models(src customer_segment.sources, calibration_end date, observation_end date)
 RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$

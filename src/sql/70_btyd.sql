@@ -157,6 +157,34 @@ RETURNS float8 AS 'MODULE_PATHNAME', 'pnbd_clv_sql' LANGUAGE C IMMUTABLE STRICT 
 COMMENT ON FUNCTION customer_segment.pareto_nbd_clv(customer_segment.pareto_nbd_model, float8, float8, float8, float8, integer, float8, float8, float8) IS
     'Discounted CLV over months under Pareto/NBD: sum_i (E[X(i m)] - E[X((i-1) m)]) * spend * margin / (1 + monthly_discount)^i, m = periods_per_month';
 
+-- The purchase models, each once, with what it takes and where it serves: btyd_analyze, the sources' CHECK
+-- (is_source_model), btyd_evaluate and btyd_model_choice (holdout) and the report's names read this list.
+CREATE FUNCTION customer_segment.btyd_models()
+RETURNS TABLE (model text, display_name text, history text, covariates boolean, holdout boolean, sources boolean)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT v.model, v.display_name, v.history, v.covariates, v.holdout, v.sources
+      FROM (VALUES (1, 'bgnbd', 'BG/NBD', 'transactions', true, true, true),
+                   (2, 'pareto_nbd', 'Pareto/NBD', 'transactions', true, true, true),
+                   (3, 'mbgnbd', 'MBG/NBD', 'transactions', false, true, true),
+                   (4, 'bgbb', 'BG/BB', 'periods', false, false, false))
+           v(ord, model, display_name, history, covariates, holdout, sources)
+     ORDER BY v.ord;
+END;
+COMMENT ON FUNCTION customer_segment.btyd_models() IS
+    'The purchase models of btyd_analyze: name, display name, history (transactions: frequency, recency, T; periods: '
+    'BG/BB''s discrete opportunities), whether btyd_analyze takes covariates with it, whether btyd_evaluate and '
+    'btyd_model_choice compare it on a holdout, whether a source can predict with it (prediction_model)';
+
+-- Whether a source can predict with a model (the CHECK on sources.prediction_model).
+CREATE FUNCTION customer_segment.is_source_model(model text)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT coalesce((SELECT m.sources FROM customer_segment.btyd_models() m WHERE m.model = is_source_model.model), false);
+END;
+COMMENT ON FUNCTION customer_segment.is_source_model(text) IS
+    'true for a model of btyd_models that a source can predict with (its sources column), false otherwise';
+
 -- Fit both models on an orders table and score every customer in one call.
 -- The per-customer predictions of btyd_analyze and of a source's customers view: one definition, from the
 -- BG/NBD model or, when it is NULL, the Pareto/NBD one.  A standard-SQL body, so it is parsed once here and
@@ -193,18 +221,22 @@ DECLARE
     src record;
     per_month float8;
     missing text;
+    spec record;
 BEGIN
     IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
        OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'btyd_analyze arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF model NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd', 'bgbb') THEN
+    SELECT m.* INTO spec FROM customer_segment.btyd_models() m WHERE m.model = btyd_analyze.model;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown purchase model "%"', model USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Use ''bgnbd'', ''pareto_nbd'', ''mbgnbd'' or ''bgbb''; btyd_evaluate compares the first two on a holdout.';
+            HINT = (SELECT format('Use %s (btyd_models lists what each supports).', string_agg(quote_literal(m.model), ', '))
+                      FROM customer_segment.btyd_models() m);
     END IF;
     IF covariates IS NOT NULL THEN
-        IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
-            RAISE EXCEPTION 'covariates are available for the bgnbd and pareto_nbd models, not %', model
+        IF NOT spec.covariates THEN
+            RAISE EXCEPTION 'covariates are available for the % models, not %',
+                (SELECT string_agg(m.model, ' and ') FROM customer_segment.btyd_models() m WHERE m.covariates), model
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
         SELECT string_agg(c.col, ', ') INTO missing

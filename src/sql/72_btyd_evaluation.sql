@@ -127,7 +127,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
            (sum(x.predicted) - sum(x.actual)) / nullif(sum(x.actual), 0),
            avg(abs(x.predicted - x.actual)), sqrt(avg((x.predicted - x.actual) ^ 2)), avg(x.predicted - x.actual),
            CASE WHEN min(x.probability) > 0 THEN sum(ln(x.probability)) END, bool_and(x.converged)
-      FROM per_model x GROUP BY x.model ORDER BY x.model
+      FROM per_model x
+     WHERE x.model IN (SELECT m.model FROM customer_segment.btyd_models() m WHERE m.holdout)
+     GROUP BY x.model ORDER BY x.model
 $$;
 COMMENT ON FUNCTION customer_segment.btyd_evaluate(regclass, name, name, name, date, date, text, text) IS
     'Holdout metrics of BG/NBD, MBG/NBD and Pareto/NBD fitted on the calibration window: total purchases actual and predicted, '

@@ -16,7 +16,7 @@ CREATE TABLE customer_segment.sources (
     registered_by    name NOT NULL DEFAULT current_user,
     time_zone        text NOT NULL DEFAULT current_setting('TimeZone'),
     clusters         integer CHECK (clusters BETWEEN 2 AND 20),
-    prediction_model text NOT NULL DEFAULT 'bgnbd' CHECK (prediction_model IN ('bgnbd', 'pareto_nbd', 'mbgnbd'))
+    prediction_model text NOT NULL DEFAULT 'bgnbd' CHECK (customer_segment.is_source_model(prediction_model))
 );
 COMMENT ON TABLE customer_segment.sources IS 'Orders tables registered with register_source; their helper views live in target_schema';
 COMMENT ON COLUMN customer_segment.sources.name IS 'Source name, the prefix of its helper views';

@@ -274,9 +274,9 @@ COMMENT ON FUNCTION customer_segment.report_html(text, integer) IS
 CREATE FUNCTION customer_segment.btyd_model_label(model text)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 BEGIN ATOMIC
-    SELECT CASE model WHEN 'bgnbd' THEN 'BG/NBD' WHEN 'mbgnbd' THEN 'MBG/NBD' WHEN 'pareto_nbd' THEN 'Pareto/NBD' ELSE model END;
+    SELECT coalesce((SELECT m.display_name FROM customer_segment.btyd_models() m WHERE m.model = btyd_model_label.model), model);
 END;
-COMMENT ON FUNCTION customer_segment.btyd_model_label(text) IS 'Display name of a purchase model of btyd_evaluate (bgnbd: BG/NBD, ...)';
+COMMENT ON FUNCTION customer_segment.btyd_model_label(text) IS 'Display name of a purchase model (btyd_models; bgnbd: BG/NBD, ...), the name itself for another';
 
 -- The model part of report_html: BG/NBD and Pareto/NBD fitted on the orders to calibration_end, against
 -- the purchases up to observation_end.
