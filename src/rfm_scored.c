@@ -281,6 +281,38 @@ score_row(Datum *values, bool *nulls, double breaks[3][SCORE_MAX_BINS], const in
 	}
 }
 
+/* Reads the per-customer rows back, one at a time, each in a fresh row context. */
+typedef struct SummaryReader
+{
+	Tuplestorestate *store;
+	TupleTableSlot *slot;
+	MemoryContext row_ctx;		/* reset before each row */
+	MemoryContext keep;			/* where the summary's row type is kept */
+	TupleDesc	summary_desc;
+	TupleDesc	result;
+	int			field[1 + SUMMARY_COLUMNS];
+	Datum	   *fv;
+	bool	   *fn;
+	int64		row;
+} SummaryReader;
+
+static bool
+read_summary(SummaryReader *r, Datum *values, bool *nulls)
+{
+	MemoryContext old;
+	bool		found;
+
+	if ((r->row++ & 4095) == 0)
+		CHECK_FOR_INTERRUPTS();
+	/* a tuple read back from disk lies in row_ctx: the slot lets go of it first */
+	ExecClearTuple(r->slot);
+	MemoryContextReset(r->row_ctx);
+	old = MemoryContextSwitchTo(r->row_ctx);
+	found = next_summary(r->store, r->slot, &r->summary_desc, r->keep, r->result, r->field, r->fv, r->fn, values, nulls);
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
 /*
  * The result rows of the per-customer query, scored: SPI is connected; knobs are as_of, granularity and unit
  * (not NULL), the query's $1..$3.
@@ -291,15 +323,12 @@ scored_rows(FunctionCallInfo fcinfo, const char *query, const Datum *knobs, int3
 	static const int scored_cols[3] = {COL_RECENCY_DAYS, COL_ORDERS, COL_MONETARY_TOTAL};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext per_query;
-	MemoryContext row_ctx;
 	MemoryContext old;
 	TupleDesc	result;
 	TupleDesc	input_desc;
-	TupleDesc	summary_desc = NULL;
 	Tuplestorestate *input;
 	Tuplestorestate *output;
-	TupleTableSlot *slot;
-	int			field[1 + SUMMARY_COLUMNS];
+	SummaryReader reader;
 	Datum		segments[RULE_CELLS],
 				actions[RULE_CELLS];
 	bool		segment_null[RULE_CELLS],
@@ -310,8 +339,6 @@ scored_rows(FunctionCallInfo fcinfo, const char *query, const Datum *knobs, int3
 	int64		cap = 1024;
 	Datum		values[RESULT_COLUMNS];
 	bool		nulls[RESULT_COLUMNS];
-	Datum	   *fv = palloc(sizeof(Datum) * MaxTupleAttributeNumber);
-	bool	   *fn = palloc(sizeof(bool) * MaxTupleAttributeNumber);
 
 	if (bins < SCORE_MIN_BINS || bins > SCORE_MAX_BINS)
 		ereport(ERROR,
@@ -334,27 +361,23 @@ scored_rows(FunctionCallInfo fcinfo, const char *query, const Datum *knobs, int3
 	MemoryContextSwitchTo(old);
 	for (int k = 0; k < 3; k++)
 		collected[k] = palloc(sizeof(double) * cap);
-	row_ctx = AllocSetContextCreate(CurrentMemoryContext, "rfm_scored row", ALLOCSET_SMALL_SIZES);
 
 	load_segment_map(rule_set, per_query, segments, segment_null, actions, action_null);
 	input_desc = run_per_customer(query, knobs, input, per_query);
-	slot = MakeSingleTupleTableSlot(input_desc, &TTSOpsMinimalTuple);
+
+	reader.store = input;
+	reader.slot = MakeSingleTupleTableSlot(input_desc, &TTSOpsMinimalTuple);
+	reader.row_ctx = AllocSetContextCreate(CurrentMemoryContext, "rfm_scored row", ALLOCSET_SMALL_SIZES);
+	reader.keep = per_query;
+	reader.summary_desc = NULL;
+	reader.result = result;
+	reader.fv = palloc(sizeof(Datum) * MaxTupleAttributeNumber);
+	reader.fn = palloc(sizeof(bool) * MaxTupleAttributeNumber);
+	reader.row = 0;
 
 	/* First pass: the values the breakpoints are taken over, of the customers with a purchase. */
-	for (int64 row = 0;; row++)
+	while (read_summary(&reader, values, nulls))
 	{
-		if ((row & 4095) == 0)
-			CHECK_FOR_INTERRUPTS();
-		/* a tuple read back from disk lies in row_ctx: the slot lets go of it first */
-		ExecClearTuple(slot);
-		MemoryContextReset(row_ctx);
-		old = MemoryContextSwitchTo(row_ctx);
-		if (!next_summary(input, slot, &summary_desc, per_query, result, field, fv, fn, values, nulls))
-		{
-			MemoryContextSwitchTo(old);
-			break;
-		}
-		MemoryContextSwitchTo(old);
 		if (nulls[COL_ORDERS] || DatumGetInt64(values[COL_ORDERS]) <= 0)
 			continue;
 		for (int k = 0; k < 3; k++)
@@ -380,26 +403,17 @@ scored_rows(FunctionCallInfo fcinfo, const char *query, const Datum *knobs, int3
 
 	/* Second pass: the result rows. */
 	tuplestore_rescan(input);
-	for (int64 row = 0;; row++)
+	while (read_summary(&reader, values, nulls))
 	{
-		if ((row & 4095) == 0)
-			CHECK_FOR_INTERRUPTS();
-		/* a tuple read back from disk lies in row_ctx: the slot lets go of it first */
-		ExecClearTuple(slot);
-		MemoryContextReset(row_ctx);
-		old = MemoryContextSwitchTo(row_ctx);
-		if (!next_summary(input, slot, &summary_desc, per_query, result, field, fv, fn, values, nulls))
-		{
-			MemoryContextSwitchTo(old);
-			break;
-		}
+		MemoryContext old = MemoryContextSwitchTo(reader.row_ctx);
+
 		score_row(values, nulls, breaks, counts, bins, segments, segment_null, actions, action_null);
 		tuplestore_putvalues(output, result, values, nulls);
 		MemoryContextSwitchTo(old);
 	}
-	ExecDropSingleTupleTableSlot(slot);
+	ExecDropSingleTupleTableSlot(reader.slot);
 	tuplestore_end(input);
-	MemoryContextDelete(row_ctx);
+	MemoryContextDelete(reader.row_ctx);
 
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = output;
