@@ -8,7 +8,7 @@ MATH_OBJS    = src/cs_math.o src/rfm_math.o src/score_math.o src/clv_math.o src/
                src/special_math.o src/fit_math.o src/bgnbd_math.o src/bgbb_math.o src/pnbd_math.o src/gg_math.o src/sbg_math.o src/kmeans_math.o \
                src/covariate_math.o
 OBJS         = src/cs_util.o src/cs_amount.o src/cs_days.o src/as_owner.o src/state.o src/rfm.o src/activity.o src/score.o src/rfm_scored.o src/sample.o src/clv.o src/lifecycle.o src/quadrant.o \
-               src/btyd.o src/btyd_result.o src/btyd_predict.o src/btyd_covariates.o src/sbg.o src/model_choice.o src/kmeans.o src/kmeans_assign.o $(MATH_OBJS)
+               src/btyd.o src/btyd_result.o src/btyd_predict.o src/btyd_clv.o src/btyd_covariates.o src/sbg.o src/model_choice.o src/kmeans.o src/kmeans_assign.o $(MATH_OBJS)
 
 # src/sql/*.sql is the current version, by concern: the Makefile concatenates it, in name order, into the
 # install script of the control file's default_version (built, not stored).  src/release/ holds what was

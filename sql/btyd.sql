@@ -144,3 +144,29 @@ SELECT x.model, customer_segment.is_source_model(x.model) AS source_model, custo
 CREATE TEMP TABLE model_orders AS SELECT 1 AS customer_id, DATE '2025-01-01' AS ordered_at, 10.0 AS amount;
 SELECT * FROM customer_segment.btyd_analyze('model_orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30',
                                             model => 'nonesuch');
+
+-- The CLV of BG/NBD and MBG/NBD keeps each (frequency, T)'s monthly horizons per call site: customers that share
+-- them, two models in one query, again the first: equal to the discounted differences of the expectations in SQL.
+WITH m(k, bg, mb) AS (
+    VALUES (1, ROW(0.24, 4.4, 0.79, 2.4, 0, 0, 0, 0, true)::customer_segment.bgnbd_model,
+               ROW(0.24, 4.4, 0.79, 2.4, 0, 0, 0, 0, true)::customer_segment.mbgnbd_model),
+           (2, ROW(0.5, 10, 1.5, 3, 0, 0, 0, 0, true)::customer_segment.bgnbd_model,
+               ROW(0.5, 10, 1.5, 3, 0, 0, 0, 0, true)::customer_segment.mbgnbd_model),
+           (3, ROW(0.24, 4.4, 0.79, 2.4, 0, 0, 0, 0, true)::customer_segment.bgnbd_model,
+               ROW(0.24, 4.4, 0.79, 2.4, 0, 0, 0, 0, true)::customer_segment.mbgnbd_model)
+), h(x, tx, tt) AS (
+    VALUES (2, 5, 40), (2, 30, 40), (2, 39, 40), (0, 0, 40), (5, 10, 60), (2, 5, 80), (2, 5, 40)
+), v AS (
+    SELECT customer_segment.bgnbd_clv(m.bg, h.x, h.tx, h.tt, 10, 6, 0.01, 30, 1) AS bg_clv,
+           customer_segment.mbgnbd_clv(m.mb, h.x, h.tx, h.tt, 10, 6, 0.01, 30, 1) AS mb_clv,
+           (SELECT sum((customer_segment.bgnbd_expected_purchases(m.bg, i * 30, h.x, h.tx, h.tt)
+                        - CASE WHEN i > 1 THEN customer_segment.bgnbd_expected_purchases(m.bg, (i - 1) * 30, h.x, h.tx, h.tt) ELSE 0 END)
+                       * 10 / 1.01 ^ i) FROM generate_series(1, 6) i) AS bg_sql,
+           (SELECT sum((customer_segment.mbgnbd_expected_purchases(m.mb, i * 30, h.x, h.tx, h.tt)
+                        - CASE WHEN i > 1 THEN customer_segment.mbgnbd_expected_purchases(m.mb, (i - 1) * 30, h.x, h.tx, h.tt) ELSE 0 END)
+                       * 10 / 1.01 ^ i) FROM generate_series(1, 6) i) AS mb_sql
+      FROM m CROSS JOIN h ORDER BY m.k
+)
+SELECT count(*) AS customers, max(abs(bg_clv - bg_sql) / bg_sql) < 1e-12 AS bgnbd_equal,
+       max(abs(mb_clv - mb_sql) / mb_sql) < 1e-12 AS mbgnbd_equal
+  FROM v;

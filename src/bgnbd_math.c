@@ -229,10 +229,22 @@ bgnbd_horizon_term(double R, double A, double a, double B, double t)
 	return NAN;
 }
 
+double
+bgnbd_horizon(const double *p, double t, double x, double T, int shift)
+{
+	return bgnbd_horizon_term(p[0] + x, p[1] + T, p[2], p[3] + x + shift, t);
+}
+
+double
+bgnbd_alive_divisor(const double *p, double x, double tx, double T, int shift)
+{
+	return 1 + bg_dropout_odds(p, x, tx, T, shift);
+}
+
 static double
 bg_expected(const double *p, double t, double x, double tx, double T, int shift)
 {
-	return bgnbd_horizon_term(p[0] + x, p[1] + T, p[2], p[3] + x + shift, t) / (1 + bg_dropout_odds(p, x, tx, T, shift));
+	return bgnbd_horizon(p, t, x, T, shift) / bgnbd_alive_divisor(p, x, tx, T, shift);
 }
 
 double

@@ -54,6 +54,10 @@ double		pnbd_pmf(const double *p, double t, int64_t n, double x, double tx, doub
 double		bgnbd_p_alive(const double *p, double x, double tx, double T);
 double		bgnbd_expected(const double *p, double t, double x, double tx, double T);	/* conditional */
 double		bgnbd_expected_new(const double *p, double t);	/* unconditional, a new customer */
+/* The conditional expectation in two factors: E[X(t)] = bgnbd_horizon(p, t, x, T, shift) /
+ * bgnbd_alive_divisor(p, x, tx, T, shift), shift 0 for BG/NBD, 1 for MBG/NBD; the first does not depend on tx. */
+double		bgnbd_horizon(const double *p, double t, double x, double T, int shift);
+double		bgnbd_alive_divisor(const double *p, double x, double tx, double T, int shift);
 double		bgnbd_pmf_new(const double *p, double t, int64_t n);	/* P(X(t) = n), a new customer */
 double		bgnbd_pmf(const double *p, double t, int64_t n, double x, double tx, double T);	/* conditional */
 
