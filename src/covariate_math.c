@@ -186,55 +186,53 @@ plain_fit(const CovModelSpec *spec, const CovRows *set, double penalizer, const 
 	return fit;
 }
 
-void
-cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance, const CsAllocator *a, CovFit *out)
+/* The covariates' weighted means and SDs over customers, their total weight and the groups of equal covariates
+ * (the rows are sorted by them). */
+typedef struct CovMoments
 {
-	const CovModelSpec *spec = &cov_specs[kind];
+	double		mean[2 * COV_MAX_COVARIATES];
+	double		sd[2 * COV_MAX_COVARIATES];
+	double		total;
+	int64_t		groups;
+} CovMoments;
+
+static void
+covariate_moments(const CovRows *set, CovMoments *m)
+{
 	int			width = cov_rows_width(set);
 	int			k = set->kp + set->kd;
-	int			n_base = spec->base->n_params;
-	int			n_out = n_base + cov_coefficients(kind, set->kp, set->kd);
-	double		mean[2 * COV_MAX_COVARIATES] = {0},
-				sd[2 * COV_MAX_COVARIATES] = {0},
-				total = 0;
-	CovFitCtx	c;
-	int64_t		groups = 0;
-	double		start[BTYD_MAX_PARAMS],
-				h_plain[16],
-				h0[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
-	BtydFit		base,
-				fit;
-	int			out_index;
 
-	memset(out, 0, sizeof(*out));
-	memset(&c, 0, sizeof(c));
-	out->n = n_out;
-
-	/* covariate means and SDs over customers; groups of equal covariates (the rows are sorted by them) */
+	memset(m, 0, sizeof(*m));
 	for (int64_t i = 0; i < set->n; i++)
 	{
 		const double *r = set->data + i * width;
 
 		if (i == 0 || memcmp(r, r - width, sizeof(double) * k) != 0)
-			groups++;
-		total += r[k + 3];
+			m->groups++;
+		m->total += r[k + 3];
 		for (int j = 0; j < k; j++)
-			mean[j] += r[k + 3] * r[j];
+			m->mean[j] += r[k + 3] * r[j];
 	}
 	for (int j = 0; j < k; j++)
-		mean[j] /= total;
+		m->mean[j] /= m->total;
 	for (int64_t i = 0; i < set->n; i++)
 	{
 		const double *r = set->data + i * width;
 
 		for (int j = 0; j < k; j++)
-			sd[j] += r[k + 3] * (r[j] - mean[j]) * (r[j] - mean[j]);
+			m->sd[j] += r[k + 3] * (r[j] - m->mean[j]) * (r[j] - m->mean[j]);
 	}
 	for (int j = 0; j < k; j++)
-		sd[j] = sqrt(sd[j] / total);
+		m->sd[j] = sqrt(m->sd[j] / m->total);
+}
 
-	/* the free coefficients: those of covariates that vary (beyond rounding) */
-	out_index = n_base;
+/* The free coefficients, those of covariates that vary (beyond rounding), as search terms of c; the others
+ * are marked fixed in out. */
+static void
+free_coefficients(const CovModelSpec *spec, const CovRows *set, const CovMoments *m, CovFitCtx *c, CovFit *out)
+{
+	int			out_index = spec->base->n_params;
+
 	for (int l = 0; l < spec->n_links; l++)
 	{
 		int			first = spec->links[l].block == 0 ? 0 : set->kp;
@@ -243,19 +241,173 @@ cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance
 		{
 			int			col = first + j;
 
-			if (!(sd[col] > 1e-12 * fmax(1, fabs(mean[col]))))
+			if (!(m->sd[col] > 1e-12 * fmax(1, fabs(m->mean[col]))))
 			{
 				out->fixed[out_index] = true;
 				continue;
 			}
-			c.terms[c.n_terms].index = n_base + c.n_terms;
-			c.terms[c.n_terms].param = spec->links[l].param;
-			c.terms[c.n_terms].sign = spec->links[l].sign;
-			c.terms[c.n_terms].column = col;
-			c.terms[c.n_terms].out = out_index;
-			c.n_terms++;
+			c->terms[c->n_terms].index = spec->base->n_params + c->n_terms;
+			c->terms[c->n_terms].param = spec->links[l].param;
+			c->terms[c->n_terms].sign = spec->links[l].sign;
+			c->terms[c->n_terms].column = col;
+			c->terms[c->n_terms].out = out_index;
+			c->n_terms++;
 		}
 	}
+}
+
+/* The groups the objective runs over: their rows as BtydRows, weights and standardised covariates. */
+static void
+build_groups(const CovRows *set, const CovMoments *m, CovFitCtx *c, const CsAllocator *a)
+{
+	int			width = cov_rows_width(set);
+	int			k = set->kp + set->kd;
+	int64_t    *gstart;
+	double	   *gweight;
+	double	   *gz;
+	int64_t		g = -1;
+
+	c->k = k;
+	c->groups = m->groups;
+	c->rows = a->alloc(a->ctx, sizeof(BtydRow) * (size_t) set->n);
+	c->start = gstart = a->alloc(a->ctx, sizeof(int64_t) * (size_t) (m->groups + 1));
+	c->weight = gweight = a->alloc(a->ctx, sizeof(double) * (size_t) m->groups);
+	c->z = gz = a->alloc(a->ctx, sizeof(double) * (size_t) (m->groups * (k > 0 ? k : 1)));
+	for (int64_t i = 0; i < set->n; i++)
+	{
+		const double *r = set->data + i * width;
+
+		if (i == 0 || memcmp(r, r - width, sizeof(double) * k) != 0)
+		{
+			g++;
+			gstart[g] = i;
+			gweight[g] = 0;
+			for (int j = 0; j < k; j++)
+				gz[g * k + j] = m->sd[j] > 0 ? (r[j] - m->mean[j]) / m->sd[j] : 0;
+		}
+		gweight[g] += r[k + 3];
+		c->rows[i].x = r[k];
+		c->rows[i].tx = r[k + 1];
+		c->rows[i].T = r[k + 2];
+		c->rows[i].w = r[k + 3];
+	}
+	gstart[m->groups] = set->n;
+}
+
+/*
+ * BFGS starts with the plain fit's curvature for the base parameters and,
+ * for a coefficient of a standardised covariate, that of the parameter it
+ * scales (the covariates are centred: no cross terms at the start).
+ */
+static void
+starting_curvature(const CovFitCtx *c, int n_base, const double *h_plain, double *h0)
+{
+	int			n = n_base + c->n_terms;
+
+	memset(h0, 0, sizeof(double) * n * n);
+	for (int i = 0; i < n_base; i++)
+		for (int j = 0; j < n_base; j++)
+			h0[i * n + j] = h_plain[i * n_base + j];
+	for (int t = 0; t < c->n_terms; t++)
+		h0[(n_base + t) * n + n_base + t] = h_plain[c->terms[t].param * n_base + c->terms[t].param];
+}
+
+/*
+ * Back to the covariates as given: gamma = gamma' / sd, and the centring
+ * moves into the base parameter, log p = log p' - sign gamma' mean / sd.
+ */
+static void
+unstandardise(const BtydFit *fit, const CovFitCtx *c, const CovMoments *m, int n_base, CovFit *out)
+{
+	out->fit = *fit;
+	memset(out->fit.params, 0, sizeof(out->fit.params));
+	for (int p = 0; p < n_base; p++)
+	{
+		double		lp = log(fit->params[p]);
+
+		for (int t = 0; t < c->n_terms; t++)
+			if (c->terms[t].param == p)
+				lp -= c->terms[t].sign * fit->params[c->terms[t].index] * m->mean[c->terms[t].column] / m->sd[c->terms[t].column];
+		out->fit.params[p] = exp(lp);
+	}
+	for (int t = 0; t < c->n_terms; t++)
+		out->fit.params[c->terms[t].out] = fit->params[c->terms[t].index] / m->sd[c->terms[t].column];
+}
+
+/* The covariance of the parameters as given: the same linear map A takes that of the search coordinates to it. */
+static void
+unstandardised_covariance(const BtydFit *fit, CovFitCtx *c, const CovMoments *m, int n_base, int n_out, CovFit *out)
+{
+	int			n = n_base + c->n_terms;
+	double		cov_s[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
+	double		A[BTYD_MAX_PARAMS][BTYD_MAX_PARAMS];
+	int			row_of[BTYD_MAX_PARAMS];	/* search index -> result index */
+
+	/* the search coordinates as they are (no log-scale Jacobian: n_log 0) */
+	double		theta[BTYD_MAX_PARAMS];
+
+	for (int p = 0; p < n; p++)
+		theta[p] = p < n_base ? log(fit->params[p]) : fit->params[p];
+	out->has_cov = btyd_covariance_ctx(cov_objective, &c->fit, n, 0, theta, cov_s);
+	if (!out->has_cov)
+		return;
+	memset(A, 0, sizeof(A));
+	for (int p = 0; p < n_base; p++)
+	{
+		row_of[p] = p;
+		A[p][p] = 1;
+	}
+	for (int t = 0; t < c->n_terms; t++)
+	{
+		int			s = c->terms[t].index;
+		int			col = c->terms[t].column;
+
+		row_of[s] = c->terms[t].out;
+		A[s][s] = 1 / m->sd[col];
+		A[c->terms[t].param][s] = -c->terms[t].sign * m->mean[col] / m->sd[col];
+	}
+	/* cov = J A cov_s A' J, J = p for the base parameters (log scale), 1 for coefficients */
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+		{
+			double		v = 0;
+
+			for (int u = 0; u < n; u++)
+				for (int x = 0; x < n; x++)
+					v += A[i][u] * cov_s[u * n + x] * A[j][x];
+			if (i < n_base)
+				v *= out->fit.params[i];
+			if (j < n_base)
+				v *= out->fit.params[j];
+			out->cov[row_of[i] * n_out + row_of[j]] = v;
+		}
+}
+
+/*
+ * The covariate fit, in phases: the covariates' moments and groups, the free coefficients, the plain fit
+ * as the start, BFGS over standardised covariates from the plain fit's curvature, then the parameters (and
+ * their covariance) back on the covariates' own scale.
+ */
+void
+cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance, const CsAllocator *a, CovFit *out)
+{
+	const CovModelSpec *spec = &cov_specs[kind];
+	int			n_base = spec->base->n_params;
+	int			n_out = n_base + cov_coefficients(kind, set->kp, set->kd);
+	CovMoments	m;
+	CovFitCtx	c;
+	double		start[BTYD_MAX_PARAMS],
+				h_plain[16],
+				h0[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
+	BtydFit		base,
+				fit;
+
+	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
+	out->n = n_out;
+
+	covariate_moments(set, &m);
+	free_coefficients(spec, set, &m, &c, out);
 
 	base = plain_fit(spec, set, penalizer, a, h_plain);
 	for (int p = 0; p < n_base; p++)
@@ -263,129 +415,19 @@ cov_fit(CovModelKind kind, const CovRows *set, double penalizer, bool covariance
 	for (int t = 0; t < c.n_terms; t++)
 		start[n_base + t] = 0;
 
-	/* the groups: their rows as BtydRows, weights and standardised covariates */
 	c.spec = spec;
-	c.k = k;
-	c.groups = groups;
-	c.rows = a->alloc(a->ctx, sizeof(BtydRow) * (size_t) set->n);
-	c.start = a->alloc(a->ctx, sizeof(int64_t) * (size_t) (groups + 1));
-	c.weight = a->alloc(a->ctx, sizeof(double) * (size_t) groups);
-	c.z = a->alloc(a->ctx, sizeof(double) * (size_t) (groups * (k > 0 ? k : 1)));
-	{
-		int64_t    *gstart = (int64_t *) c.start;
-		double	   *gweight = (double *) c.weight;
-		double	   *gz = (double *) c.z;
-		int64_t		g = -1;
-
-		for (int64_t i = 0; i < set->n; i++)
-		{
-			const double *r = set->data + i * width;
-
-			if (i == 0 || memcmp(r, r - width, sizeof(double) * k) != 0)
-			{
-				g++;
-				gstart[g] = i;
-				gweight[g] = 0;
-				for (int j = 0; j < k; j++)
-					gz[g * k + j] = sd[j] > 0 ? (r[j] - mean[j]) / sd[j] : 0;
-			}
-			gweight[g] += r[k + 3];
-			c.rows[i].x = r[k];
-			c.rows[i].tx = r[k + 1];
-			c.rows[i].T = r[k + 2];
-			c.rows[i].w = r[k + 3];
-		}
-		gstart[groups] = set->n;
-	}
-	c.fit.weight = total;
+	build_groups(set, &m, &c, a);
+	c.fit.weight = m.total;
 	c.fit.penalizer = penalizer;
 
-	/*
-	 * BFGS starts with the plain fit's curvature for the base parameters and,
-	 * for a coefficient of a standardised covariate, that of the parameter it
-	 * scales (the covariates are centred: no cross terms at the start).
-	 */
-	{
-		int			n = n_base + c.n_terms;
-
-		memset(h0, 0, sizeof(double) * n * n);
-		for (int i = 0; i < n_base; i++)
-			for (int j = 0; j < n_base; j++)
-				h0[i * n + j] = h_plain[i * n_base + j];
-		for (int t = 0; t < c.n_terms; t++)
-			h0[(n_base + t) * n + n_base + t] = h_plain[c.terms[t].param * n_base + c.terms[t].param];
-	}
+	starting_curvature(&c, n_base, h_plain, h0);
 	fit = c.n_terms == 0 ? base
 		: btyd_fit_warm(cov_objective, &c.fit, n_base + c.n_terms, n_base, spec->base->shapes, start, h0, NULL);
 
-	/*
-	 * Back to the covariates as given: gamma = gamma' / sd, and the centring
-	 * moves into the base parameter, log p = log p' - sign gamma' mean / sd.
-	 * The same linear map A takes the covariance of the search coordinates
-	 * to theirs.
-	 */
-	out->fit = fit;
-	out->groups = groups;
-	memset(out->fit.params, 0, sizeof(out->fit.params));
-	for (int p = 0; p < n_base; p++)
-	{
-		double		lp = log(fit.params[p]);
-
-		for (int t = 0; t < c.n_terms; t++)
-			if (c.terms[t].param == p)
-				lp -= c.terms[t].sign * fit.params[c.terms[t].index] * mean[c.terms[t].column] / sd[c.terms[t].column];
-		out->fit.params[p] = exp(lp);
-	}
-	for (int t = 0; t < c.n_terms; t++)
-		out->fit.params[c.terms[t].out] = fit.params[c.terms[t].index] / sd[c.terms[t].column];
-
+	unstandardise(&fit, &c, &m, n_base, out);
+	out->groups = m.groups;
 	if (covariance)
-	{
-		int			n = n_base + c.n_terms;
-		double		cov_s[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
-		double		A[BTYD_MAX_PARAMS][BTYD_MAX_PARAMS];
-		int			row_of[BTYD_MAX_PARAMS];	/* search index -> result index */
-
-		/* the search coordinates as they are (no log-scale Jacobian: n_log 0) */
-		double		theta[BTYD_MAX_PARAMS];
-
-		for (int p = 0; p < n; p++)
-			theta[p] = p < n_base ? log(fit.params[p]) : fit.params[p];
-		out->has_cov = btyd_covariance_ctx(cov_objective, &c.fit, n, 0, theta, cov_s);
-		if (out->has_cov)
-		{
-			memset(A, 0, sizeof(A));
-			for (int p = 0; p < n_base; p++)
-			{
-				row_of[p] = p;
-				A[p][p] = 1;
-			}
-			for (int t = 0; t < c.n_terms; t++)
-			{
-				int			s = c.terms[t].index;
-				int			col = c.terms[t].column;
-
-				row_of[s] = c.terms[t].out;
-				A[s][s] = 1 / sd[col];
-				A[c.terms[t].param][s] = -c.terms[t].sign * mean[col] / sd[col];
-			}
-			/* cov = J A cov_s A' J, J = p for the base parameters (log scale), 1 for coefficients */
-			for (int i = 0; i < n; i++)
-				for (int j = 0; j < n; j++)
-				{
-					double		v = 0;
-
-					for (int u = 0; u < n; u++)
-						for (int x = 0; x < n; x++)
-							v += A[i][u] * cov_s[u * n + x] * A[j][x];
-					if (i < n_base)
-						v *= out->fit.params[i];
-					if (j < n_base)
-						v *= out->fit.params[j];
-					out->cov[row_of[i] * n_out + row_of[j]] = v;
-				}
-		}
-	}
+		unstandardised_covariance(&fit, &c, &m, n_base, n_out, out);
 	a->free(a->ctx, c.rows);
 	a->free(a->ctx, (void *) c.start);
 	a->free(a->ctx, (void *) c.weight);
