@@ -72,6 +72,22 @@ SELECT count(*) AS differing FROM (
     UNION ALL
     (SELECT * FROM customer_segment.rfm_analyze('tz_store.local_orders', 'customer_id', 'day', 'amount', DATE '2025-06-30')
      EXCEPT ALL SELECT * FROM customer_segment.rfm_analyze('tz_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', zone => 'Asia/Kathmandu'))) d;
+-- so do clv_analyze and btyd_analyze, which give their C aggregates the timestamptz and the zone
+SELECT count(*) AS clv_differing FROM (
+    (SELECT * FROM customer_segment.clv_analyze('tz_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', retention_rate => 0.8, zone => 'Asia/Kathmandu')
+     EXCEPT ALL SELECT * FROM customer_segment.clv_analyze('tz_store.local_orders', 'customer_id', 'day', 'amount', DATE '2025-06-30', retention_rate => 0.8))
+    UNION ALL
+    (SELECT * FROM customer_segment.clv_analyze('tz_store.local_orders', 'customer_id', 'day', 'amount', DATE '2025-06-30', retention_rate => 0.8)
+     EXCEPT ALL SELECT * FROM customer_segment.clv_analyze('tz_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', retention_rate => 0.8, zone => 'Asia/Kathmandu'))) d;
+SELECT count(*) AS clv_estimated_retention_differing FROM (
+    (SELECT * FROM customer_segment.clv_analyze('tz_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', zone => 'Asia/Kathmandu')
+     EXCEPT ALL SELECT * FROM customer_segment.clv_analyze('tz_store.local_orders', 'customer_id', 'day', 'amount', DATE '2025-06-30'))) d;
+SELECT count(*) AS btyd_differing FROM (
+    (SELECT * FROM customer_segment.btyd_analyze('tz_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', zone => 'Asia/Kathmandu')
+     EXCEPT ALL SELECT * FROM customer_segment.btyd_analyze('tz_store.local_orders', 'customer_id', 'day', 'amount', DATE '2025-06-30'))
+    UNION ALL
+    (SELECT * FROM customer_segment.btyd_analyze('tz_store.local_orders', 'customer_id', 'day', 'amount', DATE '2025-06-30')
+     EXCEPT ALL SELECT * FROM customer_segment.btyd_analyze('tz_store.orders', 'customer_id', 'ordered_at', 'amount', DATE '2025-06-30', zone => 'Asia/Kathmandu'))) d;
 
 -- A registered source keeps its zone: refreshed under three session zones, the same rows.
 SET TimeZone = 'UTC';

@@ -611,6 +611,78 @@ COMMENT ON FUNCTION customer_segment.report_html(text, integer) IS
     'holdout_weeks weeks: holdout metrics, information criteria, tracking, conditional-expectation and period-transactions charts, '
     'P(alive) and expected-purchases heat maps';
 
+-- 1.8: clv_analyze and btyd_analyze give the C aggregates the timestamptz and its zone (aggregate_time_sql).
+CREATE OR REPLACE FUNCTION customer_segment.clv_analyze(source regclass, customer_column name, time_column name,
+    amount_column name, as_of date DEFAULT current_date, annual_discount float8 DEFAULT 0.10,
+    margin_rate float8 DEFAULT 1.0, period text DEFAULT 'month', periods integer DEFAULT NULL,
+    retention_rate float8 DEFAULT NULL, timing text DEFAULT 'end', zone text DEFAULT NULL)
+RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders bigint, monetary_total float8,
+               active_periods bigint, periods_since_active float8, margin_per_period float8, retention float8,
+               discount_per_period float8, historical_value float8, projected_clv float8, total_clv float8,
+               clv_rank bigint, clv_decile integer)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    src record;
+    t record;
+    r float8 := retention_rate;
+    d float8;
+BEGIN
+    IF as_of IS NULL OR annual_discount IS NULL OR margin_rate IS NULL OR period IS NULL OR timing IS NULL THEN
+        RAISE EXCEPTION 'clv_analyze arguments other than periods and retention must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM customer_segment.check_period(period);
+    IF margin_rate <> margin_rate OR margin_rate < 0 OR margin_rate > 1 THEN
+        RAISE EXCEPTION 'margin_rate must be between 0 and 1' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Got %s.', margin_rate), HINT = 'The share of revenue that is profit, e.g. 0.3.';
+    END IF;
+    d := customer_segment.period_rate(annual_discount, period);
+    src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    -- the timestamptz and its zone to the C aggregates (aggregate_time_sql), each order's day taken there
+    t := customer_segment.aggregate_time_sql(source, time_column, zone);
+    IF r IS NULL THEN
+        -- Pooled period-over-period retention of all customers, from the orders themselves.
+        EXECUTE format($q$
+            SELECT (customer_segment.retention_curve(a)).rate FROM (
+                SELECT customer_segment.purchase_activity(%2$s, %3$s, $1, $2%5$s) AS a
+                  FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s) x
+        $q$, src.customer_expr, t.time_expr, src.amount_expr, src.from_clause, t.zone_arg) INTO r USING as_of, period;
+        IF r IS NULL THEN
+            RAISE EXCEPTION 'retention cannot be estimated: no customer was observed for two periods'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass retention_rate explicitly.';
+        END IF;
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH s AS (
+            SELECT %1$s::text AS customer_id,
+                   customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $2%5$s) AS s,
+                   customer_segment.clv_historical(%2$s, %3$s, $1, $3, $4, 'annual'%5$s) AS hist
+              FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
+        ), v AS (
+            SELECT s.customer_id, (s.s).first_purchase, (s.s).last_purchase, (s.s).orders, (s.s).monetary_total,
+                   (s.s).frequency + 1 AS active_periods,
+                   (s.s).t - (s.s).recency AS periods_since_active,
+                   (s.s).monetary_total * $4 / ((s.s).frequency + 1) AS margin_per_period, s.hist
+              FROM s WHERE (s.s).orders > 0
+        ), p AS (
+            -- each silent period since the last purchase counts as one more retention step
+            SELECT v.*, customer_segment.clv_retention(v.margin_per_period, $5, $6, $7, $8)
+                        * power($5, v.periods_since_active) AS projected
+              FROM v
+        )
+        SELECT p.customer_id, p.first_purchase, p.last_purchase, p.orders, p.monetary_total, p.active_periods,
+               p.periods_since_active, p.margin_per_period, $5, $6, p.hist, p.projected, p.hist + p.projected,
+               rank() OVER (ORDER BY p.projected DESC),
+               customer_segment.score(p.projected, customer_segment.score_breakpoints(p.projected, 10) OVER ())
+          FROM p
+    $q$, src.customer_expr, t.time_expr, src.amount_expr, src.from_clause, t.zone_arg)
+    USING as_of, period, annual_discount, margin_rate, r, d, periods, timing;
+END
+$$;
+COMMENT ON FUNCTION customer_segment.clv_analyze(regclass, name, name, name, date, float8, float8, text, integer, float8, text, text) IS
+    'Per customer (a timestamptz on its date in zone; NULL: the session''s TimeZone): realised discounted value to as_of, margin per active period, projected retention-model CLV times retention^(periods since last purchase) (retention estimated from the orders unless given), rank and tie-safe decile (10 = highest)';
+
+
 CREATE OR REPLACE FUNCTION customer_segment.btyd_analyze(source regclass, customer_column name, time_column name,
     amount_column name, calibration_end date, horizon float8 DEFAULT 12, unit text DEFAULT 'week',
     margin float8 DEFAULT 1, months integer DEFAULT 12, monthly_discount float8 DEFAULT 0.01,
@@ -623,6 +695,7 @@ DECLARE
     per_month float8;
     missing text;
     spec record;
+    t record;
 BEGIN
     IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
        OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
@@ -652,9 +725,11 @@ BEGIN
     END IF;
     per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    -- the timestamptz and its zone to the C aggregate (aggregate_time_sql), each order's day taken there
+    t := customer_segment.aggregate_time_sql(source, time_column, zone);
     RETURN QUERY EXECUTE format($q$
         WITH s AS MATERIALIZED (
-            SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
+            SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2%7$s)).*
               FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
         ), cv AS MATERIALIZED (    -- one row of covariates per customer (customers without one: no predictions)
             SELECT %6$s::text AS customer_id, c.purchase_covariates, c.dropout_covariates, c.spend_covariates
@@ -695,9 +770,10 @@ BEGIN
                                                                     s.frequency, s.monetary_value, $3, $5, $6, $7, $4)
                     WHERE $9 = 'bgbb' AND hb.customer_id IS NOT NULL) p ON true
          WHERE s.orders > 0
-    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause,
+    $q$, src.customer_expr, t.time_expr, src.amount_expr, src.from_clause,
          coalesce(covariates::text, '(SELECT NULL::text AS customer_id, NULL::float8[] AS purchase_covariates, NULL::float8[] AS dropout_covariates, NULL::float8[] AS spend_covariates WHERE false)'),
-         CASE WHEN covariates IS NULL THEN 'c.customer_id' ELSE customer_segment.safe_key_sql(covariates, 'customer_id', 'c') END)
+         CASE WHEN covariates IS NULL THEN 'c.customer_id' ELSE customer_segment.safe_key_sql(covariates, 'customer_id', 'c') END,
+         t.zone_arg)
     USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model,
           source, customer_column, time_column, amount_column, zone, covariates IS NOT NULL;
 END

@@ -268,6 +268,7 @@ RETURNS TABLE (customer_id text, first_purchase date, last_purchase date, orders
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
 DECLARE
     src record;
+    t record;
     r float8 := retention_rate;
     d float8;
 BEGIN
@@ -282,13 +283,15 @@ BEGIN
     END IF;
     d := customer_segment.period_rate(annual_discount, period);
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    -- the timestamptz and its zone to the C aggregates (aggregate_time_sql), each order's day taken there
+    t := customer_segment.aggregate_time_sql(source, time_column, zone);
     IF r IS NULL THEN
         -- Pooled period-over-period retention of all customers, from the orders themselves.
         EXECUTE format($q$
             SELECT (customer_segment.retention_curve(a)).rate FROM (
-                SELECT customer_segment.purchase_activity(%2$s, %3$s, $1, $2) AS a
+                SELECT customer_segment.purchase_activity(%2$s, %3$s, $1, $2%5$s) AS a
                   FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s) x
-        $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause) INTO r USING as_of, period;
+        $q$, src.customer_expr, t.time_expr, src.amount_expr, src.from_clause, t.zone_arg) INTO r USING as_of, period;
         IF r IS NULL THEN
             RAISE EXCEPTION 'retention cannot be estimated: no customer was observed for two periods'
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass retention_rate explicitly.';
@@ -297,8 +300,8 @@ BEGIN
     RETURN QUERY EXECUTE format($q$
         WITH s AS (
             SELECT %1$s::text AS customer_id,
-                   customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $2) AS s,
-                   customer_segment.clv_historical(%2$s, %3$s, $1, $3, $4, 'annual') AS hist
+                   customer_segment.rfm_summary(%2$s, %3$s, $1, $2, $2%5$s) AS s,
+                   customer_segment.clv_historical(%2$s, %3$s, $1, $3, $4, 'annual'%5$s) AS hist
               FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
         ), v AS (
             SELECT s.customer_id, (s.s).first_purchase, (s.s).last_purchase, (s.s).orders, (s.s).monetary_total,
@@ -317,7 +320,7 @@ BEGIN
                rank() OVER (ORDER BY p.projected DESC),
                customer_segment.score(p.projected, customer_segment.score_breakpoints(p.projected, 10) OVER ())
           FROM p
-    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause)
+    $q$, src.customer_expr, t.time_expr, src.amount_expr, src.from_clause, t.zone_arg)
     USING as_of, period, annual_discount, margin_rate, r, d, periods, timing;
 END
 $$;

@@ -222,6 +222,7 @@ DECLARE
     per_month float8;
     missing text;
     spec record;
+    t record;
 BEGIN
     IF calibration_end IS NULL OR horizon IS NULL OR unit IS NULL OR margin IS NULL OR months IS NULL
        OR monthly_discount IS NULL OR penalizer IS NULL OR model IS NULL THEN
@@ -251,9 +252,11 @@ BEGIN
     END IF;
     per_month := CASE customer_segment.check_period(unit, 'unit') WHEN 'day' THEN 30 WHEN 'week' THEN 4.345 ELSE 1 END;
     src := customer_segment.orders_source_sql(source, customer_column, time_column, amount_column, zone);
+    -- the timestamptz and its zone to the C aggregate (aggregate_time_sql), each order's day taken there
+    t := customer_segment.aggregate_time_sql(source, time_column, zone);
     RETURN QUERY EXECUTE format($q$
         WITH s AS MATERIALIZED (
-            SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2)).*
+            SELECT %1$s::text AS customer_id, (customer_segment.rfm_summary(%2$s, %3$s, $1, 'day', $2%7$s)).*
               FROM %4$s WHERE %1$s IS NOT NULL GROUP BY %1$s
         ), cv AS MATERIALIZED (    -- one row of covariates per customer (customers without one: no predictions)
             SELECT %6$s::text AS customer_id, c.purchase_covariates, c.dropout_covariates, c.spend_covariates
@@ -294,9 +297,10 @@ BEGIN
                                                                     s.frequency, s.monetary_value, $3, $5, $6, $7, $4)
                     WHERE $9 = 'bgbb' AND hb.customer_id IS NOT NULL) p ON true
          WHERE s.orders > 0
-    $q$, src.customer_expr, src.time_expr, src.amount_expr, src.from_clause,
+    $q$, src.customer_expr, t.time_expr, src.amount_expr, src.from_clause,
          coalesce(covariates::text, '(SELECT NULL::text AS customer_id, NULL::float8[] AS purchase_covariates, NULL::float8[] AS dropout_covariates, NULL::float8[] AS spend_covariates WHERE false)'),
-         CASE WHEN covariates IS NULL THEN 'c.customer_id' ELSE customer_segment.safe_key_sql(covariates, 'customer_id', 'c') END)
+         CASE WHEN covariates IS NULL THEN 'c.customer_id' ELSE customer_segment.safe_key_sql(covariates, 'customer_id', 'c') END,
+         t.zone_arg)
     USING calibration_end, unit, horizon, margin, months, monthly_discount, per_month, penalizer, model,
           source, customer_column, time_column, amount_column, zone, covariates IS NOT NULL;
 END
