@@ -405,8 +405,7 @@ scored_rows(FunctionCallInfo fcinfo, const char *query, const Datum *knobs, int3
 	tuplestore_rescan(input);
 	while (read_summary(&reader, values, nulls))
 	{
-		MemoryContext old = MemoryContextSwitchTo(reader.row_ctx);
-
+		old = MemoryContextSwitchTo(reader.row_ctx);
 		score_row(values, nulls, breaks, counts, bins, segments, segment_null, actions, action_null);
 		tuplestore_putvalues(output, result, values, nulls);
 		MemoryContextSwitchTo(old);
