@@ -23,4 +23,7 @@ extern void rfm_state_close(FunctionCallInfo fcinfo, RfmState *st, const char *f
 /* A copy of a state value, checked. */
 extern void rfm_state_read(Datum value, RfmState *st);
 
+/* The number of score bins, checked (score.c): 22023 outside 2..100. */
+extern void score_check_bins(int32 bins);
+
 #endif

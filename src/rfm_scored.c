@@ -26,6 +26,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
+#include "rfm.h"
 #include "score_math.h"
 #include "tcop/dest.h"
 #include "utils/builtins.h"
@@ -340,12 +341,7 @@ scored_rows(FunctionCallInfo fcinfo, const char *query, const Datum *knobs, int3
 	Datum		values[RESULT_COLUMNS];
 	bool		nulls[RESULT_COLUMNS];
 
-	if (bins < SCORE_MIN_BINS || bins > SCORE_MAX_BINS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bins must be between %d and %d", SCORE_MIN_BINS, SCORE_MAX_BINS),
-				 errdetail("Got %d.", bins),
-				 errhint("RFM scores usually use 5 bins (quintiles).")));
+	score_check_bins(bins);
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || !(rsinfo->allowedModes & SFRM_Materialize))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -7,6 +7,7 @@
 
 #include "catalog/pg_type.h"
 #include "cs_util.h"
+#include "rfm.h"
 #include "miscadmin.h"
 #include "score_math.h"
 #include "state.h"
@@ -22,8 +23,9 @@ typedef struct ScoreState
 	double	   *values;
 } ScoreState;
 
-static void
-check_bins(int32 bins)
+/* 22023 unless 2 <= bins <= 100 (SCORE_MIN_BINS..SCORE_MAX_BINS); also rfm_scored.c's check. */
+void
+score_check_bins(int32 bins)
 {
 	if (bins < SCORE_MIN_BINS || bins > SCORE_MAX_BINS)
 		ereport(ERROR,
@@ -121,7 +123,7 @@ score_breakpoints_trans(PG_FUNCTION_ARGS)
 	bins = PG_GETARG_INT32(2);
 	if (ref.state == NULL)
 	{
-		check_bins(bins);
+		score_check_bins(bins);
 		cs_state_start(fcinfo, &ref, &score_kind);
 		ref.state = score_state_new(ref.ctx, bins, 0);
 	}
@@ -240,7 +242,7 @@ rescale_score(PG_FUNCTION_ARGS)
 	int32		score = PG_GETARG_INT32(0);
 	int32		bins = PG_GETARG_INT32(1);
 
-	check_bins(bins);
+	score_check_bins(bins);
 	if (score < 1 || score > bins)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
