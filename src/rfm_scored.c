@@ -44,6 +44,9 @@
 #define COL_RECENCY_DAYS 6
 #define COL_MONETARY_TOTAL 10
 
+/* The scored columns, in R, F, M order. */
+static const int scored_cols[3] = {COL_RECENCY_DAYS, COL_ORDERS, COL_MONETARY_TOTAL};
+
 /* Where the per-customer rows go: a tuplestore, their row type checked and kept. */
 typedef struct SummaryReceiver
 {
@@ -238,7 +241,6 @@ static void
 score_row(Datum *values, bool *nulls, double breaks[3][SCORE_MAX_BINS], const int64 *counts, int bins,
 		  const Datum *segments, const bool *segment_null, const Datum *actions, const bool *action_null)
 {
-	static const int scored_cols[3] = {COL_RECENCY_DAYS, COL_ORDERS, COL_MONETARY_TOTAL};
 	static const bool higher_is_better[3] = {false, true, true};
 	int			scores[3];
 	bool		all = true;
@@ -251,10 +253,8 @@ score_row(Datum *values, bool *nulls, double breaks[3][SCORE_MAX_BINS], const in
 		nulls[COL_R_SCORE + k] = !scored;
 		if (scored)
 		{
-			double		v = scored_value(c, values[c]);
-
-			cs_check_finite(v, "score value");
-			scores[k] = score_of(v, breaks[k], bins - 1, higher_is_better[k]);
+			/* finite: the first pass checked every value it collected */
+			scores[k] = score_of(scored_value(c, values[c]), breaks[k], bins - 1, higher_is_better[k]);
 			values[COL_R_SCORE + k] = Int32GetDatum(scores[k]);
 		}
 		all = all && scored;
@@ -321,7 +321,6 @@ read_summary(SummaryReader *r, Datum *values, bool *nulls)
 static void
 scored_rows(FunctionCallInfo fcinfo, const char *query, const Datum *knobs, int32 bins, text *rule_set)
 {
-	static const int scored_cols[3] = {COL_RECENCY_DAYS, COL_ORDERS, COL_MONETARY_TOTAL};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext per_query;
 	MemoryContext old;
